@@ -1,0 +1,79 @@
+"""Backbones by name: torchvision classification models, timm models, or registered builders.
+
+Every backbone maps an image batch N x 3 x H x W to pooled features N x D: the
+network with its final classification layer replaced by ``nn.Identity``. Key
+names stay those of the source library (a torchvision ResNet-18 backbone has the
+keys of ``torchvision.models.resnet18()`` without ``fc.*``), so exported students
+load anywhere torchvision weights load.
+"""
+
+from collections.abc import Callable
+import difflib
+
+import torch.nn as nn
+import torchvision
+
+BackboneBuilder = Callable[[], tuple[nn.Module, int]]
+_REGISTRY: dict[str, BackboneBuilder] = {}
+
+TIMM_PREFIX = "timm:"
+
+
+def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Register ``builder() -> (module, feature_dim)`` under ``name`` (e.g. a custom student)."""
+
+    def wrap(builder: BackboneBuilder) -> BackboneBuilder:
+        _REGISTRY[name] = builder
+        return builder
+
+    return wrap
+
+
+def _strip_classifier(model: nn.Module) -> int:
+    """Replace the last ``nn.Linear`` of ``model`` by ``nn.Identity``; return its input size.
+
+    For ResNets that is ``fc``; for MobileNetV3 ``classifier.3`` (the 960 -> 1280
+    hidden layer stays, as in timm's ``num_classes=0``); for EfficientNet and
+    MobileNetV2 ``classifier.1``.
+    """
+    last_name, last = None, None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last_name, last = name, module
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier to remove")
+    parent = model.get_submodule(last_name.rpartition(".")[0]) if "." in last_name else model
+    setattr(parent, last_name.rpartition(".")[2], nn.Identity())
+    return last.in_features
+
+
+def available_archs() -> list[str]:
+    return sorted(_REGISTRY) + torchvision.models.list_models(module=torchvision.models)
+
+
+def build_backbone(arch: str) -> tuple[nn.Module, int]:
+    """Build a randomly initialised backbone; returns (module, pooled feature dim).
+
+    ``arch`` is a registered name, a torchvision classification model name
+    (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ``resnet50``, ...)
+    or ``timm:<name>`` for any timm model (``timm:resnet18``, ``timm:convnext_tiny``).
+    """
+    if arch in _REGISTRY:
+        return _REGISTRY[arch]()
+    if arch.startswith(TIMM_PREFIX):
+        import timm  # optional at import time: only timm students need it
+
+        name = arch[len(TIMM_PREFIX):]
+        if not timm.is_model(name):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
+            raise ValueError(f"unknown timm model {name!r}; close matches: {close}")
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        return model, model.num_features
+    if arch in torchvision.models.list_models(module=torchvision.models):
+        model = torchvision.models.get_model(arch, weights=None)
+        return model, _strip_classifier(model)
+    close = difflib.get_close_matches(arch, available_archs(), n=3)
+    raise ValueError(
+        f"unknown architecture {arch!r}: use a torchvision classification model name "
+        f"or 'timm:<name>' for timm; close matches: {close}"
+    )
