@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from ._precision import at_least_float32
+
 
 def seed_loss(
     student_emb: torch.Tensor,
@@ -36,16 +38,19 @@ def seed_loss(
             f"embedding shapes disagree: student {tuple(student_emb.shape)}, "
             f"teacher {tuple(teacher_emb.shape)}, queue {tuple(queue.shape)} (expected N x C, N x C, K x C)"
         )
-    teacher_emb = teacher_emb.detach()
-    queue = queue.detach()
-    # Similarities to D+ = [own teacher embedding; queue]: N x (1+K)
-    student_logits = torch.cat(
-        [(student_emb * teacher_emb).sum(dim=1, keepdim=True), student_emb @ queue.T], dim=1
-    )
-    teacher_logits = torch.cat(
-        [(teacher_emb * teacher_emb).sum(dim=1, keepdim=True), teacher_emb @ queue.T], dim=1
-    )
-    # Softmax in float32: with tau_T = 1e-4 the logits reach 1e4, beyond fp16.
-    teacher_prob = F.softmax(teacher_logits.float() / tau_teacher, dim=1)
-    student_log_prob = F.log_softmax(student_logits.float() / tau_student, dim=1)
-    return -(teacher_prob * student_log_prob).sum(dim=1).mean()
+    # Logits in (at least) float32, outside autocast: with tau_T = 1e-4 a similarity
+    # error of 1e-3 (fp16) would move the teacher's logits by 10.
+    with torch.autocast(student_emb.device.type, enabled=False):
+        student_emb = at_least_float32(student_emb)
+        teacher_emb = at_least_float32(teacher_emb.detach())
+        queue = queue.detach().to(student_emb.dtype)
+        # Similarities to D+ = [own teacher embedding; queue]: N x (1+K)
+        student_logits = torch.cat(
+            [(student_emb * teacher_emb).sum(dim=1, keepdim=True), student_emb @ queue.T], dim=1
+        )
+        teacher_logits = torch.cat(
+            [(teacher_emb * teacher_emb).sum(dim=1, keepdim=True), teacher_emb @ queue.T], dim=1
+        )
+        teacher_prob = F.softmax(teacher_logits / tau_teacher, dim=1)
+        student_log_prob = F.log_softmax(student_logits / tau_student, dim=1)
+        return -(teacher_prob * student_log_prob).sum(dim=1).mean()

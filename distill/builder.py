@@ -1,0 +1,55 @@
+"""Build the method of a :class:`~distill.schema.DistillConfig`: student, teacher, queues."""
+
+import logging
+
+import torch.nn as nn
+
+from .checkpoints import load_pretrained
+from .config import resolve_path
+from .heads import EmbeddingNet, MLPHead
+from .methods import SEED, L2Distill, MoCo, SEEDMoCo
+from .models import build_backbone
+from .schema import NEEDS_TEACHER, DistillConfig
+from .teacher import FrozenTeacher
+
+log = logging.getLogger(__name__)
+
+
+def build_teacher(cfg: DistillConfig) -> FrozenTeacher:
+    t = cfg.teacher
+    backbone, head, parsed = load_pretrained(
+        resolve_path(t.weights), t.arch, layout=t.layout, allow_unsafe_pickle=t.allow_unsafe_pickle
+    )
+    if head is not None and not t.use_head:
+        head = None
+    log.info("teacher %s from %s (layout %s, %s)", t.arch, t.weights, parsed.layout,
+             "projection head" if head is not None else "pooled features")
+    return FrozenTeacher(backbone, head, input_size=t.input_size)
+
+
+def build_student(arch: str, out_dim: int) -> EmbeddingNet:
+    backbone, feature_dim = build_backbone(arch)
+    return EmbeddingNet(backbone, MLPHead(feature_dim, out_dim))
+
+
+def build_method(cfg: DistillConfig, teacher: nn.Module | None = None) -> nn.Module:
+    """The distillation module for ``cfg.distill.strategy``.
+
+    ``teacher`` overrides ``cfg.teacher`` (tests, or a teacher built in memory).
+    The student's head outputs the teacher's embedding size, so that both live in
+    the same space as the queue; plain MoCo uses ``student.embed_dim``.
+    """
+    d = cfg.distill
+    if d.strategy == "moco":
+        student = build_student(cfg.student.arch, cfg.student.embed_dim)
+        return MoCo(student, cfg.student.embed_dim, d.queue_size, d.moco_temperature, d.moco_momentum)
+    assert d.strategy in NEEDS_TEACHER
+    teacher = teacher if teacher is not None else build_teacher(cfg)
+    embed_dim = teacher.embed_dim(cfg.data.image_size)
+    student = build_student(cfg.student.arch, embed_dim)
+    if d.strategy == "seed":
+        return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher)
+    if d.strategy == "l2":
+        return L2Distill(student, teacher)
+    return SEEDMoCo(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher,
+                    d.moco_temperature, d.moco_momentum, d.moco_weight)

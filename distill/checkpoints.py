@@ -1,0 +1,328 @@
+"""Published self-supervised / supervised checkpoints -> backbone weights (+ projection head).
+
+Layouts, as the published files are laid out (``module.`` is DistributedDataParallel's
+prefix; it is removed wherever every key carries it):
+
+- ``seed-student``: our export (:mod:`distill.export`), ``{"format", "arch", "state_dict", "meta"}``.
+- ``mocov1`` / ``mocov2`` (facebookresearch/moco): ``{"epoch", "arch", "state_dict", "optimizer"}``
+  with ``module.encoder_q.*``, ``module.encoder_k.*``, ``module.queue``, ``module.queue_ptr``.
+  Head ``encoder_q.fc``: Linear(2048, 128) (v1) or ``fc.0``/``fc.2`` Linear-ReLU-Linear (v2).
+- ``mocov3`` (facebookresearch/moco-v3): ``module.base_encoder.*``, ``module.momentum_encoder.*``,
+  ``module.predictor.*``. ResNet head ``base_encoder.fc.0..4``: Linear-BN-ReLU-Linear-BN(affine=False).
+- ``swav`` (facebookresearch/swav): a bare state dict ``module.conv1.weight``, ...,
+  ``module.projection_head.{0,1,3}`` Linear-BN-ReLU-Linear and ``module.prototypes.weight`` (dropped).
+- ``simclr`` (tonylins/simclr-converter): ``{"state_dict": torchvision keys}``; ``fc`` is the
+  linear-eval classifier, dropped.
+- ``dino`` (facebookresearch/dino): ``{"student", "teacher", "optimizer", "epoch", "args", ...}``;
+  the teacher's ``backbone.*`` is used, its ``head.*`` (65536 prototype logits) dropped. The
+  backbone-only release files are plain torchvision/timm state dicts (detected as those).
+- ``torchvision`` / ``timm``: a plain state dict (optionally under ``"state_dict"``); the final
+  classifier Linear is dropped. For ResNets the two are indistinguishable and either works.
+
+Checkpoints are unpickled with ``weights_only=True``; every key that does not fit the
+model is reported by name, as detectron2's converters do.
+"""
+
+import argparse
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .export import STUDENT_FORMAT
+from .models import build_backbone
+
+LAYOUTS = ("seed-student", "mocov1", "mocov2", "mocov3", "swav", "simclr", "dino", "torchvision", "timm")
+# Explicit layouts that also accept a file detected as another (plain state dicts look alike).
+_ALSO_ACCEPTS = {"torchvision": {"timm"}, "timm": {"torchvision"}, "dino": {"torchvision", "timm"},
+                 "simclr": {"torchvision"}}
+# Key prefixes only timm models have (EfficientNet/MobileNet, ConvNeXt, ViT).
+_TIMM_PREFIXES = ("conv_stem.", "blocks.", "stages.", "patch_embed.", "cls_token")
+# Final classifier module names in torchvision and timm. ``classifier.0`` is never one (in a
+# MobileNetV3 backbone it is the hidden 960 -> 1280 layer that build_backbone keeps).
+_CLASSIFIER_NAME = re.compile(r"(fc|head|head\.fc|heads\.head|last_linear|classifier(\.[1-9]\d*)?)")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, recognised, or loaded into the requested model."""
+
+
+@dataclass
+class ParsedCheckpoint:
+    layout: str  # one of LAYOUTS
+    backbone: dict[str, torch.Tensor]  # named like build_backbone's module, classifier removed
+    head: dict[str, torch.Tensor] | None  # projection head as an nn.Sequential state dict, or None
+    meta: dict = field(default_factory=dict)  # "arch", "epoch" when the file says so; "dropped" parts
+
+
+def _safe_globals() -> list:
+    """The plain classes published checkpoints pickle besides tensors."""
+    core = getattr(np, "_core", None) or np.core
+    allowed: list = [argparse.Namespace, np.dtype]  # MoCo/DINO args, numpy dtypes
+    # numpy scalars (e.g. a best accuracy); files from numpy 1.x name the module numpy.core.
+    allowed += [(core.multiarray.scalar, f"{m}.multiarray.scalar") for m in ("numpy.core", "numpy._core")]
+    names = ["Bool"] + [f"{k}{b}" for k, bits in (("Int", (8, 16, 32, 64)), ("UInt", (8, 16, 32, 64)),
+                        ("Float", (16, 32, 64)), ("Complex", (64, 128))) for b in bits]
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25
+    allowed += [getattr(dtypes, f"{n}DType") for n in names if hasattr(dtypes, f"{n}DType")]
+    return allowed
+
+
+def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
+    """Read a ``torch.save`` file (tensors, containers, argparse.Namespace, numpy scalars) or a
+    ``.safetensors`` file onto the CPU. Arbitrary classes are refused unless
+    ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file  # installed with timm
+
+        return load_file(str(path), device="cpu")
+    if allow_unsafe_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        refused = f"the class {found.group(1)!r}" if found else "an object"
+        raise CheckpointError(
+            f"{path}: the safe unpickler (torch.load weights_only=True) refused {refused}. "
+            "allow_unsafe_pickle=True (config key teacher.allow_unsafe_pickle=true) unpickles "
+            "arbitrary code: use it only for files you trust."
+        ) from e
+
+
+def _under(sd: dict, prefix: str) -> dict:
+    """The entries of ``sd`` whose key starts with ``prefix``, prefix removed."""
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def _state_dict(obj) -> dict[str, torch.Tensor] | None:
+    """``obj["state_dict"]`` or ``obj`` itself if it is a dict of tensors; ``module.`` removed."""
+    sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                     for k, v in sd.items()):
+        return None
+    return _under(sd, "module.") if all(k.startswith("module.") for k in sd) else sd
+
+
+def _has(sd: dict, *prefixes: str) -> bool:
+    return any(k.startswith(prefixes) for k in sd)
+
+
+def _describe(obj) -> str:
+    if not isinstance(obj, dict):
+        return f"a {type(obj).__name__}, not a dict"
+    text = f"top-level keys {list(obj)[:10]}"
+    inner = obj.get("state_dict", obj.get("model"))
+    if isinstance(inner, dict):
+        text += f", state-dict keys {list(inner)[:5]}"
+    return text
+
+
+def detect_layout(obj) -> str:
+    """The name in :data:`LAYOUTS` that ``obj`` (a loaded checkpoint) is laid out as."""
+    if isinstance(obj, dict):
+        if obj.get("format") == STUDENT_FORMAT:
+            return "seed-student"
+        if isinstance(obj.get("teacher"), dict) and isinstance(obj.get("student"), dict):
+            return "dino"
+    sd = _state_dict(obj)
+    if sd is not None:
+        if _has(sd, "base_encoder."):
+            return "mocov3"
+        if _has(sd, "encoder_q."):
+            return "mocov2" if "encoder_q.fc.0.weight" in sd else "mocov1"
+        if _has(sd, "projection_head.", "prototypes."):
+            return "swav"
+        if list(obj) == ["state_dict"] and "fc.weight" in obj["state_dict"]:  # no module., no epoch...
+            return "simclr"
+        if any(k.endswith(".weight") for k in sd):
+            return "timm" if _has(sd, *_TIMM_PREFIXES) else "torchvision"
+    raise CheckpointError(f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {LAYOUTS}")
+
+
+def _as_head(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """Head keys as an nn.Sequential state dict: a single Linear (``weight``, ``bias``) becomes ``0.*``."""
+    if not sd:
+        return None
+    return {f"0.{k}": v for k, v in sd.items()} if set(sd) <= {"weight", "bias"} else sd
+
+
+def _drop_classifier(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Split off the final classification Linear: the last 2-D ``<name>.weight`` of ``sd``
+    (state dicts follow module order) if ``<name>`` is a classifier name."""
+    linear = [k[: -len(".weight")] for k, v in sd.items() if k.endswith(".weight") and v.dim() == 2]
+    if not linear or not _CLASSIFIER_NAME.fullmatch(linear[-1]):
+        return sd, []
+    dropped = [f"{linear[-1]}.{p}" for p in ("weight", "bias") if f"{linear[-1]}.{p}" in sd]
+    return {k: v for k, v in sd.items() if k not in dropped}, dropped
+
+
+def _meta(obj) -> dict:
+    meta = {k: obj[k] for k in ("arch", "epoch") if isinstance(obj, dict) and k in obj}
+    arch = getattr(obj.get("args"), "arch", None) if isinstance(obj, dict) else None
+    return {**meta, "arch": arch} if arch is not None else meta
+
+
+def _parse_moco(obj, layout: str) -> ParsedCheckpoint:
+    sd = _state_dict(obj)
+    if layout == "mocov3":
+        encoder = _under(sd, "base_encoder.")
+        if not _has(encoder, "fc."):
+            raise CheckpointError(
+                "only ResNet MoCo v3 checkpoints are supported (projector base_encoder.fc.*); this one has "
+                f"base_encoder keys {list(encoder)[:5]} (a ViT? its layout differs from timm's ViTs)"
+            )
+        dropped = ["momentum_encoder", "predictor"]
+    else:
+        encoder, dropped = _under(sd, "encoder_q."), ["encoder_k", "queue", "queue_ptr"]
+    backbone = {k: v for k, v in encoder.items() if not k.startswith("fc.")}
+    return ParsedCheckpoint(layout, backbone, _as_head(_under(encoder, "fc.")), {**_meta(obj), "dropped": dropped})
+
+
+def _parse_swav(obj, layout: str) -> ParsedCheckpoint:
+    sd = _state_dict(obj)
+    backbone = {k: v for k, v in sd.items() if not k.startswith(("projection_head.", "prototypes."))}
+    head = _as_head(_under(sd, "projection_head."))
+    return ParsedCheckpoint(layout, backbone, head, {**_meta(obj), "dropped": ["prototypes"]})
+
+
+def _parse_dino(obj, layout: str) -> ParsedCheckpoint:
+    if not isinstance(obj.get("teacher"), dict):  # backbone-only release file
+        return _parse_plain(obj, layout)
+    teacher = _state_dict(obj["teacher"])
+    if teacher is None or not _has(teacher, "backbone."):
+        raise CheckpointError(f"DINO checkpoint without teacher backbone.* weights: {_describe(obj['teacher'])}")
+    dropped = ["student", "teacher head (DINO head: prototype logits, not an embedding)"]
+    return ParsedCheckpoint(layout, _under(teacher, "backbone."), None, {**_meta(obj), "dropped": dropped})
+
+
+def _parse_plain(obj, layout: str) -> ParsedCheckpoint:
+    backbone, dropped = _drop_classifier(_state_dict(obj))
+    return ParsedCheckpoint(layout, backbone, None, {**_meta(obj), "dropped": dropped})
+
+
+def _parse_student(obj, layout: str) -> ParsedCheckpoint:
+    return ParsedCheckpoint(layout, dict(obj["state_dict"]), None, {**obj.get("meta", {}), "arch": obj["arch"]})
+
+
+_PARSERS = {"seed-student": _parse_student, "mocov1": _parse_moco, "mocov2": _parse_moco, "mocov3": _parse_moco,
+            "swav": _parse_swav, "simclr": _parse_plain, "dino": _parse_dino, "torchvision": _parse_plain,
+            "timm": _parse_plain}
+
+
+def parse_checkpoint(obj, layout: str = "auto") -> ParsedCheckpoint:
+    """Backbone weights, projection head and metadata of a loaded checkpoint.
+
+    ``layout="auto"`` detects it; an explicit layout must match what the file holds.
+    """
+    if layout != "auto" and layout not in LAYOUTS:
+        raise CheckpointError(f"unknown layout {layout!r}; supported: auto, {', '.join(LAYOUTS)}")
+    try:
+        found = detect_layout(obj)
+    except CheckpointError as e:
+        if layout == "auto":
+            raise
+        raise CheckpointError(f"expected a {layout} checkpoint, but the file matches no known layout: {e}") from None
+    if layout != "auto" and layout != found and found not in _ALSO_ACCEPTS.get(layout, ()):
+        raise CheckpointError(f"expected a {layout} checkpoint, but the file is laid out as {found} ({_describe(obj)})")
+    layout = found if layout == "auto" else layout
+    return _PARSERS[layout](obj, layout)
+
+
+def _index_keys(head_sd: dict[str, torch.Tensor]) -> dict[int, set[str]]:
+    indices: dict[int, set[str]] = {}
+    for key in head_sd:
+        index, _, name = key.partition(".")
+        indices.setdefault(int(index), set()).add(name)
+    return indices
+
+
+def build_head(head_sd: dict[str, torch.Tensor]) -> nn.Sequential:
+    """Rebuild a projection head from its nn.Sequential state dict: ``i.weight`` 2-D -> Linear
+    (bias iff ``i.bias``), ``i.running_mean`` -> BatchNorm1d (affine iff ``i.weight``), absent
+    indices between them -> ReLU. Covers MoCo v2 (Linear-ReLU-Linear), SwAV (Linear-BN-ReLU-Linear)
+    and MoCo v3 (Linear-BN-ReLU-Linear-BN(affine=False))."""
+    indices = _index_keys(head_sd)
+    layers: list[nn.Module] = []
+    for i in range(max(indices) + 1):
+        names = indices.get(i, set())
+        if "running_mean" in names:
+            layers.append(nn.BatchNorm1d(head_sd[f"{i}.running_mean"].shape[0], affine="weight" in names))
+        elif "weight" in names and head_sd[f"{i}.weight"].dim() == 2:
+            out_dim, in_dim = head_sd[f"{i}.weight"].shape
+            layers.append(nn.Linear(in_dim, out_dim, bias="bias" in names))
+        elif not names:
+            layers.append(nn.ReLU(inplace=True))
+        else:
+            raise CheckpointError(f"cannot rebuild projection-head layer {i} from its keys {sorted(names)}")
+    head = nn.Sequential(*layers)
+    head.load_state_dict(head_sd)
+    return head
+
+
+def head_out_dim(head_sd: dict[str, torch.Tensor]) -> int:
+    """Output size of the head: the last Linear's out_features."""
+    linear = [i for i, names in _index_keys(head_sd).items() if "weight" in names and head_sd[f"{i}.weight"].dim() == 2]
+    return head_sd[f"{max(linear)}.weight"].shape[0]
+
+
+def _guess_arch(state: dict[str, torch.Tensor]) -> str:
+    """A hint such as 'resnet50' for torchvision-named ResNet weights, else ''."""
+    blocks = {k.split(".")[1] for k in state if k.startswith("layer3.")}
+    if not blocks:
+        return ""
+    if "layer1.0.conv3.weight" in state:
+        return {6: "resnet50 (or wide_resnet50_2 / resnext50_32x4d)", 23: "resnet101", 36: "resnet152"}.get(
+            len(blocks), "a bottleneck ResNet")
+    return {2: "resnet18", 6: "resnet34"}.get(len(blocks), "a basic-block ResNet")
+
+
+def _listing(what: str, items: list[str], limit: int = 10) -> str:
+    more = f", ... (+{len(items) - limit} more)" if len(items) > limit else ""
+    return f"{what} ({len(items)}): {', '.join(items[:limit])}{more}"
+
+
+def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``state`` into a :func:`distill.models.build_backbone` module, refusing any mismatch:
+    missing keys (BN ``num_batches_tracked`` aside), unexpected keys and shape mismatches are
+    all listed by name in the :class:`CheckpointError`."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        problems = [_listing(what, items) for what, items in (
+            ("shape mismatches", mismatched), ("missing from the checkpoint", missing),
+            ("unexpected in the checkpoint", unexpected)) if items]
+        guess = _guess_arch(state)
+        raise CheckpointError(
+            f"{source} does not fit the {type(model).__name__} backbone, probably the wrong architecture"
+            + (f" (the weights look like {guess})" if guess else "") + ". " + "; ".join(problems)
+        )
+    model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked, checked above
+
+
+def load_pretrained(
+    path, arch: str, layout: str = "auto", allow_unsafe_pickle: bool = False
+) -> tuple[nn.Module, nn.Module | None, ParsedCheckpoint]:
+    """Read ``path`` into a ``build_backbone(arch)`` backbone and its projection head (None when
+    the checkpoint has none). Returns (backbone, head, parsed checkpoint)."""
+    parsed = parse_checkpoint(safe_load(path, allow_unsafe_pickle), layout)
+    backbone, _ = build_backbone(arch)
+    source = f"{path} (layout {parsed.layout})"
+    file_arch = parsed.meta.get("arch")
+    if file_arch and file_arch != arch.removeprefix("timm:"):
+        source += f", saved with arch={file_arch!r} but loaded as {arch!r},"
+    load_backbone_weights(backbone, parsed.backbone, source)
+    head = build_head(parsed.head) if parsed.head else None
+    return backbone, head, parsed

@@ -1,0 +1,281 @@
+"""Data pipeline of the distillation trainer: sources, MoCo v2 augmentation, seeded views.
+
+Augmentation randomness is a pure function of (seed, epoch, sample index): the
+sampler yields ``(index, sample_seed)`` keys and ``SeededViews`` seeds the global
+torch / Python RNGs from ``sample_seed`` around the transform. The views therefore do
+not depend on the number of DataLoader workers, on the number of DDP ranks, or on
+where a run was resumed, which makes ``--resume`` exact and a 2-process run see the
+same images as a 1-process run of the same global batch.
+"""
+
+from collections.abc import Callable, Iterator
+import os
+import random
+
+from PIL import Image
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+import torchvision.transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SOURCES = ("imagefolder", "filelist", "demo")
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def mix_seed(*values: int) -> int:
+    """Hash integers into a well-spread non-negative 63-bit seed (deterministic, order-sensitive)."""
+    h = 0
+    for value in values:
+        h = _splitmix64(h ^ (value & _MASK64))
+    return h >> 1
+
+
+def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN,
+                     std=IMAGENET_STD) -> Callable[[Image.Image], torch.Tensor]:
+    """MoCo v2 augmentation (``main_moco.py --aug-plus``): PIL image -> 3 x image_size x image_size float tensor.
+
+    All randomness comes from the global torch RNG, so ``SeededViews`` controls it.
+    """
+    # MoCo v2 blurs with PIL's ImageFilter.GaussianBlur(radius=sigma); torchvision's
+    # GaussianBlur takes sigma directly and needs a finite (odd) kernel: ~10% of the side.
+    kernel_size = int(0.1 * image_size) // 2 * 2 + 1
+    return T.Compose([
+        T.RandomResizedCrop(image_size, scale=(0.2, 1.0)),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([T.GaussianBlur(kernel_size, sigma=(0.1, 2.0))], p=0.5),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(mean, std),
+    ])
+
+
+def _open_rgb(path: str) -> Image.Image:
+    with open(path, "rb") as f:
+        return Image.open(f).convert("RGB")
+
+
+class ImageFolderImages(Dataset):
+    """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped)."""
+
+    def __init__(self, root: str):
+        from torchvision.datasets import ImageFolder
+
+        layout = "expected the layout root/<class>/<image>.jpg"
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"image folder {root!r} does not exist; {layout}")
+        try:
+            self.folder = ImageFolder(root)
+        except FileNotFoundError as err:  # torchvision: no class folder / "Found no valid file"
+            raise ValueError(f"no images found in {root!r}; {layout} ({err})") from None
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return self.folder[index][0]
+
+
+class FileListImages(Dataset):
+    """Images listed one per line in ``file_list``; item i -> PIL RGB image, opened lazily.
+
+    Each line is ``<path> [label]``: the label is ignored, blank lines and ``#``
+    comments are skipped, paths hold no whitespace. Relative paths are resolved
+    against ``root``, or against the folder of ``file_list`` when ``root`` is None.
+    """
+
+    def __init__(self, file_list: str, root: str | None = None):
+        if not os.path.isfile(file_list):
+            raise FileNotFoundError(f"file list {file_list!r} does not exist")
+        root = root if root is not None else os.path.dirname(os.path.abspath(file_list))
+        with open(file_list) as f:
+            lines = [line.strip() for line in f]
+        self.paths = [os.path.join(root, line.split()[0]) for line in lines if line and not line.startswith("#")]
+        if not self.paths:
+            raise ValueError(f"file list {file_list!r} lists no images")
+        if not os.path.isfile(self.paths[0]):
+            raise FileNotFoundError(f"image {self.paths[0]!r}, the first entry of {file_list!r}, does not exist")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return _open_rgb(self.paths[index])
+
+
+# Colour natural photos that scikit-image ships inside the package (no pooch, no network).
+DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+               "immunohistochemistry", "retina", "motorcycle_left")
+
+
+def _demo_photos(max_short_side: int) -> list[Image.Image]:
+    import skimage.data
+
+    arrays = [skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
+              for name in DEMO_PHOTOS]
+    try:  # optional: scikit-learn's two sample photos (china, flower)
+        from sklearn.datasets import load_sample_images
+        arrays += list(load_sample_images().images)
+    except ImportError:
+        pass
+    photos = []
+    for array in arrays:
+        photo = Image.fromarray(array).convert("RGB")
+        scale = max_short_side / min(photo.size)
+        if scale < 1:  # big photos only cost decode/crop time: RandomResizedCrop rescales anyway
+            photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS)
+        photos.append(photo)
+    return photos
+
+
+class DemoPhotos(Dataset):
+    """Offline demo source: item i -> real photo ``i % n_photos`` (PIL RGB), ``length`` items.
+
+    The photos (see ``DEMO_PHOTOS``) are decoded once and cached; the random
+    resized crops of the augmentation make the views of the same photo differ.
+    """
+
+    def __init__(self, length: int = 4096, max_short_side: int = 512):
+        if length < 1:
+            raise ValueError(f"demo length must be >= 1, got {length}")
+        self.length = length
+        self.photos = _demo_photos(max_short_side)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return self.photos[index % len(self.photos)]
+
+
+def build_source_dataset(source: str, root: str | None = None, file_list: str | None = None, **kwargs) -> Dataset:
+    """Unlabelled image source by name -> dataset of PIL RGB images.
+
+    ``imagefolder`` needs ``root``; ``filelist`` needs ``file_list`` (``root`` optional);
+    ``demo`` takes ``length`` and ``max_short_side`` as keyword arguments. Other keyword
+    arguments go to the source's constructor (so ``length`` with ``imagefolder`` is a TypeError).
+    """
+    if source == "imagefolder":
+        if root is None:
+            raise ValueError("source 'imagefolder' needs root=<folder with root/<class>/<image> layout>")
+        return ImageFolderImages(root, **kwargs)
+    if source == "filelist":
+        if file_list is None:
+            raise ValueError("source 'filelist' needs file_list=<text file with one image path per line>")
+        return FileListImages(file_list, root, **kwargs)
+    if source == "demo":
+        return DemoPhotos(**kwargs)
+    raise ValueError(f"unknown data source {source!r}; valid sources: {', '.join(SOURCES)}")
+
+
+class SeededViews(Dataset):
+    """``num_views`` augmented views per sample, seeded by the key's ``sample_seed``.
+
+    ``views[(index, sample_seed)]`` -> list of ``num_views`` tensors 3 x H x W; view v
+    is drawn with the global torch and Python RNGs seeded from (sample_seed, v), and
+    the caller's RNG states are restored afterwards. SEED uses 1 view (teacher and
+    student see the same image), MoCo 2 (query and key).
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable, num_views: int = 1):
+        if num_views < 1:
+            raise ValueError(f"num_views must be >= 1, got {num_views}")
+        self.dataset = dataset
+        self.transform = transform
+        self.num_views = num_views
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> list[torch.Tensor]:
+        index, sample_seed = key
+        image = self.dataset[index]
+        views = []
+        python_state = random.getstate()
+        try:
+            with torch.random.fork_rng(devices=[]):  # CPU generator only; CUDA RNGs untouched
+                for view in range(self.num_views):
+                    view_seed = mix_seed(sample_seed, view)
+                    torch.default_generator.manual_seed(view_seed)
+                    random.seed(view_seed)
+                    views.append(self.transform(image))
+        finally:
+            random.setstate(python_state)
+        return views
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Augmentation seed of sample ``index`` in ``epoch`` of a run seeded with ``seed``."""
+    return mix_seed(seed, epoch, index)
+
+
+class ResumableSampler(Sampler):
+    """Per-rank ``(index, sample_seed)`` keys of an epoch, startable at any global step.
+
+    Each epoch permutes the dataset with ``torch.Generator().manual_seed(seed + epoch)``
+    (identical on all ranks). Global batch b is ``perm[b*G:(b+1)*G]`` with
+    G = batch_size_per_rank * world_size, and rank r takes its slice ``[r*B:(r+1)*B]``,
+    so the ranks' batches concatenated in rank order equal the single-process batch.
+    With ``drop_last`` the tail that does not fill a global batch is dropped; without
+    it the last global batch is padded with the epoch's first indices.
+    Use with ``DataLoader(batch_size=batch_size_per_rank, drop_last=True)`` and call
+    ``set_position(epoch, step_in_epoch)`` before each epoch.
+    """
+
+    def __init__(self, dataset_len: int, batch_size_per_rank: int, seed: int, rank: int = 0,
+                 world_size: int = 1, drop_last: bool = True):
+        if batch_size_per_rank < 1 or world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"bad sampler layout: batch_size_per_rank={batch_size_per_rank}, "
+                             f"rank={rank}, world_size={world_size}")
+        global_batch = batch_size_per_rank * world_size
+        if dataset_len < global_batch:
+            raise ValueError(f"dataset has {dataset_len} images, fewer than one global batch of {global_batch} "
+                             f"({batch_size_per_rank} per rank x {world_size} ranks)")
+        self.dataset_len, self.batch_size, self.seed = dataset_len, batch_size_per_rank, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.epoch, self.step_in_epoch = 0, 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    def steps_per_epoch(self) -> int:
+        """Global batches per epoch."""
+        if self.drop_last:
+            return self.dataset_len // self.global_batch
+        return -(-self.dataset_len // self.global_batch)
+
+    def set_position(self, epoch: int, step_in_epoch: int = 0) -> None:
+        """Iterate epoch ``epoch`` from global batch ``step_in_epoch`` (0 = the start) on."""
+        if epoch < 0 or not 0 <= step_in_epoch <= self.steps_per_epoch():
+            raise ValueError(f"bad position epoch={epoch}, step_in_epoch={step_in_epoch} "
+                             f"(an epoch has {self.steps_per_epoch()} steps)")
+        self.epoch, self.step_in_epoch = epoch, step_in_epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        perm = torch.randperm(self.dataset_len, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        total = self.steps_per_epoch() * self.global_batch
+        perm = torch.cat([perm, perm[: total - self.dataset_len]]) if total > self.dataset_len else perm[:total]
+        for step in range(self.step_in_epoch, self.steps_per_epoch()):
+            start = step * self.global_batch + self.rank * self.batch_size
+            for index in perm[start:start + self.batch_size].tolist():
+                yield index, sample_seed(self.seed, self.epoch, index)
+
+    def __len__(self) -> int:
+        return (self.steps_per_epoch() - self.step_in_epoch) * self.batch_size
+
+
+def build_loader(views: SeededViews, sampler: ResumableSampler, batch_size_per_rank: int, num_workers: int,
+                 pin_memory: bool) -> DataLoader:
+    """Loader of per-rank batches: a list of ``num_views`` tensors, each B x 3 x H x W."""
+    return DataLoader(views, batch_size=batch_size_per_rank, sampler=sampler, num_workers=num_workers,
+                      pin_memory=pin_memory, drop_last=True, persistent_workers=num_workers > 0)

@@ -1,0 +1,124 @@
+"""SEED and its baselines as small modules that own their state (queues, momentum encoder).
+
+Each method maps a list of augmented views (each N x 3 x H x W) to
+``(loss, logs)`` and updates its queues after the loss is computed. The losses
+themselves are the pure functions of :mod:`distill.losses`.
+"""
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from .distributed import concat_all_gather
+from .losses import info_nce_loss, l2_distillation_loss, seed_loss
+from .queue import EmbeddingQueue
+from .shuffle_bn import batch_shuffle, batch_unshuffle
+
+
+class SEED(nn.Module):
+    """Self-supervised distillation (Fang et al., ICLR 2021): the student matches the
+    teacher's similarity distribution over a queue of teacher embeddings.
+
+    Teacher and student see the same augmented view.
+    """
+
+    num_views = 1
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, embed_dim: int, queue_size: int = 65536,
+                 tau_student: float = 0.2, tau_teacher: float = 0.01):
+        super().__init__()
+        self.student, self.teacher = student, teacher
+        self.queue = EmbeddingQueue(queue_size, embed_dim)
+        self.tau_student, self.tau_teacher = tau_student, tau_teacher
+
+    def distill(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SEED loss on one view; returns (loss, student embeddings N x C)."""
+        student_emb = self.student(images)  # N x C
+        teacher_emb = self.teacher(images)  # N x C, no grad
+        # clone: the queue is overwritten below, before backward reads it.
+        loss = seed_loss(student_emb, teacher_emb, self.queue.embeddings.clone(), self.tau_student, self.tau_teacher)
+        self.queue.push(concat_all_gather(teacher_emb))  # after the loss: the batch is not its own negative
+        return loss, student_emb
+
+    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, _ = self.distill(views[0])
+        return loss, {"loss_seed": loss.detach()}
+
+
+class MomentumContrast(nn.Module):
+    """MoCo v2's key side (He et al., 2020; Chen et al., 2020): an EMA copy of the
+    student, shuffle-BN under DDP, and a queue of keys. Not a full method: it scores
+    queries that the owner computes with the student."""
+
+    def __init__(self, student: nn.Module, embed_dim: int, queue_size: int = 65536,
+                 temperature: float = 0.2, momentum: float = 0.999):
+        super().__init__()
+        self.key_encoder = copy.deepcopy(student).requires_grad_(False)
+        self.queue = EmbeddingQueue(queue_size, embed_dim)
+        self.temperature, self.momentum = temperature, momentum
+
+    @torch.no_grad()
+    def _momentum_update(self, student: nn.Module) -> None:
+        for key_param, param in zip(self.key_encoder.parameters(), student.parameters()):
+            key_param.mul_(self.momentum).add_(param.detach(), alpha=1 - self.momentum)
+
+    def forward(self, student: nn.Module, query_emb: torch.Tensor, key_images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self._momentum_update(student)
+            # Shuffle BN: keys are computed on a batch permuted across GPUs, so BN
+            # statistics cannot leak which key matches which query (MoCo, Sec. 3.3).
+            shuffled, restore = batch_shuffle(key_images)
+            key_emb = batch_unshuffle(self.key_encoder(shuffled), restore)  # N x C
+        loss = info_nce_loss(query_emb, key_emb, self.queue.embeddings.clone(), self.temperature)
+        self.queue.push(concat_all_gather(key_emb))
+        return loss
+
+
+class MoCo(nn.Module):
+    """Plain MoCo v2 student, no teacher: the self-supervised baseline SEED is compared against."""
+
+    num_views = 2
+
+    def __init__(self, student: nn.Module, embed_dim: int, queue_size: int = 65536,
+                 temperature: float = 0.2, momentum: float = 0.999):
+        super().__init__()
+        self.student = student
+        self.moco = MomentumContrast(student, embed_dim, queue_size, temperature, momentum)
+
+    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss = self.moco(self.student, self.student(views[0]), views[1])
+        return loss, {"loss_moco": loss.detach()}
+
+
+class L2Distill(nn.Module):
+    """Baseline: regress the teacher's normalised embedding (SEED's Table 5, "L2")."""
+
+    num_views = 1
+
+    def __init__(self, student: nn.Module, teacher: nn.Module):
+        super().__init__()
+        self.student, self.teacher = student, teacher
+
+    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss = l2_distillation_loss(self.student(views[0]), self.teacher(views[0]))
+        return loss, {"loss_l2": loss.detach()}
+
+
+class SEEDMoCo(SEED):
+    """SEED plus the student's own MoCo v2 loss: loss = SEED + moco_weight * InfoNCE."""
+
+    num_views = 2
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, embed_dim: int, queue_size: int = 65536,
+                 tau_student: float = 0.2, tau_teacher: float = 0.01, moco_temperature: float = 0.2,
+                 moco_momentum: float = 0.999, moco_weight: float = 1.0):
+        super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher)
+        self.moco = MomentumContrast(student, embed_dim, queue_size, moco_temperature, moco_momentum)
+        self.moco_weight = moco_weight
+
+    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss_seed, student_emb = self.distill(views[0])
+        loss_moco = self.moco(self.student, student_emb, views[1])
+        loss = loss_seed + self.moco_weight * loss_moco
+        return loss, {"loss_seed": loss_seed.detach(), "loss_moco": loss_moco.detach()}

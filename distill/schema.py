@@ -1,0 +1,106 @@
+"""Typed defaults of ``tools/distill.py``: the paper's settings (Fang et al., ICLR 2021, Sec. 4.1).
+
+YAML files in ``configs/distill/`` override these; every key is documented here once.
+"""
+
+from dataclasses import dataclass, field
+
+from .config import ConfigError
+
+STRATEGIES = ("seed", "moco", "l2", "seed+moco")
+NEEDS_TEACHER = ("seed", "l2", "seed+moco")
+
+
+@dataclass
+class StudentConfig:
+    arch: str = "resnet18"  # torchvision name (resnet18, mobilenet_v3_large, efficientnet_b0) or timm:<name>
+    embed_dim: int = 128  # head output when the teacher does not fix it (plain MoCo)
+
+
+@dataclass
+class TeacherConfig:
+    arch: str = "resnet50"  # architecture of the checkpoint (resnet50/101/152, wide_resnet50_2, ...)
+    weights: str | None = None  # checkpoint path (MoCo/SwAV/SimCLR/DINO/torchvision/timm); pkg://module/file for a packaged one
+    layout: str = "auto"  # auto or one of distill.checkpoints.LAYOUTS
+    use_head: bool = True  # use the checkpoint's projection head when it has one; else pooled features
+    input_size: int | None = None  # resize the student's view to this size for the teacher (None: same view)
+    allow_unsafe_pickle: bool = False  # torch.load(weights_only=False): only for checkpoints you trust
+
+
+@dataclass
+class DistillSettings:
+    strategy: str = "seed"  # seed | moco (no teacher) | l2 | seed+moco
+    queue_size: int = 65536  # K; any K >= the global batch works (the queue wraps around)
+    tau_student: float = 0.2  # tau_S
+    # tau_T = 0.01 is the paper's value; the authors' released code defaults to 1e-4.
+    tau_teacher: float = 0.01
+    moco_temperature: float = 0.2  # MoCo v2
+    moco_momentum: float = 0.999  # key encoder EMA
+    moco_weight: float = 1.0  # weight of the MoCo term in seed+moco
+
+
+@dataclass
+class DataConfig:
+    source: str = "imagefolder"  # imagefolder | filelist | demo
+    root: str | None = None  # ImageNet-style train folder, or the root of file_list paths
+    file_list: str | None = None  # one image path per line (source=filelist)
+    image_size: int = 224  # RandomResizedCrop size of the MoCo v2 augmentation
+    num_workers: int = 8  # per process
+    demo_length: int = 4096  # virtual epoch length of the demo source
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 200
+    batch_size: int = 256  # global, over all processes
+    base_lr: float = 0.03  # lr = base_lr * batch_size / 256
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 5.0  # linear warm-up, then cosine decay to 0, per iteration
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "outputs/distill"
+    seed: int = 0
+    amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
+    channels_last: bool = True  # on CUDA
+    sync_bn: bool = False  # SyncBatchNorm in the student under DDP
+    checkpoint_every: int = 1000  # steps between atomic checkpoints (and one at the end)
+    log_every: int = 20  # steps between CSV/TensorBoard rows
+    max_steps: int | None = None  # stop after this global step (the schedule still spans all epochs)
+    tensorboard: bool = True
+
+
+@dataclass
+class DistillConfig:
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillSettings = field(default_factory=DistillSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        d, o = self.distill, self.optim
+        if d.strategy not in STRATEGIES:
+            raise ConfigError(f"distill.strategy={d.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if d.tau_student <= 0 or d.tau_teacher <= 0 or d.moco_temperature <= 0:
+            raise ConfigError("distill.tau_student, distill.tau_teacher and distill.moco_temperature must be > 0")
+        if o.batch_size < 1 or o.epochs < 1:
+            raise ConfigError(f"optim.batch_size and optim.epochs must be >= 1, got {o.batch_size}, {o.epochs}")
+        if d.queue_size < o.batch_size:
+            raise ConfigError(
+                f"distill.queue_size={d.queue_size} is smaller than the global batch optim.batch_size="
+                f"{o.batch_size}: a step must fit in the queue; use queue_size >= {o.batch_size} "
+                f"(any such value works, the queue wraps around)"
+            )
+        if not 0 <= d.moco_momentum < 1:
+            raise ConfigError(f"distill.moco_momentum={d.moco_momentum} must be in [0, 1)")
+        if d.strategy in NEEDS_TEACHER and not self.teacher.weights:
+            raise ConfigError(
+                f"distill.strategy={d.strategy!r} needs a teacher: set teacher.weights=/path/to/checkpoint "
+                f"(e.g. MoCo v2's moco_v2_200ep_pretrain.pth.tar) and teacher.arch"
+            )
+        if self.data.source in ("imagefolder", "filelist") and not (self.data.root or self.data.file_list):
+            raise ConfigError(f"data.source={self.data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")

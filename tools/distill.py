@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Train a small student to mimic a frozen self-supervised teacher (SEED), or a baseline.
+
+    python tools/distill.py --config configs/distill/seed_r18_mocov2_r50.yaml \
+        data.root=/path/imagenet/train teacher.weights=/path/moco_v2_200ep_pretrain.pth.tar
+    torchrun --nproc_per_node=8 tools/distill.py --config ... (same arguments)
+    python tools/distill.py --config configs/distill/demo.yaml          # offline, CPU, minutes
+
+Any config key can be overridden as key=value; --resume continues the run in
+train.output_dir from its last checkpoint (or starts it when there is none).
+"""
+
+import argparse
+import logging
+import sys
+
+from distill.config import ConfigError, load_config
+from distill.engine import train
+from distill.schema import DistillConfig
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML file under configs/distill/")
+    parser.add_argument("--resume", action="store_true", help="continue from <train.output_dir>/checkpoint.pth")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. optim.epochs=100")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(DistillConfig, args.config, args.overrides)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    student = train(cfg, resume=args.resume)
+    print(f"student backbone: {student}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
