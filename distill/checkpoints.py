@@ -14,8 +14,8 @@ prefix; it is removed wherever every key carries it):
 - ``simclr`` (tonylins/simclr-converter): ``{"state_dict": torchvision keys}``; ``fc`` is the
   linear-eval classifier, dropped.
 - ``dino`` (facebookresearch/dino): ``{"student", "teacher", "optimizer", "epoch", "args", ...}``;
-  the teacher's ``backbone.*`` is used, its ``head.*`` (65536 prototype logits) dropped. The
-  backbone-only release files are plain torchvision/timm state dicts (detected as those).
+  the teacher's ``backbone.*`` is used, its ``head.*`` (prototype logits, 65536 by default)
+  dropped. The backbone-only release files are plain torchvision/timm state dicts (detected as those).
 - ``torchvision`` / ``timm``: a plain state dict (optionally under ``"state_dict"``); the final
   classifier Linear is dropped. For ResNets the two are indistinguishable and either works.
 
@@ -91,9 +91,10 @@ def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))
-        refused = f"the class {found.group(1)!r}" if found else "an object"
+        reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(\n\n|$)", str(e), re.S)
+        what = f"refused the class {found.group(1)!r}" if found else f"failed ({reason.group(1) if reason else e})"
         raise CheckpointError(
-            f"{path}: the safe unpickler (torch.load weights_only=True) refused {refused}. "
+            f"{path}: the safe unpickler (torch.load weights_only=True) {what}. "
             "allow_unsafe_pickle=True (config key teacher.allow_unsafe_pickle=true) unpickles "
             "arbitrary code: use it only for files you trust."
         ) from e
@@ -146,7 +147,9 @@ def detect_layout(obj) -> str:
             return "simclr"
         if any(k.endswith(".weight") for k in sd):
             return "timm" if _has(sd, *_TIMM_PREFIXES) else "torchvision"
-    raise CheckpointError(f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {LAYOUTS}")
+    raise CheckpointError(
+        f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {', '.join(LAYOUTS)}"
+    )
 
 
 def _as_head(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
@@ -277,13 +280,9 @@ def head_out_dim(head_sd: dict[str, torch.Tensor]) -> int:
 
 def _guess_arch(state: dict[str, torch.Tensor]) -> str:
     """A hint such as 'resnet50' for torchvision-named ResNet weights, else ''."""
-    blocks = {k.split(".")[1] for k in state if k.startswith("layer3.")}
-    if not blocks:
-        return ""
-    if "layer1.0.conv3.weight" in state:
-        return {6: "resnet50 (or wide_resnet50_2 / resnext50_32x4d)", 23: "resnet101", 36: "resnet152"}.get(
-            len(blocks), "a bottleneck ResNet")
-    return {2: "resnet18", 6: "resnet34"}.get(len(blocks), "a basic-block ResNet")
+    blocks = len({k.split(".")[1] for k in state if k.startswith("layer3.")})  # 2/6 basic, 6/23/36 bottleneck
+    depth = ({6: 50, 23: 101, 36: 152} if "layer1.0.conv3.weight" in state else {2: 18, 6: 34}).get(blocks)
+    return f"resnet{depth} (or a wide/ResNeXt variant of that depth)" if depth else ""
 
 
 def _listing(what: str, items: list[str], limit: int = 10) -> str:
@@ -317,7 +316,11 @@ def load_pretrained(
 ) -> tuple[nn.Module, nn.Module | None, ParsedCheckpoint]:
     """Read ``path`` into a ``build_backbone(arch)`` backbone and its projection head (None when
     the checkpoint has none). Returns (backbone, head, parsed checkpoint)."""
-    parsed = parse_checkpoint(safe_load(path, allow_unsafe_pickle), layout)
+    obj = safe_load(path, allow_unsafe_pickle)  # its errors name the file
+    try:
+        parsed = parse_checkpoint(obj, layout)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     backbone, _ = build_backbone(arch)
     source = f"{path} (layout {parsed.layout})"
     file_arch = parsed.meta.get("arch")

@@ -128,8 +128,8 @@ def from_dict(cls: type[T], data: dict | None, prefix: str = "") -> T:
     if unknown:
         key = unknown[0]
         close = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean {prefix}{close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
-        raise ConfigError(f"unknown config key {prefix}{key!r}{hint}")
+        hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(names)}"
+        raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
     kwargs = {name: _coerce(data[name], hints[name], prefix + name) for name in names if name in data}
     return cls(**kwargs)
 

@@ -13,10 +13,15 @@ train.output_dir from its last checkpoint (or starts it when there is none).
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from distill.config import ConfigError, load_config
-from distill.engine import train
-from distill.schema import DistillConfig
+# Python puts this script's folder first on sys.path, where this file would shadow
+# the ``distill`` package it drives: take the folder off before importing.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from distill.config import ConfigError, load_config  # noqa: E402
+from distill.engine import train  # noqa: E402
+from distill.schema import DistillConfig  # noqa: E402
 
 
 def parse_args(argv=None):
