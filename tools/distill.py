@@ -19,6 +19,7 @@ from pathlib import Path
 # the ``distill`` package it drives: take the folder off before importing.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from distill.checkpoints import CheckpointError  # noqa: E402
 from distill.config import ConfigError, load_config  # noqa: E402
 from distill.engine import train  # noqa: E402
 from distill.schema import DistillConfig  # noqa: E402
@@ -37,10 +38,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         cfg = load_config(DistillConfig, args.config, args.overrides)
-    except ConfigError as err:
+        student = train(cfg, resume=args.resume)
+    except (ConfigError, CheckpointError, FileNotFoundError) as err:  # bad input: the message says what to fix
         print(f"error: {err}", file=sys.stderr)
         return 2
-    student = train(cfg, resume=args.resume)
     print(f"student backbone: {student}")
     return 0
 

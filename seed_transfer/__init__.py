@@ -1,0 +1,1 @@
+"""Transfer evaluation of any checkpoint (SEED students, SSL models, supervised, random init)."""
