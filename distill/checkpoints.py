@@ -312,15 +312,23 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
 
 
 def load_pretrained(
-    path, arch: str, layout: str = "auto", allow_unsafe_pickle: bool = False
+    path, arch: str | None, layout: str = "auto", allow_unsafe_pickle: bool = False
 ) -> tuple[nn.Module, nn.Module | None, ParsedCheckpoint]:
     """Read ``path`` into a ``build_backbone(arch)`` backbone and its projection head (None when
-    the checkpoint has none). Returns (backbone, head, parsed checkpoint)."""
+    the checkpoint has none). Returns (backbone, head, parsed checkpoint).
+
+    ``arch=None`` takes the architecture the file records (our student export, MoCo's
+    ``arch`` entry) and fails with a clear message when it records none."""
     obj = safe_load(path, allow_unsafe_pickle)  # its errors name the file
     try:
         parsed = parse_checkpoint(obj, layout)
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
+    if arch is None:
+        arch = parsed.meta.get("arch")
+        if not arch:
+            raise CheckpointError(f"{path} (layout {parsed.layout}) does not record its architecture: "
+                                  f"give it explicitly (e.g. model.arch=resnet50)")
     backbone, _ = build_backbone(arch)
     source = f"{path} (layout {parsed.layout})"
     file_arch = parsed.meta.get("arch")

@@ -20,6 +20,7 @@ from .base import SPLITS, ClassificationDataset, DatasetInfo, ImageFileDataset
 from .caltech101 import CALTECH101, build_caltech101
 from .cars import CARS, build_cars
 from .cifar import CIFAR10, CIFAR100, CifarDataset, build_cifar10, build_cifar100
+from .digits import DIGITS, build_digits
 from .dtd import DTD, build_dtd
 from .flowers import FLOWERS, build_flowers
 from .food101 import FOOD101, build_food101
@@ -42,6 +43,7 @@ _BUILDERS: dict[str, tuple[DatasetInfo, Callable[..., ClassificationDataset]]] =
         (FOOD101, build_food101),
         (VOC2007, build_voc2007),
         (IMAGEFOLDER, build_imagefolder),
+        (DIGITS, build_digits),  # offline example data (scikit-learn)
     ]
 }
 DATASETS: dict[str, DatasetInfo] = {name: info for name, (info, _) in _BUILDERS.items()}

@@ -1,0 +1,51 @@
+"""Any checkpoint as a frozen feature extractor: the one loader of every transfer tool.
+
+Reads every layout :mod:`distill.checkpoints` knows (SEED student export, MoCo v1/v2/v3,
+SwAV, SimCLR, DINO, torchvision, timm) or builds a randomly initialised network.
+"""
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from distill.checkpoints import load_pretrained
+from distill.config import resolve_path
+from distill.models import build_backbone
+
+RANDOM = "random"
+
+
+def is_random(weights: str | None) -> bool:
+    return weights is None or weights == RANDOM
+
+
+def load_backbone(weights: str | None, arch: str | None = None, layout: str = "auto",
+                  allow_unsafe_pickle: bool = False, seed: int = 0) -> tuple[nn.Module, str]:
+    """Backbone (images -> pooled features) in eval mode, and its architecture name.
+
+    ``weights`` None or ``"random"`` gives a random initialisation seeded by ``seed``
+    (``arch`` required); otherwise ``arch=None`` uses the architecture the file records.
+    """
+    if is_random(weights):
+        if not arch:
+            raise ValueError("a random-init model needs model.arch (e.g. model.arch=resnet18)")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            backbone, _ = build_backbone(arch)
+    else:
+        backbone, _, parsed = load_pretrained(resolve_path(weights), arch, layout, allow_unsafe_pickle)
+        arch = arch or parsed.meta["arch"]
+    return backbone.eval().requires_grad_(False), arch
+
+
+def checkpoint_fingerprint(weights: str | None, arch: str | None, seed: int = 0) -> str:
+    """Content hash of a checkpoint file (or of the random-init recipe), for cache keys."""
+    if is_random(weights):
+        return f"random:{arch}:{seed}"
+    digest = hashlib.sha256()
+    with Path(resolve_path(weights)).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"

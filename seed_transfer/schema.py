@@ -1,0 +1,75 @@
+"""Typed defaults of ``tools/transfer_cls.py`` (linear transfer + kNN on frozen features).
+
+Protocol of Ericsson et al., "How Well Do Self-Supervised Models Transfer?" (CVPR 2021).
+"""
+
+from dataclasses import dataclass, field
+
+from distill.config import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    weights: str | None = None  # checkpoint path (any layout distill.checkpoints reads); null or "random": random init
+    arch: str | None = None  # null: the architecture the checkpoint records (student export, MoCo)
+    layout: str = "auto"
+    allow_unsafe_pickle: bool = False
+    name: str | None = None  # row label in tables (default: the file name, or random-<arch>)
+    seed: int = 0  # random-init seed
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])  # input normalisation the
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])  # checkpoint was trained with
+
+
+@dataclass
+class TransferDataConfig:
+    name: str = "cifar10"  # seed_transfer.datasets.DATASETS
+    root: str | None = None  # the dataset's official folder (or its parent)
+    val_fraction: float = 0.2  # validation carved from train when there is no official val split
+    split_seed: int = 0
+
+
+@dataclass
+class FeatureConfig:
+    resize: int = 224  # shorter side, bicubic
+    crop: int = 224  # centre crop
+    batch_size: int = 128
+    num_workers: int = 4
+    amp: bool = True  # fp16 autocast on CUDA (features stored as float32)
+    cache_dir: str | None = "~/.cache/seed-transfer/features"  # null: no cache
+
+
+@dataclass
+class LinearConfig:
+    enabled: bool = True
+    num_c: int = 45  # C = 1/wd for wd in logspace(wd_min_exp, wd_max_exp, num_c)
+    wd_min_exp: float = -6.0
+    wd_max_exp: float = 5.0
+    max_iter: int = 1000
+    n_jobs: int = -1  # parallel workers of the sweep (-1: all cores)
+
+
+@dataclass
+class KNNConfig:
+    enabled: bool = True
+    k: int = 20
+    temperature: float = 0.07
+
+
+@dataclass
+class TransferClsConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: TransferDataConfig = field(default_factory=TransferDataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    linear: LinearConfig = field(default_factory=LinearConfig)
+    knn: KNNConfig = field(default_factory=KNNConfig)
+    output_dir: str = "outputs/transfer_cls"
+
+    def validate(self) -> None:
+        if not 0 < self.data.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction={self.data.val_fraction} must be in (0, 1)")
+        if self.model.weights in (None, "random") and not self.model.arch:
+            raise ConfigError("a random-init model needs model.arch (e.g. model.arch=resnet18)")
+        if self.linear.num_c < 1 or self.knn.k < 1:
+            raise ConfigError("linear.num_c and knn.k must be >= 1")
+        if len(self.model.mean) != 3 or len(self.model.std) != 3:
+            raise ConfigError("model.mean and model.std need 3 values (RGB)")

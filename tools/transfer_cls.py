@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Linear transfer (scikit-learn logistic regression, C sweep) and kNN on frozen features.
+
+    python tools/transfer_cls.py --config configs/transfer/cls/linear.yaml \
+        model.weights=student.pth data.name=cifar10 data.root=/data/cifar-10-batches-py
+    python tools/transfer_cls.py --config configs/transfer/cls/linear.yaml \
+        model.weights=random model.arch=resnet18 data.name=dtd data.root=/data/dtd
+
+Writes <output_dir>/<model>__<dataset>.json; gather many with tools/cls_table.py.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+# tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from distill.checkpoints import CheckpointError  # noqa: E402
+from distill.config import ConfigError, load_config  # noqa: E402
+from seed_transfer.cls_transfer import run_cls_transfer  # noqa: E402
+from seed_transfer.schema import TransferClsConfig  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. data.name=dtd data.root=/data/dtd")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        result = run_cls_transfer(load_config(TransferClsConfig, args.config, args.overrides))
+    except (ConfigError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    linear = result.get("linear", {})
+    knn = result.get("knn", {})
+    print(f"{result['model']} on {result['dataset']} ({result['metric']}): linear {linear.get('score')} "
+          f"(C={linear.get('best_c')}), kNN {knn.get('score')} -> {result['path']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
