@@ -157,8 +157,10 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         log.info("no checkpoint at %s: starting from scratch", ckpt_path)
     model = method
     if du.is_distributed():
+        # No buffer broadcast each step: the queues are identical on every rank by
+        # construction (same seed, all-gathered updates) and BN statistics stay per rank.
         model = DistributedDataParallel(method, device_ids=[device.index] if on_cuda else None,
-                                        broadcast_buffers=False)
+                                        forward_sync_buffers=False)
 
     stop_step = min(total_steps, cfg.train.max_steps or total_steps)
     metrics = MetricsLog(out, cfg.train.tensorboard) if is_main else None
