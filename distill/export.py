@@ -9,6 +9,7 @@ Read it back with :func:`distill.checkpoints.load_pretrained` (layout ``seed-stu
 """
 
 import os
+from collections.abc import Callable
 import tempfile
 from pathlib import Path
 
@@ -17,15 +18,16 @@ import torch
 STUDENT_FORMAT = "seed-transfer/student-v1"
 
 
-def atomic_save(obj, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: an interrupted
-    write never leaves a truncated file where the last good one was."""
+def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
+    """``dump(obj, file)`` (``torch.save`` or ``pickle.dump``) to a temporary file beside
+    ``path``, then rename: an interrupted write never leaves a truncated file where the
+    last good one was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            dump(obj, f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -31,16 +31,14 @@ R18/R34 in a C4 model also need a res5 head built from BasicBlocks
 :mod:`seed_transfer.detection.d2.heads`): Detectron2's ``Res5ROIHeads`` is bottleneck-only.
 """
 
-import os
 import pickle
 import re
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from distill.checkpoints import load_pretrained
+from distill.export import atomic_save
 
 # Blocks per stage (layer1..layer4) -> depth, for BasicBlock and Bottleneck ResNets.
 _BASIC_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}
@@ -159,16 +157,7 @@ def write_detectron2_pkl(converted: dict, path, meta: dict | None = None) -> Non
     model = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
              for k, v in converted.items()}
     obj = {"model": model, "__author__": "seed-transfer", "matching_heuristics": True, **(meta or {})}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save(obj, path, dump=pickle.dump)
 
 
 def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "auto",
