@@ -26,11 +26,11 @@ CASES = {
 }
 METRICS = {"cifar10": "top1", "cifar100": "top1", "sun397": "top1", "dtd": "top1", "aircraft": "mean_per_class",
            "cars": "top1", "pets": "mean_per_class", "flowers": "mean_per_class", "caltech101": "mean_per_class",
-           "food101": "top1", "voc2007": "map11", "imagefolder": "top1"}
+           "food101": "top1", "voc2007": "map11", "imagefolder": "top1", "digits": "top1"}
 
 
 def test_registry_lists_every_dataset_with_its_protocol_metric():
-    assert set(DATASETS) == set(CASES) == set(METRICS)
+    assert set(DATASETS) == set(CASES) | {"digits"} == set(METRICS)  # digits: packaged example, no fake tree
     assert SPLITS == ("train", "val", "trainval", "test")
     for name, info in DATASETS.items():
         assert info.name == name and info.metric == METRICS[name] and dataset_info(name) is info
@@ -119,3 +119,14 @@ def test_missing_images_fail_early_or_lazily_with_the_path(name, tmp_path):
 def test_unknown_split_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown split 'validation'"):
         build_dataset("dtd", fake_trees.make_dtd(tmp_path), "validation")
+
+
+def test_digits_example_split_is_fixed_and_stratified():
+    from seed_transfer.datasets import build_dataset
+
+    train, test = build_dataset("digits", None, "train"), build_dataset("digits", None, "test")
+    assert (len(train), len(test)) == (1257, 540)
+    assert np.array_equal(build_dataset("digits", None, "test").targets, test.targets)
+    assert np.all(np.abs(np.bincount(test.targets) - 54) <= 2)  # ~30% of each class (~180 per class)
+    image, _ = train[0]
+    assert image.mode == "RGB" and image.size == (8, 8)

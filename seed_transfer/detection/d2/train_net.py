@@ -1,0 +1,103 @@
+"""Detectron2 fine-tuning of a converted backbone, in the shape of Detectron2's projects
+(setup -> main -> launch) and MoCo's ``detection/train_net.py``.
+
+``run_seed`` trains and evaluates one seed in its own process group (``launch``);
+:mod:`seed_transfer.detection.transfer` drives seeds, conversion and the summary.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+from . import require_detectron2
+
+require_detectron2()
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.engine import DefaultTrainer, default_setup, launch  # noqa: E402
+from detectron2.utils import comm  # noqa: E402
+
+from ..catalog import dataset_spec  # noqa: E402
+from ..schedule import Schedule  # noqa: E402
+from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
+from .evaluation import build_evaluator  # noqa: E402
+from .heads import register_heads  # noqa: E402
+
+log = logging.getLogger(__name__)
+NORM_KEYS = ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")
+
+
+class Trainer(DefaultTrainer):
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        return build_evaluator(dataset_name, with_masks=cfg.MODEL.MASK_ON)
+
+
+def register_datasets(names, data_root) -> None:
+    """Register each configured dataset name from its files under ``data_root``."""
+    for name in dict.fromkeys(names):
+        spec = dataset_spec(name, data_root)
+        if spec.kind == "voc":
+            register_voc(name, spec.root, spec.split)
+        elif spec.kind == "coco":
+            register_coco_json(name, spec.json_file, spec.root)
+        else:
+            register_tree_tiles(spec.root, name="trees")
+
+
+def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(),
+              ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1):
+    """The Detectron2 config of one run, and the effective (matched) schedule it uses."""
+    register_heads()
+    cfg = get_cfg()
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    cfg.MODEL.WEIGHTS = weights
+    cfg.MODEL.DEVICE = device
+    cfg.OUTPUT_DIR = output_dir
+    cfg.SEED = seed
+    # SyncBN needs several CUDA processes; alone (or on the CPU) it is plain BN.
+    if device == "cpu" or world_size == 1:
+        for key in NORM_KEYS:
+            node = getattr(cfg.MODEL, key)
+            if node.get("NORM") == "SyncBN":
+                node.NORM = "BN"
+    reference = Schedule(cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_ITER,
+                         tuple(cfg.SOLVER.STEPS), cfg.SOLVER.WARMUP_ITERS)
+    effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
+    cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR = effective.ims_per_batch, effective.base_lr
+    cfg.SOLVER.MAX_ITER, cfg.SOLVER.STEPS = effective.max_iter, effective.steps
+    cfg.SOLVER.WARMUP_ITERS = effective.warmup_iters
+    cfg.SOLVER.AMP.ENABLED = device == "cuda"
+    cfg.freeze()
+    return cfg, {"reference": reference.as_dict(), "effective": effective.as_dict(),
+                 "norm": cfg.MODEL.RESNETS.NORM, "amp": cfg.SOLVER.AMP.ENABLED}
+
+
+def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device, result_file):
+    cfg, schedule = build_cfg(config_file, weights, output_dir, seed, opts, ims_per_batch, device,
+                              comm.get_world_size())
+    default_setup(cfg, {"config_file": config_file, "resume": resume})  # logs, cfg dump, seeding
+    register_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST], data_root)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=resume)
+    trainer.train()
+    results = Trainer.test(cfg, trainer.model)
+    if comm.is_main_process():
+        Path(result_file).write_text(json.dumps({"schedule": schedule, "results": results}, indent=2, default=float))
+    return results
+
+
+def run_seed(config_file: str, weights: str, output_dir: str, seed: int, opts=(), ims_per_batch=None,
+             data_root=None, resume=False, num_gpus: int = 0, num_machines: int = 1, machine_rank: int = 0,
+             dist_url: str = "auto") -> dict:
+    """Train + evaluate one seed (``num_gpus`` processes via Detectron2's ``launch``, or the
+    CPU with ``num_gpus=0``); returns the contents of ``<output_dir>/metrics.json``."""
+    result_file = Path(output_dir) / "metrics.json"
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if num_gpus > 0 else "cpu"
+    launch(_main, max(num_gpus, 1), num_machines=num_machines, machine_rank=machine_rank, dist_url=dist_url,
+           args=(config_file, weights, output_dir, seed, tuple(opts), ims_per_batch, data_root, resume, device,
+                 str(result_file)))
+    return json.loads(result_file.read_text())
+

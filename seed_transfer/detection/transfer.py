@@ -1,0 +1,101 @@
+"""Detection transfer of one initialisation: convert the backbone, fine-tune with the
+matched schedule for several seeds, and summarise AP / AP50 / AP75 as mean +- std.
+
+Each seed writes ``<output_dir>/seed<k>/metrics.json`` and is skipped when that file
+exists, so an interrupted comparison continues where it stopped.
+"""
+
+import json
+import logging
+import statistics
+from pathlib import Path
+
+from .convert import convert_checkpoint
+
+log = logging.getLogger(__name__)
+ENGINES = ("auto", "detectron2")
+SUMMARY_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def resolve_engine(engine: str) -> str:
+    """``auto`` picks Detectron2 when it is installed."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    import importlib.util
+
+    if importlib.util.find_spec("detectron2") is None:
+        from .d2 import INSTALL_HINT
+
+        raise ImportError(INSTALL_HINT)
+    return "detectron2"
+
+
+def prepare_weights(weights: str | None, output_dir: Path, arch: str | None = None, layout: str = "auto",
+                    allow_unsafe_pickle: bool = False) -> tuple[str, dict]:
+    """The Detectron2 weights file for ``weights``: "" (random init, Detectron2's own
+    initialisation), a ``.pkl`` as it is, or any checkpoint converted to ``.pkl``."""
+    if weights in (None, "", "random"):
+        return "", {"init": "random"}
+    if str(weights).endswith(".pkl"):
+        return str(weights), {"init": "detectron2 pkl"}
+    out = output_dir / "backbone_d2.pkl"
+    report = convert_checkpoint(weights, out, arch=arch, layout=layout, allow_unsafe_pickle=allow_unsafe_pickle)
+    if report["skipped"]:
+        log.warning("keys not converted: %s", report["skipped"])
+    return str(out), {"init": "converted", **{k: report[k] for k in ("arch", "depth", "layout", "converted",
+                                                                       "skipped", "dropped")}}
+
+
+def summarize(per_seed: list[dict]) -> dict:
+    """Mean and (sample) std over seeds of every task's metrics (``bbox``, ``segm``)."""
+    summary = {}
+    for task in ("bbox", "segm"):
+        rows = [r["results"][task] for r in per_seed if task in r.get("results", {})]
+        if not rows:
+            continue
+        summary[task] = {}
+        for metric in SUMMARY_METRICS:
+            values = [float(row[metric]) for row in rows if metric in row]
+            if values:
+                summary[task][metric] = {"mean": statistics.fmean(values),
+                                         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                                         "values": values}
+    return summary
+
+
+def markdown_summary(name: str, summary: dict) -> str:
+    lines = ["| init | task | " + " | ".join(SUMMARY_METRICS[:3]) + " |", "|---|---|---|---|---|"]
+    for task, metrics in summary.items():
+        cells = [f"{metrics[m]['mean']:.2f} ± {metrics[m]['std']:.2f}" if m in metrics else "-"
+                 for m in SUMMARY_METRICS[:3]]
+        lines.append(f"| {name} | {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_detection_transfer(config_file: str, weights: str | None, output_dir: str | Path, seeds: int = 1,
+                           name: str | None = None, engine: str = "auto", ims_per_batch: int | None = None,
+                           num_gpus: int = 0, data_root: str | None = None, opts=(), resume: bool = False,
+                           arch: str | None = None, layout: str = "auto", allow_unsafe_pickle: bool = False) -> dict:
+    """Fine-tune and evaluate ``weights`` with ``config_file`` for ``seeds`` seeds; returns the summary."""
+    engine = resolve_engine(engine)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    d2_weights, init = prepare_weights(weights, output_dir, arch, layout, allow_unsafe_pickle)
+    from .d2.train_net import run_seed  # imports Detectron2
+
+    per_seed = []
+    for seed in range(seeds):
+        seed_dir = output_dir / f"seed{seed}"
+        done = seed_dir / "metrics.json"
+        if done.is_file():
+            log.info("seed %d: %s exists, skipped", seed, done)
+            per_seed.append(json.loads(done.read_text()))
+            continue
+        per_seed.append(run_seed(config_file, d2_weights, str(seed_dir), seed, opts, ims_per_batch, data_root,
+                                 resume, num_gpus))
+    name = name or ("random" if init["init"] == "random" else Path(str(weights)).name.split(".")[0])
+    summary = {"name": name, "engine": engine, "config": str(config_file), "weights": weights, "init": init,
+               "seeds": seeds, "schedule": per_seed[0]["schedule"], "summary": summarize(per_seed)}
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")
+    return summary
