@@ -82,7 +82,8 @@ def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=resume)
     trainer.train()
-    results = Trainer.test(cfg, trainer.model)
+    # DefaultTrainer's EvalHook already evaluated DATASETS.TEST after the last iteration.
+    results = getattr(trainer, "_last_eval_results", None) or Trainer.test(cfg, trainer.model)
     if comm.is_main_process():
         Path(result_file).write_text(json.dumps({"schedule": schedule, "results": results}, indent=2, default=float))
     return results

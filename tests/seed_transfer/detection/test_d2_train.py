@@ -1,0 +1,85 @@
+"""A few Detectron2 iterations on the real tree tiles, end to end (CPU)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+pytest.importorskip("detectron2")
+
+from seed_transfer.detection.catalog import dataset_spec  # noqa: E402
+from seed_transfer.detection.schedule import Schedule  # noqa: E402
+from seed_transfer.detection.transfer import run_detection_transfer, summarize  # noqa: E402
+
+REPO = Path(__file__).parents[3]
+# Tiny and fast: 2 iterations, few proposals, small test images. Not a meaningful AP.
+FAST = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "2",
+        "MODEL.RPN.PRE_NMS_TOPK_TEST", "100", "MODEL.RPN.POST_NMS_TOPK_TEST", "20",
+        "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
+        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MIN_SIZE_TRAIN", "(96,)"]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("datasets")
+
+
+def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
+    from distill.export import export_student
+    from distill.models import build_backbone
+
+    torch.manual_seed(0)
+    export_student(build_backbone("resnet18")[0], "resnet18", tmp_path / "student.pth", meta={})
+    summary = run_detection_transfer(str(REPO / "configs/det/trees_R_18_C4_demo.yaml"), str(tmp_path / "student.pth"),
+                                     tmp_path / "out", seeds=1, data_root=str(data_root), opts=FAST)
+    assert summary["init"]["converted"] > 0 and summary["init"]["skipped"] == []
+    metrics = json.loads((tmp_path / "out" / "seed0" / "metrics.json").read_text())
+    assert set(metrics["results"]["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    assert metrics["schedule"]["effective"]["max_iter"] == 2 and metrics["schedule"]["norm"] == "BN"
+    assert set(summary["summary"]["bbox"]["AP"]) == {"mean", "std", "values"}
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("| init | task | AP | AP50 | AP75 |")
+    # a finished seed is not trained again
+    again = run_detection_transfer(str(REPO / "configs/det/trees_R_18_C4_demo.yaml"), str(tmp_path / "student.pth"),
+                                   tmp_path / "out", seeds=1, data_root=str(data_root), opts=FAST)
+    assert json.dumps(again["summary"]) == json.dumps(summary["summary"])  # (APl may be nan)
+
+
+@pytest.mark.slow
+def test_r50_fpn_random_init_via_the_cli(tmp_path, data_root):
+    cmd = [sys.executable, str(REPO / "tools/transfer_det.py"), "--config", str(REPO / "configs/det/trees_R_50_FPN_demo.yaml"),
+           "--weights", "random", "--data-root", str(data_root), "--output-dir", str(tmp_path / "fpn"), *FAST]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "fpn" / "summary.json").read_text())["summary"]["bbox"]["AP50"]["values"]
+
+
+def test_matched_schedule_scales_lr_and_iterations():
+    paper = Schedule(16, 0.02, 24000, (18000, 22000), 100)
+    half = paper.scaled_to(8)
+    assert half == Schedule(8, 0.01, 48000, (36000, 44000), 200)
+    assert half.scaled_to(16) == paper
+
+
+def test_summary_is_mean_and_std_over_seeds():
+    runs = [{"results": {"bbox": {"AP": a, "AP50": 2 * a, "AP75": 0.0}}} for a in (10.0, 20.0)]
+    summary = summarize(runs)
+    assert summary["bbox"]["AP"]["mean"] == 15.0 and summary["bbox"]["AP"]["std"] == pytest.approx(7.0710678)
+
+
+def test_bad_inputs_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="unknown detection dataset 'voc_2009_test'"):
+        dataset_spec("voc_2009_test", tmp_path)
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "mnv3.pth")
+    cmd = [sys.executable, str(REPO / "tools/transfer_det.py"), "--config", str(REPO / "configs/det/voc_R_18_C4_24k.yaml"),
+           "--weights", str(tmp_path / "mnv3.pth"), "--arch", "mobilenet_v3_small", "--output-dir", str(tmp_path / "o")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "ResNets only" in result.stderr
+    cmd[cmd.index("--weights") + 1:cmd.index("--weights") + 4] = ["random"]  # drop --arch too
+    cmd = [c for c in cmd if c != "mobilenet_v3_small"]
+    result = subprocess.run(cmd + ["--data-root", str(tmp_path / "nowhere")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0 and "nowhere" in result.stderr
