@@ -79,10 +79,12 @@ def voc07_11point_ap(scores, targets) -> float:
     # Keep only the last index of each run of equal scores: one point per threshold.
     last_of_tie = np.r_[scores[1:] != scores[:-1], True]
     tp, ranked = tp[last_of_tie], np.flatnonzero(last_of_tie) + 1
-    recall, precision = tp / num_pos, tp / ranked
+    precision = tp / ranked
     ap = 0.0
-    for t in np.linspace(0.0, 1.0, 11):
-        reached = recall >= t - 1e-12  # tolerance: 0.3 from linspace vs 3/10 from a ratio
+    for i in range(11):
+        # recall >= i/10, compared in integers: the float grid of the devkit and of
+        # np.linspace has 3 * 0.1 > 0.3 and would miss a recall of exactly 0.3.
+        reached = 10 * tp >= i * num_pos
         ap += precision[reached].max() / 11.0 if reached.any() else 0.0
     return 100.0 * ap
 
@@ -106,7 +108,7 @@ def voc07_map(scores, targets) -> float:
     return float(np.mean(aps))
 
 
-# name -> (function, whether it takes (scores, multi-label targets) instead of (pred, labels))
+# name -> function; the multi-label ones take (scores (N, C), targets (N, C)).
 METRICS: dict[str, Callable[..., float]] = {
     "top1": top1_accuracy,
     "mean_per_class": mean_per_class_accuracy,

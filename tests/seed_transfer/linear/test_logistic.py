@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+
+from seed_transfer.linear import SweepResult, default_c_grid, linear_transfer, plain_sklearn_sweep
+from seed_transfer.linear.logistic import _extrapolate, _pick_best
+
+
+def clusters(n, centres, noise, rng):
+    y = rng.integers(0, len(centres), n)
+    return centres[y] + noise * rng.normal(size=(n, centres.shape[1])), y
+
+
+def single_label_problem(noise, seed=0, n=(300, 120, 120), classes=4, dim=12):
+    rng = np.random.default_rng(seed)
+    centres = 2.0 * rng.normal(size=(classes, dim))
+    return [a for split in (clusters(k, centres, noise, rng) for k in n) for a in split]
+
+
+def multi_label_problem(seed=0, n=(240, 100, 100), labels=3, dim=10):
+    """Each label is a noisy linear function of the features; ~10% of targets are difficult (-1)."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(dim, labels))
+    out = []
+    for k in n:
+        x = rng.normal(size=(k, dim))
+        y = ((x @ directions + 1.5 * rng.normal(size=(k, labels))) > 0.5).astype(int)
+        y[rng.random(y.shape) < 0.1] = -1
+        out += [x, y]
+    return out
+
+
+def test_default_grid_is_ericsson_wd_range():
+    grid = default_c_grid()
+    assert grid.shape == (45,)
+    np.testing.assert_allclose(grid, 1.0 / np.logspace(-6, 5, 45))
+    assert grid[0] == pytest.approx(1e6) and grid[-1] == pytest.approx(1e-5)
+
+
+def test_separable_clusters_pick_sensible_c_and_reach_100():
+    data = single_label_problem(noise=0.3)
+    grid = default_c_grid(12)
+    res = linear_transfer(*data, "top1", grid, n_jobs=1)
+    assert isinstance(res, SweepResult) and res.metric == "top1"
+    assert [c for c, _ in res.val_curve] == pytest.approx(list(grid))  # grid order, every C
+    assert res.best_c > grid.min()  # not the strongest regularisation
+    assert dict(res.val_curve)[grid.min()] < 50  # C = 1e-5 underfits: the sweep matters
+    assert res.test_score == pytest.approx(100.0)
+    assert set(res.seconds) == {"sweep", "refit"}
+
+
+@pytest.mark.parametrize("metric", ["top1", "mean_per_class"])
+def test_fast_sweep_matches_plain_sweep_multinomial(metric):
+    data = single_label_problem(noise=2.0, seed=1)  # overlapping clusters: a non-flat validation curve
+    grid = default_c_grid(15)
+    plain = plain_sklearn_sweep(*data, metric, grid)
+    fast = linear_transfer(*data, metric, grid, n_jobs=2)
+    assert 50 < plain.test_score < 100
+    assert fast.best_c == plain.best_c
+    assert fast.test_score == pytest.approx(plain.test_score, abs=0.1)
+    # where regularisation is not negligible the two sweeps agree point by point
+    moderate = [i for i, c in enumerate(grid) if c <= 10]
+    assert [fast.val_curve[i][1] for i in moderate] == pytest.approx([plain.val_curve[i][1] for i in moderate], abs=1.0)
+    assert fast.iterations["sweep"] < plain.iterations["sweep"]
+
+
+def test_fast_sweep_matches_plain_sweep_multi_label():
+    data = multi_label_problem()
+    grid = default_c_grid(12)
+    plain = plain_sklearn_sweep(*data, "map11", grid)
+    fast = linear_transfer(*data, "map11", grid, n_jobs=2)
+    assert 50 < plain.test_score < 100
+    assert fast.best_c == plain.best_c
+    assert fast.test_score == pytest.approx(plain.test_score, abs=0.1)
+
+
+def test_result_does_not_depend_on_workers_or_grid_order():
+    data = single_label_problem(noise=2.0, seed=2)
+    grid = default_c_grid(10)
+    one = linear_transfer(*data, "top1", grid, n_jobs=1)
+    two = linear_transfer(*data, "top1", grid[::-1], n_jobs=2)
+    assert one.best_c == two.best_c and one.test_score == two.test_score
+    assert one.val_curve == two.val_curve[::-1]
+
+
+def test_standardize_makes_the_sweep_scale_invariant():
+    data = single_label_problem(noise=2.0, seed=3)
+    scale = np.logspace(-2, 2, data[0].shape[1])  # per-feature units
+    scaled = [a * scale if i % 2 == 0 else a for i, a in enumerate(data)]
+    grid = default_c_grid(8)
+    ref = linear_transfer(*data, "top1", grid, n_jobs=1, standardize=True)
+    res = linear_transfer(*scaled, "top1", grid, n_jobs=1, standardize=True)
+    assert res.best_c == ref.best_c and res.test_score == pytest.approx(ref.test_score, abs=1.0)
+
+
+def test_ties_go_to_the_largest_c():
+    grid = np.array([10.0, 1.0, 0.1, 100.0])
+    assert _pick_best(grid, [80, 90, 90, 70]) == 1
+    assert _pick_best(grid, [90, 90, 90, 90]) == 3
+
+
+def test_extrapolation_continues_the_path_linearly_in_log_c():
+    path = [(1.0, (np.array([[1.0]]), np.array([0.0]))), (10.0, (np.array([[2.0]]), np.array([1.0])))]
+    coef, intercept = _extrapolate(path, 100.0)  # one grid step further: 2 + (2 - 1)
+    assert coef.item() == pytest.approx(3.0) and intercept.item() == pytest.approx(2.0)
+    coef, _ = _extrapolate(path[-1:], 100.0)  # one point: reuse it
+    assert coef.item() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(metric="top5"), "unknown metric"),
+        (dict(c_grid=[]), "c_grid is empty"),
+        (dict(c_grid=[1.0, -1.0]), "C > 0"),
+        (dict(train_y=np.zeros(5, dtype=int)), "train_x has 300 rows but train_y has 5"),
+        (dict(val_x=np.zeros((120, 3))), "feature dims differ"),
+        (dict(metric="map11"), r"needs train_y of shape \(N, C\)"),
+        (dict(path_chunks=0), "path_chunks"),
+    ],
+)
+def test_bad_inputs_raise(change, message):
+    names = ["train_x", "train_y", "val_x", "val_y", "test_x", "test_y"]
+    kwargs = dict(zip(names, single_label_problem(noise=1.0)), metric="top1", c_grid=[1.0], n_jobs=1)
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=message):
+        linear_transfer(**kwargs)
+
+
+def test_multi_label_class_without_positives_is_named():
+    x_tr, y_tr, x_va, y_va, x_te, y_te = multi_label_problem()
+    y_tr[:, 2] = np.where(y_tr[:, 2] == 1, 0, y_tr[:, 2])
+    with pytest.raises(ValueError, match="class 2"):
+        linear_transfer(x_tr, y_tr, x_va, y_va, x_te, y_te, "map11", [1.0], n_jobs=1)

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from distill.config import load_config
+from seed_transfer.cls_transfer import carve_val, run_cls_transfer
+from seed_transfer.report import gather, markdown_table, plot_val_curves, write_csv
+from seed_transfer.schema import TransferClsConfig
+from tiny import TINY, make_image_folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imagefolder")
+    make_image_folder(root / "train", classes=3, per_class=10, size=12, seed=0)
+    make_image_folder(root / "test", classes=3, per_class=4, size=12, seed=1)
+    return root
+
+
+def config(folder, tmp_path, *overrides):
+    return load_config(TransferClsConfig, None, [
+        "model.weights=random", f"model.arch={TINY}", "data.name=imagefolder", f"data.root={folder}",
+        "features.resize=16", "features.crop=16", "features.num_workers=0", f"features.cache_dir={tmp_path}/cache",
+        "linear.num_c=5", "linear.n_jobs=1", "knn.k=5", f"output_dir={tmp_path}/out", *overrides])
+
+
+def test_carved_validation_is_fixed_and_disjoint():
+    train, val = carve_val(100, 0.2, seed=0)
+    assert len(val) == 20 and len(train) == 80 and not set(train) & set(val)
+    assert np.array_equal(carve_val(100, 0.2, seed=0)[1], val)
+    assert not np.array_equal(carve_val(100, 0.2, seed=1)[1], val)
+
+
+def test_run_writes_json_and_reuses_cached_features(folder, tmp_path):
+    first = run_cls_transfer(config(folder, tmp_path))
+    blob = json.loads(open(first["path"]).read())
+    assert blob["model"] == f"random-{TINY}" and blob["dataset"] == "imagefolder" and blob["metric"] == "top1"
+    assert blob["sizes"] == {"train": 24, "val": 6, "test": 12}  # 20% of the 30 train images carved out
+    assert 0 <= blob["linear"]["score"] <= 100 and len(blob["linear"]["val_curve"]) == 5
+    assert blob["linear"]["best_c"] in [c for c, _ in blob["linear"]["val_curve"]]
+    assert 0 <= blob["knn"]["score"] <= 100 and blob["features_cached"] is False
+    second = run_cls_transfer(config(folder, tmp_path))
+    assert second["features_cached"] is True and second["linear"] == first["linear"]
+
+
+def test_report_table_csv_and_plot(folder, tmp_path):
+    run_cls_transfer(config(folder, tmp_path, "model.name=a"))
+    run_cls_transfer(config(folder, tmp_path, "model.name=b", "model.seed=1"))
+    results = gather([tmp_path / "out"])
+    assert {r["model"] for r in results} == {"a", "b"}
+    text = markdown_table(results)
+    assert text.splitlines()[0] == "| linear | imagefolder (top1) |" and len(text.splitlines()) == 4
+    write_csv(results, tmp_path / "t.csv")
+    assert open(tmp_path / "t.csv").read().startswith("model,dataset,metric,linear,best_c,knn")
+    plot_val_curves(results, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000
