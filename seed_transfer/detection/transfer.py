@@ -64,12 +64,26 @@ def summarize(per_seed: list[dict]) -> dict:
 
 
 def markdown_summary(name: str, summary: dict) -> str:
+    return markdown_comparison([{"name": name, "summary": summary}])
+
+
+def markdown_comparison(summaries: list[dict]) -> str:
+    """One row per (initialisation, task): AP, AP50, AP75 as mean ± std over seeds."""
     lines = ["| init | task | " + " | ".join(SUMMARY_METRICS[:3]) + " |", "|---|---|---|---|---|"]
-    for task, metrics in summary.items():
-        cells = [f"{metrics[m]['mean']:.2f} ± {metrics[m]['std']:.2f}" if m in metrics else "-"
-                 for m in SUMMARY_METRICS[:3]]
-        lines.append(f"| {name} | {task} | " + " | ".join(cells) + " |")
+    for entry in summaries:
+        for task, metrics in entry["summary"].items():
+            cells = [f"{metrics[m]['mean']:.2f} ± {metrics[m]['std']:.2f}" if m in metrics else "-"
+                     for m in SUMMARY_METRICS[:3]]
+            lines.append(f"| {entry['name']} | {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def gather_summaries(paths) -> list[dict]:
+    """Every ``summary.json`` written by :func:`run_detection_transfer` under ``paths``."""
+    files = []
+    for path in map(Path, paths):
+        files += sorted(path.rglob("summary.json")) if path.is_dir() else [path]
+    return [json.loads(f.read_text()) for f in files]
 
 
 def run_detection_transfer(config_file: str, weights: str | None, output_dir: str | Path, seeds: int = 1,

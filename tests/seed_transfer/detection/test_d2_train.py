@@ -83,3 +83,21 @@ def test_bad_inputs_name_the_problem(tmp_path):
     result = subprocess.run(cmd + ["--data-root", str(tmp_path / "nowhere")], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode != 0 and "nowhere" in result.stderr
+
+
+def test_det_table_gathers_initialisations_and_flags_mismatched_schedules(tmp_path):
+    def write(name, max_iter):
+        folder = tmp_path / name
+        folder.mkdir()
+        summary = {"name": name, "schedule": {"effective": {"max_iter": max_iter}},
+                   "summary": summarize([{"results": {"bbox": {"AP": 1.0, "AP50": 2.0, "AP75": 0.5}}}])}
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    write("seed", 100)
+    write("moco", 100)
+    cmd = [sys.executable, str(REPO / "tools/det_table.py"), str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    assert "| moco | bbox | 1.00 ± 0.00 | 2.00 ± 0.00 | 0.50 ± 0.00 |" in out and "WARNING" not in out
+    write("random", 50)
+    assert "WARNING: these runs used different schedules" in subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120).stdout
