@@ -68,7 +68,9 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
             close = difflib.get_close_matches(name, timm.list_models(), n=3)
             raise ValueError(f"unknown timm model {name!r}; close matches: {close}")
         model = timm.create_model(name, pretrained=False, num_classes=0)
-        return model, model.num_features
+        # timm >= 1.0: num_features is the last feature map's width; models with a
+        # pre-logits layer (MobileNetV3's conv_head) output head_hidden_size instead.
+        return model, getattr(model, "head_hidden_size", None) or model.num_features
     if arch in torchvision.models.list_models(module=torchvision.models):
         model = torchvision.models.get_model(arch, weights=None)
         return model, _strip_classifier(model)

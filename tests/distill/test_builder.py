@@ -63,3 +63,21 @@ def test_wrong_teacher_architecture_is_reported(mocov2_r18):
     path, _ = mocov2_r18
     with pytest.raises(ValueError, match="resnet50"):
         build_method(config(path, "teacher.arch=resnet50"))
+
+
+@pytest.mark.parametrize("arch,dim", [("resnet34", 512), ("mobilenet_v3_large", 1280), ("efficientnet_b0", 1280),
+                                      ("timm:mobilenetv3_small_050", 1024)])
+def test_students_by_name(arch, dim):
+    from distill.builder import build_student
+
+    student = build_student(arch, out_dim=16)
+    assert student.head[0].in_features == dim
+    out = student.eval()(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 16) and torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_unknown_student_suggests_names():
+    from distill.models import build_backbone
+
+    with pytest.raises(ValueError, match="close matches: \\['resnet18'"):
+        build_backbone("resnet181")
