@@ -55,7 +55,7 @@ def split_features(cfg: TransferClsConfig, extract) -> dict[str, Features]:
     return {"train": _subset(train, train_idx), "val": _subset(train, val_idx), "test": test}
 
 
-class _Extractor:
+class SplitFeatures:
     """Features of one split of the configured dataset, through the on-disk cache."""
 
     def __init__(self, cfg: TransferClsConfig):
@@ -97,7 +97,7 @@ class _Extractor:
 
 def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     """Run the protocol and write ``<output_dir>/<model>__<dataset>.json``; returns the result."""
-    extract = _Extractor(cfg)
+    extract = SplitFeatures(cfg)
     splits = split_features(cfg, extract)
     result = {
         "model": model_name(cfg), "weights": cfg.model.weights, "arch": extract.arch,
