@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from seed_transfer.linear import SweepResult, default_c_grid, linear_transfer, plain_sklearn_sweep
 from seed_transfer.linear.logistic import _extrapolate, _pick_best
+
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    """These problems are tiny: threaded BLAS only adds spin-waiting (seconds on a busy machine)."""
+    with threadpool_limits(1):
+        yield
 
 
 def clusters(n, centres, noise, rng):
@@ -98,12 +106,20 @@ def test_ties_go_to_the_largest_c():
     assert _pick_best(grid, [90, 90, 90, 90]) == 3
 
 
-def test_extrapolation_continues_the_path_linearly_in_log_c():
-    path = [(1.0, (np.array([[1.0]]), np.array([0.0]))), (10.0, (np.array([[2.0]]), np.array([1.0])))]
-    coef, intercept = _extrapolate(path, 100.0)  # one grid step further: 2 + (2 - 1)
-    assert coef.item() == pytest.approx(3.0) and intercept.item() == pytest.approx(2.0)
-    coef, _ = _extrapolate(path[-1:], 100.0)  # one point: reuse it
-    assert coef.item() == pytest.approx(2.0)
+def sol(value):
+    return np.array([[value]]), np.array([-value])
+
+
+def test_extrapolation_continues_the_path_in_log_c():
+    path = [(1.0, sol(0.0)), (np.e, sol(1.0)), (np.e**2, sol(4.0))]  # the path is t^2 in t = log C
+    coef, intercept = _extrapolate(path, np.e**3)
+    assert coef.item() == pytest.approx(9.0) and intercept.item() == pytest.approx(-9.0)
+    coef, _ = _extrapolate(path[1:], np.e**3)  # two points: the line through them, 4 + (4 - 1)
+    assert coef.item() == pytest.approx(7.0)
+    coef, _ = _extrapolate(path[-1:], np.e**3)  # one point: itself
+    assert coef.item() == pytest.approx(4.0)
+    coef, _ = _extrapolate(path, np.e**5)  # a step longer than the last one: no extrapolation
+    assert coef.item() == pytest.approx(4.0)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,433 @@
+"""One comparison, end to end: SEED against plain self-supervised training (MoCo v2),
+random init and (optionally) a supervised/teacher checkpoint, on classification transfer
+(linear + kNN) and detection transfer, with a report.
+
+    result = run_compare(load_config(CompareConfig, "configs/compare/demo.yaml", ["det.seeds=3"]))
+
+Stages, each writing under ``output_dir`` and skipped when its outputs exist (so a
+re-run after an interruption continues where it stopped):
+
+- ``distill/<strategy>/``: one student per strategy from the *same* distillation config
+  (same data, epochs, batch, augmentation); only ``distill.strategy`` differs.
+- ``cls/<row>__<dataset>.json``: linear (C sweep) and kNN transfer of every row.
+- ``det/<row>/``: detection fine-tuning of every ResNet row with one identical schedule.
+- ``report.md``, ``results.csv``, ``loss_curves.png``, ``results.png``: always rewritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from distill.config import ConfigError, dump_config, load_config, resolve_path
+from distill.run_info import code_version
+from distill.schema import DistillConfig
+
+from . import report as cls_report
+from .cls_transfer import model_name
+from .schema import TransferClsConfig
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STRATEGIES = ("seed", "moco", "l2", "seed+moco")
+DET_METRICS = ("AP", "AP50", "AP75")
+
+
+@dataclass
+class DistillStageConfig:
+    config: str = "configs/distill/demo.yaml"  # one distillation config shared by every strategy
+    overrides: list[str] = field(default_factory=list)  # key=value for that config (data paths, budget)
+    strategies: list[str] = field(default_factory=lambda: ["seed", "moco"])  # one row each
+
+
+@dataclass
+class RowsConfig:
+    random: bool = True  # a random-init row (student_arch)
+    teacher: str | None = None  # a supervised / teacher checkpoint for an extra row (null: none)
+    teacher_arch: str | None = None  # its architecture (null: what the checkpoint records)
+    teacher_name: str = "teacher"  # its row label
+
+
+@dataclass
+class ClsStageConfig:
+    enabled: bool = True
+    config: str = "configs/transfer/cls/digits_demo.yaml"
+    overrides: list[str] = field(default_factory=list)  # key=value for the TransferClsConfig, every row
+    datasets: list[str] = field(default_factory=list)  # "name" or "name:root"; empty: the config's dataset
+
+
+@dataclass
+class DetStageConfig:
+    enabled: bool = True
+    config: str = "configs/det/trees_R_18_C4_demo.yaml"  # Detectron2 YAML; one schedule for every row
+    opts: list[str] = field(default_factory=list)  # Detectron2 KEY VALUE pairs, the same for every row
+    seeds: int = 1  # fine-tuning seeds per row (mean +- std)
+    data_root: str | None = None  # dataset folder (the demo's tree tiles are built here on first use)
+    num_gpus: int = 0
+    ims_per_batch: int | None = None  # null: the config's (the schedule is matched by the library)
+
+
+@dataclass
+class CompareConfig:
+    output_dir: str = "outputs/compare"
+    title: str = "SEED vs plain self-supervised training"
+    note: str = ""  # written at the top of the report (e.g. "small-data numbers, not ImageNet numbers")
+    student_arch: str = "resnet18"
+    distill: DistillStageConfig = field(default_factory=DistillStageConfig)
+    rows: RowsConfig = field(default_factory=RowsConfig)
+    cls: ClsStageConfig = field(default_factory=ClsStageConfig)
+    det: DetStageConfig = field(default_factory=DetStageConfig)
+
+    def validate(self) -> None:
+        bad = [s for s in self.distill.strategies if s not in STRATEGIES]
+        if bad:
+            raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
+        if len(set(self.distill.strategies)) != len(self.distill.strategies):
+            raise ConfigError(f"distill.strategies lists a strategy twice: {self.distill.strategies}")
+        if self.det.seeds < 1:
+            raise ConfigError(f"det.seeds={self.det.seeds} must be >= 1")
+        if len(self.det.opts) % 2:
+            raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
+
+
+@dataclass
+class Row:
+    """One initialisation: its label, weights (a path or "random") and architecture."""
+
+    name: str
+    weights: str
+    arch: str | None = None
+    strategy: str | None = None  # the distillation strategy that produced it
+
+
+def config_path(path: str) -> Path:
+    """A config path as given, else relative to the repository (so the presets run from anywhere)."""
+    given = Path(path).expanduser()
+    return given if given.is_file() or given.is_absolute() else REPO_ROOT / given
+
+
+def _row_dir_name(name: str) -> str:
+    return name.replace("+", "_")
+
+
+class _Stages:
+    """Records what each stage did (``ran`` / ``skipped``) and how long it took."""
+
+    def __init__(self, path: Path):
+        self.path, self.records = path, []
+        previous = json.loads(path.read_text()) if path.is_file() else []
+        # a skipped stage reports the seconds it took when it ran (kept in <output_dir>/stages.json)
+        self.previous = {(r["stage"], r["row"]): r["seconds"] for r in previous}
+
+    def run(self, stage: str, row: str, done: bool, fn):
+        tic = time.perf_counter()
+        if done:
+            log.info("[%s] %s: outputs exist, skipped", stage, row)
+        else:
+            log.info("[%s] %s: running", stage, row)
+        value = fn()
+        seconds = self.previous.get((stage, row), 0.0) if done else time.perf_counter() - tic
+        self.records.append({"stage": stage, "row": row, "status": "skipped" if done else "ran",
+                             "seconds": round(seconds, 2)})
+        merged = {(r["stage"], r["row"]): r for r in self.records}
+        self.path.write_text(json.dumps([*({"stage": k[0], "row": k[1], "seconds": v} for k, v in self.previous.items()
+                                           if k not in merged), *self.records], indent=2))
+        if not done:
+            log.info("[%s] %s: done in %.0f s", stage, row, seconds)
+        return value
+
+
+# ---------------------------------------------------------------- distillation
+def distill_config(cfg: CompareConfig, strategy: str) -> DistillConfig:
+    out = Path(cfg.output_dir) / "distill" / _row_dir_name(strategy)
+    overrides = [*cfg.distill.overrides, f"student.arch={cfg.student_arch}", f"distill.strategy={strategy}",
+                 f"train.output_dir={out}"]
+    return load_config(DistillConfig, config_path(cfg.distill.config), overrides)
+
+
+def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
+    """The export exists and records the last step of the configured schedule."""
+    if not path.is_file():
+        return False
+    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    step, total = meta.get("step"), meta.get("total_steps")
+    target = min(total, dcfg.train.max_steps) if total is not None and dcfg.train.max_steps else total
+    return step is not None and target is not None and step >= target
+
+
+def run_distill(cfg: CompareConfig, stages: _Stages) -> list[Row]:
+    from distill.engine import STUDENT_NAME, train
+
+    rows = []
+    for strategy in cfg.distill.strategies:
+        dcfg = distill_config(cfg, strategy)
+        student = Path(dcfg.train.output_dir) / STUDENT_NAME
+        done = student_is_complete(student, dcfg)
+        path = stages.run("distill", strategy, done, lambda: student if done else train(dcfg, resume=True))
+        rows.append(Row(strategy, str(path), cfg.student_arch, strategy))
+    return rows
+
+
+def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
+    rows = list(students)
+    if cfg.rows.random:
+        rows.append(Row("random", "random", cfg.student_arch))
+    if cfg.rows.teacher:
+        rows.append(Row(cfg.rows.teacher_name, cfg.rows.teacher, cfg.rows.teacher_arch))
+    return rows
+
+
+# ---------------------------------------------------------------- classification
+def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferClsConfig:
+    overrides = [*cfg.cls.overrides, f"model.weights={row.weights}", f"model.name={row.name}",
+                 f"output_dir={Path(cfg.output_dir) / 'cls'}"]
+    if row.arch:
+        overrides.append(f"model.arch={row.arch}")
+    if dataset:
+        name, _, root = dataset.partition(":")
+        overrides += [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
+    return load_config(TransferClsConfig, config_path(cfg.cls.config), overrides)
+
+
+def run_cls(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> list[dict]:
+    from .cls_transfer import run_cls_transfer
+
+    results = []
+    for dataset in cfg.cls.datasets or [None]:
+        for row in rows:
+            ccfg = cls_config(cfg, row, dataset)
+            out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
+            done = out.is_file()
+            result = stages.run(f"cls {ccfg.data.name}", row.name, done,
+                                lambda: json.loads(out.read_text()) if done else run_cls_transfer(ccfg))
+            results.append(result)
+    return results
+
+
+# ---------------------------------------------------------------- detection
+def det_supported(row: Row) -> bool:
+    """Detection transfer converts ResNet backbones (the student exports record their arch)."""
+    return row.weights == "random" or (row.arch or "resnet").startswith("resnet")
+
+
+def run_det(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> dict[str, dict]:
+    from .detection.transfer import run_detection_transfer
+
+    summaries = {}
+    for row in rows:
+        if not det_supported(row):
+            log.info("[det] %s: %s is not a ResNet, no detection row", row.name, row.arch)
+            continue
+        out = Path(cfg.output_dir) / "det" / _row_dir_name(row.name)
+        summary_file = out / "summary.json"
+        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == cfg.det.seeds
+        summaries[row.name] = stages.run("det", row.name, done, lambda: json.loads(summary_file.read_text()) if done
+                                         else run_detection_transfer(
+                                             str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds,
+                                             name=row.name, data_root=resolve_path(cfg.det.data_root),
+                                             opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
+                                             ims_per_batch=cfg.det.ims_per_batch, arch=row.arch))
+    return summaries
+
+
+# ---------------------------------------------------------------- report
+def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict]) -> tuple[list[str], list[dict]]:
+    """(columns, one dict per row): linear/kNN per dataset, detection mean/std/values per metric."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
+    columns = [f"{task} {d}" for d in datasets for task in ("linear", "knn")]
+    table = []
+    for row in rows:
+        entry = {"row": row.name, "weights": row.weights}
+        for r in (r for r in cls_results if r["model"] == row.name):
+            entry[f"linear {r['dataset']}"] = (r.get("linear") or {}).get("score")
+            entry[f"knn {r['dataset']}"] = (r.get("knn") or {}).get("score")
+            entry[f"metric {r['dataset']}"] = r["metric"]
+        bbox = det.get(row.name, {}).get("summary", {}).get("bbox", {})
+        for metric in DET_METRICS:
+            if metric in bbox:
+                entry[metric] = bbox[metric]["mean"]
+                entry[f"{metric} std"] = bbox[metric]["std"]
+                entry[f"{metric} values"] = bbox[metric]["values"]
+        table.append(entry)
+    if det:
+        columns += list(DET_METRICS)
+    return columns, table
+
+
+def _fmt(value, std=None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.2f}" if std is None else f"{value:.2f} ± {std:.2f}"
+
+
+def write_results_csv(columns: list[str], table: list[dict], path: Path) -> None:
+    header = ["row", "weights"]
+    for c in columns:
+        header += [c, f"{c} std", f"{c} values"] if c in DET_METRICS else [c]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for entry in table:
+            writer.writerow([" ".join(f"{v:.4f}" for v in entry[h]) if h.endswith("values") and h in entry
+                             else entry.get(h, "") for h in header])
+
+
+def plot_loss_curves(runs: dict[str, Path], path: Path) -> bool:
+    """Distillation loss against step, one line per strategy (from each run's metrics.csv)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(4.5 * max(1, len(runs)), 3.5), squeeze=False)
+    drawn = False
+    for ax, (name, metrics_csv) in zip(axes[0], runs.items()):
+        if not metrics_csv.is_file():
+            continue
+        with open(metrics_csv) as f:
+            rows = list(csv.DictReader(f))
+        steps = [int(float(r["step"])) for r in rows]
+        ax.plot(steps, [float(r["loss"]) for r in rows], marker=".")
+        ax.set(xlabel="step", ylabel="loss", title=f"distill: {name}")
+        drawn = True
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return drawn
+
+
+def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
+    """One bar chart per task column, one bar per row (detection: mean with a std error bar)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(columns)), figsize=(3.2 * max(1, len(columns)), 3.5), squeeze=False)
+    names = [e["row"] for e in table]
+    for ax, column in zip(axes[0], columns):
+        values = [e.get(column) if e.get(column) is not None else math.nan for e in table]  # nan: no bar
+        errors = [e.get(f"{column} std", 0.0) for e in table] if column in DET_METRICS else None
+        ax.bar(range(len(names)), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(column, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _budget_lines(cfg: CompareConfig) -> list[str]:
+    """Teacher, data and budget of the distillation, from the (shared) SEED config."""
+    if not cfg.distill.strategies:
+        return []
+    dcfg = distill_config(cfg, cfg.distill.strategies[0])
+    steps = []
+    for strategy in cfg.distill.strategies:
+        student = Path(distill_config(cfg, strategy).train.output_dir) / "student.pth"
+        if student.is_file():
+            meta = torch.load(student, map_location="cpu", weights_only=True).get("meta", {})
+            steps.append(f"{strategy}: {meta.get('step')}/{meta.get('total_steps')} steps")
+    data = dcfg.data.root or dcfg.data.file_list or "the demo's scikit-image photos"
+    return [
+        f"- **Teacher** (SEED rows): `{dcfg.teacher.arch}` from `{dcfg.teacher.weights}` "
+        f"(teacher input {dcfg.teacher.input_size or dcfg.data.image_size} px); MoCo rows use no teacher.",
+        f"- **Student**: `{cfg.student_arch}`; **distillation data**: {dcfg.data.source} ({data}), "
+        f"{dcfg.data.image_size} px crops, MoCo v2 augmentation.",
+        f"- **Budget** (identical for every strategy): {dcfg.optim.epochs} epochs, batch {dcfg.optim.batch_size}, "
+        f"base lr {dcfg.optim.base_lr}, queue {dcfg.distill.queue_size}" + (f" ({'; '.join(steps)})" if steps else ""),
+        f"- **Distillation config**: `{cfg.distill.config}` + `{' '.join(cfg.distill.overrides) or '(no overrides)'}`",
+    ]
+
+
+def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[str, dict],
+                 stages: list[dict], wall_seconds: float) -> dict:
+    out = Path(cfg.output_dir)
+    columns, table = results_table(rows, cls_results, det)
+    write_results_csv(columns, table, out / "results.csv")
+    plot_results(columns, table, out / "results.png")
+    runs = {s: Path(distill_config(cfg, s).train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
+    has_curves = bool(runs) and plot_loss_curves(runs, out / "loss_curves.png")
+
+    lines = [f"# {cfg.title}", ""]
+    if cfg.note:
+        lines += [f"> {cfg.note.strip()}", ""]
+    lines += _budget_lines(cfg)
+    if cfg.cls.enabled:
+        ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
+        lines.append(f"- **Classification transfer**: `{cfg.cls.config}` (frozen features {ccfg.features.resize} px, "
+                     f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}); "
+                     f"scores in % on the test split")
+    if cfg.det.enabled:
+        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every ResNet row with one "
+                     f"schedule (`{' '.join(cfg.det.opts) or 'as configured'}`), {cfg.det.seeds} seed(s); "
+                     f"COCO-style AP (%), mean ± std over seeds")
+    code = code_version()
+    commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
+    lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
+              f"(this invocation: {wall_seconds / 60:.1f} min wall, "
+              f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done); "
+              f"code {code.get('package_version', '')} at commit `{commit}`", ""]
+
+    header = ["init"] + [c if c in DET_METRICS else c.replace(" ", " (") + ")" for c in columns]
+    lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for entry in table:
+        cells = [_fmt(entry.get(c), entry.get(f"{c} std")) if c in DET_METRICS else _fmt(entry.get(c))
+                 for c in columns]
+        lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += _spread_lines(table)
+    if det:
+        lines += ["Per-seed detection AP: " + "; ".join(
+            f"{e['row']}: {', '.join(f'{v:.2f}' for v in e['AP values'])}" for e in table if "AP values" in e), ""]
+    lines += ["![results](results.png)", ""]
+    if has_curves:
+        lines += ["## Distillation loss", "", "![loss curves](loss_curves.png)", ""]
+    if cls_results:
+        lines += ["## Classification transfer (details)", "", cls_report.markdown_table(cls_results, "linear"), "",
+                  cls_report.markdown_table(cls_results, "knn"), "", "![validation curves](cls/val_curves.png)", ""]
+    lines += ["## Stages", "", "| stage | row | this invocation | seconds (when it ran) |", "|---|---|---|---|"]
+    lines += [f"| {s['stage']} | {s['row']} | {s['status']} | {s['seconds']:.0f} |" for s in stages]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return {"columns": columns, "table": table}
+
+
+def _spread_lines(table: list[dict]) -> list[str]:
+    """Differences in detection AP between rows beside the seed-to-seed spread, so noise is visible."""
+    with_ap = [e for e in table if "AP" in e]
+    if len(with_ap) < 2:
+        return []
+    spread = max(e["AP std"] for e in with_ap)
+    base = next((e for e in with_ap if e["row"] == "random"), with_ap[-1])
+    diffs = ", ".join(f"{e['row']} {e['AP'] - base['AP']:+.2f}" for e in with_ap if e is not base)
+    seeds = len(with_ap[0]["AP values"])
+    spread_text = (f"largest seed-to-seed std {spread:.2f} AP over {seeds} seeds" if seeds > 1
+                   else "one seed per row: the seed-to-seed spread is not measured (det.seeds >= 2 measures it)")
+    return [f"AP difference to {base['row']}: {diffs}; {spread_text}. A difference smaller than about twice "
+            f"the spread is within noise.", ""]
+
+
+# ---------------------------------------------------------------- entry point
+def run_compare(cfg: CompareConfig) -> dict:
+    """Run every stage (skipping finished ones) and write the report; returns rows, results and stage records."""
+    tic = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    stages = _Stages(out / "stages.json")
+    rows = build_rows(cfg, run_distill(cfg, stages))
+    cls_results = run_cls(cfg, rows, stages) if cfg.cls.enabled else []
+    if cls_results:
+        cls_report.write_csv(cls_results, out / "cls" / "cls_results.csv")
+        cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
+    det = run_det(cfg, rows, stages) if cfg.det.enabled else {}
+    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic)
+    log.info("report written to %s", out / "report.md")
+    return {"rows": [r.__dict__ for r in rows], "stages": stages.records, "report": str(out / "report.md"),
+            "results_csv": str(out / "results.csv"), **report}

@@ -1,0 +1,97 @@
+"""The comparison pipeline end to end at toy size: distillation (SEED, MoCo v2), random
+init, linear + kNN transfer, detection fine-tuning, report; a second run skips every stage."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from distill.config import ConfigError, load_config
+from seed_transfer.compare import CompareConfig, run_compare
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_DISTILL = ["optim.epochs=1", "data.demo_length=32", "optim.batch_size=16", "distill.queue_size=64",
+                "data.image_size=32", "teacher.input_size=32", "train.tensorboard=false", "data.num_workers=0",
+                "train.log_every=1", "optim.warmup_epochs=0"]
+TINY_DET = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "2",
+            "MODEL.RPN.PRE_NMS_TOPK_TEST", "50", "MODEL.RPN.POST_NMS_TOPK_TEST", "10",
+            "MODEL.RPN.POST_NMS_TOPK_TRAIN", "32", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16",
+            "INPUT.MIN_SIZE_TEST", "64", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
+
+
+def tiny_config(tmp_path: Path, det: bool) -> CompareConfig:
+    tiny_cls = ["features.resize=16", "features.crop=16", "linear.num_c=3", "linear.n_jobs=1",
+                "linear.wd_min_exp=-1", "linear.wd_max_exp=3", "linear.max_iter=100",
+                f"features.cache_dir={tmp_path / 'cache'}"]
+    return load_config(CompareConfig, REPO / "configs/compare/demo.yaml", [
+        f"output_dir={tmp_path / 'cmp'}",
+        f"distill.overrides={json.dumps(TINY_DISTILL)}",
+        f"cls.overrides={json.dumps(tiny_cls)}",
+        f"det.enabled={str(det).lower()}", f"det.opts={json.dumps(TINY_DET)}", "det.seeds=1",
+        f"det.data_root={tmp_path / 'datasets'}"])
+
+
+@pytest.mark.slow
+def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
+    det = importlib.util.find_spec("detectron2") is not None  # the core installs without it
+    cfg = tiny_config(tmp_path, det)
+    first = run_compare(cfg)
+    out = tmp_path / "cmp"
+    assert [r["name"] for r in first["rows"]] == ["seed", "moco", "random", "teacher-mnv2"]
+    for strategy in ("seed", "moco"):
+        assert (out / "distill" / strategy / "student.pth").is_file()
+    for name in ("report.md", "results.csv", "results.png", "loss_curves.png", "cls/val_curves.png"):
+        assert (out / name).is_file(), name
+
+    with open(out / "results.csv") as f:
+        rows = {r["row"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"seed", "moco", "random", "teacher-mnv2"}
+    for name, r in rows.items():
+        assert 10 <= float(r["linear digits"]) <= 100 and 10 <= float(r["knn digits"]) <= 100  # chance is 10
+        if det and name != "teacher-mnv2":  # detection converts ResNets only
+            assert 0 <= float(r["AP"]) <= 100 and float(r["AP std"]) == 0.0
+    assert rows["teacher-mnv2"].get("AP", "") == ""
+    report = (out / "report.md").read_text()
+    assert "not ImageNet numbers" in report and "mobilenet_v2" in report
+    for name in ("seed", "moco", "random", "teacher-mnv2"):
+        assert f"| {name} |" in report
+    for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []):
+        assert column in report
+    assert all(s["status"] == "ran" for s in first["stages"])
+
+    second = run_compare(cfg)  # everything exists: nothing is trained or evaluated again
+    assert second["stages"] and all(s["status"] == "skipped" for s in second["stages"])
+    assert [s["row"] for s in second["stages"]] == [s["row"] for s in first["stages"]]
+    assert second["table"] == first["table"]
+    # skipped stages still report how long they took when they ran
+    assert [s["seconds"] for s in second["stages"]] == [s["seconds"] for s in first["stages"]]
+
+
+def test_interrupted_distillation_is_not_taken_as_done(tmp_path):
+    import torch
+
+    from seed_transfer.compare import distill_config, student_is_complete
+
+    cfg = tiny_config(tmp_path, det=False)
+    dcfg = distill_config(cfg, "seed")
+    path = tmp_path / "student.pth"
+    torch.save({"meta": {"step": 1, "total_steps": 2}}, path)
+    assert not student_is_complete(path, dcfg)
+    torch.save({"meta": {"step": 2, "total_steps": 2}}, path)
+    assert student_is_complete(path, dcfg)
+    assert dcfg.distill.strategy == "seed" and dcfg.train.output_dir.endswith("distill/seed")
+    assert distill_config(cfg, "seed+moco").train.output_dir.endswith("distill/seed_moco")
+
+
+def test_bad_config_names_the_key():
+    with pytest.raises(ConfigError, match="distill.strategies"):
+        load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["distill.strategies=[seed, simclr]"])
+    with pytest.raises(ConfigError, match="unknown config key 'det.seed'"):
+        load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.seed=3"])
+
+
+def test_paper_preset_loads():
+    cfg = load_config(CompareConfig, REPO / "configs/compare/paper.yaml")
+    assert cfg.distill.strategies == ["seed", "moco"] and cfg.det.config.endswith("voc_R_18_C4_24k.yaml")
