@@ -77,6 +77,8 @@ def knn_predict(
 def knn_classify(train_feats, train_labels, test_feats, test_labels, **knn_kwargs) -> float:
     """Top-1 accuracy (percent) of :func:`knn_predict` against ``test_labels`` (M,)."""
     pred, _ = knn_predict(train_feats, train_labels, test_feats, **knn_kwargs)
+    if pred.numel() == 0:
+        raise ValueError("no test features to score")
     if test_labels.shape != pred.shape:
         raise ValueError(f"test_labels must be ({pred.shape[0]},), got {tuple(test_labels.shape)}")
     return 100.0 * (pred == test_labels.to(pred.device)).double().mean().item()
