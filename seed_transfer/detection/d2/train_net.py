@@ -65,6 +65,10 @@ def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(
     reference = Schedule(cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_ITER,
                          tuple(cfg.SOLVER.STEPS), cfg.SOLVER.WARMUP_ITERS)
     effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
+    if effective.max_iter < 2 or any(not 0 < step < effective.max_iter for step in effective.steps):
+        # Detectron2's scheduler otherwise fails with "Total num_updates must be greater than ..."
+        raise ValueError(f"{config_file}: SOLVER.MAX_ITER={effective.max_iter} must be >= 2 and every "
+                         f"SOLVER.STEPS {list(effective.steps)} must lie inside (0, MAX_ITER)")
     cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR = effective.ims_per_batch, effective.base_lr
     cfg.SOLVER.MAX_ITER, cfg.SOLVER.STEPS = effective.max_iter, effective.steps
     cfg.SOLVER.WARMUP_ITERS = effective.warmup_iters
