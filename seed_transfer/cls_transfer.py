@@ -65,9 +65,11 @@ class SplitFeatures:
         self.backbone, self.arch = None, cfg.model.arch
         self.fingerprint = checkpoint_fingerprint(cfg.model.weights, cfg.model.arch, cfg.model.seed)
         self.root = resolve_path(cfg.data.root) or "."
-        probe = build_dataset(cfg.data.name, self.root, "train")
-        self.has_official_val = probe.has_official_val
-        self.metric, self.classes = probe.info.metric, probe.classes
+        # The train split tells the metric, classes and val availability; kept for extraction,
+        # so a large split (CIFAR pickles, SUN397 partitions) is read once.
+        self._train = build_dataset(cfg.data.name, self.root, "train")
+        self.has_official_val = self._train.has_official_val
+        self.metric, self.classes = self._train.info.metric, self._train.classes
         self.seconds, self.cache_hits = 0.0, []
 
     def _backbone(self):
@@ -84,7 +86,8 @@ class SplitFeatures:
 
         def compute():
             tic = time.perf_counter()
-            dataset = build_dataset(cfg.data.name, self.root, split, transform=self.transform.build())
+            dataset = self._train if split == "train" else build_dataset(cfg.data.name, self.root, split)
+            dataset.transform = self.transform.build()
             out = extract_features(self._backbone(), dataset, cfg.features.batch_size, cfg.features.num_workers,
                                    amp=cfg.features.amp, desc=f"{cfg.data.name} {split}")
             self.seconds += time.perf_counter() - tic
