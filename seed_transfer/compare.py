@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from distill.config import ConfigError, dump_config, load_config, resolve_path
 from distill.run_info import code_version
-from distill.schema import DistillConfig
+from distill.checkpoints import safe_load
+from distill.schema import STRATEGIES, DistillConfig
 
 from . import report as cls_report
 from .cls_transfer import model_name
@@ -36,7 +36,6 @@ from .schema import TransferClsConfig
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STRATEGIES = ("seed", "moco", "l2", "seed+moco")
 DET_METRICS = ("AP", "AP50", "AP75")
 
 
@@ -156,7 +155,7 @@ def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
     """The export exists and records the last step of the configured schedule."""
     if not path.is_file():
         return False
-    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    meta = safe_load(path).get("meta", {})
     step, total = meta.get("step"), meta.get("total_steps")
     target = min(total, dcfg.train.max_steps) if total is not None and dcfg.train.max_steps else total
     return step is not None and target is not None and step >= target
@@ -332,7 +331,7 @@ def _budget_lines(cfg: CompareConfig) -> list[str]:
     for strategy in cfg.distill.strategies:
         student = Path(distill_config(cfg, strategy).train.output_dir) / "student.pth"
         if student.is_file():
-            meta = torch.load(student, map_location="cpu", weights_only=True).get("meta", {})
+            meta = safe_load(student).get("meta", {})
             steps.append(f"{strategy}: {meta.get('step')}/{meta.get('total_steps')} steps")
     data = dcfg.data.root or dcfg.data.file_list or "the demo's scikit-image photos"
     return [
