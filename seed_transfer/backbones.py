@@ -1,7 +1,9 @@
 """Any checkpoint as a frozen feature extractor: the one loader of every transfer tool.
 
 Reads every layout :mod:`distill.checkpoints` knows (SEED student export, MoCo v1/v2/v3,
-SwAV, SimCLR, DINO, torchvision, timm) or builds a randomly initialised network.
+SwAV, SimCLR, DINO, torchvision, timm), builds a randomly initialised network, or gives
+the raw-pixel baseline (``weights="pixels"``): the image itself, average-pooled to a
+16x16 grid and flattened, so a table shows what a representation adds over the input.
 """
 
 import hashlib
@@ -15,10 +17,21 @@ from distill.config import resolve_path
 from distill.models import build_backbone
 
 RANDOM = "random"
+PIXELS = "pixels"
+PIXEL_GRID = 16  # 3 x 16 x 16 = 768 features, the size of a small network's embedding
 
 
 def is_random(weights: str | None) -> bool:
     return weights is None or weights == RANDOM
+
+
+def is_pixels(weights: str | None) -> bool:
+    return weights == PIXELS
+
+
+def pixel_features() -> nn.Module:
+    """Raw-pixel baseline: normalised image, average-pooled to a fixed grid, flattened."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(PIXEL_GRID), nn.Flatten())
 
 
 def load_backbone(weights: str | None, arch: str | None = None, layout: str = "auto",
@@ -26,8 +39,11 @@ def load_backbone(weights: str | None, arch: str | None = None, layout: str = "a
     """Backbone (images -> pooled features) in eval mode, and its architecture name.
 
     ``weights`` None or ``"random"`` gives a random initialisation seeded by ``seed``
-    (``arch`` required); otherwise ``arch=None`` uses the architecture the file records.
+    (``arch`` required); ``"pixels"`` gives the raw-pixel baseline (arch ``"pixels"``);
+    otherwise ``arch=None`` uses the architecture the file records.
     """
+    if is_pixels(weights):
+        return pixel_features().eval(), PIXELS
     if is_random(weights):
         if not arch:
             raise ValueError("a random-init model needs model.arch (e.g. model.arch=resnet18)")
@@ -42,6 +58,8 @@ def load_backbone(weights: str | None, arch: str | None = None, layout: str = "a
 
 def checkpoint_fingerprint(weights: str | None, arch: str | None, seed: int = 0) -> str:
     """Content hash of a checkpoint file (or of the random-init recipe), for cache keys."""
+    if is_pixels(weights):
+        return f"pixels:{PIXEL_GRID}"
     if is_random(weights):
         return f"random:{arch}:{seed}"
     digest = hashlib.sha256()

@@ -31,6 +31,7 @@ from distill.checkpoints import safe_load
 from distill.schema import STRATEGIES, DistillConfig
 
 from . import report as cls_report
+from .backbones import PIXELS
 from .cls_transfer import model_name
 from .schema import TransferClsConfig
 
@@ -49,6 +50,7 @@ class DistillStageConfig:
 @dataclass
 class RowsConfig:
     random: bool = True  # a random-init row (student_arch)
+    pixels: bool = False  # a raw-pixel row (classification only): what the input alone gives
     teacher: str | None = None  # a supervised / teacher checkpoint for an extra row (null: none)
     teacher_arch: str | None = None  # its architecture (null: what the checkpoint records)
     teacher_name: str = "teacher"  # its row label
@@ -178,6 +180,8 @@ def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
     rows = list(students)
     if cfg.rows.random:
         rows.append(Row("random", "random", cfg.student_arch))
+    if cfg.rows.pixels:
+        rows.append(Row("pixels", PIXELS, PIXELS))
     if cfg.rows.teacher:
         rows.append(Row(cfg.rows.teacher_name, cfg.rows.teacher, cfg.rows.teacher_arch))
     return rows
@@ -213,6 +217,8 @@ def run_cls(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> list[dict]:
 # ---------------------------------------------------------------- detection
 def det_supported(row: Row) -> bool:
     """Detection transfer converts ResNet backbones (the student exports record their arch)."""
+    if row.weights == PIXELS:
+        return False
     return row.weights == "random" or (row.arch or "resnet").startswith("resnet")
 
 

@@ -39,7 +39,7 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     cfg = tiny_config(tmp_path, det)
     first = run_compare(cfg)
     out = tmp_path / "cmp"
-    assert [r["name"] for r in first["rows"]] == ["seed", "moco", "random", "teacher-mnv2"]
+    assert [r["name"] for r in first["rows"]] == ["seed", "moco", "random", "pixels", "teacher-mnv2"]
     for strategy in ("seed", "moco"):
         assert (out / "distill" / strategy / "student.pth").is_file()
     for name in ("report.md", "results.csv", "results.png", "loss_curves.png", "cls/val_curves.png"):
@@ -47,15 +47,15 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
 
     with open(out / "results.csv") as f:
         rows = {r["row"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"seed", "moco", "random", "teacher-mnv2"}
+    assert set(rows) == {"seed", "moco", "random", "pixels", "teacher-mnv2"}
     for name, r in rows.items():
         assert 10 <= float(r["linear digits"]) <= 100 and 10 <= float(r["knn digits"]) <= 100  # chance is 10
-        if det and name != "teacher-mnv2":  # detection converts ResNets only
+        if det and name not in ("teacher-mnv2", "pixels"):  # detection converts ResNets only
             assert 0 <= float(r["AP"]) <= 100 and float(r["AP std"]) == 0.0
-    assert rows["teacher-mnv2"].get("AP", "") == ""
+    assert rows["teacher-mnv2"].get("AP", "") == "" and rows["pixels"].get("AP", "") == ""
     report = (out / "report.md").read_text()
     assert "not ImageNet numbers" in report and "mobilenet_v2" in report
-    for name in ("seed", "moco", "random", "teacher-mnv2"):
+    for name in ("seed", "moco", "random", "pixels", "teacher-mnv2"):
         assert f"| {name} |" in report
     for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []):
         assert column in report
@@ -95,3 +95,12 @@ def test_bad_config_names_the_key():
 def test_paper_preset_loads():
     cfg = load_config(CompareConfig, REPO / "configs/compare/paper.yaml")
     assert cfg.distill.strategies == ["seed", "moco"] and cfg.det.config.endswith("voc_R_18_C4_24k.yaml")
+
+
+def test_command_line_reports_bad_input(tmp_path, capsys):
+    from seed_transfer.compare_cli import main
+
+    assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    assert main(["--config", "configs/compare/demo.yaml", "det.seed=3"]) == 2
+    assert "det.seed" in capsys.readouterr().err

@@ -68,3 +68,13 @@ def test_extract_features_batches_in_order():
                            num_workers=0, device=torch.device("cpu"))
     assert out.features.shape == (5, 2) and out.features.dtype == np.float32
     assert np.array_equal(out.targets, np.arange(5))
+
+
+def test_pixel_baseline_is_the_pooled_image():
+    backbone, arch = load_backbone("pixels")
+    images = torch.rand(2, 3, 64, 64)
+    features = backbone(images)
+    assert arch == "pixels" and features.shape == (2, 3 * 16 * 16)
+    # each feature is the mean of a 4x4 block of one channel
+    assert torch.allclose(features[1, 0], images[1, 0, :4, :4].mean())
+    assert checkpoint_fingerprint("pixels", None) != checkpoint_fingerprint("random", "resnet18")

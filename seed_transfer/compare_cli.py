@@ -1,0 +1,27 @@
+"""Command line of the comparison (``tools/compare.py`` and the ``seed-transfer-compare``
+console script): config + key=value overrides -> every stage, then the report."""
+
+import argparse
+import logging
+import sys
+
+from distill.checkpoints import CheckpointError
+from distill.config import ConfigError, load_config
+
+from .compare import CompareConfig, config_path, run_compare
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="seed-transfer-compare", description=__doc__)
+    parser.add_argument("--config", required=True, help="e.g. configs/compare/demo.yaml")
+    parser.add_argument("overrides", nargs="*", help="key=value, e.g. det.seeds=3 cls.enabled=false")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides))
+    except (ConfigError, CheckpointError, FileNotFoundError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    skipped = sum(s["status"] == "skipped" for s in result["stages"])
+    print(f"{len(result['rows'])} rows, {len(result['stages'])} stages ({skipped} skipped) -> {result['report']}")
+    return 0
