@@ -60,7 +60,7 @@ class ParsedCheckpoint:
     meta: dict = field(default_factory=dict)  # "arch", "epoch" when the file says so; "dropped" parts
 
 
-def _safe_globals() -> list:
+def safe_globals_allowlist() -> list:
     """The plain classes published checkpoints pickle besides tensors."""
     core = getattr(np, "_core", None) or np.core
     allowed: list = [argparse.Namespace, np.dtype]  # MoCo/DINO args, numpy dtypes
@@ -87,7 +87,7 @@ def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
     if allow_unsafe_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
+        with torch.serialization.safe_globals(safe_globals_allowlist()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))

@@ -67,32 +67,34 @@ def _d2_name(key: str) -> str | None:
     return None
 
 
-def _not_a_resnet(state: dict, reason: str) -> ValueError:
+D2_ADVICE = ("Detectron2 transfer supports ResNets only (its ResNet has a 7x7 stem, BasicBlock or "
+             "Bottleneck stages and conv shortcuts); use the torchvision detection engine for other backbones.")
+
+
+def _not_a_resnet(state: dict, reason: str, advice: str) -> ValueError:
     keys = ", ".join(list(state)[:6]) + (", ..." if len(state) > 6 else "")
-    return ValueError(
-        f"not a torchvision-named ResNet-18/34/50/101/152 backbone ({reason}; found keys {keys}). "
-        "Detectron2 transfer supports ResNets only (its ResNet has a 7x7 stem, BasicBlock or "
-        "Bottleneck stages and conv shortcuts); use the torchvision detection engine for other backbones."
-    )
+    return ValueError(f"not a torchvision-named ResNet-18/34/50/101/152 backbone ({reason}; found keys {keys}). "
+                      + advice)
 
 
-def infer_depth(state: dict[str, torch.Tensor]) -> int:
+def infer_depth(state: dict[str, torch.Tensor], advice: str = D2_ADVICE) -> int:
     """ResNet depth from torchvision key names: blocks per stage and whether blocks have a conv3.
-    Raises ValueError (naming what was found) for anything Detectron2's ResNet cannot hold."""
+    Raises ValueError (naming what was found, then ``advice``) for anything a plain-stem
+    ResNet (Detectron2's, mmseg's) cannot hold."""
     if "conv1.weight" not in state:
         deep_stem = any(k.startswith("conv1.") for k in state)
-        raise _not_a_resnet(state, "a deep stem (ResNet-C/D)" if deep_stem else "no conv1.weight stem")
+        raise _not_a_resnet(state, "a deep stem (ResNet-C/D)" if deep_stem else "no conv1.weight stem", advice)
     stem = state["conv1.weight"]
     if stem.dim() != 4 or tuple(stem.shape[1:]) != (3, 7, 7):
-        raise _not_a_resnet(state, f"conv1.weight has shape {tuple(stem.shape)}, not (C, 3, 7, 7)")
+        raise _not_a_resnet(state, f"conv1.weight has shape {tuple(stem.shape)}, not (C, 3, 7, 7)", advice)
     if any(re.search(r"\.downsample\.[2-9]\.", k) for k in state):
-        raise _not_a_resnet(state, "average-pool shortcuts (ResNet-D: downsample.2)")
+        raise _not_a_resnet(state, "average-pool shortcuts (ResNet-D: downsample.2)", advice)
     blocks = tuple(len({k.split(".")[1] for k in state if k.startswith(f"layer{n}.")}) for n in range(1, 5))
     bottleneck = "layer1.0.conv3.weight" in state
     depth = (_BOTTLENECK_DEPTHS if bottleneck else _BASIC_DEPTHS).get(blocks)
     if depth is None:
         kind = "Bottleneck" if bottleneck else "BasicBlock"
-        raise _not_a_resnet(state, f"{kind} stages with {list(blocks)} blocks")
+        raise _not_a_resnet(state, f"{kind} stages with {list(blocks)} blocks", advice)
     return depth
 
 
@@ -145,7 +147,7 @@ def convert_to_detectron2(
         is_conv = name.endswith("weight") and ".norm." not in name
         if value.dim() != (4 if is_conv else 1):
             raise _not_a_resnet(state, f"{key} has shape {tuple(value.shape)}, expected a "
-                                       f"{'4-D conv' if is_conv else '1-D BatchNorm'} tensor")
+                                       f"{'4-D conv' if is_conv else '1-D BatchNorm'} tensor", D2_ADVICE)
         converted[name] = value.detach().cpu().numpy()
     return converted, skipped
 
