@@ -92,9 +92,16 @@ def test_bad_config_names_the_key():
         load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.seed=3"])
 
 
-def test_paper_preset_loads():
+def test_paper_and_small_presets_load():
     cfg = load_config(CompareConfig, REPO / "configs/compare/paper.yaml")
     assert cfg.distill.strategies == ["seed", "moco"] and cfg.det.config.endswith("voc_R_18_C4_24k.yaml")
+    from seed_transfer.compare import distill_config
+
+    small = load_config(CompareConfig, REPO / "configs/compare/small.yaml")
+    demo = load_config(CompareConfig, REPO / "configs/compare/demo.yaml")
+    assert small.det.seeds >= 3 and small.det.config == demo.det.config  # same pipeline, bigger budget
+    dcfg = distill_config(small, "seed")
+    assert dcfg.optim.epochs * dcfg.data.demo_length // dcfg.optim.batch_size >= 1000  # distillation steps
 
 
 def test_command_line_reports_bad_input(tmp_path, capsys):
