@@ -11,6 +11,7 @@ re-run after an interruption continues where it stopped):
   (same data, epochs, batch, augmentation); only ``distill.strategy`` differs.
 - ``cls/<row>__<dataset>.json``: linear (C sweep) and kNN transfer of every row.
 - ``det/<row>/``: detection fine-tuning of every ResNet row with one identical schedule.
+- ``seg/<row>/``: segmentation fine-tuning (MMSegmentation, optional) of every ResNet row, likewise.
 - ``report.md``, ``results.csv``, ``loss_curves.png``, ``results.png``: always rewritten.
 """
 
@@ -38,6 +39,8 @@ from .schema import TransferClsConfig
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DET_METRICS = ("AP", "AP50", "AP75")
+SEG_METRICS = ("mIoU",)
+MEAN_STD = DET_METRICS + SEG_METRICS  # columns reported as mean ± std over fine-tuning seeds
 
 
 @dataclass
@@ -76,6 +79,15 @@ class DetStageConfig:
 
 
 @dataclass
+class SegStageConfig:
+    enabled: bool = False  # needs the [seg] extra (MMSegmentation)
+    config: str = "configs/seg/demo_fcn-d8_voc_example.yaml"  # one schedule for every row
+    opts: list[str] = field(default_factory=list)  # key=value for that config, the same for every row
+    seeds: int = 1
+    data_root: str | None = None  # dataset folder (the offline example is written here on first use)
+
+
+@dataclass
 class CompareConfig:
     output_dir: str = "outputs/compare"
     title: str = "SEED vs plain self-supervised training"
@@ -85,6 +97,7 @@ class CompareConfig:
     rows: RowsConfig = field(default_factory=RowsConfig)
     cls: ClsStageConfig = field(default_factory=ClsStageConfig)
     det: DetStageConfig = field(default_factory=DetStageConfig)
+    seg: SegStageConfig = field(default_factory=SegStageConfig)
 
     def validate(self) -> None:
         bad = [s for s in self.distill.strategies if s not in STRATEGIES]
@@ -92,8 +105,9 @@ class CompareConfig:
             raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
         if len(set(self.distill.strategies)) != len(self.distill.strategies):
             raise ConfigError(f"distill.strategies lists a strategy twice: {self.distill.strategies}")
-        if self.det.seeds < 1:
-            raise ConfigError(f"det.seeds={self.det.seeds} must be >= 1")
+        for stage in ("det", "seg"):
+            if getattr(self, stage).seeds < 1:
+                raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
         if len(self.det.opts) % 2:
             raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
 
@@ -242,9 +256,37 @@ def run_det(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> dict[str, d
     return summaries
 
 
+def _resnet_depth(arch: str | None) -> int | None:
+    digits = "".join(ch for ch in (arch or "") if ch.isdigit())
+    return int(digits) if (arch or "").startswith("resnet") and digits else None
+
+
+def run_seg(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> dict[str, dict]:
+    from .segmentation.transfer import run_segmentation_transfer
+
+    summaries = {}
+    for row in rows:
+        if not det_supported(row):  # the same rule: ResNet backbones only
+            log.info("[seg] %s: %s is not a ResNet, no segmentation row", row.name, row.arch)
+            continue
+        out = Path(cfg.output_dir) / "seg" / _row_dir_name(row.name)
+        summary_file = out / "summary.json"
+        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == cfg.seg.seeds
+        # a random init has no checkpoint to take the depth from
+        depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
+        summaries[row.name] = stages.run("seg", row.name, done, lambda: json.loads(summary_file.read_text()) if done
+                                         else run_segmentation_transfer(
+                                             config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
+                                             name=row.name, data_root=resolve_path(cfg.seg.data_root),
+                                             opts=[*cfg.seg.opts, *depth], arch=row.arch))
+    return summaries
+
+
 # ---------------------------------------------------------------- report
-def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict]) -> tuple[list[str], list[dict]]:
-    """(columns, one dict per row): linear/kNN per dataset, detection mean/std/values per metric."""
+def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict],
+                  seg: dict[str, dict] | None = None) -> tuple[list[str], list[dict]]:
+    """(columns, one dict per row): linear/kNN per dataset, detection and segmentation
+    mean/std/values per metric."""
     datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
     columns = [f"{task} {d}" for d in datasets for task in ("linear", "knn")]
     table = []
@@ -254,15 +296,18 @@ def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict]
             entry[f"linear {r['dataset']}"] = (r.get("linear") or {}).get("score")
             entry[f"knn {r['dataset']}"] = (r.get("knn") or {}).get("score")
             entry[f"metric {r['dataset']}"] = r["metric"]
-        bbox = det.get(row.name, {}).get("summary", {}).get("bbox", {})
-        for metric in DET_METRICS:
-            if metric in bbox:
-                entry[metric] = bbox[metric]["mean"]
-                entry[f"{metric} std"] = bbox[metric]["std"]
-                entry[f"{metric} values"] = bbox[metric]["values"]
+        found = {**det.get(row.name, {}).get("summary", {}).get("bbox", {}),
+                 **(seg or {}).get(row.name, {}).get("summary", {})}
+        for metric in MEAN_STD:
+            if metric in found:
+                entry[metric] = found[metric]["mean"]
+                entry[f"{metric} std"] = found[metric]["std"]
+                entry[f"{metric} values"] = found[metric]["values"]
         table.append(entry)
     if det:
         columns += list(DET_METRICS)
+    if seg:
+        columns += list(SEG_METRICS)
     return columns, table
 
 
@@ -275,7 +320,7 @@ def _fmt(value, std=None) -> str:
 def write_results_csv(columns: list[str], table: list[dict], path: Path) -> None:
     header = ["row", "weights"]
     for c in columns:
-        header += [c, f"{c} std", f"{c} values"] if c in DET_METRICS else [c]
+        header += [c, f"{c} std", f"{c} values"] if c in MEAN_STD else [c]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -319,7 +364,7 @@ def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
     names = [e["row"] for e in table]
     for ax, column in zip(axes[0], columns):
         values = [e.get(column) if e.get(column) is not None else math.nan for e in table]  # nan: no bar
-        errors = [e.get(f"{column} std", 0.0) for e in table] if column in DET_METRICS else None
+        errors = [e.get(f"{column} std", 0.0) for e in table] if column in MEAN_STD else None
         ax.bar(range(len(names)), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(column, fontsize=9)
@@ -352,9 +397,9 @@ def _budget_lines(cfg: CompareConfig) -> list[str]:
 
 
 def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[str, dict],
-                 stages: list[dict], wall_seconds: float) -> dict:
+                 stages: list[dict], wall_seconds: float, seg: dict[str, dict] | None = None) -> dict:
     out = Path(cfg.output_dir)
-    columns, table = results_table(rows, cls_results, det)
+    columns, table = results_table(rows, cls_results, det, seg)
     write_results_csv(columns, table, out / "results.csv")
     plot_results(columns, table, out / "results.png")
     runs = {s: Path(distill_config(cfg, s).train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
@@ -373,6 +418,10 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
         lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every ResNet row with one "
                      f"schedule (`{' '.join(cfg.det.opts) or 'as configured'}`), {cfg.det.seeds} seed(s); "
                      f"COCO-style AP (%), mean ± std over seeds")
+    if cfg.seg.enabled:
+        lines.append(f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "
+                     f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); "
+                     f"mIoU (%), mean ± std over seeds")
     code = code_version()
     commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
     lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
@@ -380,10 +429,10 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
               f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done); "
               f"code {code.get('package_version', '')} at commit `{commit}`", ""]
 
-    header = ["init"] + [c if c in DET_METRICS else c.replace(" ", " (") + ")" for c in columns]
+    header = ["init"] + [c if c in MEAN_STD else c.replace(" ", " (") + ")" for c in columns]
     lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in table:
-        cells = [_fmt(entry.get(c), entry.get(f"{c} std")) if c in DET_METRICS else _fmt(entry.get(c))
+        cells = [_fmt(entry.get(c), entry.get(f"{c} std")) if c in MEAN_STD else _fmt(entry.get(c))
                  for c in columns]
         lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -432,7 +481,8 @@ def run_compare(cfg: CompareConfig) -> dict:
         cls_report.write_csv(cls_results, out / "cls" / "cls_results.csv")
         cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
     det = run_det(cfg, rows, stages) if cfg.det.enabled else {}
-    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic)
+    seg = run_seg(cfg, rows, stages) if cfg.seg.enabled else {}
+    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg)
     log.info("report written to %s", out / "report.md")
     return {"rows": [r.__dict__ for r in rows], "stages": stages.records, "report": str(out / "report.md"),
             "results_csv": str(out / "results.csv"), **report}

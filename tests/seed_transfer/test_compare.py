@@ -21,7 +21,11 @@ TINY_DET = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS
             "INPUT.MIN_SIZE_TEST", "64", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
 
 
-def tiny_config(tmp_path: Path, det: bool) -> CompareConfig:
+TINY_SEG = ["data.crop_size=[64, 64]", "data.scale=[128, 64]", "schedule.iters=2", "schedule.log_interval=1",
+            "schedule.checkpoint_interval=2"]
+
+
+def tiny_config(tmp_path: Path, det: bool, seg: bool = False) -> CompareConfig:
     tiny_cls = ["features.resize=16", "features.crop=16", "linear.num_c=3", "linear.n_jobs=1",
                 "linear.wd_min_exp=-1", "linear.wd_max_exp=3", "linear.max_iter=100",
                 f"features.cache_dir={tmp_path / 'cache'}"]
@@ -30,13 +34,15 @@ def tiny_config(tmp_path: Path, det: bool) -> CompareConfig:
         f"distill.overrides={json.dumps(TINY_DISTILL)}",
         f"cls.overrides={json.dumps(tiny_cls)}",
         f"det.enabled={str(det).lower()}", f"det.opts={json.dumps(TINY_DET)}", "det.seeds=1",
-        f"det.data_root={tmp_path / 'datasets'}"])
+        f"det.data_root={tmp_path / 'datasets'}",
+        f"seg.enabled={str(seg).lower()}", f"seg.opts={json.dumps(TINY_SEG)}", f"seg.data_root={tmp_path / 'seg'}"])
 
 
 @pytest.mark.slow
 def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     det = importlib.util.find_spec("detectron2") is not None  # the core installs without it
-    cfg = tiny_config(tmp_path, det)
+    seg = importlib.util.find_spec("mmseg") is not None  # the [seg] extra (installed in CI)
+    cfg = tiny_config(tmp_path, det, seg)
     first = run_compare(cfg)
     out = tmp_path / "cmp"
     assert [r["name"] for r in first["rows"]] == ["seed", "moco", "random", "pixels", "teacher-mnv2"]
@@ -52,12 +58,15 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
         assert 10 <= float(r["linear digits"]) <= 100 and 10 <= float(r["knn digits"]) <= 100  # chance is 10
         if det and name not in ("teacher-mnv2", "pixels"):  # detection converts ResNets only
             assert 0 <= float(r["AP"]) <= 100 and float(r["AP std"]) == 0.0
+        if seg and name not in ("teacher-mnv2", "pixels"):  # so does segmentation
+            assert 0 <= float(r["mIoU"]) <= 100
     assert rows["teacher-mnv2"].get("AP", "") == "" and rows["pixels"].get("AP", "") == ""
     report = (out / "report.md").read_text()
     assert "not ImageNet numbers" in report and "mobilenet_v2" in report
     for name in ("seed", "moco", "random", "pixels", "teacher-mnv2"):
         assert f"| {name} |" in report
-    for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []):
+    for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []) + (
+            ["mIoU"] if seg else []):
         assert column in report
     assert all(s["status"] == "ran" for s in first["stages"])
 
