@@ -43,14 +43,14 @@ def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
@@ -63,7 +63,7 @@ def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, s
         "model": _training_state(method),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": _rng_state(),
+        "rng": rng_state(),
         "config": to_dict(cfg),
     }, path)
 
@@ -85,11 +85,11 @@ def load_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler) -
     optimizer.load_state_dict(ckpt["optimizer"])
     if scaler is not None and ckpt["scaler"] is not None:
         scaler.load_state_dict(ckpt["scaler"])
-    _set_rng_state(ckpt["rng"])
+    set_rng_state(ckpt["rng"])
     return ckpt["step"]
 
 
-def _all_finite(loss: torch.Tensor) -> bool:
+def all_finite(loss: torch.Tensor) -> bool:
     finite = torch.isfinite(loss.detach()).float()
     if du.is_distributed():
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
@@ -179,7 +179,7 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
                 images = [v.contiguous(memory_format=torch.channels_last) for v in images]
             with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
                 loss, parts = model(images)
-            if not _all_finite(loss):
+            if not all_finite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
                     f"is {ckpt_path}. Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher.")

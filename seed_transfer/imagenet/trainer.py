@@ -1,0 +1,221 @@
+"""The supervised training loop shared by the linear probe and semi-supervised fine-tuning:
+SGD with a per-step schedule, AMP on CUDA, DDP through ``torchrun``, validation top-1/top-5,
+``metrics.csv``, tqdm progress, and atomic checkpoints with exact resume.
+
+Exact resume (as in :mod:`distill.engine`): the checkpoint holds the trained weights, optimizer,
+AMP scaler, step, evaluation history and RNG states; the schedule is a function of the step; data
+order and augmentation are functions of (seed, epoch, index) (:class:`distill.data.ResumableSampler`).
+The loader has its own generator, so starting a loader never draws from the global RNG (which
+dropout in fine-tuned networks uses).
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from distill import distributed as du
+from distill.checkpoints import safe_load
+from distill.config import ConfigError
+from distill.data import ResumableSampler
+from distill.engine import all_finite, rng_state, set_rng_state
+from distill.export import atomic_save
+from distill.metrics_log import MetricsLog
+from distill.schedule import warmup_cosine
+
+from .schema import EvalOptimConfig, EvalTrainConfig
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pth"
+
+
+@dataclass
+class TrainJob:
+    """What to train: ``model`` maps a batch to N x C logits; ``trained`` is the part whose state is
+    checkpointed (the classifier of a probe, the whole network when fine-tuning); ``param_groups``
+    are optimizer groups, each with an ``lr_scale`` relative to the scheduled lr."""
+
+    model: nn.Module
+    trained: nn.Module
+    param_groups: list[dict]
+    train_set: Dataset  # [(index, sample_seed)] -> (input, target)
+    val_set: Dataset  # [i] -> (input, target)
+    resume_key: dict = field(default_factory=dict)  # config values that must match to resume
+
+
+def lr_schedule(cfg: EvalOptimConfig, steps_per_epoch: int) -> list[float]:
+    """Per-step lr: ``base_lr * batch/256``, then x0.1 at each milestone epoch (MoCo) or cosine to 0."""
+    peak = cfg.base_lr * cfg.batch_size / 256
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "cosine":
+        return warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch))
+    return [peak * 0.1 ** sum(step >= m * steps_per_epoch for m in cfg.milestones) for step in range(total)]
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
+    """Number of rows whose label is among the k highest logits, for each k (clamped to C)."""
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices  # N x k
+    hits = top == labels[:, None]
+    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
+             amp: bool) -> dict:
+    """Top-1/top-5 (percent) over ``dataset``; under DDP each rank scores every world-th image
+    (no padding, no duplicates) and the counts are summed."""
+    was_training = model.training
+    model.eval()
+    shard = Subset(dataset, range(du.rank(), len(dataset), du.world_size()))
+    loader = DataLoader(shard, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
+    counts = torch.zeros(3, dtype=torch.float64)  # top-1 hits, top-5 hits, images
+    for inputs, labels in loader:
+        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            logits = model(inputs)
+        counts += torch.tensor([*topk_correct(logits.float(), labels), len(labels)], dtype=torch.float64)
+    if du.is_distributed():
+        counts = counts.to(device)
+        dist.all_reduce(counts)
+    model.train(was_training)
+    top1, top5, n = counts.tolist()
+    if n == 0:
+        raise ValueError("the validation set holds no images")
+    return {"top1": 100 * top1 / n, "top5": 100 * top5 / n, "images": int(n)}
+
+
+def _check_resume(path: Path, saved: dict, current: dict) -> None:
+    changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items() if saved.get(k) != v]
+    if changed:
+        raise ConfigError(f"cannot resume {path}: the config changed ({'; '.join(changed)}); "
+                          "use a new train.output_dir for a different run")
+
+
+def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_workers: int, resume: bool = False,
+        desc: str = "train") -> dict:
+    """Train ``job`` and return {"final": {...}, "best": {...}, "evals": [...], "steps", "seconds"}.
+
+    Validation runs every ``train.eval_every`` epochs and after the last step; with ``max_steps``
+    the run stops early (and is continued with ``resume=True``).
+    """
+    device = du.init_from_env()
+    world, is_main = du.world_size(), du.is_main_process()
+    if optim.batch_size % world:
+        raise ConfigError(f"optim.batch_size={optim.batch_size} is not divisible by the {world} processes")
+    out = Path(train.output_dir)
+    on_cuda = device.type == "cuda"
+    torch.manual_seed(train.seed + du.rank())  # dropout in fine-tuned networks; restored on resume
+    job.model.to(device)
+
+    per_rank = optim.batch_size // world
+    try:
+        sampler = ResumableSampler(len(job.train_set), per_rank, train.seed, du.rank(), world, drop_last=False)
+    except ValueError as err:
+        raise ConfigError(f"{err}: lower optim.batch_size") from None
+    loader = DataLoader(job.train_set, batch_size=per_rank, sampler=sampler, num_workers=num_workers,
+                        pin_memory=on_cuda, drop_last=True, persistent_workers=num_workers > 0,
+                        generator=torch.Generator().manual_seed(train.seed))
+    steps_per_epoch = sampler.steps_per_epoch()
+    total_steps = optim.epochs * steps_per_epoch
+    lrs = lr_schedule(optim, steps_per_epoch)
+    optimizer = torch.optim.SGD(job.param_groups, lr=lrs[0], momentum=optim.momentum, nesterov=optim.nesterov,
+                                weight_decay=optim.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if on_cuda and train.amp else None  # None: AMP off (always on the CPU)
+
+    ckpt_path, step, evals = out / CHECKPOINT_NAME, 0, []
+    if resume and ckpt_path.exists():
+        ckpt = safe_load(ckpt_path)
+        _check_resume(ckpt_path, ckpt["resume_key"], job.resume_key)
+        job.trained.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt["scaler"] is not None:
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        step, evals = ckpt["step"], ckpt["evals"]
+        log.info("resumed from %s at step %d", ckpt_path, step)
+    elif resume:
+        log.info("no checkpoint at %s: starting from scratch", ckpt_path)
+
+    def save() -> None:
+        if is_main:
+            atomic_save({"step": step, "model": job.trained.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
+                         "evals": evals, "resume_key": job.resume_key}, ckpt_path)
+
+    def validate() -> dict:
+        result = evaluate(job.model, job.val_set, train.eval_batch_size, num_workers, device, scaler is not None)
+        evals.append({"step": step, "epoch": step / steps_per_epoch, **result})
+        log.info("%s step %d (epoch %.2f): val top-1 %.2f, top-5 %.2f", desc, step, step / steps_per_epoch,
+                 result["top1"], result["top5"])
+        return result
+
+    model = job.model
+    if du.is_distributed():
+        model = DistributedDataParallel(job.model, device_ids=[device.index] if on_cuda else None)
+    stop_step = min(total_steps, train.max_steps or total_steps)
+    metrics = MetricsLog(out, train.tensorboard) if is_main else None
+    progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=desc, dynamic_ncols=True)
+    job.model.train()
+    tic, seconds = time.perf_counter(), time.perf_counter()
+    while step < stop_step:
+        epoch, step_in_epoch = divmod(step, steps_per_epoch)
+        sampler.set_position(epoch, step_in_epoch)
+        for inputs, labels in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[step] * group["lr_scale"]
+            inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+                logits = model(inputs)
+                loss = F.cross_entropy(logits.float(), labels)
+            if not all_finite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped (last good checkpoint: "
+                                         f"{ckpt_path}). Try a lower optim.base_lr.")
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            step += 1
+            progress.update(1)
+            epoch_end = step % steps_per_epoch == 0
+            val = None
+            if step == stop_step or (epoch_end and (step // steps_per_epoch) % train.eval_every == 0):
+                val = validate()
+            if step % train.log_every == 0 or val is not None:
+                loss_value = loss.detach().clone()
+                if du.is_distributed():
+                    dist.all_reduce(loss_value)
+                    loss_value /= world
+                elapsed, tic = time.perf_counter() - tic, time.perf_counter()
+                row = {"loss": loss_value.item(), "lr": lrs[step - 1], "epoch": step / steps_per_epoch,
+                       "val_top1": val["top1"] if val else float("nan"),
+                       "val_top5": val["top5"] if val else float("nan"),
+                       "seconds": elapsed}
+                progress.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.4g}")
+                if metrics is not None:
+                    metrics.log(step, row)
+            if step % train.checkpoint_every == 0 or epoch_end or step == stop_step:
+                save()
+            if step >= stop_step:
+                break
+    progress.close()
+    if metrics is not None:
+        metrics.close()
+    if not evals or evals[-1]["step"] != step:  # resumed at the end, or nothing to train
+        validate()
+    du.barrier()
+    best = max(evals, key=lambda e: e["top1"])
+    return {"final": evals[-1], "best": best, "evals": evals, "steps": step, "total_steps": total_steps,
+            "finished": step >= total_steps, "seconds": round(time.perf_counter() - seconds, 3)}
