@@ -132,7 +132,7 @@ def _row_dir_name(name: str) -> str:
     return name.replace("+", "_")
 
 
-class _Stages:
+class Stages:
     """Records what each stage did (``ran`` / ``skipped``) and how long it took."""
 
     def __init__(self, path: Path):
@@ -177,7 +177,7 @@ def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
     return step is not None and target is not None and step >= target
 
 
-def run_distill(cfg: CompareConfig, stages: _Stages) -> list[Row]:
+def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
     from distill.engine import STUDENT_NAME, train
 
     rows = []
@@ -213,7 +213,7 @@ def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferCls
     return load_config(TransferClsConfig, config_path(cfg.cls.config), overrides)
 
 
-def run_cls(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> list[dict]:
+def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
     from .cls_transfer import run_cls_transfer
 
     results = []
@@ -236,7 +236,7 @@ def det_supported(row: Row) -> bool:
     return row.weights == "random" or (row.arch or "resnet").startswith("resnet")
 
 
-def run_det(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> dict[str, dict]:
+def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
     from .detection.transfer import run_detection_transfer
 
     summaries = {}
@@ -261,7 +261,7 @@ def _resnet_depth(arch: str | None) -> int | None:
     return int(digits) if (arch or "").startswith("resnet") and digits else None
 
 
-def run_seg(cfg: CompareConfig, rows: list[Row], stages: _Stages) -> dict[str, dict]:
+def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
     from .segmentation.transfer import run_segmentation_transfer
 
     summaries = {}
@@ -309,12 +309,6 @@ def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict]
     if seg:
         columns += list(SEG_METRICS)
     return columns, table
-
-
-def _fmt(value, std=None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.2f}" if std is None else f"{value:.2f} ± {std:.2f}"
 
 
 def write_results_csv(columns: list[str], table: list[dict], path: Path) -> None:
@@ -432,7 +426,7 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     header = ["init"] + [c if c in MEAN_STD else c.replace(" ", " (") + ")" for c in columns]
     lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in table:
-        cells = [_fmt(entry.get(c), entry.get(f"{c} std")) if c in MEAN_STD else _fmt(entry.get(c))
+        cells = [cls_report.fmt_score(entry.get(c), entry.get(f"{c} std") if c in MEAN_STD else None)
                  for c in columns]
         lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -474,7 +468,7 @@ def run_compare(cfg: CompareConfig) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    stages = _Stages(out / "stages.json")
+    stages = Stages(out / "stages.json")
     rows = build_rows(cfg, run_distill(cfg, stages))
     cls_results = run_cls(cfg, rows, stages) if cfg.cls.enabled else []
     if cls_results:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 from pathlib import Path
 
 
@@ -25,8 +26,11 @@ def table(results: list[dict], task: str = "linear") -> tuple[list[str], list[st
     return models, datasets, cells
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.2f}"
+def fmt_score(value, std=None) -> str:
+    """A score for a markdown table: 2 decimals, "-" when missing or NaN, "mean ± std" with ``std``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.2f}" if std is None else f"{value:.2f} ± {std:.2f}"
 
 
 def markdown_table(results: list[dict], task: str = "linear") -> str:
@@ -34,7 +38,7 @@ def markdown_table(results: list[dict], task: str = "linear") -> str:
     metrics = {r["dataset"]: r["metric"] for r in results}
     lines = [f"| {task} | " + " | ".join(f"{d} ({metrics[d]})" for d in datasets) + " |",
              "|---|" + "---|" * len(datasets)]
-    lines += [f"| {m} | " + " | ".join(_fmt(cells.get((m, d))) for d in datasets) + " |" for m in models]
+    lines += [f"| {m} | " + " | ".join(fmt_score(cells.get((m, d))) for d in datasets) + " |" for m in models]
     return "\n".join(lines)
 
 

@@ -1,0 +1,380 @@
+"""Ablation runner: one base distillation config, a grid of overrides, distillation +
+evaluation per point, then one table and plot per axis (SEED's Tables 3-5 and Figure 5).
+
+    cfg = load_config(AblationConfig, "configs/ablation/demo.yaml", ["only=[distill.tau_teacher]"])
+    result = run_ablation(cfg)
+
+A grid is a mapping ``axes`` of config key -> values. ``mode: axes`` (default) sweeps one
+axis at a time around the base config, like the paper; ``mode: product`` runs the full
+cartesian grid. The axis ``teacher`` takes names of ``teachers`` presets, each a list of
+``key=value`` distillation overrides (checkpoint path, architecture, layout).
+
+A point is named from the settings that change the base config (``base`` when none does,
+``distill.tau_teacher-0.001__teacher-swav_r50`` otherwise), so the same point has the same
+folder in every grid and mode, and the base point of a one-at-a-time sweep runs once:
+
+- ``points/<name>/distill/``: the distillation (``train(resume=True)``: an interrupted run
+  continues from its checkpoint; a finished export is not trained again).
+- ``points/<name>/eval/``: ``student__knn.json`` (``run_knn_eval``) and
+  ``student__<dataset>.json`` (``run_cls_transfer``), skipped when newer than the student.
+- tables, CSVs, plots and ``report.md`` (``seed_transfer.ablation_report``): always rewritten.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distill.config import ConfigError, dump_config, load_config, parse_overrides, to_dict
+from distill.schema import DistillConfig
+
+from .compare import ClsStageConfig, Stages, config_path, student_is_complete
+from .schema import TransferClsConfig
+
+log = logging.getLogger(__name__)
+MODES = ("axes", "product")
+TEACHER_AXIS = "teacher"  # the axis whose values are names of ``teachers`` presets
+RUNNER_KEYS = ("train.output_dir",)  # set by the runner for every point
+BASE_POINT = "base"
+RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
+RESULT_NEUTRAL = ("data.num_workers",)  # ... except these
+STUDENT_MODEL_NAME = "student"  # model.name of every evaluation: eval/student__<dataset>.json
+
+
+@dataclass
+class KnnStageConfig:
+    enabled: bool = False
+    config: str = "configs/eval/knn_imagenet.yaml"  # ImageNet-style train/ (bank) + val/ (queries)
+    overrides: list[str] = field(default_factory=list)  # key=value for that TransferClsConfig (data.root, ...)
+
+
+@dataclass
+class AblationEvalConfig:
+    knn: KnnStageConfig = field(default_factory=KnnStageConfig)  # top-1 / top-5 (run_knn_eval)
+    cls: ClsStageConfig = field(default_factory=ClsStageConfig)  # linear + kNN per dataset (run_cls_transfer)
+
+
+@dataclass
+class AblationConfig:
+    base: str = "configs/distill/demo.yaml"  # the distillation config every point starts from
+    overrides: list[str] = field(default_factory=list)  # key=value for every point (data paths, budget)
+    axes: dict[str, Any] = field(default_factory=dict)  # config key (or "teacher") -> list of values
+    teachers: dict[str, Any] = field(default_factory=dict)  # preset name -> list of key=value overrides
+    mode: str = "axes"  # axes: one axis at a time around the base | product: the full cartesian grid
+    only: list[str] = field(default_factory=list)  # run these axes only (empty: every axis)
+    eval: AblationEvalConfig = field(default_factory=AblationEvalConfig)
+    output_dir: str = "outputs/ablation"
+    title: str = "SEED ablation"
+    note: str = ""  # written at the top of the report
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode={self.mode!r}: choose one of {', '.join(MODES)}")
+        if not (self.eval.knn.enabled or self.eval.cls.enabled):
+            raise ConfigError("eval.knn.enabled and eval.cls.enabled are both false: a point would have no "
+                              "metric; enable one (eval.cls.enabled=true)")
+        preset_overrides(self)
+        selected_axes(self)
+
+
+# ---------------------------------------------------------------- grid
+def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"distill": {"tau_teacher": [..]}}`` (what a key=value override gives) -> ``{"distill.tau_teacher": [..]}``."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def preset_overrides(cfg: AblationConfig) -> dict[str, list[str]]:
+    """The ``teachers`` presets, checked: name -> list of key=value distillation overrides."""
+    presets = {}
+    for name, overrides in (cfg.teachers or {}).items():
+        if not isinstance(overrides, list) or not overrides or not all(isinstance(o, str) for o in overrides):
+            raise ConfigError(f"teachers.{name}: expected a non-empty list of key=value overrides "
+                              f"(e.g. [teacher.weights=/path/ckpt.pth, teacher.arch=resnet50]), got {overrides!r}")
+        parse_overrides(overrides)  # "not of the form key=value" names the item
+        bad = [o for o in overrides if o.partition("=")[0].strip() in RUNNER_KEYS]
+        if bad:
+            raise ConfigError(f"teachers.{name}: {bad[0]!r} is set by the runner for every point; remove it")
+        presets[str(name)] = list(overrides)
+    return presets
+
+
+def selected_axes(cfg: AblationConfig) -> dict[str, list]:
+    """The grid's axes (after ``only``), checked: key -> non-empty list of distinct values."""
+    if not isinstance(cfg.axes, dict) or not cfg.axes:
+        raise ConfigError("axes is empty: give at least one axis, e.g. axes: {distill.tau_teacher: [0.001, 0.01]}")
+    axes = _flatten(cfg.axes)
+    presets = preset_overrides(cfg)
+    for key, values in axes.items():
+        if key in RUNNER_KEYS:
+            raise ConfigError(f"axes.{key}: set by the runner for every point (each point has its own folder); "
+                              f"remove this axis")
+        if not isinstance(values, list):
+            raise ConfigError(f"axes.{key}: expected a list of values, got {values!r}")
+        if not values:
+            raise ConfigError(f"axes.{key} is empty: give at least one value, or leave the axis out "
+                              f"(only=[...] runs some axes)")
+        if any(isinstance(v, (list, dict)) for v in values):
+            raise ConfigError(f"axes.{key}: values must be scalars (or null), got {values!r}")
+        if len({json.dumps(v) for v in values}) != len(values):
+            raise ConfigError(f"axes.{key} lists a value twice: {values}")
+        if key == TEACHER_AXIS:
+            unknown = [v for v in values if str(v) not in presets]
+            if unknown:
+                raise ConfigError(f"axes.teacher: unknown teacher preset {unknown[0]!r}; known presets: "
+                                  f"{', '.join(presets) or '(none)'}; add it under teachers: (name: [key=value, ...])")
+    unknown = [a for a in cfg.only if a not in axes]
+    if unknown:
+        raise ConfigError(f"only: unknown axis {unknown[0]!r}; the grid's axes are {', '.join(axes)}")
+    return {k: v for k, v in axes.items() if not cfg.only or k in cfg.only}
+
+
+def axis_overrides(cfg: AblationConfig, axis: str, value) -> list[str]:
+    """The distillation overrides of one axis setting."""
+    if axis == TEACHER_AXIS:
+        return preset_overrides(cfg)[str(value)]
+    text = json.dumps(value)
+    if isinstance(value, str) and yaml.safe_load(value) == value:  # plain when YAML reads it back as given
+        text = value
+    return [f"{axis}={text}"]
+
+
+def _keys_set(overrides: list[str]) -> set[str]:
+    return {o.partition("=")[0].strip() for o in overrides}
+
+
+def _lookup(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        tree = tree[part]
+    return tree
+
+
+def _resolved(dcfg: DistillConfig) -> dict:
+    """The config as a dict, without the runner's own keys (so two points can be compared)."""
+    tree = to_dict(dcfg)
+    tree["train"].pop("output_dir")
+    return tree
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+
+
+@dataclass
+class Point:
+    """One distillation + evaluation: its folder name, axis settings and resolved config."""
+
+    name: str
+    settings: dict[str, Any]  # axis -> value (as the config reads it; preset name for ``teacher``)
+    overrides: list[str]  # distillation overrides on top of the base config and cfg.overrides
+    distill: DistillConfig  # resolved, train.output_dir = <output_dir>/points/<name>/distill
+
+
+@dataclass
+class Grid:
+    axes: dict[str, list]  # axis -> values as the config reads them (e.g. "1e-4" -> 0.0001)
+    points: list[Point]  # unique, in run order
+    members: dict[str, list[tuple[Any, str]]]  # axis -> [(value, point name)] (the rows of its table)
+    base_values: dict[str, Any]  # axis -> the base config's value ("teacher": the preset equal to it, or None)
+    base: DistillConfig  # the base config with cfg.overrides
+
+
+def expand_grid(cfg: AblationConfig) -> Grid:
+    """Every point of the grid, each with its resolved distillation config (so a bad value
+    stops here, before anything runs)."""
+    axes = selected_axes(cfg)
+    base_path = config_path(cfg.base)
+
+    def load(overrides: list[str], where: str) -> DistillConfig:
+        try:
+            return load_config(DistillConfig, base_path, [*cfg.overrides, *overrides])
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+    base_config = load([], f"base {cfg.base} with overrides {cfg.overrides}")
+    base = _resolved(base_config)
+    values, changes, base_values = {}, {}, {}
+    for axis, raw_values in axes.items():
+        values[axis] = []
+        for raw in raw_values:
+            single = _resolved(load(axis_overrides(cfg, axis, raw), f"axes.{axis}={raw}"))
+            value = str(raw) if axis == TEACHER_AXIS else _lookup(single, axis)
+            values[axis].append(value)
+            changes[axis, json.dumps(value)] = single != base  # a setting equal to the base is not in the name
+            if single == base:
+                base_values.setdefault(axis, value)
+        base_values.setdefault(axis, None if axis == TEACHER_AXIS else _lookup(base, axis))
+        if len({json.dumps(v) for v in values[axis]}) != len(values[axis]):
+            raise ConfigError(f"axes.{axis}: two values read the same ({raw_values} -> {values[axis]})")
+
+    if cfg.mode == "product":
+        _check_disjoint(cfg, axes)
+        combos = [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
+    else:
+        combos = [{axis: v} for axis, vs in values.items() for v in vs]
+
+    points: dict[str, Point] = {}
+    members: dict[str, list] = {axis: [] for axis in values}
+    for settings in combos:
+        changed = [(a, v) for a, v in settings.items() if changes[a, json.dumps(v)]]
+        name = "__".join(_slug(f"{a}-{v}") for a, v in changed) or BASE_POINT
+        overrides = [o for a, v in changed for o in axis_overrides(cfg, a, v)]
+        out = Path(cfg.output_dir) / "points" / name / "distill"
+        point = Point(name, settings, overrides, load([*overrides, f"train.output_dir={out}"], f"point {name}"))
+        if name in points and _resolved(points[name].distill) != _resolved(point.distill):
+            raise ConfigError(f"points {points[name].settings} and {settings} are both named {name!r} but differ")
+        points.setdefault(name, point)
+        for axis, value in settings.items():
+            members[axis].append((value, name))
+    for axis in members:  # product mode: one row per (value, point); axes mode: one per value
+        members[axis] = list(dict.fromkeys(members[axis]))
+    return Grid(values, list(points.values()), members, base_values, base_config)
+
+
+def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
+    """In the full grid two axes setting the same key would depend on their order: refuse."""
+    owner: dict[str, str] = {}
+    for axis, vals in axes.items():
+        for key in set().union(*(_keys_set(axis_overrides(cfg, axis, v)) for v in vals)):
+            if key in owner and owner[key] != axis:
+                raise ConfigError(f"mode=product: axes {owner[key]!r} and {axis!r} both set {key}; "
+                                  f"remove one of them (or use mode=axes)")
+            owner[key] = axis
+
+
+def stale_settings(point: Point) -> list[str]:
+    """Settings that differ between the point's config and its existing student export (a
+    folder written by an earlier grid with other overrides): ``["optim.base_lr: 0.03 -> 0.06"]``."""
+    from distill.checkpoints import safe_load
+    from distill.engine import STUDENT_NAME
+
+    student = Path(point.distill.train.output_dir) / STUDENT_NAME
+    if not student.is_file():
+        return []
+    saved = safe_load(student).get("meta", {}).get("config") or {}
+    current = to_dict(point.distill)
+    return [f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}"
+            for section in RESULT_SECTIONS if section in saved
+            for key, value in current[section].items()
+            if f"{section}.{key}" not in RESULT_NEUTRAL and saved[section].get(key) != value]
+
+
+# ---------------------------------------------------------------- evaluation
+def eval_dir(cfg: AblationConfig, point: Point) -> Path:
+    return Path(cfg.output_dir) / "points" / point.name / "eval"
+
+
+def knn_config(cfg: AblationConfig, point: Point, student: Path) -> TransferClsConfig:
+    overrides = [*cfg.eval.knn.overrides, f"model.weights={student}", f"model.name={STUDENT_MODEL_NAME}",
+                 f"output_dir={eval_dir(cfg, point)}"]
+    return load_config(TransferClsConfig, config_path(cfg.eval.knn.config), overrides)
+
+
+def cls_configs(cfg: AblationConfig, point: Point, student: Path) -> list[TransferClsConfig]:
+    """One TransferClsConfig per dataset of eval.cls (``name`` or ``name:root``; none: the config's)."""
+    base = [*cfg.eval.cls.overrides, f"model.weights={student}", f"model.name={STUDENT_MODEL_NAME}",
+            f"output_dir={eval_dir(cfg, point)}"]
+    configs = []
+    for dataset in cfg.eval.cls.datasets or [None]:
+        extra = []
+        if dataset:
+            name, _, root = dataset.partition(":")
+            extra = [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
+        configs.append(load_config(TransferClsConfig, config_path(cfg.eval.cls.config), [*base, *extra]))
+    return configs
+
+
+def _fresh_json(path: Path, student: Path) -> dict | None:
+    """The result in ``path`` when it exists and was written after the student export."""
+    if path.is_file() and student.is_file() and path.stat().st_mtime >= student.stat().st_mtime:
+        return json.loads(path.read_text())
+    return None
+
+
+def point_metrics(results: list[dict]) -> dict[str, float | None]:
+    """Table columns of one point: ``knn top-1``/``knn top-5`` (kNN eval), ``linear <dataset>`` and
+    ``knn <dataset>`` (classification transfer), in percent."""
+    metrics = {}
+    for r in results:
+        if "top1" in (r.get("knn") or {}):
+            metrics["knn top-1"], metrics["knn top-5"] = r["knn"]["top1"], r["knn"]["top5"]
+        else:
+            if r.get("linear") is not None:
+                metrics[f"linear {r['dataset']}"] = r["linear"].get("score")
+            if r.get("knn") is not None:
+                metrics[f"knn {r['dataset']}"] = r["knn"].get("score")
+    return metrics
+
+
+# ---------------------------------------------------------------- run loop
+def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
+    """Distil (or resume, or skip) and evaluate one point; returns its record for the tables."""
+    from distill.engine import STUDENT_NAME, train
+
+    from .cls_transfer import run_cls_transfer
+    from .knn_eval import run_knn_eval
+
+    student = Path(point.distill.train.output_dir) / STUDENT_NAME
+    done = student_is_complete(student, point.distill)
+    stages.run("distill", point.name, done, lambda: None if done else train(point.distill, resume=True))
+    results = []
+    if cfg.eval.knn.enabled:
+        kcfg = knn_config(cfg, point, student)
+        out = Path(kcfg.output_dir) / f"{STUDENT_MODEL_NAME}__knn.json"
+        previous = _fresh_json(out, student)
+        results.append(stages.run("knn", point.name, previous is not None,
+                                  lambda: previous if previous is not None else run_knn_eval(kcfg)))
+    if cfg.eval.cls.enabled:
+        for ccfg in cls_configs(cfg, point, student):
+            out = Path(ccfg.output_dir) / f"{STUDENT_MODEL_NAME}__{ccfg.data.name}.json"
+            previous = _fresh_json(out, student)
+            results.append(stages.run(f"cls {ccfg.data.name}", point.name, previous is not None,
+                                      lambda: previous if previous is not None else run_cls_transfer(ccfg)))
+    return {"point": point.name, "settings": point.settings, "overrides": point.overrides, "status": "done",
+            "metrics": point_metrics(results)}
+
+
+def run_ablation(cfg: AblationConfig) -> dict:
+    """Run every point (skipping finished ones), then write tables, plots and report.md."""
+    from .ablation_report import write_reports
+
+    tic = time.perf_counter()
+    grid = expand_grid(cfg)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    (out / "grid.json").write_text(json.dumps(
+        [{"point": p.name, "settings": p.settings, "overrides": p.overrides} for p in grid.points], indent=2))
+    for point in grid.points:  # before anything runs: never mix results of two different configs
+        stale = stale_settings(point)
+        if stale:
+            raise ConfigError(f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
+                              f"distilled with other settings ({'; '.join(stale)}); use another output_dir "
+                              f"for the new settings, or delete that folder to redo the point")
+    stages = Stages(out / "stages.json")
+    records = []
+    for i, point in enumerate(grid.points, 1):
+        log.info("[%d/%d] point %s (%s)", i, len(grid.points), point.name, " ".join(point.overrides) or "base config")
+        try:
+            records.append(run_point(cfg, point, stages))
+        except FloatingPointError as err:  # a diverged setting is a result of the ablation, not a crash
+            log.error("point %s failed: %s", point.name, err)
+            records.append({"point": point.name, "settings": point.settings, "overrides": point.overrides,
+                            "status": f"failed: {err}", "metrics": {}})
+    report = write_reports(cfg, grid, records, stages.records, time.perf_counter() - tic)
+    log.info("report written to %s", report["report"])
+    return {"points": records, "stages": stages.records, **report}
+
