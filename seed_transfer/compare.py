@@ -76,6 +76,9 @@ class DetStageConfig:
     data_root: str | None = None  # dataset folder (the demo's tree tiles are built here on first use)
     num_gpus: int = 0
     ims_per_batch: int | None = None  # null: the config's (the schedule is matched by the library)
+    # auto: Detectron2 when installed, else the torchvision engine (which also takes
+    # MobileNet/EfficientNet/timm rows with an FPN config); or detectron2 / torchvision
+    engine: str = "auto"
 
 
 @dataclass
@@ -108,6 +111,10 @@ class CompareConfig:
         for stage in ("det", "seg"):
             if getattr(self, stage).seeds < 1:
                 raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
+        from .detection.transfer import ENGINES
+
+        if self.det.engine not in ENGINES:
+            raise ConfigError(f"det.engine={self.det.engine!r}; choose one of {', '.join(ENGINES)}")
         if len(self.det.opts) % 2:
             raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
 
@@ -229,20 +236,22 @@ def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
 
 
 # ---------------------------------------------------------------- detection
-def det_supported(row: Row) -> bool:
-    """Detection transfer converts ResNet backbones (the student exports record their arch)."""
+def det_supported(row: Row, engine: str = "detectron2") -> bool:
+    """Detectron2 (and MMSegmentation) transfer converts ResNet backbones (the student exports
+    record their arch); the torchvision engine takes any backbone (with an FPN config)."""
     if row.weights == PIXELS:
         return False
-    return row.weights == "random" or (row.arch or "resnet").startswith("resnet")
+    return engine == "torchvision" or row.weights == "random" or (row.arch or "resnet").startswith("resnet")
 
 
 def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
-    from .detection.transfer import run_detection_transfer
+    from .detection.transfer import resolve_engine, run_detection_transfer
 
+    engine = resolve_engine(cfg.det.engine)
     summaries = {}
     for row in rows:
-        if not det_supported(row):
-            log.info("[det] %s: %s is not a ResNet, no detection row", row.name, row.arch)
+        if not det_supported(row, engine):
+            log.info("[det] %s: %s is not a ResNet, no detection row with the %s engine", row.name, row.arch, engine)
             continue
         out = Path(cfg.output_dir) / "det" / _row_dir_name(row.name)
         summary_file = out / "summary.json"
@@ -252,7 +261,7 @@ def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, di
                                              str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds,
                                              name=row.name, data_root=resolve_path(cfg.det.data_root),
                                              opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
-                                             ims_per_batch=cfg.det.ims_per_batch, arch=row.arch))
+                                             ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine))
     return summaries
 
 

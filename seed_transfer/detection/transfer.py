@@ -3,31 +3,42 @@ matched schedule for several seeds, and summarise AP / AP50 / AP75 as mean +- st
 
 Each seed writes ``<output_dir>/seed<k>/metrics.json`` and is skipped when that file
 exists, so an interrupted comparison continues where it stopped.
+
+Engines (same configs, same protocol, same metrics.json): ``detectron2``
+(:mod:`seed_transfer.detection.d2`, converts the backbone to a ``.pkl``) and ``torchvision``
+(:mod:`seed_transfer.detection.tv`, loads the checkpoint directly; no Detectron2 import);
+``auto`` takes Detectron2 when it is installed, else torchvision.
 """
 
+import importlib.util
 import json
 import logging
-import statistics
+import os
 from pathlib import Path
 
+from ..seeds import mean_std, run_seeds
 from .convert import convert_checkpoint
 
 log = logging.getLogger(__name__)
-ENGINES = ("auto", "detectron2")
+ENGINES = ("auto", "detectron2", "torchvision")
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 def resolve_engine(engine: str) -> str:
-    """``auto`` picks Detectron2 when it is installed."""
+    """The engine to run: ``auto`` picks Detectron2 when it is installed, else torchvision (and
+    logs which); ``detectron2`` without Detectron2 fails with the install instructions."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    import importlib.util
-
-    if importlib.util.find_spec("detectron2") is None:
+    installed = importlib.util.find_spec("detectron2") is not None
+    if engine == "auto":
+        engine = "detectron2" if installed else "torchvision"
+        log.info("detection engine: %s (--engine auto; Detectron2 %s)", engine,
+                 "is installed" if installed else "is not installed")
+    elif engine == "detectron2" and not installed:
         from .d2 import INSTALL_HINT
 
-        raise ImportError(INSTALL_HINT)
-    return "detectron2"
+        raise ImportError(INSTALL_HINT + " Or use --engine torchvision, which needs no Detectron2.")
+    return engine
 
 
 def prepare_weights(weights: str | None, output_dir: Path, arch: str | None = None, layout: str = "auto",
@@ -55,11 +66,9 @@ def summarize(per_seed: list[dict]) -> dict:
             continue
         summary[task] = {}
         for metric in SUMMARY_METRICS:
-            values = [float(row[metric]) for row in rows if metric in row]
+            values = [row[metric] for row in rows if metric in row]
             if values:
-                summary[task][metric] = {"mean": statistics.fmean(values),
-                                         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                                         "values": values}
+                summary[task][metric] = mean_std(values)
     return summary
 
 
@@ -94,22 +103,28 @@ def run_detection_transfer(config_file: str, weights: str | None, output_dir: st
     engine = resolve_engine(engine)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    d2_weights, init = prepare_weights(weights, output_dir, arch, layout, allow_unsafe_pickle)
-    from .d2.train_net import run_seed  # imports Detectron2
+    if engine == "detectron2":
+        d2_weights, init = prepare_weights(weights, output_dir, arch, layout, allow_unsafe_pickle)
+        from .d2.train_net import run_seed as d2_run_seed  # imports Detectron2
 
-    per_seed = []
-    for seed in range(seeds):
-        seed_dir = output_dir / f"seed{seed}"
-        done = seed_dir / "metrics.json"
-        if done.is_file():
-            log.info("seed %d: %s exists, skipped", seed, done)
-            per_seed.append(json.loads(done.read_text()))
-            continue
-        per_seed.append(run_seed(config_file, d2_weights, str(seed_dir), seed, opts, ims_per_batch, data_root,
-                                 resume, num_gpus))
+        def run_seed(seed, seed_dir):
+            return d2_run_seed(config_file, d2_weights, str(seed_dir), seed, opts, ims_per_batch, data_root, resume,
+                               num_gpus)
+    else:
+        init = None  # the engine reports it in each seed's metrics.json
+        from .tv.train import run_seed as tv_run_seed
+
+        def run_seed(seed, seed_dir):
+            return tv_run_seed(config_file, weights, str(seed_dir), seed, opts, ims_per_batch, data_root, resume,
+                               num_gpus, arch, layout, allow_unsafe_pickle)
+
+    per_seed = run_seeds(output_dir, seeds, run_seed)
+    init = init or per_seed[0].get("init") or {"init": "random" if weights in (None, "", "random") else "checkpoint"}
     name = name or ("random" if init["init"] == "random" else Path(str(weights)).name.split(".")[0])
     summary = {"name": name, "engine": engine, "config": str(config_file), "weights": weights, "init": init,
                "seeds": seeds, "schedule": per_seed[0]["schedule"], "summary": summarize(per_seed)}
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one process writes the summary
+        return summary
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")
     return summary

@@ -20,6 +20,7 @@ import torch
 from distill.config import dump_config, load_config
 from distill.export import atomic_save
 
+from ..seeds import METRICS_FILE, mean_std, run_seeds
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
 from .engine import import_mmseg, mmengine_safe_globals
@@ -95,8 +96,7 @@ def summarize(per_seed: list[dict]) -> dict:
     for metric in SUMMARY_METRICS:
         values = [r["results"][metric] for r in per_seed if r["results"].get(metric) is not None]
         if values:
-            summary[metric] = {"mean": statistics.fmean(values),
-                               "std": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
+            summary[metric] = mean_std(values)
     return summary
 
 
@@ -146,18 +146,13 @@ def run_segmentation_transfer(config: str | Path, weights: str | None, output_di
         dump_config(cfg, output_dir / "config.yaml")
     backbone_file, depth, init = prepare_weights(weights, output_dir, cfg.model.depth, arch, layout,
                                                  allow_unsafe_pickle)
-    per_seed = []
-    for seed in range(seeds):
-        seed_dir = output_dir / f"seed{seed}"
-        done = seed_dir / "metrics.json"
-        if done.is_file():
-            log.info("seed %d: %s exists, skipped", seed, done)
-            per_seed.append(json.loads(done.read_text()))
-            continue
+    def run_one(seed: int, seed_dir: Path) -> dict:
         result = {**run_seed(cfg, seed, seed_dir, backbone_file, depth, resume), "init": init}
         if _is_main_process():
-            _write_json(result, done)
-        per_seed.append(result)
+            _write_json(result, seed_dir / METRICS_FILE)
+        return result
+
+    per_seed = run_seeds(output_dir, seeds, run_one)
     name = name or ("random" if init["init"] == "random" else Path(str(weights)).name.split(".")[0])
     summary = {"name": name, "engine": "mmsegmentation", "config": str(config), "weights": weights, "init": init,
                "model": {"head": cfg.model.head, "depth": depth, "norm": cfg.model.norm},

@@ -99,6 +99,8 @@ def test_bad_config_names_the_key():
         load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["distill.strategies=[seed, simclr]"])
     with pytest.raises(ConfigError, match="unknown config key 'det.seed'"):
         load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.seed=3"])
+    with pytest.raises(ConfigError, match="det.engine"):
+        load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.engine=mmdet"])
 
 
 def test_paper_and_small_presets_load():
@@ -120,3 +122,12 @@ def test_command_line_reports_bad_input(tmp_path, capsys):
     assert "missing.yaml" in capsys.readouterr().err
     assert main(["--config", "configs/compare/demo.yaml", "det.seed=3"]) == 2
     assert "det.seed" in capsys.readouterr().err
+
+
+def test_rows_get_detection_where_the_engine_can_build_them():
+    from seed_transfer.compare import Row, det_supported
+
+    mobilenet = Row("teacher", "mnv2.pth", "mobilenet_v2")
+    assert det_supported(Row("seed", "s.pth", "resnet18")) and det_supported(Row("random", "random", "resnet18"))
+    assert not det_supported(mobilenet) and det_supported(mobilenet, "torchvision")
+    assert not det_supported(Row("pixels", "pixels", "pixels"), "torchvision")

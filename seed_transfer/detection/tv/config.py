@@ -1,0 +1,174 @@
+"""Detectron2-format detection configs without Detectron2.
+
+Reads the YAML files of ``configs/det/`` as Detectron2's ``CfgNode.merge_from_file`` does:
+``_BASE_`` files first (paths relative to the including file), then the file; string values
+are decoded with ``ast.literal_eval`` (so ``(200,)`` is a tuple, ``BN`` stays a string); every
+key must be a Detectron2 key, with Detectron2's default (``d2_defaults.yaml``) for the keys
+no file sets. ``KEY VALUE`` overrides are applied as ``merge_from_list`` applies them.
+
+    cfg = load_config("configs/det/trees_R_18_C4_demo.yaml", ["SOLVER.MAX_ITER", "100"])
+    cfg.MODEL.RPN.NMS_THRESH   # 0.7, Detectron2's default
+"""
+
+import ast
+import copy
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+DEFAULTS_FILE = Path(__file__).with_name("d2_defaults.yaml")
+BASE_KEY = "_BASE_"
+
+
+class CfgNode(dict):
+    """A nested dict whose keys also read as attributes (``cfg.MODEL.RPN.NMS_THRESH``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, CfgNode) else v for k, v in self.items()}
+
+
+def _node(value):
+    if isinstance(value, dict):
+        return CfgNode({k: _node(v) for k, v in value.items()})
+    return value
+
+
+def _decode(value):
+    """A YAML or command-line value as Detectron2 decodes it: literals evaluated, tuples as lists."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    if isinstance(value, tuple | list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _coerce(key: str, value, default, source: str):
+    """``value`` for ``key`` if its type fits Detectron2's default (as yacs checks it)."""
+    if default is None or value is None or type(value) is type(default):
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{source}: {key} must be a {type(default).__name__} like its Detectron2 default "
+                     f"{default!r}, got {value!r}")
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> CfgNode:
+    return _node(yaml.safe_load(DEFAULTS_FILE.read_text()))
+
+
+def _flat_keys(node: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in node.items():
+        keys += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return keys
+
+
+def _unknown_key(key: str, source: str) -> ValueError:
+    close = difflib.get_close_matches(key, _flat_keys(_defaults()), n=3)
+    return ValueError(f"{source}: {key} is not a Detectron2 config key" + (f"; did you mean {close}?" if close else ""))
+
+
+def _merge(into: dict, update: dict, source: str, prefix: str = "") -> None:
+    """Merge ``update`` into ``into`` (a tree of Detectron2 keys), refusing unknown keys."""
+    for key, value in update.items():
+        full = prefix + key
+        if key not in into:
+            raise _unknown_key(full, source)
+        if isinstance(into[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{source}: {full} is a section of keys, got the value {value!r}")
+            _merge(into[key], value, source, f"{full}.")
+        else:
+            into[key] = _coerce(full, _decode(value), into[key], source)
+
+
+def _read_with_bases(path: Path, seen: tuple = ()) -> dict:
+    """The file's keys over those of its ``_BASE_`` chain (plain dicts, not yet checked)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"detection config not found: {path}" + (f" (the _BASE_ of {seen[-1]})" if seen else ""))
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: _BASE_ files include each other ({' -> '.join(map(str, seen))})")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a detection config is a mapping of Detectron2 keys, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    merged = _read_with_bases((path.parent / Path(base).expanduser()), (*seen, path.resolve()))
+    _deep_update(merged, data)
+    return merged
+
+
+def _deep_update(into: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_update(into[key], value)
+        else:
+            into[key] = value
+
+
+def apply_opts(cfg: CfgNode, opts) -> None:
+    """``[KEY, VALUE, KEY, VALUE, ...]`` overrides (``SOLVER.MAX_ITER 100``), as Detectron2's ``merge_from_list``."""
+    opts = list(opts)
+    if len(opts) % 2:
+        raise ValueError(f"overrides come in KEY VALUE pairs; got an odd number: {opts}")
+    for key, value in zip(opts[0::2], opts[1::2]):
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                raise _unknown_key(key, "override")
+        if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict):
+            raise _unknown_key(key, "override")
+        node[leaf] = _coerce(key, _decode(value), node[leaf], "override")
+
+
+def load_config(config_file: str | Path, opts=()) -> CfgNode:
+    """Detectron2's defaults, then ``config_file`` with its ``_BASE_`` chain, then ``opts``."""
+    path = Path(config_file).expanduser()
+    cfg = copy.deepcopy(_defaults())
+    _merge(cfg, _read_with_bases(path), str(path))
+    apply_opts(cfg, opts)
+    return cfg
+
+
+NORM_KEYS = ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")
+
+
+def resolve_run(cfg: CfgNode, ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1) -> dict:
+    """Apply what the Detectron2 engine's ``build_cfg`` applies for one run, in place: SyncBN is
+    plain BN on the CPU or in one process, and ``ims_per_batch`` rescales the schedule by the
+    matched-schedule rule. Returns the metrics.json ``schedule`` entry (same shape as that engine's)."""
+    from ..schedule import Schedule
+
+    if device == "cpu" or world_size == 1:
+        for key in NORM_KEYS:
+            if cfg.MODEL[key].get("NORM") == "SyncBN":
+                cfg.MODEL[key]["NORM"] = "BN"
+    solver = cfg.SOLVER
+    reference = Schedule(solver.IMS_PER_BATCH, solver.BASE_LR, solver.MAX_ITER, tuple(solver.STEPS), solver.WARMUP_ITERS)
+    effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
+    if effective.max_iter < 1:
+        raise ValueError(f"SOLVER.MAX_ITER={effective.max_iter} must be >= 1")
+    if effective.ims_per_batch % world_size:
+        raise ValueError(f"SOLVER.IMS_PER_BATCH={effective.ims_per_batch} must be a multiple of the {world_size} "
+                         "processes (set --ims-per-batch)")
+    solver.IMS_PER_BATCH, solver.BASE_LR = effective.ims_per_batch, effective.base_lr
+    solver.MAX_ITER, solver.STEPS = effective.max_iter, list(effective.steps)
+    solver.WARMUP_ITERS = effective.warmup_iters
+    solver.AMP["ENABLED"] = device == "cuda"
+    return {"reference": reference.as_dict(), "effective": effective.as_dict(), "norm": cfg.MODEL.RESNETS.NORM,
+            "amp": solver.AMP.ENABLED}

@@ -1,0 +1,356 @@
+"""The torchvision engine's fine-tuning and evaluation of one seed (Detectron2's training recipe).
+
+``run_seed`` is the engine's entry point (the same role and ``metrics.json`` as
+:func:`seed_transfer.detection.d2.train_net.run_seed`): build the detector around the loaded
+backbone, train with SGD (momentum, weight decay, none on norm layers as
+``SOLVER.WEIGHT_DECAY_NORM`` 0), linear warm-up then steps of ``GAMMA`` (``WarmupMultiStepLR``)
+or cosine, AMP on CUDA, DDP under ``torchrun`` or ``num_gpus`` > 1 processes; precise BN before
+the evaluation when ``TEST.PRECISE_BN.ENABLED``; evaluate with the shared metrics.
+
+Outputs in ``output_dir``: ``config.yaml`` (resolved), ``train_log.jsonl`` (one JSON line per
+logged iteration: iteration, lr, losses, seconds per iteration; plot it with pandas),
+``checkpoint.pth`` (model, optimizer, AMP scaler, iteration, RNG; written atomically every
+``SOLVER.CHECKPOINT_PERIOD`` and at the end; ``resume`` continues from it) and ``metrics.json``.
+"""
+
+import json
+import logging
+import math
+import os
+import time
+from bisect import bisect_right
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torchvision
+import yaml
+from tqdm import tqdm
+
+from distill.checkpoints import safe_load
+from distill.export import atomic_save
+
+from ...backbones import load_backbone
+from ..evaluation import coco_detection_ap, voc_detection_ap
+from .config import load_config, resolve_run
+from .data import DetectionDataset, IterationBatches, collate, load_dataset, load_training_records
+from .models import build_detector
+
+log = logging.getLogger(__name__)
+LOG_PERIOD = 20  # iterations between log lines, as Detectron2's writers
+
+
+# ----------------------------------------------------------------------------- model and optimizer
+
+def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=False, seed=0):
+    """(detector, init description) for ``weights`` (a checkpoint or "random") under ``cfg``."""
+    random_init = weights in (None, "", "random")
+    if str(weights).endswith(".pkl"):
+        raise ValueError(f"{weights}: the torchvision engine reads the source checkpoint (student export, MoCo, "
+                         "torchvision, ...), not a Detectron2 .pkl; pass that file, or --engine detectron2")
+    arch = arch or (f"resnet{cfg.MODEL.RESNETS.DEPTH}" if random_init else None)
+    network, arch = load_backbone(None if random_init else weights, arch, layout, allow_unsafe_pickle, seed)
+    depth = arch.removeprefix("resnet")
+    if depth.isdigit() and int(depth) != cfg.MODEL.RESNETS.DEPTH:
+        raise ValueError(f"the weights are a {arch}, but the config has MODEL.RESNETS.DEPTH {cfg.MODEL.RESNETS.DEPTH}: "
+                         f"use the R{depth} config or override MODEL.RESNETS.DEPTH {depth}")
+    if cfg.MODEL.RESNETS.STRIDE_IN_1X1 and isinstance(network, torchvision.models.ResNet):
+        raise ValueError("MODEL.RESNETS.STRIDE_IN_1X1 True is the Caffe2 (MSRA) ResNet; torchvision ResNets "
+                         "stride in the 3x3 conv: set MODEL.RESNETS.STRIDE_IN_1X1 False")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the heads' initialisation depends on the seed only
+        model = build_detector(cfg, network)
+    return model, {"init": "random" if random_init else "checkpoint", "arch": arch,
+                   **({} if random_init else {"weights": str(weights)})}
+
+
+_NORM_TYPES = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
+def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.SGD:
+    """SGD with Detectron2's parameter groups: norm weights/biases at ``WEIGHT_DECAY_NORM``, biases at
+    ``WEIGHT_DECAY_BIAS`` (default ``WEIGHT_DECAY``) and ``BIAS_LR_FACTOR`` x lr."""
+    solver, groups, seen = cfg.SOLVER, [], set()
+    bias_decay = solver.WEIGHT_DECAY if solver.WEIGHT_DECAY_BIAS is None else solver.WEIGHT_DECAY_BIAS
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            decay, lr = solver.WEIGHT_DECAY, solver.BASE_LR
+            if isinstance(module, _NORM_TYPES):
+                decay = solver.WEIGHT_DECAY_NORM
+            elif name == "bias":
+                decay, lr = bias_decay, solver.BASE_LR * solver.BIAS_LR_FACTOR
+            groups.append({"params": [param], "lr": lr, "initial_lr": lr, "weight_decay": decay})
+    return torch.optim.SGD(groups, lr=solver.BASE_LR, momentum=solver.MOMENTUM, nesterov=solver.NESTEROV)
+
+
+def lr_factor(iteration: int, solver) -> float:
+    """Detectron2's multiplier of the base lr at ``iteration`` (0-based): linear (or constant) warm-up
+    from ``WARMUP_FACTOR`` over ``WARMUP_ITERS``, times gamma^(steps passed) or a cosine to 0."""
+    if solver.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
+        factor = solver.GAMMA ** bisect_right([s for s in solver.STEPS if s <= solver.MAX_ITER], iteration)
+    elif solver.LR_SCHEDULER_NAME == "WarmupCosineLR":
+        factor = 0.5 * (1 + math.cos(math.pi * iteration / solver.MAX_ITER))
+    else:
+        raise ValueError(f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
+                         "WarmupMultiStepLR and WarmupCosineLR")
+    if iteration < solver.WARMUP_ITERS:
+        alpha = iteration / solver.WARMUP_ITERS
+        warmup = {"linear": solver.WARMUP_FACTOR * (1 - alpha) + alpha, "constant": solver.WARMUP_FACTOR}
+        if solver.WARMUP_METHOD not in warmup:
+            raise ValueError(f"SOLVER.WARMUP_METHOD {solver.WARMUP_METHOD!r}: use linear or constant")
+        factor *= warmup[solver.WARMUP_METHOD]
+    return factor
+
+
+# ----------------------------------------------------------------------------- distributed helpers
+
+def _world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def _unwrap(model):
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def _to(device, images, targets=None):
+    images = [i.to(device, non_blocking=True) for i in images]
+    if targets is None:
+        return images
+    return images, [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def predict(model, dataset: DetectionDataset, device, with_masks: bool) -> dict:
+    """``{image_id: [{"bbox", "score", "category_id"(, "segmentation")}]}`` for this process's share
+    of ``dataset`` (every ``world_size``-th image), one image at a time as Detectron2 tests."""
+    import pycocotools.mask as mask_util
+
+    rank, world = _world()
+    model = _unwrap(model).eval()
+    predictions = {}
+    for index in tqdm(range(rank, len(dataset), world), desc="evaluate", disable=rank != 0, mininterval=10):
+        image, target = dataset[index]
+        (output,) = model(_to(device, [image]))
+        output = {k: v.cpu() for k, v in output.items()}
+        preds = [{"bbox": box, "score": score, "category_id": label - 1} for box, score, label in
+                 zip(output["boxes"].tolist(), output["scores"].tolist(), output["labels"].tolist())]
+        if with_masks:
+            for pred, mask in zip(preds, (output["masks"][:, 0] > 0.5).numpy().astype(np.uint8)):
+                rle = mask_util.encode(np.asfortranarray(mask))
+                pred["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+        predictions[target["image_id"]] = preds
+    return predictions
+
+
+def evaluate(model, cfg, data_root, device) -> dict:
+    """``{"bbox": {...}, ("segm": {...})}`` on ``DATASETS.TEST`` (one test set, as the protocol
+    uses; several: the first's results, each logged) with the shared metric functions."""
+    rank, world = _world()
+    results = {}
+    for name in cfg.DATASETS.TEST:
+        test = load_dataset(name, data_root)
+        predictions = predict(model, DetectionDataset(test["records"]), device, cfg.MODEL.MASK_ON)
+        if world > 1:
+            parts = [None] * world
+            dist.all_gather_object(parts, predictions)
+            predictions = {k: v for part in parts for k, v in part.items()}
+        if rank != 0:
+            continue
+        if test["metric"] == "voc":
+            if cfg.MODEL.MASK_ON:
+                raise ValueError(f"{name}: the VOC detection metric has no mask AP (set MODEL.MASK_ON False)")
+            found = {"bbox": voc_detection_ap(test["records"], predictions, test["classes"],
+                                              use_07_metric=test["use_07_metric"])}
+        else:
+            found = {"bbox": coco_detection_ap(test["records"], predictions, test["classes"], "bbox")}
+            if cfg.MODEL.MASK_ON:
+                found["segm"] = coco_detection_ap(test["records"], predictions, test["classes"], "segm")
+        log.info("%s: %s", name, {task: {k: round(v, 2) for k, v in m.items() if "-" not in k}
+                                  for task, m in found.items()})
+        results = results or found
+    return results
+
+
+@torch.no_grad()
+def precise_bn(model, batches, device, num_iter: int) -> None:
+    """Recompute the BN statistics as the plain average over ``num_iter`` training batches
+    (Detectron2's PreciseBN hook): cumulative moving average (momentum None) from reset stats."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    for _, (images, targets) in zip(range(num_iter), batches):
+        model(*_to(device, images, targets))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
+# ----------------------------------------------------------------------------- training
+
+def _checkpoint(path, model, optimizer, scaler, iteration):
+    atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                 "scaler": scaler.state_dict() if scaler else None, "iteration": iteration,
+                 "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, path)
+
+
+def _resume(path, model, optimizer, scaler) -> int:
+    state = safe_load(path)
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    log.info("resumed from %s at iteration %d", path, state["iteration"])
+    return state["iteration"]
+
+
+def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool = False) -> None:
+    """Fine-tune ``model`` on ``records`` for ``SOLVER.MAX_ITER`` iterations (see the module docstring)."""
+    rank, world = _world()
+    solver = cfg.SOLVER
+    optimizer = build_optimizer(cfg, model)
+    scaler = torch.amp.GradScaler("cuda") if solver.AMP.ENABLED else None
+    checkpoint = output_dir / "checkpoint.pth"
+    start = _resume(checkpoint, model, optimizer, scaler) if resume and checkpoint.is_file() else 0
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    model.train()
+    flip = 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
+    if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
+        raise ValueError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
+
+    def batches(first, last, sampler_seed):
+        sampler = IterationBatches(len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world, flip)
+        return torch.utils.data.DataLoader(DetectionDataset(records, cfg.MODEL.MASK_ON), batch_sampler=sampler,
+                                           num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=collate,
+                                           pin_memory=device.type == "cuda")
+
+    clip = solver.CLIP_GRADIENTS
+    logfile = (output_dir / "train_log.jsonl").open("a") if rank == 0 else None
+    progress = tqdm(total=solver.MAX_ITER, initial=start, desc="train", disable=rank != 0, mininterval=10)
+    tic = time.perf_counter()
+    for iteration, (images, targets) in zip(range(start, solver.MAX_ITER), batches(start, solver.MAX_ITER, seed)):
+        data_time = time.perf_counter() - tic
+        factor = lr_factor(iteration, solver)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        images, targets = _to(device, images, targets)
+        with torch.autocast(device.type, enabled=scaler is not None):
+            losses = model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}: {losses}; the last good "
+                                     f"checkpoint is {checkpoint}")
+        optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(loss) if scaler else loss).backward()
+        if clip.ENABLED:
+            if scaler:
+                scaler.unscale_(optimizer)
+            params = [p for p in model.parameters() if p.grad is not None]
+            if clip.CLIP_TYPE == "norm":
+                torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, clip.NORM_TYPE)
+            else:
+                torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        done = iteration + 1
+        progress.update(1)
+        if logfile and (done % LOG_PERIOD == 0 or done == solver.MAX_ITER or done == start + 1):
+            row = {"iteration": done, "lr": solver.BASE_LR * factor, "total_loss": loss.item(),
+                   **{k: v.item() for k, v in losses.items()}, "time": time.perf_counter() - tic, "data_time": data_time}
+            logfile.write(json.dumps(row) + "\n")
+            logfile.flush()
+            progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{row['lr']:.4g}")
+        if rank == 0 and (done % solver.CHECKPOINT_PERIOD == 0 or done == solver.MAX_ITER):
+            _checkpoint(checkpoint, model, optimizer, scaler, done)
+        tic = time.perf_counter()
+    progress.close()
+    if logfile:
+        logfile.close()
+    if cfg.TEST.PRECISE_BN.ENABLED and start < solver.MAX_ITER:
+        precise_bn(model, batches(0, cfg.TEST.PRECISE_BN.NUM_ITER, seed + 7919), device, cfg.TEST.PRECISE_BN.NUM_ITER)
+        if rank == 0:
+            _checkpoint(checkpoint, model, optimizer, scaler, solver.MAX_ITER)
+
+
+# ----------------------------------------------------------------------------- one seed
+
+def _run(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device_type, arch, layout,
+         allow_unsafe_pickle) -> dict | None:
+    rank, world = _world()
+    device = torch.device(device_type, int(os.environ.get("LOCAL_RANK", rank)) if device_type == "cuda" else None)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    output_dir = Path(output_dir)
+    cfg = load_config(config_file, opts)
+    schedule = resolve_run(cfg, ims_per_batch, device.type, world)
+    if rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    torch.manual_seed(seed + rank)  # Detectron2 seeds each process with seed + rank
+    np.random.seed(seed + rank)
+    records, classes = load_training_records(cfg.DATASETS.TRAIN, data_root, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    if len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
+        raise ValueError(f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+                         f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
+    model, init = build_model(cfg, weights, arch, layout, allow_unsafe_pickle, seed)
+    model.to(device)
+    train(cfg, model, records, output_dir, seed, device, resume)
+    results = evaluate(model, cfg, data_root, device)
+    if rank != 0:
+        return None
+    metrics = {"schedule": schedule, "results": results, "engine": "torchvision", "init": init}
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    return metrics
+
+
+def _spawned(local_rank, world, port, args):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(local_rank))
+    dist.init_process_group("nccl", rank=local_rank, world_size=world)
+    try:
+        _run(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_seed(config_file: str, weights: str | None, output_dir: str, seed: int, opts=(), ims_per_batch=None,
+             data_root=None, resume=False, num_gpus: int = 0, arch=None, layout="auto",
+             allow_unsafe_pickle=False) -> dict:
+    """Train + evaluate one seed; returns the contents of ``<output_dir>/metrics.json``.
+
+    ``num_gpus`` 0: the CPU; 1: one GPU; more: that many processes on this machine (NCCL). Under
+    ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group."""
+    args = (config_file, weights, output_dir, seed, tuple(opts), ims_per_batch, data_root, resume,
+            "cuda" if num_gpus > 0 else "cpu", arch, layout, allow_unsafe_pickle)
+    result_file = Path(output_dir) / "metrics.json"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
+        _run(*args)
+        dist.barrier()
+    elif num_gpus > 1:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        torch.multiprocessing.spawn(_spawned, args=(num_gpus, port, args), nprocs=num_gpus)
+    else:
+        _run(*args)
+    return json.loads(result_file.read_text())
