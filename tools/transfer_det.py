@@ -5,10 +5,16 @@ schedule of MoCo/SEED, report AP / AP50 / AP75 (mean +- std over seeds).
     python tools/transfer_det.py --config configs/det/voc_R_18_C4_24k.yaml \
         --weights student.pth --num-gpus 8 --seeds 3 --data-root /datasets
     python tools/transfer_det.py --config configs/det/trees_R_18_C4_demo.yaml --weights random
+    python tools/transfer_det.py --engine torchvision --config configs/det/trees_R_50_FPN_demo.yaml \
+        --weights student.pth                     # no Detectron2 needed; any backbone through FPN
+    torchrun --nproc_per_node=8 tools/transfer_det.py --engine torchvision --num-gpus 1 --config ...
 
+--engine: detectron2, torchvision (torchvision.models.detection, the same configs, protocol
+and metrics.json, C4 and FPN; ResNets, MobileNetV3, EfficientNet, timm CNNs through FPN), or
+auto (Detectron2 when installed, else torchvision; the log says which).
 --weights takes any checkpoint the project reads (SEED student, MoCo/SwAV/SimCLR/DINO,
-torchvision, timm ResNets), a Detectron2 .pkl, or "random". Trailing KEY VALUE pairs
-override the Detectron2 config (e.g. SOLVER.MAX_ITER 100).
+torchvision, timm), a Detectron2 .pkl (detectron2 engine), or "random". Trailing KEY VALUE
+pairs override the Detectron2 config (e.g. SOLVER.MAX_ITER 100) in both engines.
 """
 
 import argparse
@@ -33,11 +39,13 @@ def parse_args(argv=None):
     parser.add_argument("--name", default=None, help="row label in summaries")
     parser.add_argument("--output-dir", default=None, help="default: outputs/transfer_det/<config>/<name>")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--num-gpus", type=int, default=0, help="0: CPU")
+    parser.add_argument("--num-gpus", type=int, default=0,
+                        help="0: CPU; N: N GPU processes (under torchrun: 1, GPUs per process)")
     parser.add_argument("--ims-per-batch", type=int, default=None,
                         help="total batch when fewer GPUs force it: lr scales, iterations/steps inversely")
     parser.add_argument("--data-root", default=None, help="default: $DETECTRON2_DATASETS or ./datasets")
-    parser.add_argument("--engine", default="auto", choices=ENGINES)
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="auto: Detectron2 when installed, else torchvision (logged)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="Detectron2 KEY VALUE overrides")
     return parser.parse_args(argv)
