@@ -89,6 +89,18 @@ def load_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler) -
     return ckpt["step"]
 
 
+def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
+    """zero_grad, backward and step; through the AMP grad scaler when there is one (CUDA)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def all_finite(loss: torch.Tensor) -> bool:
     finite = torch.isfinite(loss.detach()).float()
     if du.is_distributed():
@@ -183,14 +195,7 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
                 raise FloatingPointError(
                     f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
                     f"is {ckpt_path}. Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher.")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            backward_step(loss, optimizer, scaler)
             step += 1
             progress.update(1)
             if step % cfg.train.log_every == 0 or step == stop_step:

@@ -26,7 +26,7 @@ from distill import distributed as du
 from distill.checkpoints import safe_load
 from distill.config import ConfigError
 from distill.data import ResumableSampler
-from distill.engine import all_finite, rng_state, set_rng_state
+from distill.engine import all_finite, backward_step, rng_state, set_rng_state
 from distill.export import atomic_save
 from distill.metrics_log import MetricsLog
 from distill.schedule import warmup_cosine
@@ -179,14 +179,7 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
             if not all_finite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped (last good checkpoint: "
                                          f"{ckpt_path}). Try a lower optim.base_lr.")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            backward_step(loss, optimizer, scaler)
             step += 1
             progress.update(1)
             epoch_end = step % steps_per_epoch == 0
