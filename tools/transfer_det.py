@@ -19,6 +19,7 @@ pairs override the Detectron2 config (e.g. SOLVER.MAX_ITER 100) in both engines.
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -64,8 +65,9 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(markdown_summary(summary["name"], summary["summary"]))
-    print(f"-> {output_dir}/summary.json")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
+        print(markdown_summary(summary["name"], summary["summary"]))
+        print(f"-> {output_dir}/summary.json")
     return 0
 
 

@@ -15,6 +15,7 @@ timm ResNets) or "random" (then give model.depth=50). Trailing key=value pairs o
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -54,8 +55,9 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(markdown_summary(summary["name"], summary["summary"]))
-    print(f"-> {output_dir}/summary.json")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
+        print(markdown_summary(summary["name"], summary["summary"]))
+        print(f"-> {output_dir}/summary.json")
     return 0
 
 

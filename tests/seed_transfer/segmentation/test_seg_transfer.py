@@ -77,3 +77,12 @@ def test_tool_reports_bad_inputs(tmp_path, capsys):
     assert tool.main(["--config", str(DEMO), "--weights", str(tmp_path / "mnv2.pth"), "--arch", "mobilenet_v2",
                       "--output-dir", str(tmp_path / "c")]) == 2
     assert "plain 7x7 stem" in capsys.readouterr().err
+
+
+def test_several_cpu_processes_are_refused_clearly(tmp_path, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("the refusal is for machines without CUDA")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="one GPU per process"):
+        run_segmentation_transfer(DEMO, "random", tmp_path / "out", data_root=tmp_path / "data",
+                                  opts=[*TINY, "model.depth=18"])
