@@ -44,3 +44,14 @@ def test_cli_reports_a_missing_val_folder(tmp_path):
            f"features.cache_dir={tmp_path / 'cache'}", f"output_dir={tmp_path / 'out'}", "features.num_workers=0"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "needs an ImageNet-style val folder" in result.stderr
+
+
+def test_knn_demo_reads_the_linear_probe_demo_folder_and_cache():
+    from seed_transfer.imagenet.schema import LinearEvalConfig
+
+    knn = load_config(TransferClsConfig, REPO / "configs/eval/knn_digits_demo.yaml")
+    linear = load_config(LinearEvalConfig, REPO / "configs/eval/linear_digits_demo.yaml")
+    assert knn.data.root == f"{linear.train.output_dir}/data"  # where the linear demo writes the digits
+    assert (knn.features.resize, knn.features.crop, knn.features.cache_dir) == (
+        linear.features.resize, linear.features.crop, linear.features.cache_dir)  # the same cached features
+    assert (knn.model.weights, knn.model.arch) == (linear.model.weights, linear.model.arch)
