@@ -78,6 +78,13 @@ class SplitFeatures:
             self.backbone, self.arch = load_backbone(m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed)
         return self.backbone
 
+    def resolved_arch(self) -> str:
+        """The architecture: the configured one, else what the checkpoint records (read from the
+        file even when every split came from the feature cache)."""
+        if self.arch is None:
+            self._backbone()
+        return self.arch
+
     def __call__(self, split: str) -> Features:
         cfg = self.cfg
         # arch is part of the key; for "arch from the checkpoint" the content hash already pins it
@@ -103,7 +110,7 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     extract = SplitFeatures(cfg)
     splits = split_features(cfg, extract)
     result = {
-        "model": model_name(cfg), "weights": cfg.model.weights, "arch": extract.arch,
+        "model": model_name(cfg), "weights": cfg.model.weights, "arch": extract.resolved_arch(),
         "dataset": cfg.data.name, "metric": extract.metric, "num_classes": len(extract.classes),
         "sizes": {k: int(len(v.targets)) for k, v in splits.items()},
         "feature_dim": int(splits["train"].features.shape[1]),

@@ -44,6 +44,17 @@ def test_run_writes_json_and_reuses_cached_features(folder, tmp_path):
     assert second["features_cached"] is True and second["linear"] == first["linear"]
 
 
+def test_a_fully_cached_rerun_still_records_the_checkpoints_arch(folder, tmp_path):
+    from distill.export import export_student
+    from distill.models import build_backbone
+
+    export_student(build_backbone(TINY)[0], TINY, tmp_path / "student.pth", meta={})
+    overrides = [f"model.weights={tmp_path / 'student.pth'}", "model.arch=null"]
+    first = run_cls_transfer(config(folder, tmp_path, *overrides))
+    second = run_cls_transfer(config(folder, tmp_path, *overrides))
+    assert second["features_cached"] and first["arch"] == second["arch"] == TINY
+
+
 def test_report_table_csv_and_plot(folder, tmp_path):
     run_cls_transfer(config(folder, tmp_path, "model.name=a"))
     run_cls_transfer(config(folder, tmp_path, "model.name=b", "model.seed=1"))
