@@ -78,9 +78,24 @@ def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(
                  "norm": cfg.MODEL.RESNETS.NORM, "amp": cfg.SOLVER.AMP.ENABLED}
 
 
+def _fresh_detectron2_loggers() -> None:
+    """Drop the handlers of an earlier run in this process. Detectron2's ``setup_logger`` is
+    cached by its arguments, and every new output folder adds a console and a file handler,
+    so without this each further seed or comparison row printed every line once more."""
+    from detectron2.utils.logger import setup_logger
+
+    setup_logger.cache_clear()
+    for name in ("detectron2", "fvcore"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+
+
 def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device, result_file):
     cfg, schedule = build_cfg(config_file, weights, output_dir, seed, opts, ims_per_batch, device,
                               comm.get_world_size())
+    _fresh_detectron2_loggers()
     default_setup(cfg, {"config_file": config_file, "resume": resume})  # logs, cfg dump, seeding
     register_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST], data_root)
     trainer = Trainer(cfg)
