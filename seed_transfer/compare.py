@@ -244,25 +244,31 @@ def det_supported(row: Row, engine: str = "detectron2") -> bool:
     return engine == "torchvision" or row.weights == "random" or (row.arch or "resnet").startswith("resnet")
 
 
+def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages, seeds: int, engine: str,
+                    transfer) -> dict[str, dict]:
+    """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<row>``;
+    skipped when its ``summary.json`` covers ``seeds`` seeds. Returns the summaries by row name."""
+    summaries = {}
+    for row in rows:
+        if not det_supported(row, engine):
+            log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
+            continue
+        out = Path(cfg.output_dir) / stage / _row_dir_name(row.name)
+        summary_file = out / "summary.json"
+        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
+        summaries[row.name] = stages.run(stage, row.name, done, lambda: json.loads(summary_file.read_text())
+                                         if done else transfer(row, out))
+    return summaries
+
+
 def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
     from .detection.transfer import resolve_engine, run_detection_transfer
 
     engine = resolve_engine(cfg.det.engine)
-    summaries = {}
-    for row in rows:
-        if not det_supported(row, engine):
-            log.info("[det] %s: %s is not a ResNet, no detection row with the %s engine", row.name, row.arch, engine)
-            continue
-        out = Path(cfg.output_dir) / "det" / _row_dir_name(row.name)
-        summary_file = out / "summary.json"
-        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == cfg.det.seeds
-        summaries[row.name] = stages.run("det", row.name, done, lambda: json.loads(summary_file.read_text()) if done
-                                         else run_detection_transfer(
-                                             str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds,
-                                             name=row.name, data_root=resolve_path(cfg.det.data_root),
-                                             opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
-                                             ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine))
-    return summaries
+    return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
+        str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
+        data_root=resolve_path(cfg.det.data_root), opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
+        ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine))
 
 
 def _resnet_depth(arch: str | None) -> int | None:
@@ -273,22 +279,15 @@ def _resnet_depth(arch: str | None) -> int | None:
 def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
     from .segmentation.transfer import run_segmentation_transfer
 
-    summaries = {}
-    for row in rows:
-        if not det_supported(row):  # the same rule: ResNet backbones only
-            log.info("[seg] %s: %s is not a ResNet, no segmentation row", row.name, row.arch)
-            continue
-        out = Path(cfg.output_dir) / "seg" / _row_dir_name(row.name)
-        summary_file = out / "summary.json"
-        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == cfg.seg.seeds
+    def transfer(row: Row, out: Path) -> dict:
         # a random init has no checkpoint to take the depth from
         depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
-        summaries[row.name] = stages.run("seg", row.name, done, lambda: json.loads(summary_file.read_text()) if done
-                                         else run_segmentation_transfer(
-                                             config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
-                                             name=row.name, data_root=resolve_path(cfg.seg.data_root),
-                                             opts=[*cfg.seg.opts, *depth], arch=row.arch))
-    return summaries
+        return run_segmentation_transfer(config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
+                                         name=row.name, data_root=resolve_path(cfg.seg.data_root),
+                                         opts=[*cfg.seg.opts, *depth], arch=row.arch)
+
+    # MMSegmentation's ResNet takes ResNet rows only: the Detectron2 rule
+    return _run_finetuning("seg", cfg, rows, stages, cfg.seg.seeds, "detectron2", transfer)
 
 
 # ---------------------------------------------------------------- report
