@@ -268,7 +268,8 @@ def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, di
     return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
         str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
         data_root=resolve_path(cfg.det.data_root), opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
-        ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine))
+        ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine,
+        resume=True))  # an interrupted seed continues from its last checkpoint (none: from the weights)
 
 
 def _resnet_depth(arch: str | None) -> int | None:

@@ -7,6 +7,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from . import require_detectron2
@@ -16,6 +17,7 @@ require_detectron2()
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.engine import DefaultTrainer, default_setup, launch  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
 from ..catalog import dataset_spec  # noqa: E402
 from ..schedule import Schedule  # noqa: E402
@@ -25,9 +27,16 @@ from .heads import register_heads  # noqa: E402
 
 log = logging.getLogger(__name__)
 NORM_KEYS = ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")
+TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-iteration log
 
 
 class Trainer(DefaultTrainer):
+    def build_writers(self):
+        # Detectron2's default JSONWriter writes OUTPUT_DIR/metrics.json, the file that marks a
+        # finished seed (seeds.run_seeds): an interrupted run would then be taken as done.
+        return [CommonMetricPrinter(self.max_iter), JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, TRAIN_LOG)),
+                TensorboardXWriter(self.cfg.OUTPUT_DIR)]
+
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         return build_evaluator(dataset_name, with_masks=cfg.MODEL.MASK_ON)

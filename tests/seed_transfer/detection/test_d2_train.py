@@ -40,6 +40,8 @@ def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
     assert summary["init"]["converted"] > 0 and summary["init"]["skipped"] == []
     # one console and one file handler, however many seeds ran in this process (not one pair per seed)
     assert len(logging.getLogger("detectron2").handlers) == 2
+    # Detectron2's per-iteration log is not metrics.json, the file that marks a finished seed
+    assert json.loads((tmp_path / "out" / "seed0" / "train_log.jsonl").read_text().splitlines()[0])["iteration"] >= 0
     metrics = json.loads((tmp_path / "out" / "seed0" / "metrics.json").read_text())
     assert set(metrics["results"]["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     assert metrics["schedule"]["effective"]["max_iter"] == 2 and metrics["schedule"]["norm"] == "BN"
