@@ -1,6 +1,7 @@
 """What produced an output folder: code version, library versions, command line."""
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -26,9 +27,36 @@ def code_version() -> dict:
     return info
 
 
+def hardware() -> dict:
+    """The machine a result was measured on: CPU model and logical cores, memory, GPUs."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+        memory = f"{kib / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = None
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "memory": memory, "gpus": gpus}
+
+
+def hardware_text(info: dict | None = None) -> str:
+    """One line, e.g. ``2 CPU cores (Intel Xeon ...), 24 GiB memory, no GPU``."""
+    info = info or hardware()
+    gpus = ", ".join(info["gpus"]) if info["gpus"] else "no GPU"
+    memory = f", {info['memory']} memory" if info["memory"] else ""
+    return f"{info['cpu_cores']} CPU cores ({info['cpu']}){memory}, {gpus}"
+
+
 def write_run_info(output_dir: str | Path, extra: dict | None = None) -> None:
     info = {
         **code_version(),
+        "hardware": hardware(),
         "argv": sys.argv,
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 from distill.config import ConfigError, dump_config, load_config, resolve_path
-from distill.run_info import code_version
+from distill.run_info import code_version, hardware_text
 from distill.checkpoints import safe_load
 from distill.schema import STRATEGIES, DistillConfig
 
@@ -400,7 +400,8 @@ def _budget_lines(cfg: CompareConfig) -> list[str]:
 
 
 def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[str, dict],
-                 stages: list[dict], wall_seconds: float, seg: dict[str, dict] | None = None) -> dict:
+                 stages: list[dict], wall_seconds: float, seg: dict[str, dict] | None = None,
+                 command: str | None = None) -> dict:
     out = Path(cfg.output_dir)
     columns, table = results_table(rows, cls_results, det, seg)
     write_results_csv(columns, table, out / "results.csv")
@@ -430,7 +431,11 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
               f"(this invocation: {wall_seconds / 60:.1f} min wall, "
               f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done); "
-              f"code {code.get('package_version', '')} at commit `{commit}`", ""]
+              f"code {code.get('package_version', '')} at commit `{commit}`",
+              f"- **Hardware** (of this invocation): {hardware_text()}"]
+    if command:
+        lines.append(f"- **Command**: `{command}`")
+    lines.append("")
 
     header = ["init"] + [c if c in MEAN_STD else c.replace(" ", " (") + ")" for c in columns]
     lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
@@ -471,8 +476,9 @@ def _spread_lines(table: list[dict]) -> list[str]:
 
 
 # ---------------------------------------------------------------- entry point
-def run_compare(cfg: CompareConfig) -> dict:
-    """Run every stage (skipping finished ones) and write the report; returns rows, results and stage records."""
+def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
+    """Run every stage (skipping finished ones) and write the report (``command``, the command
+    line that ran it, goes at its top); returns rows, results and stage records."""
     tic = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -485,7 +491,8 @@ def run_compare(cfg: CompareConfig) -> dict:
         cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
     det = run_det(cfg, rows, stages) if cfg.det.enabled else {}
     seg = run_seg(cfg, rows, stages) if cfg.seg.enabled else {}
-    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg)
+    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg,
+                          command)
     log.info("report written to %s", out / "report.md")
     return {"rows": [r.__dict__ for r in rows], "stages": stages.records, "report": str(out / "report.md"),
             "results_csv": str(out / "results.csv"), **report}

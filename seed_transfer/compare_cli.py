@@ -3,6 +3,7 @@ console script): config + key=value overrides -> every stage, then the report.""
 
 import argparse
 import logging
+import shlex
 import sys
 
 from distill.checkpoints import CheckpointError
@@ -18,10 +19,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides))
+        result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides),
+                             command=_command_line(argv))
     except (ConfigError, CheckpointError, FileNotFoundError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     print(f"{len(result['rows'])} rows, {len(result['stages'])} stages ({skipped} skipped) -> {result['report']}")
     return 0
+
+
+def _command_line(argv) -> str:
+    """The command as typed (``python tools/compare.py ...`` or ``seed-transfer-compare ...``)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    program = sys.argv[0] if argv is None else "seed-transfer-compare"
+    prefix = ["python"] if program.endswith(".py") else []
+    return shlex.join([*prefix, program if program.endswith(".py") else "seed-transfer-compare", *args])

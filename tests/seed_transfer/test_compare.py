@@ -2,6 +2,8 @@
 init, linear + kNN transfer, detection fine-tuning, report; a second run skips every stage."""
 
 import csv
+import os
+import sys
 import importlib.util
 import json
 from pathlib import Path
@@ -43,7 +45,7 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     det = importlib.util.find_spec("detectron2") is not None  # the core installs without it
     seg = importlib.util.find_spec("mmseg") is not None  # the [seg] extra (installed in CI)
     cfg = tiny_config(tmp_path, det, seg)
-    first = run_compare(cfg)
+    first = run_compare(cfg, command="python tools/compare.py --config tiny.yaml")
     out = tmp_path / "cmp"
     assert [r["name"] for r in first["rows"]] == ["seed", "moco", "random", "pixels", "teacher-mnv2"]
     for strategy in ("seed", "moco"):
@@ -63,6 +65,8 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     assert rows["teacher-mnv2"].get("AP", "") == "" and rows["pixels"].get("AP", "") == ""
     report = (out / "report.md").read_text()
     assert "not ImageNet numbers" in report and "mobilenet_v2" in report
+    assert "- **Command**: `python tools/compare.py --config tiny.yaml`" in report
+    assert f"- **Hardware** (of this invocation): {os.cpu_count()} CPU cores (" in report
     for name in ("seed", "moco", "random", "pixels", "teacher-mnv2"):
         assert f"| {name} |" in report
     for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []) + (
@@ -131,3 +135,11 @@ def test_rows_get_detection_where_the_engine_can_build_them():
     assert det_supported(Row("seed", "s.pth", "resnet18")) and det_supported(Row("random", "random", "resnet18"))
     assert not det_supported(mobilenet) and det_supported(mobilenet, "torchvision")
     assert not det_supported(Row("pixels", "pixels", "pixels"), "torchvision")
+
+
+def test_the_report_names_the_command_as_typed(monkeypatch):
+    from seed_transfer.compare_cli import _command_line
+
+    monkeypatch.setattr(sys, "argv", ["tools/compare.py", "--config", "configs/compare/small.yaml", "det.seeds=3"])
+    assert _command_line(None) == "python tools/compare.py --config configs/compare/small.yaml det.seeds=3"
+    assert _command_line(["--config", "my config.yaml"]) == "seed-transfer-compare --config 'my config.yaml'"

@@ -1,0 +1,16 @@
+import json
+
+from distill.run_info import hardware, hardware_text, write_run_info
+
+
+def test_hardware_line_names_cores_memory_and_gpus():
+    info = {"cpu": "AMD EPYC", "cpu_cores": 2, "memory": "24 GiB", "gpus": []}
+    assert hardware_text(info) == "2 CPU cores (AMD EPYC), 24 GiB memory, no GPU"
+    info.update(memory=None, gpus=["NVIDIA H100", "NVIDIA H100"])
+    assert hardware_text(info) == "2 CPU cores (AMD EPYC), NVIDIA H100, NVIDIA H100"
+
+
+def test_run_info_records_the_machine(tmp_path):
+    write_run_info(tmp_path)
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["hardware"] == hardware() and info["hardware"]["cpu_cores"] >= 1
