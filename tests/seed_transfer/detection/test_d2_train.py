@@ -120,3 +120,22 @@ def test_too_short_schedule_is_refused_with_the_keys():
     assert schedule["effective"] == {"ims_per_batch": 2, "base_lr": 0.01, "max_iter": 500, "steps": [300, 400],
                                      "warmup_iters": 50}
     assert cfg.SOLVER.BASE_LR == 0.01 and cfg.MODEL.RESNETS.NORM == "BN"
+
+
+@pytest.mark.slow
+def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_root):
+    config = str(REPO / "configs/det/trees_R_18_C4_demo.yaml")
+    opts = [*FAST, "SOLVER.MAX_ITER", "4", "SOLVER.STEPS", "(3,)", "SOLVER.CHECKPOINT_PERIOD", "2"]
+    run = lambda: run_detection_transfer(config, "random", tmp_path, seeds=1, data_root=str(data_root),  # noqa: E731
+                                         opts=opts, resume=True)
+    run()
+    seed_dir = tmp_path / "seed0"
+    # as if stopped after iteration 2: no result, no final model, the last checkpoint at iteration 2
+    for name in ("metrics.json", "model_final.pth"):
+        (seed_dir / name).unlink()
+    (tmp_path / "summary.json").unlink()
+    (seed_dir / "last_checkpoint").write_text("model_0000001.pth")
+    run()
+    starts = [line for line in (seed_dir / "log.txt").read_text().splitlines() if "Starting training from" in line]
+    assert starts[0].endswith("iteration 0") and starts[-1].endswith("iteration 2")
+    assert json.loads((seed_dir / "metrics.json").read_text())["results"]["bbox"]["AP50"] >= 0
