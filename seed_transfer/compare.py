@@ -461,18 +461,29 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
 
 
 def _spread_lines(table: list[dict]) -> list[str]:
-    """Differences in detection AP between rows beside the seed-to-seed spread, so noise is visible."""
-    with_ap = [e for e in table if "AP" in e]
-    if len(with_ap) < 2:
+    """Differences in detection AP (to the random row, and SEED against plain MoCo) beside their
+    standard errors from the seed-to-seed spread, so noise is visible."""
+    by_row = {e["row"]: e for e in table if "AP" in e}
+    if len(by_row) < 2:
         return []
-    spread = max(e["AP std"] for e in with_ap)
-    base = next((e for e in with_ap if e["row"] == "random"), with_ap[-1])
-    diffs = ", ".join(f"{e['row']} {e['AP'] - base['AP']:+.2f}" for e in with_ap if e is not base)
-    seeds = len(with_ap[0]["AP values"])
-    spread_text = (f"largest seed-to-seed std {spread:.2f} AP over {seeds} seeds" if seeds > 1
-                   else "one seed per row: the seed-to-seed spread is not measured (det.seeds >= 2 measures it)")
-    return [f"AP difference to {base['row']}: {diffs}; {spread_text}. A difference smaller than about twice "
-            f"the spread is within noise.", ""]
+    base = by_row.get("random") or list(by_row.values())[-1]
+    pairs = [(e, base) for e in by_row.values() if e is not base]
+    if "seed" in by_row and "moco" in by_row:
+        pairs.append((by_row["seed"], by_row["moco"]))
+    seeds = min(len(e["AP values"]) for e in by_row.values())
+    if seeds < 2:
+        diffs = ", ".join(f"{a['row']} − {b['row']} {a['AP'] - b['AP']:+.2f}" for a, b in pairs)
+        return [f"AP differences: {diffs}. One seed per row: the seed-to-seed spread is not measured "
+                f"(det.seeds >= 2 measures it).", ""]
+    diffs = ", ".join(f"{a['row']} − {b['row']} {a['AP'] - b['AP']:+.2f} ± {difference_se(a, b):.2f}"
+                      for a, b in pairs)
+    return [f"AP differences (± standard error of the difference, from the spread over {seeds} seeds): {diffs}. "
+            f"A difference within about two standard errors is noise.", ""]
+
+
+def difference_se(a: dict, b: dict) -> float:
+    """Standard error of ``a["AP"] - b["AP"]``, two means over independent fine-tuning seeds."""
+    return math.sqrt(a["AP std"] ** 2 / len(a["AP values"]) + b["AP std"] ** 2 / len(b["AP values"]))
 
 
 # ---------------------------------------------------------------- entry point

@@ -6,6 +6,7 @@ import os
 import sys
 import importlib.util
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,18 @@ def test_the_report_names_the_command_as_typed(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["tools/compare.py", "--config", "configs/compare/small.yaml", "det.seeds=3"])
     assert _command_line(None) == "python tools/compare.py --config configs/compare/small.yaml det.seeds=3"
     assert _command_line(["--config", "my config.yaml"]) == "seed-transfer-compare --config 'my config.yaml'"
+
+
+def test_ap_differences_come_with_their_standard_error():
+    from seed_transfer.compare import _spread_lines
+
+    row = lambda name, values: {"row": name, "AP": sum(values) / len(values),  # noqa: E731
+                                "AP std": statistics.stdev(values), "AP values": values}
+    table = [row("seed", [16.0, 17.0, 18.0]), row("moco", [14.0, 14.0, 17.0]), row("random", [10.0, 11.0, 12.0]),
+             {"row": "pixels", "linear digits": 96.0}]
+    text = _spread_lines(table)[0]
+    # seed - random: 6 +- sqrt(1/3 + 1/3); seed - moco: 2 +- sqrt(1/3 + 3/3)
+    assert "seed − random +6.00 ± 0.82" in text and "moco − random +4.00 ± 1.15" in text
+    assert "seed − moco +2.00 ± 1.15" in text and "3 seeds" in text and "pixels" not in text
+    one_seed = [dict(e, **{"AP std": 0.0, "AP values": e["AP values"][:1]}) for e in table[:3]]
+    assert "spread is not measured" in _spread_lines(one_seed)[0]
