@@ -22,6 +22,12 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def is_launch_main_process() -> bool:
+    """Rank 0 of a ``torchrun`` launch, read from its environment: right before the process
+    group is set up and after an engine (Detectron2, MMEngine) has torn it down."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @torch.no_grad()
 def concat_all_gather(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` from every rank along dim 0 (rank order); no gradient.

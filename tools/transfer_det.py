@@ -19,7 +19,6 @@ pairs override the Detectron2 config (e.g. SOLVER.MAX_ITER 100) in both engines.
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from distill.checkpoints import CheckpointError  # noqa: E402
+from distill.distributed import is_launch_main_process  # noqa: E402
 from seed_transfer.detection.transfer import ENGINES, markdown_summary, run_detection_transfer  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
+    if is_launch_main_process():  # under torchrun, one process reports
         print(markdown_summary(summary["name"], summary["summary"]))
         print(f"-> {output_dir}/summary.json")
     return 0

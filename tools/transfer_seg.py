@@ -15,7 +15,6 @@ timm ResNets) or "random" (then give model.depth=50). Trailing key=value pairs o
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from distill.checkpoints import CheckpointError  # noqa: E402
+from distill.distributed import is_launch_main_process  # noqa: E402
 from seed_transfer.segmentation.transfer import markdown_summary, run_segmentation_transfer  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process reports
+    if is_launch_main_process():  # under torchrun, one process reports
         print(markdown_summary(summary["name"], summary["summary"]))
         print(f"-> {output_dir}/summary.json")
     return 0

@@ -13,8 +13,9 @@ Engines (same configs, same protocol, same metrics.json): ``detectron2``
 import importlib.util
 import json
 import logging
-import os
 from pathlib import Path
+
+from distill.distributed import is_launch_main_process
 
 from ..seeds import mean_std, run_seeds
 from .convert import convert_checkpoint
@@ -123,7 +124,7 @@ def run_detection_transfer(config_file: str, weights: str | None, output_dir: st
     name = name or ("random" if init["init"] == "random" else Path(str(weights)).name.split(".")[0])
     summary = {"name": name, "engine": engine, "config": str(config_file), "weights": weights, "init": init,
                "seeds": seeds, "schedule": per_seed[0]["schedule"], "summary": summarize(per_seed)}
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one process writes the summary
+    if not is_launch_main_process():  # torchrun: one process writes the summary
         return summary
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from distill.config import dump_config, load_config
+from distill.distributed import is_launch_main_process
 from distill.export import atomic_save
 
 from ..seeds import METRICS_FILE, mean_std, run_seeds
@@ -30,10 +31,6 @@ from .schema import SegTransferConfig
 log = logging.getLogger(__name__)
 SUMMARY_METRICS = ("mIoU", "mAcc", "aAcc")
 _RUN_IDS = itertools.count()
-
-
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _write_json(obj, path: Path) -> None:
@@ -145,13 +142,13 @@ def run_segmentation_transfer(config: str | Path, weights: str | None, output_di
         cfg.data.root = str(data_root)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    if _is_main_process():
+    if is_launch_main_process():
         dump_config(cfg, output_dir / "config.yaml")
     backbone_file, depth, init = prepare_weights(weights, output_dir, cfg.model.depth, arch, layout,
                                                  allow_unsafe_pickle)
     def run_one(seed: int, seed_dir: Path) -> dict:
         result = {**run_seed(cfg, seed, seed_dir, backbone_file, depth, resume), "init": init}
-        if _is_main_process():
+        if is_launch_main_process():
             _write_json(result, seed_dir / METRICS_FILE)
         return result
 
@@ -161,7 +158,7 @@ def run_segmentation_transfer(config: str | Path, weights: str | None, output_di
                "model": {"head": cfg.model.head, "depth": depth, "norm": cfg.model.norm},
                "seeds": seeds, "schedule": per_seed[0]["schedule"], "dataset": per_seed[0]["dataset"],
                "summary": summarize(per_seed), "per_class_IoU": per_class_mean(per_seed)}
-    if _is_main_process():
+    if is_launch_main_process():
         _write_json(summary, output_dir / "summary.json")
         (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")
     return summary
