@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
 def _command_line(argv) -> str:
     """The command as typed (``python tools/compare.py ...`` or ``seed-transfer-compare ...``)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    program = sys.argv[0] if argv is None else "seed-transfer-compare"
-    prefix = ["python"] if program.endswith(".py") else []
-    return shlex.join([*prefix, program if program.endswith(".py") else "seed-transfer-compare", *args])
+    if argv is not None:
+        return shlex.join(["seed-transfer-compare", *argv])
+    program = ["python", sys.argv[0]] if sys.argv[0].endswith(".py") else ["seed-transfer-compare"]
+    return shlex.join([*program, *sys.argv[1:]])
