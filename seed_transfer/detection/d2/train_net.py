@@ -15,7 +15,7 @@ from . import require_detectron2
 require_detectron2()
 
 from detectron2.config import get_cfg  # noqa: E402
-from detectron2.engine import DefaultTrainer, default_setup, launch  # noqa: E402
+from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
@@ -31,6 +31,18 @@ TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-
 
 
 class Trainer(DefaultTrainer):
+    # A run needs one resume point, not its history (Detectron2 keeps every periodic
+    # checkpoint: 18 of them, ~0.3 GB each, per COCO seed); the torchvision engine likewise
+    # overwrites one checkpoint.pth. ``remove_resume_points`` drops the last one at the end.
+    periodic_checkpoints_to_keep = 1
+
+    def build_hooks(self):
+        built = super().build_hooks()
+        for hook in built:
+            if isinstance(hook, hooks.PeriodicCheckpointer):
+                hook.max_to_keep = self.periodic_checkpoints_to_keep
+        return built
+
     def build_writers(self):
         # Detectron2's default JSONWriter writes OUTPUT_DIR/metrics.json, the file that marks a
         # finished seed (seeds.run_seeds): an interrupted run would then be taken as done.
@@ -52,6 +64,16 @@ def register_datasets(names, data_root) -> None:
             register_coco_json(name, spec.json_file, spec.root)
         else:
             register_tree_tiles(spec.root, name="trees")
+
+
+def remove_resume_points(output_dir) -> list[Path]:
+    """Delete the periodic checkpoints (``model_<iter>.pth``) of a finished run and return
+    them. ``model_final.pth`` holds the same full state (model, optimizer, scheduler) and is
+    what ``last_checkpoint`` names after the last iteration, so resuming still works."""
+    removed = sorted(Path(output_dir).glob("model_[0-9]*.pth"))
+    for path in removed:
+        path.unlink()
+    return removed
 
 
 def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(),
@@ -114,6 +136,7 @@ def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root
     results = getattr(trainer, "_last_eval_results", None) or Trainer.test(cfg, trainer.model)
     if comm.is_main_process():
         Path(result_file).write_text(json.dumps({"schedule": schedule, "results": results}, indent=2, default=float))
+        remove_resume_points(cfg.OUTPUT_DIR)
     return results
 
 

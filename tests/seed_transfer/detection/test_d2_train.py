@@ -123,19 +123,37 @@ def test_too_short_schedule_is_refused_with_the_keys():
 
 
 @pytest.mark.slow
-def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_root):
+class _Stopped(Exception):
+    pass
+
+
+def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_root, monkeypatch):
+    from detectron2.engine import HookBase
+
+    from seed_transfer.detection.d2.train_net import Trainer
+
+    class StopAfterIteration4(HookBase):  # after the checkpointer: as if killed right after a save
+        def after_step(self):
+            if self.trainer.iter == 3:
+                raise _Stopped
+
+    build_hooks = Trainer.build_hooks
+    monkeypatch.setattr(Trainer, "build_hooks", lambda self: [*build_hooks(self), StopAfterIteration4()])
     config = str(REPO / "configs/det/trees_R_18_C4_demo.yaml")
-    opts = [*FAST, "SOLVER.MAX_ITER", "4", "SOLVER.STEPS", "(3,)", "SOLVER.CHECKPOINT_PERIOD", "2"]
+    opts = [*FAST, "SOLVER.MAX_ITER", "6", "SOLVER.STEPS", "(5,)", "SOLVER.CHECKPOINT_PERIOD", "2"]
     run = lambda: run_detection_transfer(config, "random", tmp_path, seeds=1, data_root=str(data_root),  # noqa: E731
                                          opts=opts, resume=True)
-    run()
+    with pytest.raises(_Stopped):
+        run()
     seed_dir = tmp_path / "seed0"
-    # as if stopped after iteration 2: no result, no final model, the last checkpoint at iteration 2
-    for name in ("metrics.json", "model_final.pth"):
-        (seed_dir / name).unlink()
-    (tmp_path / "summary.json").unlink()
-    (seed_dir / "last_checkpoint").write_text("model_0000001.pth")
+    # checkpoints after iterations 2 and 4; only the latest resume point is kept
+    assert sorted(p.name for p in seed_dir.glob("model_*.pth")) == ["model_0000003.pth"]
+    assert not (seed_dir / "metrics.json").exists()
+    monkeypatch.setattr(Trainer, "build_hooks", build_hooks)
     run()
     starts = [line for line in (seed_dir / "log.txt").read_text().splitlines() if "Starting training from" in line]
-    assert starts[0].endswith("iteration 0") and starts[-1].endswith("iteration 2")
+    assert starts[0].endswith("iteration 0") and starts[-1].endswith("iteration 4")
     assert json.loads((seed_dir / "metrics.json").read_text())["results"]["bbox"]["AP50"] >= 0
+    # a finished seed keeps its full final state only, and resuming names it
+    assert sorted(p.name for p in seed_dir.glob("model_*.pth")) == ["model_final.pth"]
+    assert (seed_dir / "last_checkpoint").read_text() == "model_final.pth"
