@@ -66,14 +66,12 @@ def register_datasets(names, data_root) -> None:
             register_tree_tiles(spec.root, name="trees")
 
 
-def remove_resume_points(output_dir) -> list[Path]:
-    """Delete the periodic checkpoints (``model_<iter>.pth``) of a finished run and return
-    them. ``model_final.pth`` holds the same full state (model, optimizer, scheduler) and is
-    what ``last_checkpoint`` names after the last iteration, so resuming still works."""
-    removed = sorted(Path(output_dir).glob("model_[0-9]*.pth"))
-    for path in removed:
+def remove_resume_points(output_dir) -> None:
+    """Delete the periodic checkpoints (``model_<iter>.pth``) of a finished run.
+    ``model_final.pth`` holds the same full state (model, optimizer, scheduler) and is what
+    ``last_checkpoint`` names after the last iteration, so resuming still works."""
+    for path in Path(output_dir).glob("model_[0-9]*.pth"):
         path.unlink()
-    return removed
 
 
 def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(),

@@ -122,11 +122,11 @@ def test_too_short_schedule_is_refused_with_the_keys():
     assert cfg.SOLVER.BASE_LR == 0.01 and cfg.MODEL.RESNETS.NORM == "BN"
 
 
-@pytest.mark.slow
 class _Stopped(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_root, monkeypatch):
     from detectron2.engine import HookBase
 
