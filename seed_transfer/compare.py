@@ -34,13 +34,11 @@ from distill.schema import STRATEGIES, DistillConfig
 from . import report as cls_report
 from .backbones import PIXELS
 from .cls_transfer import model_name
+from .compare_table import differences, differences_markdown, results_table, write_results_csv
 from .schema import TransferClsConfig
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DET_METRICS = ("AP", "AP50", "AP75")
-SEG_METRICS = ("mIoU",)
-MEAN_STD = DET_METRICS + SEG_METRICS  # columns reported as mean ± std over fine-tuning seeds
 
 
 @dataclass
@@ -48,6 +46,9 @@ class DistillStageConfig:
     config: str = "configs/distill/demo.yaml"  # one distillation config shared by every strategy
     overrides: list[str] = field(default_factory=list)  # key=value for that config (data paths, budget)
     strategies: list[str] = field(default_factory=lambda: ["seed", "moco"])  # one row each
+    # Independent distillations per strategy (train.seed = the config's seed + 0, 1, ...): each
+    # row's scores and differences then include the distillation's own seed-to-seed noise.
+    seeds: int = 1
 
 
 @dataclass
@@ -108,7 +109,7 @@ class CompareConfig:
             raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
         if len(set(self.distill.strategies)) != len(self.distill.strategies):
             raise ConfigError(f"distill.strategies lists a strategy twice: {self.distill.strategies}")
-        for stage in ("det", "seg"):
+        for stage in ("distill", "det", "seg"):
             if getattr(self, stage).seeds < 1:
                 raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
         from .detection.transfer import ENGINES
@@ -121,12 +122,22 @@ class CompareConfig:
 
 @dataclass
 class Row:
-    """One initialisation: its label, weights (a path or "random") and architecture."""
+    """One initialisation: its label, weights (a path or "random") and architecture.
+
+    ``member`` tells independent instances of the same row apart: distillation seed k of a
+    strategy, or random-init seed k; the table aggregates the members of a row by ``name``.
+    """
 
     name: str
     weights: str
     arch: str | None = None
     strategy: str | None = None  # the distillation strategy that produced it
+    member: int = 0
+
+    @property
+    def tag(self) -> str:
+        """The member's name in output paths and per-run results: ``seed``, ``seed-s1``, ..."""
+        return self.name if self.member == 0 else f"{self.name}-s{self.member}"
 
 
 def config_path(path: str) -> Path:
@@ -167,11 +178,18 @@ class Stages:
 
 
 # ---------------------------------------------------------------- distillation
-def distill_config(cfg: CompareConfig, strategy: str) -> DistillConfig:
-    out = Path(cfg.output_dir) / "distill" / _row_dir_name(strategy)
+def distill_config(cfg: CompareConfig, strategy: str, member: int = 0) -> DistillConfig:
+    """The distillation of ``strategy``'s ``member``-th seed: the shared config, with only the
+    strategy (and, for member k > 0, the seed + k and the folder ``<strategy>-s<k>``) changed."""
+    tag = Row(strategy, "", member=member).tag
+    out = Path(cfg.output_dir) / "distill" / _row_dir_name(tag)
     overrides = [*cfg.distill.overrides, f"student.arch={cfg.student_arch}", f"distill.strategy={strategy}",
                  f"train.output_dir={out}"]
-    return load_config(DistillConfig, config_path(cfg.distill.config), overrides)
+    dcfg = load_config(DistillConfig, config_path(cfg.distill.config), overrides)
+    if member:
+        dcfg = load_config(DistillConfig, config_path(cfg.distill.config),
+                           [*overrides, f"train.seed={dcfg.train.seed + member}"])
+    return dcfg
 
 
 def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
@@ -189,18 +207,23 @@ def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
 
     rows = []
     for strategy in cfg.distill.strategies:
-        dcfg = distill_config(cfg, strategy)
-        student = Path(dcfg.train.output_dir) / STUDENT_NAME
-        done = student_is_complete(student, dcfg)
-        path = stages.run("distill", strategy, done, lambda: student if done else train(dcfg, resume=True))
-        rows.append(Row(strategy, str(path), cfg.student_arch, strategy))
+        for member in range(cfg.distill.seeds):
+            dcfg = distill_config(cfg, strategy, member)
+            student = Path(dcfg.train.output_dir) / STUDENT_NAME
+            done = student_is_complete(student, dcfg)
+            row = Row(strategy, str(student), cfg.student_arch, strategy, member)
+            row.weights = str(stages.run("distill", row.tag, done,
+                                         lambda: student if done else train(dcfg, resume=True)))
+            rows.append(row)
     return rows
 
 
 def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
+    """The students, then random init (one member per distillation seed: random-init seeds
+    0, 1, ...), raw pixels and the teacher (fixed, one member each)."""
     rows = list(students)
     if cfg.rows.random:
-        rows.append(Row("random", "random", cfg.student_arch))
+        rows += [Row("random", "random", cfg.student_arch, member=k) for k in range(cfg.distill.seeds)]
     if cfg.rows.pixels:
         rows.append(Row("pixels", PIXELS, PIXELS))
     if cfg.rows.teacher:
@@ -210,8 +233,10 @@ def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
 
 # ---------------------------------------------------------------- classification
 def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferClsConfig:
-    overrides = [*cfg.cls.overrides, f"model.weights={row.weights}", f"model.name={row.name}",
+    overrides = [*cfg.cls.overrides, f"model.weights={row.weights}", f"model.name={row.tag}",
                  f"output_dir={Path(cfg.output_dir) / 'cls'}"]
+    if row.weights == "random":
+        overrides.append(f"model.seed={row.member}")
     if row.arch:
         overrides.append(f"model.arch={row.arch}")
     if dataset:
@@ -229,9 +254,9 @@ def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
             ccfg = cls_config(cfg, row, dataset)
             out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
             done = out.is_file()
-            result = stages.run(f"cls {ccfg.data.name}", row.name, done,
+            result = stages.run(f"cls {ccfg.data.name}", row.tag, done,
                                 lambda: json.loads(out.read_text()) if done else run_cls_transfer(ccfg))
-            results.append(result)
+            results.append({**result, "row": row.name, "member": row.member})
     return results
 
 
@@ -245,23 +270,26 @@ def det_supported(row: Row, engine: str = "detectron2") -> bool:
 
 
 def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages, seeds: int, engine: str,
-                    transfer) -> dict[str, dict]:
-    """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<row>``;
-    skipped when its ``summary.json`` covers ``seeds`` seeds. Returns the summaries by row name."""
+                    transfer) -> dict[tuple[str, int], dict]:
+    """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<tag>``;
+    skipped when its ``summary.json`` covers ``seeds`` seeds. Returns the summaries by (row name,
+    member). A random init is fine-tuned once: its initialisation already follows the fine-tuning seed."""
     summaries = {}
     for row in rows:
         if not det_supported(row, engine):
             log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
             continue
-        out = Path(cfg.output_dir) / stage / _row_dir_name(row.name)
+        if row.weights == "random" and row.member:
+            continue
+        out = Path(cfg.output_dir) / stage / _row_dir_name(row.tag)
         summary_file = out / "summary.json"
         done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
-        summaries[row.name] = stages.run(stage, row.name, done, lambda: json.loads(summary_file.read_text())
-                                         if done else transfer(row, out))
+        summaries[(row.name, row.member)] = stages.run(stage, row.tag, done, lambda: json.loads(
+            summary_file.read_text()) if done else transfer(row, out))
     return summaries
 
 
-def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
+def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
     from .detection.transfer import resolve_engine, run_detection_transfer
 
     engine = resolve_engine(cfg.det.engine)
@@ -277,7 +305,7 @@ def _resnet_depth(arch: str | None) -> int | None:
     return int(digits) if (arch or "").startswith("resnet") and digits else None
 
 
-def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, dict]:
+def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
     from .segmentation.transfer import run_segmentation_transfer
 
     def transfer(row: Row, out: Path) -> dict:
@@ -292,46 +320,6 @@ def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[str, di
 
 
 # ---------------------------------------------------------------- report
-def results_table(rows: list[Row], cls_results: list[dict], det: dict[str, dict],
-                  seg: dict[str, dict] | None = None) -> tuple[list[str], list[dict]]:
-    """(columns, one dict per row): linear/kNN per dataset, detection and segmentation
-    mean/std/values per metric."""
-    datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
-    columns = [f"{task} {d}" for d in datasets for task in ("linear", "knn")]
-    table = []
-    for row in rows:
-        entry = {"row": row.name, "weights": row.weights}
-        for r in (r for r in cls_results if r["model"] == row.name):
-            entry[f"linear {r['dataset']}"] = (r.get("linear") or {}).get("score")
-            entry[f"knn {r['dataset']}"] = (r.get("knn") or {}).get("score")
-            entry[f"metric {r['dataset']}"] = r["metric"]
-        found = {**det.get(row.name, {}).get("summary", {}).get("bbox", {}),
-                 **(seg or {}).get(row.name, {}).get("summary", {})}
-        for metric in MEAN_STD:
-            if metric in found:
-                entry[metric] = found[metric]["mean"]
-                entry[f"{metric} std"] = found[metric]["std"]
-                entry[f"{metric} values"] = found[metric]["values"]
-        table.append(entry)
-    if det:
-        columns += list(DET_METRICS)
-    if seg:
-        columns += list(SEG_METRICS)
-    return columns, table
-
-
-def write_results_csv(columns: list[str], table: list[dict], path: Path) -> None:
-    header = ["row", "weights"]
-    for c in columns:
-        header += [c, f"{c} std", f"{c} values"] if c in MEAN_STD else [c]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for entry in table:
-            writer.writerow([" ".join(f"{v:.4f}" for v in entry[h]) if h.endswith("values") and h in entry
-                             else entry.get(h, "") for h in header])
-
-
 def plot_loss_curves(runs: dict[str, Path], path: Path) -> bool:
     """Distillation loss against step, one line per strategy (from each run's metrics.csv)."""
     import matplotlib
@@ -357,7 +345,7 @@ def plot_loss_curves(runs: dict[str, Path], path: Path) -> bool:
 
 
 def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
-    """One bar chart per task column, one bar per row (detection: mean with a std error bar)."""
+    """One bar chart per task column, one bar per row: the mean with the std over its units as error bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,7 +355,7 @@ def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
     names = [e["row"] for e in table]
     for ax, column in zip(axes[0], columns):
         values = [e.get(column) if e.get(column) is not None else math.nan for e in table]  # nan: no bar
-        errors = [e.get(f"{column} std", 0.0) for e in table] if column in MEAN_STD else None
+        errors = [e.get(f"{column} std") or 0.0 for e in table]
         ax.bar(range(len(names)), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(column, fontsize=9)
@@ -399,12 +387,15 @@ def _budget_lines(cfg: CompareConfig) -> list[str]:
     ]
 
 
-def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[str, dict],
-                 stages: list[dict], wall_seconds: float, seg: dict[str, dict] | None = None,
+def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[tuple[str, int], dict],
+                 stages: list[dict], wall_seconds: float, seg: dict[tuple[str, int], dict] | None = None,
                  command: str | None = None) -> dict:
     out = Path(cfg.output_dir)
-    columns, table = results_table(rows, cls_results, det, seg)
-    write_results_csv(columns, table, out / "results.csv")
+    names = list(dict.fromkeys(r.name for r in rows))
+    weights = {name: " ".join(r.weights for r in rows if r.name == name) for name in names}
+    columns, table = results_table(names, weights, cls_results, [det, seg or {}])
+    diffs = differences(columns, table)
+    write_results_csv(columns, table + diffs, out / "results.csv")
     plot_results(columns, table, out / "results.png")
     runs = {s: Path(distill_config(cfg, s).train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
     has_curves = bool(runs) and plot_loss_curves(runs, out / "loss_curves.png")
@@ -415,17 +406,21 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     lines += _budget_lines(cfg)
     if cfg.cls.enabled:
         ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
+        fewshot = getattr(ccfg, "fewshot", None)
+        episodes = (f", few-shot: {fewshot.n_way}-way prototype classifier on {fewshot.episodes} episodes, the same "
+                    f"episodes for every row" if fewshot is not None and fewshot.enabled else "")
         lines.append(f"- **Classification transfer**: `{cfg.cls.config}` (frozen features {ccfg.features.resize} px, "
-                     f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}); "
-                     f"scores in % on the test split")
+                     f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}"
+                     f"{episodes}); scores in % on the test split")
     if cfg.det.enabled:
-        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every ResNet row with one "
+        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds with one "
                      f"schedule (`{' '.join(cfg.det.opts) or 'as configured'}`), {cfg.det.seeds} seed(s); "
-                     f"COCO-style AP (%), mean ± std over seeds")
+                     f"COCO-style AP (%)")
     if cfg.seg.enabled:
         lines.append(f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "
-                     f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); "
-                     f"mIoU (%), mean ± std over seeds")
+                     f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); mIoU (%)")
+    lines.append(f"- **Units**: {cfg.distill.seeds} independent distillation(s) per strategy (and as many random-init "
+                 f"seeds) x the fine-tuning seeds; each cell is the mean ± std over its units")
     code = code_version()
     commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
     lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
@@ -437,17 +432,18 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
         lines.append(f"- **Command**: `{command}`")
     lines.append("")
 
-    header = ["init"] + [c if c in MEAN_STD else c.replace(" ", " (") + ")" for c in columns]
+    header = ["init"] + [c.replace(" ", " (", 1) + ")" if " " in c else c for c in columns]
     lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in table:
-        cells = [cls_report.fmt_score(entry.get(c), entry.get(f"{c} std") if c in MEAN_STD else None)
-                 for c in columns]
+        cells = [cls_report.fmt_score(entry.get(c), entry.get(f"{c} std") if len(entry.get(f"{c} values", [])) > 1
+                                      else None) for c in columns]
         lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines += _spread_lines(table)
-    if det:
-        lines += ["Per-seed detection AP: " + "; ".join(
-            f"{e['row']}: {', '.join(f'{v:.2f}' for v in e['AP values'])}" for e in table if "AP values" in e), ""]
+    if diffs:
+        lines += ["## Differences", ""] + differences_markdown(columns, diffs)
+    lines += ["Per-unit values: " + "; ".join(
+        f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}"
+        for e in table for c in columns if len(e.get(f"{c} values", [])) > 1) + " (also in `results.csv`)", ""]
     lines += ["![results](results.png)", ""]
     if has_curves:
         lines += ["## Distillation loss", "", "![loss curves](loss_curves.png)", ""]
@@ -457,33 +453,12 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     lines += ["## Stages", "", "| stage | row | this invocation | seconds (when it ran) |", "|---|---|---|---|"]
     lines += [f"| {s['stage']} | {s['row']} | {s['status']} | {s['seconds']:.0f} |" for s in stages]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    return {"columns": columns, "table": table}
+    return {"columns": columns, "table": _plain(table), "differences": _plain(diffs)}
 
 
-def _spread_lines(table: list[dict]) -> list[str]:
-    """Differences in detection AP (to the random row, and SEED against plain MoCo) beside their
-    standard errors from the seed-to-seed spread, so noise is visible."""
-    by_row = {e["row"]: e for e in table if "AP" in e}
-    if len(by_row) < 2:
-        return []
-    base = by_row.get("random") or list(by_row.values())[-1]
-    pairs = [(e, base) for e in by_row.values() if e is not base]
-    if "seed" in by_row and "moco" in by_row:
-        pairs.append((by_row["seed"], by_row["moco"]))
-    seeds = min(len(e["AP values"]) for e in by_row.values())
-    if seeds < 2:
-        diffs = ", ".join(f"{a['row']} − {b['row']} {a['AP'] - b['AP']:+.2f}" for a, b in pairs)
-        return [f"AP differences: {diffs}. One seed per row: the seed-to-seed spread is not measured "
-                f"(det.seeds >= 2 measures it).", ""]
-    diffs = ", ".join(f"{a['row']} − {b['row']} {a['AP'] - b['AP']:+.2f} ± {difference_se(a, b):.2f}"
-                      for a, b in pairs)
-    return [f"AP differences (± standard error of the difference, from the spread over {seeds} seeds): {diffs}. "
-            f"A difference within about two standard errors is noise.", ""]
-
-
-def difference_se(a: dict, b: dict) -> float:
-    """Standard error of ``a["AP"] - b["AP"]``, two means over independent fine-tuning seeds."""
-    return math.sqrt(a["AP std"] ** 2 / len(a["AP values"]) + b["AP std"] ** 2 / len(b["AP values"]))
+def _plain(entries: list[dict]) -> list[dict]:
+    """The table without its in-memory keys (unit maps, Difference objects), as JSON-able dicts."""
+    return [{k: v for k, v in e.items() if not k.endswith((" units", " diff"))} for e in entries]
 
 
 # ---------------------------------------------------------------- entry point

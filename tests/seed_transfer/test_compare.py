@@ -6,7 +6,6 @@ import os
 import sys
 import importlib.util
 import json
-import statistics
 from pathlib import Path
 
 import pytest
@@ -55,8 +54,10 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
         assert (out / name).is_file(), name
 
     with open(out / "results.csv") as f:
-        rows = {r["row"]: r for r in csv.DictReader(f)}
+        entries = list(csv.DictReader(f))
+    rows = {r["row"]: r for r in entries if r["kind"] == "row"}
     assert set(rows) == {"seed", "moco", "random", "pixels", "teacher-mnv2"}
+    assert {r["row"] for r in entries if r["kind"] == "difference"} == {"seed - random", "moco - random", "seed - moco"}
     for name, r in rows.items():
         assert 10 <= float(r["linear digits"]) <= 100 and 10 <= float(r["knn digits"]) <= 100  # chance is 10
         if det and name not in ("teacher-mnv2", "pixels"):  # detection converts ResNets only
@@ -146,16 +147,17 @@ def test_the_report_names_the_command_as_typed(monkeypatch):
     assert _command_line(["--config", "my config.yaml"]) == "seed-transfer-compare --config 'my config.yaml'"
 
 
-def test_ap_differences_come_with_their_standard_error():
-    from seed_transfer.compare import _spread_lines
+def test_distillation_seeds_are_members_of_one_row(tmp_path):
+    from seed_transfer.compare import Row, build_rows, cls_config, distill_config
 
-    row = lambda name, values: {"row": name, "AP": sum(values) / len(values),  # noqa: E731
-                                "AP std": statistics.stdev(values), "AP values": values}
-    table = [row("seed", [16.0, 17.0, 18.0]), row("moco", [14.0, 14.0, 17.0]), row("random", [10.0, 11.0, 12.0]),
-             {"row": "pixels", "linear digits": 96.0}]
-    text = _spread_lines(table)[0]
-    # seed - random: 6 +- sqrt(1/3 + 1/3); seed - moco: 2 +- sqrt(1/3 + 3/3)
-    assert "seed − random +6.00 ± 0.82" in text and "moco − random +4.00 ± 1.15" in text
-    assert "seed − moco +2.00 ± 1.15" in text and "3 seeds" in text and "pixels" not in text
-    one_seed = [dict(e, **{"AP std": 0.0, "AP values": e["AP values"][:1]}) for e in table[:3]]
-    assert "spread is not measured" in _spread_lines(one_seed)[0]
+    cfg = tiny_config(tmp_path, det=False)
+    cfg.distill.seeds = 2
+    first, second = distill_config(cfg, "seed", 0), distill_config(cfg, "seed", 1)
+    assert first.train.output_dir.endswith("distill/seed") and second.train.output_dir.endswith("distill/seed-s1")
+    assert second.train.seed == first.train.seed + 1
+    assert {k: v for k, v in vars(second.optim).items()} == vars(first.optim)
+    students = [Row("seed", "a.pth", "resnet18", "seed", 0), Row("seed", "b.pth", "resnet18", "seed", 1)]
+    rows = build_rows(cfg, students)
+    assert [(r.name, r.member) for r in rows if r.name == "random"] == [("random", 0), ("random", 1)]
+    random_s1 = cls_config(cfg, rows[3], None)
+    assert random_s1.model.name == "random-s1" and random_s1.model.seed == 1

@@ -1,0 +1,172 @@
+"""The comparison's numbers: one entry per row (mean, std, standard error and per-unit values of
+every column, over its members and fine-tuning seeds) and the paired differences between rows.
+
+Columns are ``linear <dataset>``, ``knn <dataset>``, ``<k>shot <dataset>`` (few-shot episodes)
+and the detection / segmentation metrics. Every value is measured on a unit ``(member,
+finetune_seed)`` (see :mod:`seed_transfer.differences`); a row's ``<column> values`` lists them
+in unit order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from pathlib import Path
+
+from .differences import Difference, Unit, paired_difference
+
+DET_METRICS = ("AP", "AP50", "AP75")
+SEG_METRICS = ("mIoU",)
+FINETUNE_METRICS = DET_METRICS + SEG_METRICS  # measured over fine-tuning seeds
+BASELINE_ROWS = ("random", "moco")  # every other student row is compared with these
+
+
+def cls_scores(result: dict) -> dict[str, float | None]:
+    """Column (without the dataset) -> score of one classification transfer result."""
+    scores = {"linear": (result.get("linear") or {}).get("score"), "knn": (result.get("knn") or {}).get("score")}
+    for key, fewshot in sorted((result.get("fewshot") or {}).items(), key=lambda kv: _shots(kv[0])):
+        scores[key] = fewshot.get("score")
+    return scores
+
+
+def _shots(key: str) -> int:
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def row_units(name: str, cls_results: list[dict],
+              finetuned: list[dict[tuple[str, int], dict]]) -> dict[str, dict[Unit, float]]:
+    """Column -> {unit: value} of the row ``name``: classification results (``row`` / ``member`` keys
+    as ``run_cls`` adds them) and the fine-tuning stages' summaries, each keyed by (row name, member)."""
+    units: dict[str, dict[Unit, float]] = {}
+    for result in cls_results:
+        if result.get("row", result["model"]) != name:
+            continue
+        for column, value in cls_scores(result).items():
+            if value is not None:
+                units.setdefault(f"{column} {result['dataset']}", {})[(result.get("member", 0), 0)] = value
+    for stage in finetuned:
+        for (row, member), summary in stage.items():
+            if row != name:
+                continue
+            metrics = {**summary.get("summary", {}).get("bbox", {}), **summary.get("summary", {})}
+            for metric in FINETUNE_METRICS:
+                if isinstance(metrics.get(metric), dict):
+                    for seed, value in enumerate(metrics[metric]["values"]):
+                        units.setdefault(metric, {})[(member, seed)] = value
+    return units
+
+
+def _summary(values: list[float]) -> tuple[float, float, float]:
+    """(mean, sample std, standard error) of the unit values; NaN when one is NaN."""
+    if any(math.isnan(v) for v in values):
+        return math.nan, math.nan, math.nan
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return mean, std, std / math.sqrt(len(values)) if len(values) > 1 else math.nan
+
+
+def results_table(row_names: list[str], weights: dict[str, str], cls_results: list[dict],
+                  finetuned: list[dict[tuple[str, int], dict]]) -> tuple[list[str], list[dict]]:
+    """(columns, one entry per row): ``<c>`` (mean over units), ``<c> std``, ``<c> se``,
+    ``<c> values`` and ``<c> units`` ({unit: value}, for the differences) for every column."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
+    columns = []
+    for dataset in datasets:
+        keys = dict.fromkeys(k for r in cls_results if r["dataset"] == dataset for k in cls_scores(r))
+        columns += [f"{key} {dataset}" for key in keys]
+    table = []
+    for name in row_names:
+        entry = {"row": name, "kind": "row", "weights": weights[name]}
+        for r in cls_results:
+            if r.get("row", r["model"]) == name:
+                entry[f"metric {r['dataset']}"] = r["metric"]
+        for column, units in row_units(name, cls_results, finetuned).items():
+            values = [units[u] for u in sorted(units)]
+            entry[column], entry[f"{column} std"], entry[f"{column} se"] = _summary(values)
+            entry[f"{column} values"], entry[f"{column} units"] = values, units
+        table.append(entry)
+    found = {c for e in table for c in e}
+    columns += [m for m in FINETUNE_METRICS if m in found]
+    return columns, table
+
+
+def comparison_pairs(table: list[dict]) -> list[tuple[str, str]]:
+    """(a, b) row pairs to difference: every student row against random init, then every
+    distilled row against plain MoCo v2 (the self-supervised baseline)."""
+    names = [e["row"] for e in table]
+    students = [n for n in names if n not in BASELINE_ROWS and n not in ("pixels",) and not n.startswith("teacher")]
+    pairs = [(a, "random") for a in [*students, "moco"] if a in names and "random" in names]
+    pairs += [(a, "moco") for a in students if "moco" in names]
+    return pairs
+
+
+def differences(columns: list[str], table: list[dict]) -> list[dict]:
+    """One entry per compared pair: ``<c>`` the mean paired difference, ``<c> se`` its standard
+    error, ``<c> std`` the std of the paired differences, ``<c> values`` the differences and
+    ``<c> diff`` the :class:`Difference`, for every column both rows measured."""
+    by_row = {e["row"]: e for e in table}
+    out = []
+    for a, b in comparison_pairs(table):
+        entry = {"row": f"{a} - {b}", "kind": "difference", "weights": ""}
+        for column in columns:
+            ua, ub = by_row[a].get(f"{column} units"), by_row[b].get(f"{column} units")
+            diff = paired_difference(ua, ub) if ua and ub else None
+            if diff is None:
+                continue
+            entry[column], entry[f"{column} se"], entry[f"{column} diff"] = diff.mean, diff.se, diff
+            entry[f"{column} std"] = statistics.stdev(diff.values) if len(diff.values) > 1 else 0.0
+            entry[f"{column} values"] = diff.values
+        out.append(entry)
+    return out
+
+
+def write_results_csv(columns: list[str], entries: list[dict], path: Path) -> None:
+    """Rows (``kind`` row) then differences (``kind`` difference), each column as mean, std,
+    standard error and the per-unit values (space-separated)."""
+    header = ["row", "kind", "weights"]
+    for c in columns:
+        header += [c, f"{c} std", f"{c} se", f"{c} values"]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for entry in entries:
+            writer.writerow([_csv_cell(entry.get(h)) if h not in ("row", "kind", "weights") else entry.get(h, "")
+                             for h in header])
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(f"{v:.4f}" for v in value)
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def fmt_difference(diff: Difference | None) -> str:
+    """``+2.31 ± 0.80`` (bold past two standard errors), ``+2.31 (one unit)``, or ``-``."""
+    if diff is None:
+        return "-"
+    if math.isnan(diff.se):
+        return f"{diff.mean:+.2f} (error not measured)"
+    text = f"{diff.mean:+.2f} ± {diff.se:.2f}"
+    return f"**{text}**" if diff.significant() else text
+
+
+def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
+    """The paired-differences table of the report, with how its errors were estimated."""
+    if not diffs:
+        return []
+    header = ["difference"] + [c.replace(" ", " (", 1) + ")" if " " in c else c for c in columns]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for entry in diffs:
+        lines.append(f"| {entry['row'].replace(' - ', ' − ')} | "
+                     + " | ".join(fmt_difference(entry.get(f"{c} diff")) for c in columns) + " |")
+    sample = next((entry[k] for entry in diffs for k in entry if k.endswith(" diff")), None)
+    units = f"{sample.units} paired units over {sample.members} member(s)" if sample else ""
+    return lines + ["", "Mean paired difference ± its standard error (the larger of the estimates over paired "
+                    "units and over distillation seeds; see `seed_transfer/differences.py`), e.g. " + units + ". "
+                    "**Bold**: more than two standard errors from zero; anything else is within noise.", ""]

@@ -1,0 +1,86 @@
+"""Paired differences between two initialisations, with a standard error that includes the
+distillation's own noise.
+
+A score of one row is measured on *units* ``(member, finetune_seed)``: ``member`` is the
+independent distillation (or random-init seed) that produced the weights, ``finetune_seed``
+the detection / segmentation fine-tuning seed (``0`` for classification, whose frozen-feature
+protocols are deterministic given the weights). Two rows are paired unit by unit: the same
+member index means the same distillation seed (so the same image order and views), the same
+fine-tuning seed the same detector initialisation of the new layers and the same batches. A
+row measured on one member only (a random init's detection, a fixed checkpoint) is paired
+with every member of the other row.
+
+The standard error of the mean difference is the larger of two estimates:
+
+- over units: ``std(d) / sqrt(n)`` of the paired unit differences ``d``;
+- over members (when both rows have two or more): the differences averaged over fine-tuning
+  seeds per member, then ``std / sqrt(n_members)``. Fine-tuning seeds of one distillation
+  share its noise, so this one counts the distillations, not the fine-tunes, as the samples.
+
+    units_a = {(0, 0): 16.1, (0, 1): 17.0, (1, 0): 15.2, (1, 1): 15.9}
+    units_b = {(0, 0): 14.0, (0, 1): 14.8}                  # one member: paired with both
+    paired_difference(units_a, units_b)                     # Difference(mean=..., se=..., ...)
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+Unit = tuple[int, int]  # (member, finetune seed)
+
+
+@dataclass(frozen=True)
+class Difference:
+    mean: float  # mean of the paired differences a - b
+    se: float  # standard error of that mean (NaN when it cannot be measured: one unit)
+    values: list[float]  # the paired differences, in unit order
+    units: int  # number of paired units
+    members: int  # number of distinct members among them
+    se_from: str  # "units", "members", or "not measured"
+
+    def significant(self, z: float = 2.0) -> bool:
+        """|mean| > z standard errors (False when the error is not measured)."""
+        return not math.isnan(self.se) and abs(self.mean) > z * self.se
+
+
+def _members(units: dict[Unit, float]) -> set[int]:
+    return {member for member, _ in units}
+
+
+def pair_units(a: dict[Unit, float], b: dict[Unit, float]) -> list[tuple[Unit, float, float]]:
+    """``(unit, a value, b value)`` for every unit of ``a`` that ``b`` measured, in unit order;
+    a row measured on one member is paired with every member of the other."""
+    if len(_members(b)) == 1 and len(_members(a)) > 1:
+        (only,) = _members(b)
+        b = {(member, seed): b[(only, seed)] for member, seed in a if (only, seed) in b}
+    elif len(_members(a)) == 1 and len(_members(b)) > 1:
+        (only,) = _members(a)
+        a = {(member, seed): a[(only, seed)] for member, seed in b if (only, seed) in a}
+    return [(unit, a[unit], b[unit]) for unit in sorted(a) if unit in b]
+
+
+def _se(values: list[float]) -> float:
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+
+
+def paired_difference(a: dict[Unit, float], b: dict[Unit, float]) -> Difference | None:
+    """The mean paired difference ``a - b`` and its standard error (see the module docstring);
+    ``None`` when the rows share no unit or a value is missing / NaN."""
+    pairs = pair_units(a, b)
+    if not pairs or any(v is None or math.isnan(v) for _, x, y in pairs for v in (x, y)):
+        return None
+    diffs = [x - y for _, x, y in pairs]
+    by_member: dict[int, list[float]] = {}
+    for ((member, _), x, y) in pairs:
+        by_member.setdefault(member, []).append(x - y)
+    se_units = _se(diffs)
+    se_members = _se([statistics.fmean(v) for v in by_member.values()]) if len(by_member) > 1 else math.nan
+    if math.isnan(se_units) and math.isnan(se_members):
+        se, source = math.nan, "not measured"
+    elif math.isnan(se_members) or se_units >= se_members:
+        se, source = se_units, "units"
+    else:
+        se, source = se_members, "members"
+    return Difference(statistics.fmean(diffs), se, diffs, len(diffs), len(by_member), source)

@@ -1,0 +1,65 @@
+import csv
+
+import pytest
+
+from seed_transfer.compare_table import comparison_pairs, differences, differences_markdown, results_table, \
+    write_results_csv
+
+
+def _cls(row, member, linear, knn, fewshot=None):
+    result = {"model": row if not member else f"{row}-s{member}", "row": row, "member": member, "dataset": "stamps",
+              "metric": "top1", "linear": {"score": linear}, "knn": {"score": knn}}
+    if fewshot is not None:
+        result["fewshot"] = {"5shot": {"score": fewshot}, "1shot": {"score": fewshot - 10}}
+    return result
+
+
+def _det(values):
+    return {"summary": {"bbox": {"AP": {"mean": sum(values) / len(values), "std": 0.0, "values": values}}}}
+
+
+def _table():
+    cls = [_cls("seed", 0, 60.0, 55.0, 70.0), _cls("seed", 1, 62.0, 54.0, 71.0),
+           _cls("moco", 0, 50.0, 45.0, 60.0), _cls("moco", 1, 51.0, 47.0, 62.0),
+           _cls("random", 0, 40.0, 38.0, 45.0), _cls("random", 1, 41.0, 36.0, 44.0),
+           _cls("pixels", 0, 39.0, 37.0, 40.0)]
+    det = {("seed", 0): _det([16.0, 17.0]), ("seed", 1): _det([15.0, 16.5]), ("moco", 0): _det([15.0, 15.5]),
+           ("moco", 1): _det([14.5, 15.5]), ("random", 0): _det([12.0, 13.0])}
+    names = ["seed", "moco", "random", "pixels"]
+    return results_table(names, {n: f"{n}.pth" for n in names}, cls, [det, {}])
+
+
+def test_rows_aggregate_their_members_and_seeds():
+    columns, table = _table()
+    assert columns == ["linear stamps", "knn stamps", "1shot stamps", "5shot stamps", "AP"]
+    seed = table[0]
+    assert seed["linear stamps"] == 61.0 and seed["linear stamps values"] == [60.0, 62.0]
+    assert seed["AP values"] == [16.0, 17.0, 15.0, 16.5] and seed["AP"] == pytest.approx(16.125)
+    assert table[2]["AP values"] == [12.0, 13.0]  # random init is fine-tuned once
+    assert "AP" not in table[3]  # pixels: classification only
+
+
+def test_students_are_compared_with_random_and_moco():
+    columns, table = _table()
+    assert comparison_pairs(table) == [("seed", "random"), ("moco", "random"), ("seed", "moco")]
+    diffs = {d["row"]: d for d in differences(columns, table)}
+    seed_random = diffs["seed - random"]
+    assert seed_random["linear stamps values"] == [20.0, 21.0]  # paired by member (random-init seed)
+    assert seed_random["AP values"] == [4.0, 4.0, 3.0, 3.5]  # random's one member pairs with both
+    assert seed_random["AP diff"].se_from in ("units", "members")
+    assert diffs["seed - moco"]["5shot stamps"] == pytest.approx(9.5)
+
+
+def test_results_csv_holds_rows_and_differences(tmp_path):
+    columns, table = _table()
+    diffs = differences(columns, table)
+    write_results_csv(columns, table + diffs, tmp_path / "results.csv")
+    with open(tmp_path / "results.csv") as f:
+        rows = {r["row"]: r for r in csv.DictReader(f)}
+    assert rows["seed"]["kind"] == "row" and rows["seed - moco"]["kind"] == "difference"
+    assert rows["seed"]["linear stamps values"] == "60.0000 62.0000"
+    assert float(rows["seed - moco"]["linear stamps"]) == pytest.approx(10.5)
+    assert float(rows["seed - moco"]["linear stamps se"]) == pytest.approx(0.5)  # d = 10, 11
+    assert rows["pixels"]["AP"] == ""
+    text = "\n".join(differences_markdown(columns, diffs))
+    assert "| seed − moco |" in text and "**+10.50 ± 0.50**" in text
