@@ -17,9 +17,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 import torchvision.transforms as T
 
+from .stamps import DEFAULT_ROOT as STAMPS_ROOT, StampImages, open_composited
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SOURCES = ("imagefolder", "filelist", "demo")
+SOURCES = ("imagefolder", "filelist", "demo", "stamps")
 
 _MASK64 = (1 << 64) - 1
 
@@ -60,8 +62,7 @@ def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN,
 
 
 def _open_rgb(path: str) -> Image.Image:
-    with open(path, "rb") as f:
-        return Image.open(f).convert("RGB")
+    return open_composited(path)  # transparent pixels on white, not the colours stored under the alpha
 
 
 class ImageFolderImages(Dataset):
@@ -161,7 +162,8 @@ def build_source_dataset(source: str, root: str | None = None, file_list: str | 
     """Unlabelled image source by name -> dataset of PIL RGB images.
 
     ``imagefolder`` needs ``root``; ``filelist`` needs ``file_list`` (``root`` optional);
-    ``demo`` takes ``length`` and ``max_short_side`` as keyword arguments. Other keyword
+    ``demo`` takes ``length`` and ``max_short_side`` as keyword arguments; ``stamps`` reads
+    ``root`` (default ``/usr/share/tuxpaint/stamps``). Other keyword
     arguments go to the source's constructor (so ``length`` with ``imagefolder`` is a TypeError).
     """
     if source == "imagefolder":
@@ -174,6 +176,8 @@ def build_source_dataset(source: str, root: str | None = None, file_list: str | 
         return FileListImages(file_list, root, **kwargs)
     if source == "demo":
         return DemoPhotos(**kwargs)
+    if source == "stamps":  # Tux Paint stamps outside the evaluation categories (distill/stamps.py)
+        return StampImages(root or STAMPS_ROOT, **kwargs)
     raise ValueError(f"unknown data source {source!r}; valid sources: {', '.join(SOURCES)}")
 
 

@@ -1,4 +1,4 @@
-"""Classification transfer of one checkpoint on one dataset: features -> C sweep + kNN -> JSON.
+"""Classification transfer of one checkpoint on one dataset: features -> C sweep + kNN + few-shot -> JSON.
 
     result = run_cls_transfer(load_config(TransferClsConfig, "configs/transfer/cls/linear.yaml", [...]))
 """
@@ -11,16 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.config import resolve_path, to_dict
+from distill.config import ConfigError, resolve_path, to_dict
 from distill.run_info import code_version
 
 from .backbones import checkpoint_fingerprint, is_random, load_backbone
 from .datasets import build_dataset
 from .features import FeatureTransform, Features, cache_key, cached_features, extract_features
+from .fewshot import Episodes, prototype_accuracy, sample_episodes
 from .knn import knn_predict
 from .linear import default_c_grid, linear_transfer
 from .metrics import score
-from .schema import TransferClsConfig
+from .schema import FewShotConfig, TransferClsConfig
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
         "feature_dim": int(splits["train"].features.shape[1]),
         "seconds": {"features": round(extract.seconds, 3)}, "features_cached": all(extract.cache_hits),
     }
+    if cfg.fewshot.enabled:  # drawn before the sweep, so that too small classes fail fast
+        pool = fewshot_pool(splits, cfg.fewshot.split)
+        episodes = fewshot_episodes(cfg.fewshot, pool.targets, cfg.data.name)
     if cfg.linear.enabled:
         lin = cfg.linear
         sweep = linear_transfer(
@@ -128,6 +132,10 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
         result["seconds"].update({f"linear_{k}": round(v, 3) for k, v in sweep.seconds.items()})
     if cfg.knn.enabled:
         result["knn"] = _knn(cfg, splits, extract.metric, len(extract.classes))
+    if cfg.fewshot.enabled:
+        tic = time.perf_counter()
+        result["fewshot"] = _fewshot(cfg.fewshot, pool, episodes)
+        result["seconds"]["fewshot"] = round(time.perf_counter() - tic, 3)
     result["config"] = to_dict(cfg)
     result["code"] = code_version()
     out = Path(cfg.output_dir) / f"{result['model']}__{cfg.data.name}.json"
@@ -148,3 +156,32 @@ def _knn(cfg: TransferClsConfig, splits: dict[str, Features], metric: str, num_c
                           k=cfg.knn.k, temperature=cfg.knn.temperature, num_classes=num_classes)
     return {"score": score(metric, pred.numpy(), splits["test"].targets), "k": cfg.knn.k,
             "temperature": cfg.knn.temperature, "seconds": round(time.perf_counter() - tic, 3)}
+
+
+def fewshot_pool(splits: dict[str, Features], split: str) -> Features:
+    """The features few-shot episodes draw from: ``all`` = train + val + test, ``trainval`` or ``test``."""
+    names = {"all": ("train", "val", "test"), "trainval": ("train", "val"), "test": ("test",)}[split]
+    return Features(np.concatenate([splits[n].features for n in names]),
+                    np.concatenate([splits[n].targets for n in names]))
+
+
+def fewshot_episodes(cfg: FewShotConfig, targets: np.ndarray, dataset: str) -> dict[int, Episodes]:
+    """The episodes of each K in ``cfg.shots``: a function of the labels and ``cfg`` alone, so every
+    model on this dataset gets the same ones; empty for multi-label targets."""
+    if targets.ndim == 2:
+        return {}
+    try:
+        return {k: sample_episodes(targets, cfg.n_way, k, cfg.n_query, cfg.episodes, cfg.seed) for k in cfg.shots}
+    except ValueError as err:  # too few eligible classes: a config problem (fewshot.n_query, fewshot.n_way)
+        raise ConfigError(f"fewshot on {dataset} ({cfg.split} images): {err}") from None
+
+
+def _fewshot(cfg: FewShotConfig, pool: Features, episodes: dict[int, Episodes]) -> dict:
+    """``{"<k>shot": {score, ci95, episodes, n_way, k_shot, n_query, per_episode, ...}}`` (percent)."""
+    if not episodes:
+        return {"note": "few-shot episodes are single-label; not run on a multi-label dataset"}
+    out = {}
+    for k, shot_episodes in episodes.items():
+        result = prototype_accuracy(pool.features, pool.targets, shot_episodes, normalize=cfg.normalize)
+        out[f"{k}shot"] = {**result.to_dict(), "split": cfg.split, "seed": cfg.seed, "normalize": cfg.normalize}
+    return out

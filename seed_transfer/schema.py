@@ -1,4 +1,4 @@
-"""Typed defaults of ``tools/transfer_cls.py`` (linear transfer + kNN on frozen features).
+"""Typed defaults of ``tools/transfer_cls.py`` (linear transfer, kNN and few-shot on frozen features).
 
 Protocol of Ericsson et al., "How Well Do Self-Supervised Models Transfer?" (CVPR 2021).
 """
@@ -55,6 +55,23 @@ class KNNConfig:
     temperature: float = 0.07
 
 
+FEWSHOT_SPLITS = ("all", "trainval", "test")
+
+
+@dataclass
+class FewShotConfig:
+    """Prototypical N-way K-shot episodes on the frozen features (seed_transfer/fewshot.py)."""
+
+    enabled: bool = False
+    n_way: int = 5
+    shots: list[int] = field(default_factory=lambda: [1, 5])  # K: one evaluation per value
+    n_query: int = 15  # queries per class: classes with fewer than K + n_query images never take part
+    episodes: int = 600
+    seed: int = 0  # the same seed gives every model the same episodes
+    split: str = "all"  # images the episodes draw from: all (train+val+test) | trainval | test
+    normalize: bool = False  # L2-normalise features first (Ericsson et al. use raw features)
+
+
 @dataclass
 class TransferClsConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -62,6 +79,7 @@ class TransferClsConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
     knn: KNNConfig = field(default_factory=KNNConfig)
+    fewshot: FewShotConfig = field(default_factory=FewShotConfig)
     output_dir: str = "outputs/transfer_cls"
 
     def validate(self) -> None:
@@ -73,3 +91,10 @@ class TransferClsConfig:
             raise ConfigError("linear.num_c and knn.k must be >= 1")
         if len(self.model.mean) != 3 or len(self.model.std) != 3:
             raise ConfigError("model.mean and model.std need 3 values (RGB)")
+        f = self.fewshot
+        if f.split not in FEWSHOT_SPLITS:
+            raise ConfigError(f"fewshot.split={f.split!r}; valid values: {', '.join(FEWSHOT_SPLITS)}")
+        if f.n_way < 2 or min(f.n_query, f.episodes) < 1 or not f.shots or min(f.shots) < 1:
+            raise ConfigError(f"fewshot needs n_way >= 2, n_query, episodes and every shot >= 1, and at least one "
+                              f"shot; got n_way={f.n_way}, n_query={f.n_query}, episodes={f.episodes}, "
+                              f"shots={f.shots}")

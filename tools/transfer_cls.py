@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Linear transfer (scikit-learn logistic regression, C sweep) and kNN on frozen features.
+"""Linear transfer (scikit-learn logistic regression, C sweep), kNN and few-shot episodes on frozen features.
 
     python tools/transfer_cls.py --config configs/transfer/cls/linear.yaml \
         model.weights=student.pth data.name=cifar10 data.root=/data/cifar-10-batches-py
     python tools/transfer_cls.py --config configs/transfer/cls/linear.yaml \
         model.weights=random model.arch=resnet18 data.name=dtd data.root=/data/dtd
+    python tools/transfer_cls.py --config configs/transfer/cls/stamps.yaml model.weights=random model.arch=resnet18
 
 Writes <output_dir>/<model>__<dataset>.json; gather many with tools/cls_table.py.
 """
@@ -36,8 +37,10 @@ def main(argv=None) -> int:
         return 2
     linear = result.get("linear", {})
     knn = result.get("knn", {})
+    fewshot = "".join(f", {shot['n_way']}-way {key} {shot['score']:.2f} +- {shot['ci95']:.2f}"
+                      for key, shot in result.get("fewshot", {}).items() if isinstance(shot, dict))
     print(f"{result['model']} on {result['dataset']} ({result['metric']}): linear {linear.get('score')} "
-          f"(C={linear.get('best_c')}), kNN {knn.get('score')} -> {result['path']}")
+          f"(C={linear.get('best_c')}), kNN {knn.get('score')}{fewshot} -> {result['path']}")
     return 0
 
 

@@ -26,6 +26,7 @@ from .flowers import FLOWERS, build_flowers
 from .food101 import FOOD101, build_food101
 from .imagefolder import IMAGEFOLDER, build_imagefolder
 from .pets import PETS, build_pets
+from .stamps import STAMPS, build_stamps
 from .sun397 import SUN397, build_sun397
 from .voc2007 import VOC2007, build_voc2007
 
@@ -44,6 +45,7 @@ _BUILDERS: dict[str, tuple[DatasetInfo, Callable[..., ClassificationDataset]]] =
         (VOC2007, build_voc2007),
         (IMAGEFOLDER, build_imagefolder),
         (DIGITS, build_digits),  # offline example data (scikit-learn)
+        (STAMPS, build_stamps),  # offline natural-object photos (Tux Paint stamps, Debian package)
     ]
 }
 DATASETS: dict[str, DatasetInfo] = {name: info for name, (info, _) in _BUILDERS.items()}

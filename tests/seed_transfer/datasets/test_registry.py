@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import fake_stamps
 import fake_trees
 from seed_transfer.datasets import DATASETS, SPLITS, ClassificationDataset, build_dataset, dataset_info
 
@@ -23,10 +24,11 @@ CASES = {
     "food101": (fake_trees.make_food101, {"train": 6, "trainval": 6, "test": 3}, 3),
     "voc2007": (fake_trees.make_voc2007, {"train": 2, "val": 1, "trainval": 3, "test": 3}, 20),
     "imagefolder": (fake_trees.make_imagefolder, {"train": 5, "val": 1, "trainval": 6, "test": 3}, 2),
+    "stamps": (fake_stamps.make_stamps, {"train": 12, "trainval": 12, "test": 12}, 10),
 }
 METRICS = {"cifar10": "top1", "cifar100": "top1", "sun397": "top1", "dtd": "top1", "aircraft": "mean_per_class",
            "cars": "top1", "pets": "mean_per_class", "flowers": "mean_per_class", "caltech101": "mean_per_class",
-           "food101": "top1", "voc2007": "map11", "imagefolder": "top1", "digits": "top1"}
+           "food101": "top1", "voc2007": "map11", "imagefolder": "top1", "digits": "top1", "stamps": "top1"}
 
 
 def test_registry_lists_every_dataset_with_its_protocol_metric():
@@ -92,7 +94,7 @@ def test_transform_is_applied_to_the_pil_image(name, tmp_path):
     assert isinstance(dataset[0][0], Image.Image)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in CASES if n != "imagefolder"))
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n not in ("imagefolder", "stamps")))
 def test_root_may_be_the_dataset_folder_or_its_parent(name, tmp_path):
     folder = CASES[name][0](tmp_path)
     parent = folder.parent.parent if name == "voc2007" else folder.parent  # VOCdevkit/VOC2007
@@ -109,7 +111,7 @@ def test_missing_images_fail_early_or_lazily_with_the_path(name, tmp_path):
     last.unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(f"{name}: expected the image {last} (")):
         dataset[len(dataset) - 1]
-    if name in ("caltech101", "imagefolder"):  # the images are the listing: nothing to miss at construction
+    if name in ("caltech101", "imagefolder", "stamps"):  # the images are the listing: nothing to miss at construction
         return
     first.unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(f"{name}: expected the image {first} (")):
