@@ -25,8 +25,9 @@ BASELINE_ROWS = ("random", "moco")  # every other student row is compared with t
 def cls_scores(result: dict) -> dict[str, float | None]:
     """Column (without the dataset) -> score of one classification transfer result."""
     scores = {"linear": (result.get("linear") or {}).get("score"), "knn": (result.get("knn") or {}).get("score")}
-    for key, fewshot in sorted((result.get("fewshot") or {}).items(), key=lambda kv: _shots(kv[0])):
-        scores[key] = fewshot.get("score")
+    fewshot = {k: v for k, v in (result.get("fewshot") or {}).items() if isinstance(v, dict)}  # not its "note"
+    for key, shot in sorted(fewshot.items(), key=lambda kv: _shots(kv[0])):
+        scores[key] = shot.get("score")
     return scores
 
 

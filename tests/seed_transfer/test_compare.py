@@ -30,9 +30,13 @@ TINY_SEG = ["data.crop_size=[64, 64]", "data.scale=[128, 64]", "schedule.iters=2
 def tiny_config(tmp_path: Path, det: bool, seg: bool = False) -> CompareConfig:
     tiny_cls = ["features.resize=16", "features.crop=16", "linear.num_c=3", "linear.n_jobs=1",
                 "linear.wd_min_exp=-1", "linear.wd_max_exp=3", "linear.max_iter=100",
-                f"features.cache_dir={tmp_path / 'cache'}"]
+                f"features.cache_dir={tmp_path / 'cache'}", "fewshot.enabled=true", "fewshot.episodes=20",
+                "fewshot.shots=[1, 5]", "fewshot.n_query=5"]
+    # The demo's pipeline on data every machine has (the demo's own stamps need the Debian package):
+    # the scikit-image photos for distillation, scikit-learn's digits for classification.
     return load_config(CompareConfig, REPO / "configs/compare/demo.yaml", [
-        f"output_dir={tmp_path / 'cmp'}",
+        f"output_dir={tmp_path / 'cmp'}", "distill.config=configs/distill/demo.yaml",
+        "cls.config=configs/transfer/cls/digits_demo.yaml",
         f"distill.overrides={json.dumps(TINY_DISTILL)}",
         f"cls.overrides={json.dumps(tiny_cls)}",
         f"det.enabled={str(det).lower()}", f"det.opts={json.dumps(TINY_DET)}", "det.seeds=1",
@@ -60,6 +64,7 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     assert {r["row"] for r in entries if r["kind"] == "difference"} == {"seed - random", "moco - random", "seed - moco"}
     for name, r in rows.items():
         assert 10 <= float(r["linear digits"]) <= 100 and 10 <= float(r["knn digits"]) <= 100  # chance is 10
+        assert 0 <= float(r["1shot digits"]) <= 100 and 0 <= float(r["5shot digits"]) <= 100
         if det and name not in ("teacher-mnv2", "pixels"):  # detection converts ResNets only
             assert 0 <= float(r["AP"]) <= 100 and float(r["AP std"]) == 0.0
         if seg and name not in ("teacher-mnv2", "pixels"):  # so does segmentation
@@ -118,7 +123,9 @@ def test_paper_and_small_presets_load():
     demo = load_config(CompareConfig, REPO / "configs/compare/demo.yaml")
     assert small.det.seeds >= 3 and small.det.config == demo.det.config  # same pipeline, bigger budget
     dcfg = distill_config(small, "seed")
-    assert dcfg.optim.epochs * dcfg.data.demo_length // dcfg.optim.batch_size >= 1000  # distillation steps
+    # distillation steps: 537 distillation stamps (distill/stamps.py) // batch, times the epochs
+    assert dcfg.data.source == "stamps" and dcfg.optim.epochs * (537 // dcfg.optim.batch_size) >= 1000
+    assert small.distill.seeds >= 2 and demo.cls.config == small.cls.config == "configs/transfer/cls/stamps.yaml"
 
 
 def test_command_line_reports_bad_input(tmp_path, capsys):
