@@ -36,6 +36,7 @@ from .backbones import PIXELS
 from .cls_transfer import model_name
 from .compare_table import differences, differences_markdown, results_table, write_results_csv
 from .schema import TransferClsConfig
+from .stale import stale_result, stale_student
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -200,6 +201,28 @@ def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
     step, total = meta.get("step"), meta.get("total_steps")
     target = min(total, dcfg.train.max_steps) if total is not None and dcfg.train.max_steps else total
     return step is not None and target is not None and step >= target
+
+
+def check_not_stale(cfg: CompareConfig) -> None:
+    """Refuse, before anything runs, an ``output_dir`` whose students or classification results were
+    produced by other settings, naming them (the rule of :mod:`seed_transfer.stale`)."""
+    problems = []
+    for strategy in cfg.distill.strategies:
+        for member in range(cfg.distill.seeds):
+            dcfg = distill_config(cfg, strategy, member)
+            changed = stale_student(dcfg)
+            if changed:
+                problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
+    if cfg.cls.enabled:
+        for dataset in cfg.cls.datasets or [None]:
+            ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), dataset)
+            for result in sorted(Path(ccfg.output_dir).glob(f"*__{ccfg.data.name}.json")):
+                changed = stale_result(json.loads(result.read_text()).get("config"), ccfg)
+                if changed:
+                    problems.append(f"{result}: {'; '.join(changed)}")
+    if problems:
+        raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
+                          f"output_dir for the new settings, or delete those outputs to redo them")
 
 
 def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
@@ -468,6 +491,7 @@ def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
     tic = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_not_stale(cfg)
     dump_config(cfg, out / "config.yaml")
     stages = Stages(out / "stages.json")
     rows = build_rows(cfg, run_distill(cfg, stages))

@@ -168,3 +168,27 @@ def test_distillation_seeds_are_members_of_one_row(tmp_path):
     assert [(r.name, r.member) for r in rows if r.name == "random"] == [("random", 0), ("random", 1)]
     random_s1 = cls_config(cfg, rows[3], None)
     assert random_s1.model.name == "random-s1" and random_s1.model.seed == 1
+
+
+def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
+    import torch
+
+    from distill.config import to_dict
+    from seed_transfer.compare import check_not_stale, cls_config, distill_config, Row
+
+    cfg = tiny_config(tmp_path, det=False)
+    check_not_stale(cfg)  # nothing there yet
+    dcfg = distill_config(cfg, "seed")
+    Path(dcfg.train.output_dir).mkdir(parents=True)
+    torch.save({"meta": {"config": to_dict(dcfg)}}, Path(dcfg.train.output_dir) / "student.pth")
+    ccfg = cls_config(cfg, Row("seed", "x.pth", "resnet18"), None)
+    Path(ccfg.output_dir).mkdir(parents=True)
+    (Path(ccfg.output_dir) / "seed__digits.json").write_text(json.dumps({"config": to_dict(ccfg)}))
+    check_not_stale(cfg)  # the same settings: reused
+    cfg.distill.overrides = [*cfg.distill.overrides, "optim.base_lr=0.06", "data.num_workers=1"]
+    cfg.cls.overrides = [*cfg.cls.overrides, "linear.num_c=5", "linear.n_jobs=2"]
+    with pytest.raises(ConfigError) as err:
+        check_not_stale(cfg)
+    message = str(err.value)
+    assert "optim.base_lr: 0.03 -> 0.06" in message and "linear.num_c: 3 -> 5" in message
+    assert "num_workers" not in message and "n_jobs" not in message  # speed settings change no result

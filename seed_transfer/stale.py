@@ -1,0 +1,53 @@
+"""Outputs written by an earlier run with other settings: found before anything runs, so a
+changed preset on an existing ``output_dir`` never mixes old and new results silently.
+
+One rule for the comparison and the ablation runner: a finished student depends on the
+``RESULT_SECTIONS`` of its distillation config (less ``STUDENT_NEUTRAL``), a classification
+result on the protocol sections of its transfer config (less ``CLS_NEUTRAL``: how fast it ran).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.config import to_dict
+
+RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
+STUDENT_NEUTRAL = ("data.num_workers", "teacher.cache_dir", "teacher.cache_batch_size")  # ... except these
+CLS_SECTIONS = ("data", "features", "linear", "knn", "fewshot")  # a result's protocol (the model is the row's)
+CLS_NEUTRAL = ("features.num_workers", "features.batch_size", "features.cache_dir", "linear.n_jobs")
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        flat.update(_flatten(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def changed_settings(saved: dict, current: dict, sections: tuple[str, ...] | None = None,
+                     neutral: tuple[str, ...] = ()) -> list[str]:
+    """``["optim.base_lr: 0.03 -> 0.06", ...]``: the keys of ``current`` (a nested config dict) whose
+    value differs in ``saved``, within ``sections`` (None: all), leaving out ``neutral`` keys."""
+    old, new = _flatten(saved), _flatten(current)
+    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items()
+            if (sections is None or key.split(".")[0] in sections) and key not in neutral
+            and old.get(key) != value]
+
+
+def stale_student(dcfg) -> list[str]:
+    """Settings that differ between ``dcfg`` and the student already exported in its output folder."""
+    from distill.checkpoints import safe_load
+    from distill.engine import STUDENT_NAME
+
+    student = Path(dcfg.train.output_dir) / STUDENT_NAME
+    if not student.is_file():
+        return []
+    saved = safe_load(student).get("meta", {}).get("config") or {}
+    return changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []
+
+
+def stale_result(saved_config: dict | None, ccfg) -> list[str]:
+    """Protocol settings that differ between a classification result's recorded config and ``ccfg``."""
+    return changed_settings(saved_config, to_dict(ccfg), CLS_SECTIONS, CLS_NEUTRAL) if saved_config else []
