@@ -2,6 +2,7 @@
 
 import logging
 
+import torch
 import torch.nn as nn
 
 from .checkpoints import load_pretrained
@@ -32,20 +33,32 @@ def build_student(arch: str, out_dim: int) -> EmbeddingNet:
     return EmbeddingNet(backbone, MLPHead(feature_dim, out_dim))
 
 
-def build_method(cfg: DistillConfig, teacher: nn.Module | None = None) -> nn.Module:
+def build_method(cfg: DistillConfig, teacher: nn.Module | None = None,
+                 cached_embed_dim: int | None = None) -> nn.Module:
     """The distillation module for ``cfg.distill.strategy``.
 
     ``teacher`` overrides ``cfg.teacher`` (tests, or a teacher built in memory).
+    ``cached_embed_dim`` builds the method without any teacher (``method.teacher`` is
+    None): every teacher embedding, of that size, comes from a complete teacher cache.
     The student's head outputs the teacher's embedding size, so that both live in
     the same space as the queue; plain MoCo uses ``student.embed_dim``.
+
+    The torch RNG is seeded with ``train.seed`` right before the student is built, so
+    the student and the queues start the same whether or not a teacher was built first
+    (building one draws its random initialisation before loading its weights).
     """
     d = cfg.distill
     if d.strategy == "moco":
+        torch.manual_seed(cfg.train.seed)
         student = build_student(cfg.student.arch, cfg.student.embed_dim)
         return MoCo(student, cfg.student.embed_dim, d.queue_size, d.moco_temperature, d.moco_momentum)
     assert d.strategy in NEEDS_TEACHER
-    teacher = teacher if teacher is not None else build_teacher(cfg)
-    embed_dim = teacher.embed_dim(cfg.data.image_size)
+    if cached_embed_dim is not None:
+        teacher, embed_dim = None, cached_embed_dim
+    else:
+        teacher = teacher if teacher is not None else build_teacher(cfg)
+        embed_dim = teacher.embed_dim(cfg.data.image_size)
+    torch.manual_seed(cfg.train.seed)
     student = build_student(cfg.student.arch, embed_dim)
     if d.strategy == "seed":
         return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher)

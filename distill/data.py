@@ -8,7 +8,8 @@ where a run was resumed, which makes ``--resume`` exact and a 2-process run see 
 same images as a 1-process run of the same global batch.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+import hashlib
 import os
 import random
 
@@ -61,6 +62,13 @@ def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN,
     ])
 
 
+def _sha256_lines(lines: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
 def _open_rgb(path: str) -> Image.Image:
     return open_composited(path)  # transparent pixels on white, not the colours stored under the alpha
 
@@ -84,6 +92,10 @@ class ImageFolderImages(Dataset):
 
     def __getitem__(self, index: int) -> Image.Image:
         return self.folder[index][0]
+
+    def fingerprint(self) -> str:
+        """sha256 of the image paths relative to the root, in index order (not of the pixels)."""
+        return _sha256_lines(os.path.relpath(path, self.folder.root) for path, _ in self.folder.samples)
 
 
 class FileListImages(Dataset):
@@ -111,6 +123,10 @@ class FileListImages(Dataset):
 
     def __getitem__(self, index: int) -> Image.Image:
         return _open_rgb(self.paths[index])
+
+    def fingerprint(self) -> str:
+        """sha256 of the resolved image paths, in index order (not of the pixels)."""
+        return _sha256_lines(self.paths)
 
 
 # Colour natural photos that scikit-image ships inside the package (no pooch, no network).
@@ -148,7 +164,7 @@ class DemoPhotos(Dataset):
     def __init__(self, length: int = 4096, max_short_side: int = 512):
         if length < 1:
             raise ValueError(f"demo length must be >= 1, got {length}")
-        self.length = length
+        self.length, self.max_short_side = length, max_short_side
         self.photos = _demo_photos(max_short_side)
 
     def __len__(self) -> int:
@@ -156,6 +172,11 @@ class DemoPhotos(Dataset):
 
     def __getitem__(self, index: int) -> Image.Image:
         return self.photos[index % len(self.photos)]
+
+    def fingerprint(self) -> str:
+        """sha256 of the photo list (with scikit-learn's two photos when it is installed) and sizes."""
+        return _sha256_lines([*DEMO_PHOTOS, f"photos={len(self.photos)}", f"length={self.length}",
+                              f"max_short_side={self.max_short_side}"])
 
 
 def build_source_dataset(source: str, root: str | None = None, file_list: str | None = None, **kwargs) -> Dataset:
@@ -187,20 +208,24 @@ class SeededViews(Dataset):
     ``views[(index, sample_seed)]`` -> list of ``num_views`` tensors 3 x H x W; view v
     is drawn with the global torch and Python RNGs seeded from (sample_seed, v), and
     the caller's RNG states are restored afterwards. SEED uses 1 view (teacher and
-    student see the same image), MoCo 2 (query and key).
+    student see the same image), MoCo 2 (query and key). View v does not depend on
+    ``num_views``, so SEED's view and SEED + MoCo's first view of a sample are the same.
+    With ``with_index`` an item is ``(views, index)``: the distillation engine needs the
+    dataset index of every sample of a batch (the key of the teacher cache).
     """
 
-    def __init__(self, dataset: Dataset, transform: Callable, num_views: int = 1):
+    def __init__(self, dataset: Dataset, transform: Callable, num_views: int = 1, with_index: bool = False):
         if num_views < 1:
             raise ValueError(f"num_views must be >= 1, got {num_views}")
         self.dataset = dataset
         self.transform = transform
         self.num_views = num_views
+        self.with_index = with_index
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> list[torch.Tensor]:
+    def __getitem__(self, key: tuple[int, int]) -> list[torch.Tensor] | tuple[list[torch.Tensor], int]:
         index, sample_seed = key
         image = self.dataset[index]
         views = []
@@ -214,7 +239,7 @@ class SeededViews(Dataset):
                     views.append(self.transform(image))
         finally:
             random.setstate(python_state)
-        return views
+        return (views, index) if self.with_index else views
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -265,14 +290,20 @@ class ResumableSampler(Sampler):
                              f"(an epoch has {self.steps_per_epoch()} steps)")
         self.epoch, self.step_in_epoch = epoch, step_in_epoch
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        perm = torch.randperm(self.dataset_len, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        total = self.steps_per_epoch() * self.global_batch
+    def rank_indices(self, epoch: int, first_step: int = 0, last_step: int | None = None) -> torch.Tensor:
+        """This rank's dataset indices of global steps ``[first_step, last_step)`` of ``epoch``
+        (``None``: to the end of the epoch), in the order ``__iter__`` yields them: (steps x B,) int64."""
+        perm = torch.randperm(self.dataset_len, generator=torch.Generator().manual_seed(self.seed + epoch))
+        steps = self.steps_per_epoch()
+        total = steps * self.global_batch
         perm = torch.cat([perm, perm[: total - self.dataset_len]]) if total > self.dataset_len else perm[:total]
-        for step in range(self.step_in_epoch, self.steps_per_epoch()):
-            start = step * self.global_batch + self.rank * self.batch_size
-            for index in perm[start:start + self.batch_size].tolist():
-                yield index, sample_seed(self.seed, self.epoch, index)
+        # global batch b of the epoch is row b; rank r takes column block r of it
+        by_step = perm.view(steps, self.world_size, self.batch_size)  # steps x world x B
+        return by_step[first_step:last_step, self.rank].reshape(-1)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for index in self.rank_indices(self.epoch, self.step_in_epoch).tolist():
+            yield index, sample_seed(self.seed, self.epoch, index)
 
     def __len__(self) -> int:
         return (self.steps_per_epoch() - self.step_in_epoch) * self.batch_size
@@ -280,6 +311,7 @@ class ResumableSampler(Sampler):
 
 def build_loader(views: SeededViews, sampler: ResumableSampler, batch_size_per_rank: int, num_workers: int,
                  pin_memory: bool) -> DataLoader:
-    """Loader of per-rank batches: a list of ``num_views`` tensors, each B x 3 x H x W."""
+    """Loader of per-rank batches: a list of ``num_views`` tensors, each B x 3 x H x W (with
+    ``views.with_index``: that list and the B dataset indices, an int64 tensor)."""
     return DataLoader(views, batch_size=batch_size_per_rank, sampler=sampler, num_workers=num_workers,
                       pin_memory=pin_memory, drop_last=True, persistent_workers=num_workers > 0)

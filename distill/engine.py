@@ -6,6 +6,10 @@ Exact resume rests on three things: the checkpoint holds every piece of state
 step, RNG states); the lr schedule is a function of the step; and augmentations
 are seeded per (seed, epoch, sample), so data order and views do not depend on
 where a run was interrupted (see :mod:`distill.data`).
+
+With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
+(:mod:`distill.teacher_cache`): read where written, computed and written elsewhere;
+:func:`precompute_teacher` (``tools/distill.py --teacher-only``) fills it ahead.
 """
 
 import logging
@@ -20,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import distributed as du
-from .builder import build_method
+from .builder import build_method, build_teacher
 from .checkpoints import safe_load
 from .config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
@@ -28,7 +32,8 @@ from .export import atomic_save, export_student
 from .metrics_log import MetricsLog
 from .run_info import write_run_info
 from .schedule import warmup_cosine
-from .schema import DistillConfig
+from .schema import NEEDS_TEACHER, DistillConfig
+from .teacher_cache import CachedTeacher, TeacherCache, teacher_output
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +113,14 @@ def all_finite(loss: torch.Tensor) -> bool:
     return bool(finite.item())
 
 
+def all_ranks(flag: bool, device: torch.device) -> bool:
+    """``flag`` and'ed over the ranks (so that every rank takes the same branch)."""
+    value = torch.tensor(float(flag), device=device)
+    if du.is_distributed():
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
 def _mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, float]:
     stacked = torch.stack([v.float() for v in values.values()])
     if du.is_distributed():
@@ -116,43 +129,102 @@ def _mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(values, stacked.tolist()))
 
 
+def build_source(cfg: DistillConfig) -> torch.utils.data.Dataset:
+    """The image source that ``cfg.data`` describes."""
+    demo_kwargs = {"length": cfg.data.demo_length} if cfg.data.source == "demo" else {}
+    return build_source_dataset(cfg.data.source, resolve_path(cfg.data.root), resolve_path(cfg.data.file_list),
+                                **demo_kwargs)
+
+
+def per_rank_batch(cfg: DistillConfig) -> int:
+    world = du.world_size()
+    if cfg.optim.batch_size % world:
+        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} is not divisible by the {world} processes")
+    return cfg.optim.batch_size // world
+
+
+def schedule_steps(cfg: DistillConfig, sampler: ResumableSampler) -> tuple[int, int]:
+    """(steps of the whole schedule, the step this run stops at: ``train.max_steps`` or the end)."""
+    total_steps = cfg.optim.epochs * sampler.steps_per_epoch()
+    return total_steps, min(total_steps, cfg.train.max_steps or total_steps)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint of :func:`save_checkpoint` continues from."""
+    return int(safe_load(path)["step"])
+
+
+def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> TeacherCache | None:
+    """The run's teacher cache; None when ``teacher.cache_dir`` is unset or the strategy has no teacher."""
+    if cfg.teacher.cache_dir is None:
+        return None
+    if cfg.distill.strategy not in NEEDS_TEACHER:
+        log.info("teacher.cache_dir is ignored: distill.strategy=%s has no teacher", cfg.distill.strategy)
+        return None
+    return TeacherCache.for_run(cfg, source, device)
+
+
+def prepare_cache_writes(cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device,
+                         epochs: int) -> None:
+    """Record what the teacher produces in the cache's metadata, log the size, check the disk."""
+    on_cuda = device.type == "cuda"
+    embed_dim, dtype = teacher_output(teacher, cfg.data.image_size, device, amp=on_cuda and cfg.train.amp,
+                                      channels_last=on_cuda and cfg.train.channels_last)
+    cache.create(embed_dim, dtype)
+    cache.check_disk(epochs, cfg.teacher.cache_dir)
+
+
 def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = None,
           source: torch.utils.data.Dataset | None = None) -> Path:
     """Run (or continue) the distillation of ``cfg``; returns the exported student's path.
 
-    ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data).
+    ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data). With
+    ``teacher.cache_dir``, a run whose every step is in the teacher cache builds no teacher.
     """
     device = du.init_from_env()
     world, is_main = du.world_size(), du.is_main_process()
-    if cfg.optim.batch_size % world:
-        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} is not divisible by the {world} processes")
+    per_rank = per_rank_batch(cfg)
     out = Path(cfg.train.output_dir)
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, out / "config.yaml")
         write_run_info(out, {"world_size": world, "device": str(device)})
+    on_cuda = device.type == "cuda"
+    channels_last = on_cuda and cfg.train.channels_last
+
+    source = source if source is not None else build_source(cfg)
+    sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), world)
+    steps_per_epoch = sampler.steps_per_epoch()
+    total_steps, stop_step = schedule_steps(cfg, sampler)
+    ckpt_path = out / CHECKPOINT_NAME
+    resuming = resume and ckpt_path.exists()
+    cache = open_teacher_cache(cfg, source, device)
+    cache_is_new = cache is not None and cache.meta is None
+    cache_complete = cache is not None and all_ranks(
+        cache.covers(sampler, checkpoint_step(ckpt_path) if resuming else 0, stop_step), device)
 
     torch.manual_seed(cfg.train.seed)  # identical initialisation (queues included) on every rank
-    method = method if method is not None else build_method(cfg)
+    if method is None:
+        method = build_method(cfg, cached_embed_dim=cache.embed_dim if cache_complete else None)
     if cfg.train.sync_bn and du.is_distributed():
         if device.type != "cuda":
             raise ConfigError("train.sync_bn=true needs CUDA (PyTorch's SyncBatchNorm has no CPU kernel)")
         method.student = nn.SyncBatchNorm.convert_sync_batchnorm(method.student)
-    on_cuda = device.type == "cuda"
     method.to(device)
-    if on_cuda and cfg.train.channels_last:
+    if channels_last:
         method.to(memory_format=torch.channels_last)
+    teacher_feed = None
+    if cache is not None:
+        teacher_feed = CachedTeacher(cache, method.teacher)
+        if not cache_complete:
+            prepare_cache_writes(cache, method.teacher, cfg, device, epochs=-(-stop_step // steps_per_epoch))
+        log.info("teacher cache %s: %s", cache.folder,
+                 "read (every step of this run is cached: the teacher is not run)" if cache_complete else
+                 "written (a new cache)" if cache_is_new else
+                 "completed (partial: cached batches are read, the others computed and written)")
 
-    if source is None:
-        demo_kwargs = {"length": cfg.data.demo_length} if cfg.data.source == "demo" else {}
-        source = build_source_dataset(cfg.data.source, resolve_path(cfg.data.root), resolve_path(cfg.data.file_list),
-                                      **demo_kwargs)
-    per_rank = cfg.optim.batch_size // world
-    sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), world)
-    views = SeededViews(source, mocov2_transform(cfg.data.image_size), num_views=method.num_views)
+    views = SeededViews(source, mocov2_transform(cfg.data.image_size), num_views=method.num_views, with_index=True)
     loader = build_loader(views, sampler, per_rank, cfg.data.num_workers, pin_memory=on_cuda)
-    steps_per_epoch = sampler.steps_per_epoch()
-    total_steps = cfg.optim.epochs * steps_per_epoch
     lrs = warmup_cosine(cfg.optim.base_lr * cfg.optim.batch_size / 256, total_steps,
                         round(cfg.optim.warmup_epochs * steps_per_epoch))
 
@@ -161,8 +233,8 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     # One AMP path: the scaler is None when AMP is off (always on the CPU).
     scaler = torch.amp.GradScaler("cuda") if on_cuda and cfg.train.amp else None
 
-    ckpt_path, step = out / CHECKPOINT_NAME, 0
-    if resume and ckpt_path.exists():
+    step = 0
+    if resuming:
         step = load_checkpoint(ckpt_path, cfg, method, optimizer, scaler)
         log.info("resumed from %s at step %d", ckpt_path, step)
     elif resume:
@@ -174,7 +246,6 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         model = DistributedDataParallel(method, device_ids=[device.index] if on_cuda else None,
                                         forward_sync_buffers=False)
 
-    stop_step = min(total_steps, cfg.train.max_steps or total_steps)
     metrics = MetricsLog(out, cfg.train.tensorboard) if is_main else None
     progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=f"distill {cfg.distill.strategy}",
                     dynamic_ncols=True)
@@ -183,14 +254,15 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     while step < stop_step:
         epoch, step_in_epoch = divmod(step, steps_per_epoch)
         sampler.set_position(epoch, step_in_epoch)
-        for batch in loader:
+        for batch, indices in loader:
             for group in optimizer.param_groups:
                 group["lr"] = lrs[step]
             images = [v.to(device, non_blocking=True) for v in batch]
-            if on_cuda and cfg.train.channels_last:
+            if channels_last:
                 images = [v.contiguous(memory_format=torch.channels_last) for v in images]
             with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
-                loss, parts = model(images)
+                teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
+                loss, parts = model(images, teacher_emb=teacher_emb)
             if not all_finite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
@@ -211,6 +283,8 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
             if step >= stop_step:
                 break
     progress.close()
+    if cache is not None:
+        cache.close()
     student_path = out / STUDENT_NAME
     if is_main:
         if metrics is not None:
@@ -218,7 +292,68 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         export_student(method.student.backbone, cfg.student.arch, student_path, meta={
             "strategy": cfg.distill.strategy, "step": step, "total_steps": total_steps,
             "teacher": {"arch": cfg.teacher.arch, "weights": cfg.teacher.weights} if cfg.distill.strategy != "moco" else None,
+            "teacher_cache": teacher_feed.record() if teacher_feed is not None else None,
             "config": to_dict(cfg)})
         log.info("student written to %s", student_path)
     du.barrier()
     return student_path
+
+
+def precompute_teacher(cfg: DistillConfig) -> Path:
+    """Fill the teacher cache of ``cfg`` (``tools/distill.py --teacher-only``): run only the
+    teacher, under ``torch.inference_mode`` (AMP and channels-last on CUDA, as training runs
+    it), over the views of every epoch the training run will take; returns the cache folder.
+    Students of the same teacher, data and seed can then be trained in parallel, each
+    reading the cache. Batches already in the cache are skipped, so it can be resumed.
+
+    Batches hold ``teacher.cache_batch_size`` views per process (default: the training batch
+    per process). What is guaranteed: with the default, the batches are the training run's
+    own, so a student trained from this cache is bit-identical to one trained with a live
+    teacher. With another batch size the embeddings are the same up to float rounding on
+    backends whose kernels depend on the batch size (e.g. cuDNN's algorithm choice).
+    """
+    device = du.init_from_env()
+    if cfg.distill.strategy not in NEEDS_TEACHER:
+        raise ConfigError(f"--teacher-only: distill.strategy={cfg.distill.strategy} has no teacher")
+    if cfg.teacher.cache_dir is None:
+        raise ConfigError("--teacher-only needs a cache to fill: set teacher.cache_dir=/path/to/teacher_cache")
+    on_cuda = device.type == "cuda"
+    amp, channels_last = on_cuda and cfg.train.amp, on_cuda and cfg.train.channels_last
+    source = build_source(cfg)
+    per_rank = per_rank_batch(cfg)
+    train_sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), du.world_size())
+    _, stop_step = schedule_steps(cfg, train_sampler)
+    epochs = -(-stop_step // train_sampler.steps_per_epoch())
+    batch = cfg.teacher.cache_batch_size or per_rank
+    # drop_last=False: the padded last batch of an epoch covers the samples any batch size may train on
+    sampler = ResumableSampler(len(source), batch, cfg.train.seed, du.rank(), du.world_size(), drop_last=False)
+    cache = TeacherCache.for_run(cfg, source, device)
+    todo = {epoch: cache.first_unwritten_step(sampler, epoch) for epoch in range(epochs)}
+    todo = {epoch: first for epoch, first in todo.items() if first < sampler.steps_per_epoch()}
+    if not todo:
+        log.info("teacher cache %s already holds all %d epochs", cache.folder, epochs)
+        return cache.folder
+
+    torch.manual_seed(cfg.train.seed)
+    teacher = build_teacher(cfg).to(device)
+    if channels_last:
+        teacher.to(memory_format=torch.channels_last)
+    prepare_cache_writes(cache, teacher, cfg, device, epochs)
+    views = SeededViews(source, mocov2_transform(cfg.data.image_size), num_views=1, with_index=True)
+    loader = build_loader(views, sampler, batch, cfg.data.num_workers, pin_memory=on_cuda)
+    progress = tqdm(total=sum(sampler.steps_per_epoch() - first for first in todo.values()),
+                    disable=not du.is_main_process(), desc="teacher cache", dynamic_ncols=True)
+    with torch.inference_mode():
+        for epoch, first in todo.items():
+            sampler.set_position(epoch, first)
+            for (images,), indices in loader:
+                images = images.to(device, non_blocking=True)
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                    cache.write(epoch, indices, teacher(images))
+                progress.update(1)
+    progress.close()
+    cache.close()
+    log.info("teacher cache %s: %d epochs written", cache.folder, epochs)
+    return cache.folder

@@ -3,6 +3,11 @@
 Each method maps a list of augmented views (each N x 3 x H x W) to
 ``(loss, logs)`` and updates its queues after the loss is computed. The losses
 themselves are the pure functions of :mod:`distill.losses`.
+
+The teacher only ever sees the first view, so its output can be computed ahead:
+``method(views, teacher_emb=...)`` takes the teacher's embeddings of ``views[0]``
+(N x C, e.g. read from :mod:`distill.teacher_cache`) and then does not run the
+teacher, which may be ``None``. The result is the same as with a live teacher.
 """
 
 import copy
@@ -16,33 +21,48 @@ from .queue import EmbeddingQueue
 from .shuffle_bn import batch_shuffle, batch_unshuffle
 
 
+def teacher_embeddings(teacher: nn.Module | None, images: torch.Tensor,
+                       teacher_emb: torch.Tensor | None) -> torch.Tensor:
+    """``teacher_emb`` when given (precomputed), else ``teacher(images)``: N x C, no gradient."""
+    if teacher_emb is not None:
+        return teacher_emb
+    if teacher is None:
+        raise ValueError("this method was built without a teacher (its embeddings come from a teacher cache): "
+                         "pass teacher_emb")
+    return teacher(images)
+
+
 class SEED(nn.Module):
     """Self-supervised distillation (Fang et al., ICLR 2021): the student matches the
     teacher's similarity distribution over a queue of teacher embeddings.
 
-    Teacher and student see the same augmented view.
+    Teacher and student see the same augmented view. ``teacher`` is ``None`` when its
+    embeddings are always passed in (``teacher_emb``).
     """
 
     num_views = 1
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, embed_dim: int, queue_size: int = 65536,
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
                  tau_student: float = 0.2, tau_teacher: float = 0.01):
         super().__init__()
         self.student, self.teacher = student, teacher
         self.queue = EmbeddingQueue(queue_size, embed_dim)
         self.tau_student, self.tau_teacher = tau_student, tau_teacher
 
-    def distill(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SEED loss on one view; returns (loss, student embeddings N x C)."""
+    def distill(self, images: torch.Tensor,
+                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """SEED loss on one view; returns (loss, student embeddings N x C). ``teacher_emb``
+        (N x C): the teacher's embeddings of ``images``, when computed ahead."""
         student_emb = self.student(images)  # N x C
-        teacher_emb = self.teacher(images)  # N x C, no grad
+        teacher_emb = teacher_embeddings(self.teacher, images, teacher_emb)  # N x C, no grad
         # clone: the queue is overwritten below, before backward reads it.
         loss = seed_loss(student_emb, teacher_emb, self.queue.embeddings.clone(), self.tau_student, self.tau_teacher)
         self.queue.push(concat_all_gather(teacher_emb))  # after the loss: the batch is not its own negative
         return loss, student_emb
 
-    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss, _ = self.distill(views[0])
+    def forward(self, views: list[torch.Tensor],
+                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, _ = self.distill(views[0], teacher_emb)
         return loss, {"loss_seed": loss.detach()}
 
 
@@ -86,7 +106,9 @@ class MoCo(nn.Module):
         self.student = student
         self.moco = MomentumContrast(student, embed_dim, queue_size, temperature, momentum)
 
-    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, views: list[torch.Tensor],
+                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``teacher_emb`` is ignored: there is no teacher (the engine's uniform call)."""
         loss = self.moco(self.student, self.student(views[0]), views[1])
         return loss, {"loss_moco": loss.detach()}
 
@@ -96,12 +118,14 @@ class L2Distill(nn.Module):
 
     num_views = 1
 
-    def __init__(self, student: nn.Module, teacher: nn.Module):
+    def __init__(self, student: nn.Module, teacher: nn.Module | None):
         super().__init__()
         self.student, self.teacher = student, teacher
 
-    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss = l2_distillation_loss(self.student(views[0]), self.teacher(views[0]))
+    def forward(self, views: list[torch.Tensor],
+                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        student_emb = self.student(views[0])  # N x C
+        loss = l2_distillation_loss(student_emb, teacher_embeddings(self.teacher, views[0], teacher_emb))
         return loss, {"loss_l2": loss.detach()}
 
 
@@ -110,15 +134,16 @@ class SEEDMoCo(SEED):
 
     num_views = 2
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, embed_dim: int, queue_size: int = 65536,
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
                  tau_student: float = 0.2, tau_teacher: float = 0.01, moco_temperature: float = 0.2,
                  moco_momentum: float = 0.999, moco_weight: float = 1.0):
         super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher)
         self.moco = MomentumContrast(student, embed_dim, queue_size, moco_temperature, moco_momentum)
         self.moco_weight = moco_weight
 
-    def forward(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss_seed, student_emb = self.distill(views[0])
+    def forward(self, views: list[torch.Tensor],
+                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss_seed, student_emb = self.distill(views[0], teacher_emb)
         loss_moco = self.moco(self.student, student_emb, views[1])
         loss = loss_seed + self.moco_weight * loss_moco
         return loss, {"loss_seed": loss_seed.detach(), "loss_moco": loss_moco.detach()}

@@ -25,6 +25,10 @@ class TeacherConfig:
     use_head: bool = True  # use the checkpoint's projection head when it has one; else pooled features
     input_size: int | None = None  # resize the student's view to this size for the teacher (None: same view)
     allow_unsafe_pickle: bool = False  # torch.load(weights_only=False): only for checkpoints you trust
+    # Teacher-embedding cache (distill/teacher_cache.py): the teacher's embedding of every view, written by
+    # the first run and read by every later run with the same teacher, data and train.seed. None: off.
+    cache_dir: str | None = None
+    cache_batch_size: int | None = None  # batch of tools/distill.py --teacher-only (None: the per-rank batch)
 
 
 @dataclass
@@ -102,5 +106,12 @@ class DistillConfig:
                 f"distill.strategy={d.strategy!r} needs a teacher: set teacher.weights=/path/to/checkpoint "
                 f"(e.g. MoCo v2's moco_v2_200ep_pretrain.pth.tar) and teacher.arch"
             )
+        t = self.teacher
+        if t.cache_dir is not None and not t.cache_dir.strip():
+            raise ConfigError("teacher.cache_dir is empty: give a folder (teacher.cache_dir=/path/teacher_cache) "
+                              "or null to run the teacher live")
+        if t.cache_batch_size is not None and t.cache_batch_size < 1:
+            raise ConfigError(f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 "
+                              f"(or null: the training batch per process)")
         if self.data.source in ("imagefolder", "filelist") and not (self.data.root or self.data.file_list):
             raise ConfigError(f"data.source={self.data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")

@@ -15,6 +15,9 @@ folder in every grid and mode, and the base point of a one-at-a-time sweep runs 
 
 - ``points/<name>/distill/``: the distillation (``train(resume=True)``: an interrupted run
   continues from its checkpoint; a finished export is not trained again).
+- ``teacher_cache/``: the teacher's embeddings, shared by the points with the same teacher,
+  data and seed (``teacher_cache: true``, the default): the first of them writes them, the
+  others read them and never run the teacher (:mod:`distill.teacher_cache`).
 - ``points/<name>/eval/``: ``student__knn.json`` (``run_knn_eval``) and
   ``student__<dataset>.json`` (``run_cls_transfer``), skipped when newer than the student.
 - tables, CSVs, plots and ``report.md`` (``seed_transfer.ablation_report``): always rewritten.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 import logging
 import re
 import time
@@ -34,7 +38,7 @@ from typing import Any
 import yaml
 
 from distill.config import ConfigError, dump_config, load_config, parse_overrides, to_dict
-from distill.schema import DistillConfig
+from distill.schema import NEEDS_TEACHER, DistillConfig
 
 from .compare import ClsStageConfig, Stages, config_path, student_is_complete
 from .schema import TransferClsConfig
@@ -45,7 +49,8 @@ TEACHER_AXIS = "teacher"  # the axis whose values are names of ``teachers`` pres
 RUNNER_KEYS = ("train.output_dir",)  # set by the runner for every point
 BASE_POINT = "base"
 RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
-RESULT_NEUTRAL = ("data.num_workers",)  # ... except these
+RESULT_NEUTRAL = ("data.num_workers", "teacher.cache_dir", "teacher.cache_batch_size")  # ... except these
+TEACHER_CACHE_DIR = "teacher_cache"  # <output_dir>/teacher_cache
 STUDENT_MODEL_NAME = "student"  # model.name of every evaluation: eval/student__<dataset>.json
 
 
@@ -72,6 +77,10 @@ class AblationConfig:
     only: list[str] = field(default_factory=list)  # run these axes only (empty: every axis)
     eval: AblationEvalConfig = field(default_factory=AblationEvalConfig)
     output_dir: str = "outputs/ablation"
+    # Points with the same teacher, data and seed share <output_dir>/teacher_cache (teacher.cache_dir):
+    # the first writes the teacher's embeddings, the others read them. A teacher.cache_dir in the
+    # distillation config or overrides is kept as it is.
+    teacher_cache: bool = True
     title: str = "SEED ablation"
     note: str = ""  # written at the top of the report
 
@@ -241,7 +250,31 @@ def expand_grid(cfg: AblationConfig) -> Grid:
             members[axis].append((value, name))
     for axis in members:  # product mode: one row per (value, point); axes mode: one per value
         members[axis] = list(dict.fromkeys(members[axis]))
+    if cfg.teacher_cache:
+        share_teacher_cache(list(points.values()), Path(cfg.output_dir) / TEACHER_CACHE_DIR)
     return Grid(values, list(points.values()), members, base_values, base_config)
+
+
+def teacher_views(dcfg: DistillConfig) -> str | None:
+    """What a point's teacher embeddings depend on, as far as its config tells (the engine's
+    cache key adds the weights' content and the image list); None without a teacher."""
+    if dcfg.distill.strategy not in NEEDS_TEACHER:
+        return None
+    tree = to_dict(dcfg)
+    teacher = {k: v for k, v in tree["teacher"].items() if k not in ("cache_dir", "cache_batch_size")}
+    data = {k: v for k, v in tree["data"].items() if k != "num_workers"}
+    train = {k: tree["train"][k] for k in ("seed", "amp", "channels_last")}
+    return json.dumps([teacher, data, train], sort_keys=True)
+
+
+def share_teacher_cache(points: list[Point], cache_dir: Path) -> None:
+    """Set ``teacher.cache_dir`` of the points whose teacher embeddings another point also needs
+    (same teacher, data and seed), unless their config sets one already."""
+    shared = Counter(teacher_views(p.distill) for p in points)
+    for point in points:
+        views = teacher_views(point.distill)
+        if views is not None and shared[views] > 1 and point.distill.teacher.cache_dir is None:
+            point.distill.teacher.cache_dir = str(cache_dir)
 
 
 def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
@@ -344,7 +377,15 @@ def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
             results.append(stages.run(f"cls {ccfg.data.name}", point.name, previous is not None,
                                       lambda: previous if previous is not None else run_cls_transfer(ccfg)))
     return {"point": point.name, "settings": point.settings, "overrides": point.overrides, "status": "done",
-            "metrics": point_metrics(results)}
+            "metrics": point_metrics(results), "teacher_cache": teacher_cache_record(student)}
+
+
+def teacher_cache_record(student: Path) -> dict | None:
+    """What the distillation that exported ``student`` did with the teacher cache (read, wrote,
+    completed; steps of each), from the export's meta; None when it used none."""
+    from distill.checkpoints import safe_load
+
+    return safe_load(student).get("meta", {}).get("teacher_cache") if student.is_file() else None
 
 
 def run_ablation(cfg: AblationConfig) -> dict:

@@ -165,6 +165,25 @@ def _budget_lines(cfg: AblationConfig, grid: Grid, records: list[dict]) -> list[
     return lines
 
 
+def teacher_cache_lines(records: list[dict]) -> list[str]:
+    """A table of what each point did with the shared teacher cache; none when no point used one."""
+    if not any(r.get("teacher_cache") for r in records):
+        return []
+    lines = ["## Teacher cache", "",
+             "Points with the same teacher, data and seed share one cache of the teacher's embeddings of every view "
+             "(`teacher.cache_dir`): a point that read every step never ran the teacher; the students are "
+             "bit-identical to live-teacher runs.", "",
+             "| point | teacher cache | steps read | steps run by the teacher |", "|---|---|---|---|"]
+    for r in records:
+        cache = r.get("teacher_cache")
+        if cache is None:
+            lines.append(f"| `{r['point']}` | not used | - | - |")
+        else:
+            lines.append(f"| `{r['point']}` | {cache['mode']} (`{Path(cache['folder']).name}`) | "
+                         f"{cache['read_steps']} | {cache['computed_steps']} |")
+    return lines + [""]
+
+
 def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: list[dict],
                   wall_seconds: float) -> dict:
     """Write the per-axis (or grid) tables, CSVs, plots and report.md; returns their paths and rows."""
@@ -206,6 +225,7 @@ def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: 
             files[axis].update(md=str(out / f"{stem}.md"), csv=str(out / f"{stem}.csv"))
             lines += [table, "", f"CSV: [{stem}.csv]({stem}.csv)", ""]
         lines += [f"![{axis}]({stem}.png)", ""]
+    lines += teacher_cache_lines(records)
     lines += ["## Stages", "", "| stage | point | this invocation | seconds (when it ran) |", "|---|---|---|---|"]
     lines += [f"| {s['stage']} | {s['row']} | {s['status']} | {s['seconds']:.0f} |" for s in stages]
     (out / "report.md").write_text("\n".join(lines) + "\n")

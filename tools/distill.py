@@ -5,9 +5,12 @@
         data.root=/path/imagenet/train teacher.weights=/path/moco_v2_200ep_pretrain.pth.tar
     torchrun --nproc_per_node=8 tools/distill.py --config ... (same arguments)
     python tools/distill.py --config configs/distill/demo.yaml          # offline, CPU, minutes
+    python tools/distill.py --config ... teacher.cache_dir=/fast/teacher_cache --teacher-only
 
 Any config key can be overridden as key=value; --resume continues the run in
 train.output_dir from its last checkpoint (or starts it when there is none).
+--teacher-only runs just the teacher over every epoch's views and fills
+teacher.cache_dir; students with the same teacher, data and train.seed then read it.
 """
 
 import argparse
@@ -21,7 +24,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from distill.checkpoints import CheckpointError  # noqa: E402
 from distill.config import ConfigError, load_config  # noqa: E402
-from distill.engine import train  # noqa: E402
+from distill.engine import precompute_teacher, train  # noqa: E402
 from distill.schema import DistillConfig  # noqa: E402
 
 
@@ -29,6 +32,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file under configs/distill/")
     parser.add_argument("--resume", action="store_true", help="continue from <train.output_dir>/checkpoint.pth")
+    parser.add_argument("--teacher-only", action="store_true",
+                        help="fill teacher.cache_dir with the teacher's embeddings of every epoch's views; no student")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. optim.epochs=100")
     return parser.parse_args(argv)
 
@@ -38,6 +43,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         cfg = load_config(DistillConfig, args.config, args.overrides)
+        if args.teacher_only:
+            print(f"teacher cache: {precompute_teacher(cfg)}")
+            return 0
         student = train(cfg, resume=args.resume)
     except (ConfigError, CheckpointError, FileNotFoundError) as err:  # bad input: the message says what to fix
         print(f"error: {err}", file=sys.stderr)

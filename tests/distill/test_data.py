@@ -108,6 +108,18 @@ def test_loader_batches_do_not_depend_on_workers():
         assert all(torch.equal(a, b) for a, b in zip(batch0, batch2))
 
 
+def test_loader_with_index_yields_the_dataset_indices_beside_the_same_views():
+    plain = SeededViews(RandomImages(), mocov2_transform(24), num_views=2)
+    indexed = SeededViews(RandomImages(), mocov2_transform(24), num_views=2, with_index=True)
+    sampler = ResumableSampler(len(plain), 4, seed=5, rank=1, world_size=2)
+    sampler.set_position(epoch=1, step_in_epoch=1)
+    expected = sampler.rank_indices(1, 1).view(-1, 4)
+    batches = [list(build_loader(v, sampler, 4, num_workers=0, pin_memory=False)) for v in (plain, indexed)]
+    assert len(batches[1]) == len(expected) == 24 // 8 - 1
+    for views, (indexed_views, indices), want in zip(*batches, expected):
+        assert torch.equal(indices, want) and all(torch.equal(a, b) for a, b in zip(views, indexed_views))
+
+
 # --- sources ------------------------------------------------------------------------------
 
 def test_imagefolder(tmp_path):

@@ -71,8 +71,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_root):
     method = tiny_method(cfg)
     forward, calls = method.forward, []
 
-    def nan_at_third_step(views):
-        loss, parts = forward(views)
+    def nan_at_third_step(views, teacher_emb=None):
+        loss, parts = forward(views, teacher_emb)
         calls.append(1)
         return (loss * float("nan") if len(calls) == 3 else loss), parts
 

@@ -37,8 +37,9 @@ def tiny_method(cfg: DistillConfig):
 
 
 def run(data_root, output_dir, *overrides, resume=False):
+    """A tiny run; with a teacher.weights file in ``overrides`` the method is built from the config."""
     cfg = tiny_config(data_root, output_dir, *overrides)
-    return train(cfg, resume=resume, method=tiny_method(cfg))
+    return train(cfg, resume=resume, method=tiny_method(cfg) if cfg.teacher.weights == "in-memory" else None)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ def test_point_names_are_stable_across_runs_grids_and_modes():
         "distill.tau_teacher-0.0001", "base"]
 
 
+def test_points_with_the_same_teacher_data_and_seed_share_a_teacher_cache(tmp_path):
+    shared = str(tmp_path / "teacher_cache")
+    caches = {p.name: p.distill.teacher.cache_dir for p in expand_grid(demo(f"output_dir={tmp_path}")).points}
+    # every point but the one whose teacher sees 32 px inputs (no other point needs its embeddings)
+    assert caches == {name: None if name == "teacher-mnv2_in32" else shared for name in caches}
+    assert not any(p.distill.teacher.cache_dir for p in expand_grid(demo("teacher_cache=false")).points)
+    mine = dataclasses.replace(demo(), overrides=[*demo().overrides, "teacher.cache_dir=/fast/cache"])
+    assert {p.distill.teacher.cache_dir for p in expand_grid(mine).points} == {"/fast/cache"}
+
+
 def test_command_line_override_replaces_an_axis():
     cfg = demo("axes.distill.queue_size=[64]", "only=[distill.queue_size]")
     assert names(cfg) == ["distill.queue_size-64"]
@@ -201,10 +211,20 @@ def test_tiny_grid_end_to_end_resumes_and_skips(tiny_grid):
     report = (out / "report.md").read_text()
     assert "## distill.tau_teacher" in report and "![teacher](teacher.png)" in report
     assert "| 0.01 (base) |" in report and "| tiny_b |" in report and "knn top-1" in report
+    # the tau_T points share teacher tiny_a: the base point wrote its embeddings (step 1 when interrupted,
+    # steps 2-4 on resume), the tau_T = 0.1 point read all 4 steps; tiny_b's only point ran its teacher live
+    caches = {p["point"]: p["teacher_cache"] for p in first["points"]}
+    assert caches["base"]["mode"] == "wrote" and caches["base"]["computed_steps"] == 3
+    assert caches["distill.tau_teacher-0.1"] == {"folder": caches["base"]["folder"], "mode": "read",
+                                                 "read_steps": 4, "computed_steps": 0}
+    assert caches["teacher-tiny_b"] is None and Path(caches["base"]["folder"]).parent == out / "teacher_cache"
+    assert "## Teacher cache" in report and "| `distill.tau_teacher-0.1` | read (`" in report
+    assert "| `teacher-tiny_b` | not used | - | - |" in report
 
     second = run_ablation(tiny_grid)  # every point finished: nothing is trained or evaluated again
     assert second["stages"] and all(s["status"] == "skipped" for s in second["stages"])
     assert [p["metrics"] for p in second["points"]] == [p["metrics"] for p in first["points"]]
+    assert [p["teacher_cache"] for p in second["points"]] == [p["teacher_cache"] for p in first["points"]]
     assert second["tables"] == first["tables"]
 
     # other settings for the same folder: refused before anything runs, naming what changed
