@@ -40,6 +40,7 @@ from .stale import stale_result, stale_student
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_LISTED_UNITS = 12  # the report lists per-unit values up to this many (few-shot has hundreds of episodes)
 
 
 @dataclass
@@ -464,9 +465,11 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     lines.append("")
     if diffs:
         lines += ["## Differences", ""] + differences_markdown(columns, diffs)
-    lines += ["Per-unit values: " + "; ".join(
-        f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}"
-        for e in table for c in columns if len(e.get(f"{c} values", [])) > 1) + " (also in `results.csv`)", ""]
+    per_unit = [f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}" for e in table
+                for c in columns if 1 < len(e.get(f"{c} values", [])) <= MAX_LISTED_UNITS]
+    if per_unit:
+        lines += ["Per-unit values (member by member, then seed by seed; few-shot episodes in `results.csv`): "
+                  + "; ".join(per_unit), ""]
     lines += ["![results](results.png)", ""]
     if has_curves:
         lines += ["## Distillation loss", "", "![loss curves](loss_curves.png)", ""]

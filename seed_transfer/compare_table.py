@@ -2,9 +2,11 @@
 every column, over its members and fine-tuning seeds) and the paired differences between rows.
 
 Columns are ``linear <dataset>``, ``knn <dataset>``, ``<k>shot <dataset>`` (few-shot episodes)
-and the detection / segmentation metrics. Every value is measured on a unit ``(member,
-finetune_seed)`` (see :mod:`seed_transfer.differences`); a row's ``<column> values`` lists them
-in unit order.
+and the detection / segmentation metrics. Every value is measured on a unit ``(member, j)``
+(see :mod:`seed_transfer.differences`): ``j`` is the fine-tuning seed for detection and
+segmentation, the episode for few-shot (every row gets the same episodes, so differences pair
+episode by episode), and 0 for linear and kNN. A row's ``<column> values`` lists them in unit
+order (few-shot: the per-episode accuracies, so ``results.csv`` stays readable only per column).
 """
 
 from __future__ import annotations
@@ -44,9 +46,13 @@ def row_units(name: str, cls_results: list[dict],
     for result in cls_results:
         if result.get("row", result["model"]) != name:
             continue
+        member = result.get("member", 0)
         for column, value in cls_scores(result).items():
-            if value is not None:
-                units.setdefault(f"{column} {result['dataset']}", {})[(result.get("member", 0), 0)] = value
+            episodes = (result.get("fewshot") or {}).get(column, {}).get("per_episode")
+            if episodes:  # few-shot: one unit per episode, the same episodes for every row
+                units[f"{column} {result['dataset']}"] = {(member, e): v for e, v in enumerate(episodes)}
+            elif value is not None:
+                units.setdefault(f"{column} {result['dataset']}", {})[(member, 0)] = value
     for stage in finetuned:
         for (row, member), summary in stage.items():
             if row != name:
@@ -75,7 +81,8 @@ def results_table(row_names: list[str], weights: dict[str, str], cls_results: li
     datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
     columns = []
     for dataset in datasets:
-        keys = dict.fromkeys(k for r in cls_results if r["dataset"] == dataset for k in cls_scores(r))
+        keys = dict.fromkeys(k for r in cls_results if r["dataset"] == dataset
+                             for k, v in cls_scores(r).items() if v is not None)
         columns += [f"{key} {dataset}" for key in keys]
     table = []
     for name in row_names:

@@ -1,4 +1,6 @@
 import csv
+import math
+import statistics
 
 import pytest
 
@@ -63,3 +65,17 @@ def test_results_csv_holds_rows_and_differences(tmp_path):
     assert rows["pixels"]["AP"] == ""
     text = "\n".join(differences_markdown(columns, diffs))
     assert "| seed − moco |" in text and "**+10.50 ± 0.50**" in text
+
+
+def test_fewshot_units_are_episodes_paired_across_rows():
+    def result(row, per_episode):
+        return {"model": row, "row": row, "member": 0, "dataset": "d", "metric": "top1", "linear": {"score": 50.0},
+                "fewshot": {"5shot": {"score": sum(per_episode) / len(per_episode), "per_episode": per_episode},
+                            "note": "ignored"}}
+    cls = [result("seed", [60.0, 80.0, 70.0, 90.0]), result("random", [40.0, 70.0, 50.0, 80.0])]
+    columns, table = results_table(["seed", "random"], {"seed": "s", "random": "random"}, cls, [])
+    assert columns == ["linear d", "5shot d"] and table[0]["5shot d values"] == [60.0, 80.0, 70.0, 90.0]
+    (diff,) = differences(columns, table)
+    assert diff["5shot d values"] == [20.0, 10.0, 20.0, 10.0]
+    assert diff["5shot d se"] == pytest.approx(statistics.stdev([20.0, 10.0, 20.0, 10.0]) / 2)
+    assert "linear d se" in diff and math.isnan(diff["linear d se"])  # one unit: not measured
