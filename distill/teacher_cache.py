@@ -30,6 +30,7 @@ plus one mask byte per row.
 
 from __future__ import annotations
 
+from collections import Counter
 import hashlib
 import json
 import logging
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .config import ConfigError, resolve_path
+from .config import ConfigError, resolve_path, to_dict
 from .data import IMAGENET_MEAN, IMAGENET_STD
 from .export import atomic_save
 
@@ -327,3 +328,27 @@ def teacher_output(teacher: nn.Module, image_size: int, device: torch.device, am
     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
         embeddings = teacher(images)
     return embeddings.shape[1], embeddings.dtype
+
+
+def teacher_views(cfg) -> str | None:
+    """What a run's teacher embeddings depend on, as far as its config tells (the cache key adds
+    the weights' content and the image list); None for a strategy without a teacher."""
+    from .schema import NEEDS_TEACHER
+
+    if cfg.distill.strategy not in NEEDS_TEACHER:
+        return None
+    tree = to_dict(cfg)
+    teacher = {k: v for k, v in tree["teacher"].items() if k not in ("cache_dir", "cache_batch_size")}
+    data = {k: v for k, v in tree["data"].items() if k != "num_workers"}
+    train = {k: tree["train"][k] for k in ("seed", "amp", "channels_last")}
+    return json.dumps([teacher, data, train], sort_keys=True)
+
+
+def share_teacher_cache(configs: list, cache_dir: Path) -> None:
+    """Set ``teacher.cache_dir`` of the distillation configs whose teacher embeddings another one
+    also needs (same teacher, data and seed), unless they set one already (ablations, comparisons)."""
+    shared = Counter(teacher_views(c) for c in configs)
+    for c in configs:
+        views = teacher_views(c)
+        if views is not None and shared[views] > 1 and c.teacher.cache_dir is None:
+            c.teacher.cache_dir = str(cache_dir)

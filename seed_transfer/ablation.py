@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import Counter
 import logging
 import re
 import time
@@ -38,18 +37,18 @@ from typing import Any
 import yaml
 
 from distill.config import ConfigError, dump_config, load_config, parse_overrides, to_dict
-from distill.schema import NEEDS_TEACHER, DistillConfig
+from distill.schema import DistillConfig
+from distill.teacher_cache import share_teacher_cache
 
 from .compare import ClsStageConfig, Stages, config_path, student_is_complete
 from .schema import TransferClsConfig
+from .stale import stale_student
 
 log = logging.getLogger(__name__)
 MODES = ("axes", "product")
 TEACHER_AXIS = "teacher"  # the axis whose values are names of ``teachers`` presets
 RUNNER_KEYS = ("train.output_dir",)  # set by the runner for every point
 BASE_POINT = "base"
-RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
-RESULT_NEUTRAL = ("data.num_workers", "teacher.cache_dir", "teacher.cache_batch_size")  # ... except these
 TEACHER_CACHE_DIR = "teacher_cache"  # <output_dir>/teacher_cache
 STUDENT_MODEL_NAME = "student"  # model.name of every evaluation: eval/student__<dataset>.json
 
@@ -251,30 +250,8 @@ def expand_grid(cfg: AblationConfig) -> Grid:
     for axis in members:  # product mode: one row per (value, point); axes mode: one per value
         members[axis] = list(dict.fromkeys(members[axis]))
     if cfg.teacher_cache:
-        share_teacher_cache(list(points.values()), Path(cfg.output_dir) / TEACHER_CACHE_DIR)
+        share_teacher_cache([p.distill for p in points.values()], Path(cfg.output_dir) / TEACHER_CACHE_DIR)
     return Grid(values, list(points.values()), members, base_values, base_config)
-
-
-def teacher_views(dcfg: DistillConfig) -> str | None:
-    """What a point's teacher embeddings depend on, as far as its config tells (the engine's
-    cache key adds the weights' content and the image list); None without a teacher."""
-    if dcfg.distill.strategy not in NEEDS_TEACHER:
-        return None
-    tree = to_dict(dcfg)
-    teacher = {k: v for k, v in tree["teacher"].items() if k not in ("cache_dir", "cache_batch_size")}
-    data = {k: v for k, v in tree["data"].items() if k != "num_workers"}
-    train = {k: tree["train"][k] for k in ("seed", "amp", "channels_last")}
-    return json.dumps([teacher, data, train], sort_keys=True)
-
-
-def share_teacher_cache(points: list[Point], cache_dir: Path) -> None:
-    """Set ``teacher.cache_dir`` of the points whose teacher embeddings another point also needs
-    (same teacher, data and seed), unless their config sets one already."""
-    shared = Counter(teacher_views(p.distill) for p in points)
-    for point in points:
-        views = teacher_views(point.distill)
-        if views is not None and shared[views] > 1 and point.distill.teacher.cache_dir is None:
-            point.distill.teacher.cache_dir = str(cache_dir)
 
 
 def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
@@ -291,18 +268,7 @@ def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
 def stale_settings(point: Point) -> list[str]:
     """Settings that differ between the point's config and its existing student export (a
     folder written by an earlier grid with other overrides): ``["optim.base_lr: 0.03 -> 0.06"]``."""
-    from distill.checkpoints import safe_load
-    from distill.engine import STUDENT_NAME
-
-    student = Path(point.distill.train.output_dir) / STUDENT_NAME
-    if not student.is_file():
-        return []
-    saved = safe_load(student).get("meta", {}).get("config") or {}
-    current = to_dict(point.distill)
-    return [f"{section}.{key}: {saved[section].get(key)!r} -> {value!r}"
-            for section in RESULT_SECTIONS if section in saved
-            for key, value in current[section].items()
-            if f"{section}.{key}" not in RESULT_NEUTRAL and saved[section].get(key) != value]
+    return stale_student(point.distill)
 
 
 # ---------------------------------------------------------------- evaluation

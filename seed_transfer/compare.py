@@ -30,6 +30,7 @@ from distill.config import ConfigError, dump_config, load_config, resolve_path
 from distill.run_info import code_version, hardware_text
 from distill.checkpoints import safe_load
 from distill.schema import STRATEGIES, DistillConfig
+from distill.teacher_cache import share_teacher_cache
 
 from . import report as cls_report
 from .backbones import PIXELS
@@ -40,6 +41,7 @@ from .stale import stale_result, stale_student
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TEACHER_CACHE_DIR = "teacher_cache"  # <output_dir>/teacher_cache, shared by runs with the same teacher views
 MAX_LISTED_UNITS = 12  # the report lists per-unit values up to this many (few-shot has hundreds of episodes)
 
 
@@ -180,9 +182,7 @@ class Stages:
 
 
 # ---------------------------------------------------------------- distillation
-def distill_config(cfg: CompareConfig, strategy: str, member: int = 0) -> DistillConfig:
-    """The distillation of ``strategy``'s ``member``-th seed: the shared config, with only the
-    strategy (and, for member k > 0, the seed + k and the folder ``<strategy>-s<k>``) changed."""
+def _member_config(cfg: CompareConfig, strategy: str, member: int) -> DistillConfig:
     tag = Row(strategy, "", member=member).tag
     out = Path(cfg.output_dir) / "distill" / _row_dir_name(tag)
     overrides = [*cfg.distill.overrides, f"student.arch={cfg.student_arch}", f"distill.strategy={strategy}",
@@ -192,6 +192,21 @@ def distill_config(cfg: CompareConfig, strategy: str, member: int = 0) -> Distil
         dcfg = load_config(DistillConfig, config_path(cfg.distill.config),
                            [*overrides, f"train.seed={dcfg.train.seed + member}"])
     return dcfg
+
+
+def distill_configs(cfg: CompareConfig) -> dict[tuple[str, int], DistillConfig]:
+    """Every distillation by (strategy, member): the shared config with only the strategy (and, for
+    member k > 0, the seed + k and the folder ``<strategy>-s<k>``) changed. Runs that need the same
+    teacher embeddings (e.g. ``seed`` and ``l2`` rows) share ``<output_dir>/teacher_cache``."""
+    configs = {(s, m): _member_config(cfg, s, m) for s in cfg.distill.strategies for m in range(cfg.distill.seeds)}
+    share_teacher_cache(list(configs.values()), Path(cfg.output_dir) / TEACHER_CACHE_DIR)
+    return configs
+
+
+def distill_config(cfg: CompareConfig, strategy: str, member: int = 0) -> DistillConfig:
+    """The distillation of ``strategy``'s ``member``-th seed (see :func:`distill_configs`; a strategy
+    the config does not list gets its own, unshared config)."""
+    return distill_configs(cfg).get((strategy, member)) or _member_config(cfg, strategy, member)
 
 
 def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
@@ -208,12 +223,10 @@ def check_not_stale(cfg: CompareConfig) -> None:
     """Refuse, before anything runs, an ``output_dir`` whose students or classification results were
     produced by other settings, naming them (the rule of :mod:`seed_transfer.stale`)."""
     problems = []
-    for strategy in cfg.distill.strategies:
-        for member in range(cfg.distill.seeds):
-            dcfg = distill_config(cfg, strategy, member)
-            changed = stale_student(dcfg)
-            if changed:
-                problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
+    for dcfg in distill_configs(cfg).values():
+        changed = stale_student(dcfg)
+        if changed:
+            problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
     if cfg.cls.enabled:
         for dataset in cfg.cls.datasets or [None]:
             ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), dataset)
@@ -230,15 +243,12 @@ def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
     from distill.engine import STUDENT_NAME, train
 
     rows = []
-    for strategy in cfg.distill.strategies:
-        for member in range(cfg.distill.seeds):
-            dcfg = distill_config(cfg, strategy, member)
-            student = Path(dcfg.train.output_dir) / STUDENT_NAME
-            done = student_is_complete(student, dcfg)
-            row = Row(strategy, str(student), cfg.student_arch, strategy, member)
-            row.weights = str(stages.run("distill", row.tag, done,
-                                         lambda: student if done else train(dcfg, resume=True)))
-            rows.append(row)
+    for (strategy, member), dcfg in distill_configs(cfg).items():
+        student = Path(dcfg.train.output_dir) / STUDENT_NAME
+        done = student_is_complete(student, dcfg)
+        row = Row(strategy, str(student), cfg.student_arch, strategy, member)
+        row.weights = str(stages.run("distill", row.tag, done, lambda: student if done else train(dcfg, resume=True)))
+        rows.append(row)
     return rows
 
 
@@ -389,26 +399,50 @@ def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
 
 
 def _budget_lines(cfg: CompareConfig) -> list[str]:
-    """Teacher, data and budget of the distillation, from the (shared) SEED config."""
+    """Teacher, data and budget of the distillation, from the (shared) SEED config, and what
+    the finished students record (steps, teacher-cache use)."""
     if not cfg.distill.strategies:
         return []
     dcfg = distill_config(cfg, cfg.distill.strategies[0])
-    steps = []
-    for strategy in cfg.distill.strategies:
-        student = Path(distill_config(cfg, strategy).train.output_dir) / "student.pth"
+    steps, caches = [], []
+    for (strategy, member), member_cfg in distill_configs(cfg).items():
+        student = Path(member_cfg.train.output_dir) / "student.pth"
         if student.is_file():
             meta = safe_load(student).get("meta", {})
-            steps.append(f"{strategy}: {meta.get('step')}/{meta.get('total_steps')} steps")
-    data = dcfg.data.root or dcfg.data.file_list or "the demo's scikit-image photos"
-    return [
+            tag = Row(strategy, "", member=member).tag
+            steps.append(f"{tag}: {meta.get('step')}/{meta.get('total_steps')} steps")
+            cache = meta.get("teacher_cache")
+            if cache:
+                caches.append(f"{tag} {cache['mode']} ({cache['read_steps']} steps read, "
+                              f"{cache['computed_steps']} run by the teacher)")
+    lines = [
         f"- **Teacher** (SEED rows): `{dcfg.teacher.arch}` from `{dcfg.teacher.weights}` "
         f"(teacher input {dcfg.teacher.input_size or dcfg.data.image_size} px); MoCo rows use no teacher.",
-        f"- **Student**: `{cfg.student_arch}`; **distillation data**: {dcfg.data.source} ({data}), "
+        f"- **Student**: `{cfg.student_arch}`; **distillation data**: {_distill_data(dcfg)}, "
         f"{dcfg.data.image_size} px crops, MoCo v2 augmentation.",
         f"- **Budget** (identical for every strategy): {dcfg.optim.epochs} epochs, batch {dcfg.optim.batch_size}, "
-        f"base lr {dcfg.optim.base_lr}, queue {dcfg.distill.queue_size}" + (f" ({'; '.join(steps)})" if steps else ""),
+        f"base lr {dcfg.optim.base_lr}, queue {dcfg.distill.queue_size}, {cfg.distill.seeds} distillation seed(s) "
+        f"per strategy" + (f" ({'; '.join(steps)})" if steps else ""),
         f"- **Distillation config**: `{cfg.distill.config}` + `{' '.join(cfg.distill.overrides) or '(no overrides)'}`",
     ]
+    if caches:
+        lines.append(f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): {'; '.join(caches)}")
+    return lines
+
+
+def _distill_data(dcfg: DistillConfig) -> str:
+    """The distillation set by name and size (the folder sources are not listed: they can be ImageNet)."""
+    names = {"stamps": "the Tux Paint stamps outside the evaluation categories (distill/stamps.py)",
+             "demo": "crops of the scikit-image / scikit-learn photos", "filelist": f"`{dcfg.data.file_list}`"}
+    if dcfg.data.source == "imagefolder":
+        return f"`{dcfg.data.root}`"
+    from distill.data import build_source_dataset
+
+    kwargs = {"length": dcfg.data.demo_length} if dcfg.data.source == "demo" else {}
+    size = len(build_source_dataset(dcfg.data.source, resolve_path(dcfg.data.root),
+                                    resolve_path(dcfg.data.file_list), **kwargs))
+    unit = "crops a virtual epoch" if dcfg.data.source == "demo" else "images"
+    return f"{names[dcfg.data.source]}, {size} {unit}"
 
 
 def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[tuple[str, int], dict],

@@ -29,11 +29,12 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def changed_settings(saved: dict, current: dict, sections: tuple[str, ...] | None = None,
                      neutral: tuple[str, ...] = ()) -> list[str]:
     """``["optim.base_lr: 0.03 -> 0.06", ...]``: the keys of ``current`` (a nested config dict) whose
-    value differs in ``saved``, within ``sections`` (None: all), leaving out ``neutral`` keys."""
+    value differs in ``saved``, within ``sections`` (None: all), leaving out ``neutral`` keys and keys
+    that ``saved`` does not record (settings added since, whose defaults keep the old behaviour)."""
     old, new = _flatten(saved), _flatten(current)
-    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items()
+    return [f"{key}: {old[key]!r} -> {value!r}" for key, value in new.items()
             if (sections is None or key.split(".")[0] in sections) and key not in neutral
-            and old.get(key) != value]
+            and key in old and old[key] != value]
 
 
 def stale_student(dcfg) -> list[str]:

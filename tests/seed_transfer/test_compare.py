@@ -192,3 +192,16 @@ def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
     message = str(err.value)
     assert "optim.base_lr: 0.03 -> 0.06" in message and "linear.num_c: 3 -> 5" in message
     assert "num_workers" not in message and "n_jobs" not in message  # speed settings change no result
+
+
+def test_rows_with_the_same_teacher_views_share_the_teacher_cache(tmp_path):
+    from seed_transfer.compare import distill_configs
+
+    cfg = tiny_config(tmp_path, det=False)
+    cfg.distill.strategies = ["seed", "l2", "moco"]
+    configs = distill_configs(cfg)
+    assert configs["seed", 0].teacher.cache_dir == configs["l2", 0].teacher.cache_dir == str(
+        tmp_path / "cmp" / "teacher_cache")
+    assert configs["moco", 0].teacher.cache_dir is None  # no teacher
+    cfg.distill.strategies = ["seed", "moco"]
+    assert distill_configs(cfg)["seed", 0].teacher.cache_dir is None  # nothing to share: no cache written
