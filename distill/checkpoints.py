@@ -8,7 +8,8 @@ prefix; it is removed wherever every key carries it):
   with ``module.encoder_q.*``, ``module.encoder_k.*``, ``module.queue``, ``module.queue_ptr``.
   Head ``encoder_q.fc``: Linear(2048, 128) (v1) or ``fc.0``/``fc.2`` Linear-ReLU-Linear (v2).
 - ``mocov3`` (facebookresearch/moco-v3): ``module.base_encoder.*``, ``module.momentum_encoder.*``,
-  ``module.predictor.*``. ResNet head ``base_encoder.fc.0..4``: Linear-BN-ReLU-Linear-BN(affine=False).
+  ``module.predictor.*``. ResNet head ``base_encoder.fc.0..4``: Linear-BN-ReLU-Linear-BN(affine=False);
+  a file without it (projector removed) loads only with ``use_head=False``.
 - ``swav`` (facebookresearch/swav): a bare state dict ``module.conv1.weight``, ...,
   ``module.projection_head.{0,1,3}`` Linear-BN-ReLU-Linear and ``module.prototypes.weight`` (dropped).
 - ``simclr`` (tonylins/simclr-converter): ``{"state_dict": torchvision keys}``; ``fc`` is the
@@ -20,10 +21,13 @@ prefix; it is removed wherever every key carries it):
   classifier Linear is dropped. For ResNets the two are indistinguishable and either works.
 
 Checkpoints are unpickled with ``weights_only=True``; every key that does not fit the
-model is reported by name, as detectron2's converters do.
+model is reported by name, as detectron2's converters do, and what the file holds but the
+model does not use (momentum encoders, queues, classifiers, prototypes, optimizer state) is
+logged in one line.
 """
 
 import argparse
+import logging
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -37,6 +41,8 @@ import torch.nn as nn
 from .export import STUDENT_FORMAT
 from .models import build_backbone
 
+log = logging.getLogger(__name__)
+
 LAYOUTS = ("seed-student", "mocov1", "mocov2", "mocov3", "swav", "simclr", "dino", "torchvision", "timm")
 # Explicit layouts that also accept a file detected as another (plain state dicts look alike).
 _ALSO_ACCEPTS = {"torchvision": {"timm"}, "timm": {"torchvision"}, "dino": {"torchvision", "timm"},
@@ -46,6 +52,8 @@ _TIMM_PREFIXES = ("conv_stem.", "blocks.", "stages.", "patch_embed.", "cls_token
 # Final classifier module names in torchvision and timm. ``classifier.0`` is never one (in a
 # MobileNetV3 backbone it is the hidden 960 -> 1280 layer that build_backbone keeps).
 _CLASSIFIER_NAME = re.compile(r"(fc|head|head\.fc|heads\.head|last_linear|classifier(\.[1-9]\d*)?)")
+# Top-level entries a parser reads (weights or metadata); any other entry is reported as unused.
+_READ_ENTRIES = ("format", "arch", "epoch", "args", "meta", "state_dict", "teacher")
 
 
 class CheckpointError(ValueError):
@@ -58,6 +66,7 @@ class ParsedCheckpoint:
     backbone: dict[str, torch.Tensor]  # named like build_backbone's module, classifier removed
     head: dict[str, torch.Tensor] | None  # projection head as an nn.Sequential state dict, or None
     meta: dict = field(default_factory=dict)  # "arch", "epoch" when the file says so; "dropped" parts
+    unused: dict[str, tuple[int, int]] = field(default_factory=dict)  # dropped weights: name -> (tensors, values)
 
 
 def safe_globals_allowlist() -> list:
@@ -116,6 +125,18 @@ def _state_dict(obj) -> dict[str, torch.Tensor] | None:
 
 def _has(sd: dict, *prefixes: str) -> bool:
     return any(k.startswith(prefixes) for k in sd)
+
+
+def _tally(sd: dict[str, torch.Tensor], *names: str) -> dict[str, tuple[int, int]]:
+    """(tensors, values) of each module or tensor ``name`` of ``sd`` that is there; a module
+    (keys ``name.*``) is labelled ``name.*``."""
+    out = {}
+    for name in names:
+        keys = [k for k in sd if k == name or k.startswith(name + ".")]
+        if keys:
+            label = name if keys == [name] else f"{name}.*"
+            out[label] = (len(keys), sum(sd[k].numel() for k in keys))
+    return out
 
 
 def _describe(obj) -> str:
@@ -179,23 +200,24 @@ def _parse_moco(obj, layout: str) -> ParsedCheckpoint:
     sd = _state_dict(obj)
     if layout == "mocov3":
         encoder = _under(sd, "base_encoder.")
-        if not _has(encoder, "fc."):
+        if _has(encoder, *_TIMM_PREFIXES):
             raise CheckpointError(
-                "only ResNet MoCo v3 checkpoints are supported (projector base_encoder.fc.*); this one has "
-                f"base_encoder keys {list(encoder)[:5]} (a ViT? its layout differs from timm's ViTs)"
+                "only ResNet MoCo v3 checkpoints are supported; this one has base_encoder keys "
+                f"{list(encoder)[:5]} (a ViT: its layout differs from timm's ViTs)"
             )
         dropped = ["momentum_encoder", "predictor"]
     else:
         encoder, dropped = _under(sd, "encoder_q."), ["encoder_k", "queue", "queue_ptr"]
     backbone = {k: v for k, v in encoder.items() if not k.startswith("fc.")}
-    return ParsedCheckpoint(layout, backbone, _as_head(_under(encoder, "fc.")), {**_meta(obj), "dropped": dropped})
+    return ParsedCheckpoint(layout, backbone, _as_head(_under(encoder, "fc.")), {**_meta(obj), "dropped": dropped},
+                            _tally(sd, *dropped))
 
 
 def _parse_swav(obj, layout: str) -> ParsedCheckpoint:
     sd = _state_dict(obj)
     backbone = {k: v for k, v in sd.items() if not k.startswith(("projection_head.", "prototypes."))}
     head = _as_head(_under(sd, "projection_head."))
-    return ParsedCheckpoint(layout, backbone, head, {**_meta(obj), "dropped": ["prototypes"]})
+    return ParsedCheckpoint(layout, backbone, head, {**_meta(obj), "dropped": ["prototypes"]}, _tally(sd, "prototypes"))
 
 
 def _parse_dino(obj, layout: str) -> ParsedCheckpoint:
@@ -205,12 +227,18 @@ def _parse_dino(obj, layout: str) -> ParsedCheckpoint:
     if teacher is None or not _has(teacher, "backbone."):
         raise CheckpointError(f"DINO checkpoint without teacher backbone.* weights: {_describe(obj['teacher'])}")
     dropped = ["student", "teacher head (DINO head: prototype logits, not an embedding)"]
-    return ParsedCheckpoint(layout, _under(teacher, "backbone."), None, {**_meta(obj), "dropped": dropped})
+    unused = {f"teacher {k}": v for k, v in _tally(teacher, "head").items()}
+    student = _state_dict(obj.get("student"))
+    if student is not None:
+        unused["student.*"] = (len(student), sum(v.numel() for v in student.values()))
+    return ParsedCheckpoint(layout, _under(teacher, "backbone."), None, {**_meta(obj), "dropped": dropped}, unused)
 
 
 def _parse_plain(obj, layout: str) -> ParsedCheckpoint:
-    backbone, dropped = _drop_classifier(_state_dict(obj))
-    return ParsedCheckpoint(layout, backbone, None, {**_meta(obj), "dropped": dropped})
+    sd = _state_dict(obj)
+    backbone, dropped = _drop_classifier(sd)
+    classifier = dict.fromkeys(k.rpartition(".")[0] for k in dropped)
+    return ParsedCheckpoint(layout, backbone, None, {**_meta(obj), "dropped": dropped}, _tally(sd, *classifier))
 
 
 def _parse_student(obj, layout: str) -> ParsedCheckpoint:
@@ -311,19 +339,42 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
     model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked, checked above
 
 
+def _count(tensors: int, values: int) -> str:
+    amount = f"{values / 1e6:.1f}M values" if values >= 100_000 else f"{values} value{'s' * (values != 1)}"
+    return f"{tensors} tensors, {amount}" if tensors > 1 else amount
+
+
+def _log_unused(path, obj, parsed: ParsedCheckpoint, head_used: bool) -> None:
+    """One line: the weights and top-level entries of the file that the loaded model does not use."""
+    unused = dict(parsed.unused)
+    if parsed.head and not head_used:
+        unused["projection head (use_head=False)"] = (len(parsed.head), sum(v.numel() for v in parsed.head.values()))
+    parts = [f"{name} ({_count(*size)})" for name, size in unused.items()]
+    reported = {name.removesuffix(".*") for name in unused}
+    if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):  # not a bare state dict
+        parts += [f"entry {key!r}" for key in obj if key not in _READ_ENTRIES and key not in reported]
+    if parts:
+        log.info("%s (layout %s): not used: %s", path, parsed.layout, "; ".join(parts))
+
+
 def load_pretrained(
-    path, arch: str | None, layout: str = "auto", allow_unsafe_pickle: bool = False
+    path, arch: str | None, layout: str = "auto", allow_unsafe_pickle: bool = False, use_head: bool = True
 ) -> tuple[nn.Module, nn.Module | None, ParsedCheckpoint]:
     """Read ``path`` into a ``build_backbone(arch)`` backbone and its projection head (None when
-    the checkpoint has none). Returns (backbone, head, parsed checkpoint).
+    the checkpoint has none, or with ``use_head=False``). Returns (backbone, head, parsed checkpoint).
 
     ``arch=None`` takes the architecture the file records (our student export, MoCo's
-    ``arch`` entry) and fails with a clear message when it records none."""
+    ``arch`` entry) and fails with a clear message when it records none. A MoCo v3 file
+    without its projector is refused unless ``use_head=False``: its embedding is the
+    projector's output, and pooled features in its place would change the method silently."""
     obj = safe_load(path, allow_unsafe_pickle)  # its errors name the file
     try:
         parsed = parse_checkpoint(obj, layout)
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
+    if use_head and parsed.layout == "mocov3" and parsed.head is None:
+        raise CheckpointError(f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
+                              "teacher.use_head=false to use its pooled backbone features instead")
     if arch is None:
         arch = parsed.meta.get("arch")
         if not arch:
@@ -335,5 +386,6 @@ def load_pretrained(
     if file_arch and file_arch != arch.removeprefix("timm:"):
         source += f", saved with arch={file_arch!r} but loaded as {arch!r},"
     load_backbone_weights(backbone, parsed.backbone, source)
-    head = build_head(parsed.head) if parsed.head else None
+    head = build_head(parsed.head) if parsed.head and use_head else None
+    _log_unused(path, obj, parsed, head_used=head is not None)
     return backbone, head, parsed

@@ -51,7 +51,7 @@ def load_backbone(weights: str | None, arch: str | None = None, layout: str = "a
             torch.manual_seed(seed)
             backbone, _ = build_backbone(arch)
     else:
-        backbone, _, parsed = load_pretrained(resolve_path(weights), arch, layout, allow_unsafe_pickle)
+        backbone, _, parsed = load_pretrained(resolve_path(weights), arch, layout, allow_unsafe_pickle, use_head=False)
         arch = arch or parsed.meta["arch"]
     return backbone.eval().requires_grad_(False), arch
 

@@ -4,12 +4,18 @@
 - ``mean_per_class``: recall of each class, averaged over the classes present in the
   labels (Aircraft, Pets, Flowers, Caltech-101).
 - ``map11``: Pascal VOC 2007 11-point interpolated average precision, one binary
-  problem per class, averaged over the classes (VOC 2007 classification).
+  problem per class, averaged over the classes (VOC 2007 classification), with
+  Ericsson et al.'s treatment of "difficult" examples: negatives, in the fit and in AP
+  (their VOC loader keeps ``target == 1`` as the label).
+- ``map11_ignore_difficult``: the same AP with the VOC devkit's convention: difficult
+  examples are left out (counted neither as a hit nor as a false alarm), and the linear
+  protocol leaves them out of that class's fit too.
 
-Multi-label targets use the VOC convention: 1 = present, 0 = absent, -1 = difficult
-(ignored: counted neither as a hit nor as a false alarm).
+Multi-label targets: 1 = present, 0 = absent, -1 = difficult; the metric decides what
+difficult means (:func:`difficult_rule`).
 """
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -47,13 +53,22 @@ def mean_per_class_accuracy(pred, y) -> float:
     return 100.0 * float(np.mean(hits / counts))
 
 
-def voc07_11point_ap(scores, targets) -> float:
+DIFFICULT_RULES = ("negative", "ignore")
+
+
+def _check_difficult(difficult: str) -> None:
+    if difficult not in DIFFICULT_RULES:
+        raise ValueError(f"difficult must be one of {DIFFICULT_RULES}, got {difficult!r}")
+
+
+def voc07_11point_ap(scores, targets, difficult: str = "negative") -> float:
     """11-point interpolated AP of one class (VOC 2007 devkit, ``VOCevalcls.m``), in percent.
 
     AP = 1/11 * sum_{t in 0, 0.1, ..., 1} max{precision(r) : recall(r) >= t}  (0 if no r),
     over the precision/recall points obtained by thresholding ``scores`` at each of its
-    distinct values. Examples with target -1 (difficult) are dropped first. Examples
-    sharing a score enter the ranking together, so the result does not depend on the
+    distinct values. Examples with target -1 (difficult) count as negatives
+    (``difficult="negative"``, Ericsson et al.) or are dropped first (``"ignore"``, the
+    devkit's convention). Examples sharing a score enter the ranking together, so the result does not depend on the
     input order (the devkit breaks such ties by position). Unlike Ericsson et al.'s
     ``voc_ap`` on top of ``sklearn.metrics.precision_recall_curve``, no extra
     (recall 0, precision 1) point is added, which there lifts the t = 0 term to 1 even
@@ -62,13 +77,15 @@ def voc07_11point_ap(scores, targets) -> float:
     Args:
         scores: (N,) classifier scores, higher = more confident the class is present.
         targets: (N,) in {1, 0, -1}.
+        difficult: "negative" or "ignore": what a -1 target is.
     """
+    _check_difficult(difficult)
     scores, targets = np.asarray(scores, dtype=np.float64), np.asarray(targets)
     if scores.ndim != 1 or scores.shape != targets.shape:
         raise ValueError(f"scores and targets must be 1-D of equal length, got {scores.shape} and {targets.shape}")
     if not np.isin(targets, (-1, 0, 1)).all():
         raise ValueError(f"targets must be in {{1, 0, -1}}, got values {np.unique(targets).tolist()}")
-    keep = targets != -1
+    keep = targets != -1 if difficult == "ignore" else np.ones(len(targets), dtype=bool)
     scores, positive = scores[keep], targets[keep] == 1
     num_pos = int(positive.sum())
     if num_pos == 0:
@@ -89,12 +106,13 @@ def voc07_11point_ap(scores, targets) -> float:
     return 100.0 * ap
 
 
-def voc07_map(scores, targets) -> float:
+def voc07_map(scores, targets, difficult: str = "negative") -> float:
     """Mean over classes of :func:`voc07_11point_ap`, in percent.
 
     Args:
         scores: (N, C) classifier scores, one column per class.
-        targets: (N, C) in {1, 0, -1}; -1 (difficult) is ignored for that class.
+        targets: (N, C) in {1, 0, -1}.
+        difficult: "negative" (Ericsson et al.) or "ignore" (VOC devkit): what a -1 target is.
     """
     scores, targets = np.asarray(scores), np.asarray(targets)
     if scores.ndim != 2 or scores.shape != targets.shape:
@@ -102,7 +120,7 @@ def voc07_map(scores, targets) -> float:
     aps = []
     for c in range(scores.shape[1]):
         try:
-            aps.append(voc07_11point_ap(scores[:, c], targets[:, c]))
+            aps.append(voc07_11point_ap(scores[:, c], targets[:, c], difficult))
         except ValueError as err:
             raise ValueError(f"class {c}: {err}") from None
     return float(np.mean(aps))
@@ -112,9 +130,12 @@ def voc07_map(scores, targets) -> float:
 METRICS: dict[str, Callable[..., float]] = {
     "top1": top1_accuracy,
     "mean_per_class": mean_per_class_accuracy,
-    "map11": voc07_map,
+    "map11": partial(voc07_map, difficult="negative"),
+    "map11_ignore_difficult": partial(voc07_map, difficult="ignore"),
 }
-MULTI_LABEL_METRICS = frozenset({"map11"})
+# multi-label metric -> what a difficult (-1) target is, in the fit and in the score
+_DIFFICULT = {"map11": "negative", "map11_ignore_difficult": "ignore"}
+MULTI_LABEL_METRICS = frozenset(_DIFFICULT)
 
 
 def check_metric(name: str) -> str:
@@ -123,7 +144,15 @@ def check_metric(name: str) -> str:
     return name
 
 
+def difficult_rule(metric_name: str) -> str:
+    """"negative" or "ignore": what a difficult (-1) target is under a multi-label metric."""
+    if check_metric(metric_name) not in _DIFFICULT:
+        raise ValueError(f"{metric_name!r} is not a multi-label metric; those are {sorted(_DIFFICULT)}")
+    return _DIFFICULT[metric_name]
+
+
 def score(metric_name: str, prediction, target) -> float:
     """Dispatch by name: ``top1`` / ``mean_per_class`` take (pred (N,), labels (N,)),
-    ``map11`` takes (scores (N, C), targets (N, C) in {1, 0, -1}). Returns percent."""
+    ``map11``/``map11_ignore_difficult`` take (scores (N, C), targets (N, C) in {1, 0, -1}).
+    Returns percent."""
     return METRICS[check_metric(metric_name)](prediction, target)

@@ -171,7 +171,7 @@ def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "a
     Returns ``{"arch", "depth", "layout", "converted": n, "skipped": [keys], "dropped": [what the
     loader left out: projection head, classifier, ...], "settings": detectron2_settings}``.
     """
-    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle)
+    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle, use_head=False)
     arch = arch or parsed.meta["arch"]
     state = backbone.state_dict()
     try:

@@ -15,6 +15,14 @@ Boxes are continuous pixel coordinates: a box covering the whole image is
 ``[0, 0, width, height]``. ``bbox_mode`` is the integer 0, which equals Detectron2's
 ``BoxMode.XYXY_ABS`` (an ``IntEnum``), so Detectron2's mapper takes the records as they are.
 
+Boxes are checked, as neither engine does: in a test split an impossible box is a ground
+truth no detection can match, which lowers AP without a word. A box reaching outside its
+image is clipped to it, with a warning naming the file and the objects. A VOC object whose
+box is empty or inverted (xmax <= xmin or ymax <= ymin, after clipping) is refused with an
+error naming the file and the object. In COCO JSON a negative width or height is refused the
+same way; an annotation whose box is empty inside its image is dropped with a warning (zero
+boxes occur in published COCO-format sets, and Detectron2 drops them in training too).
+
 Readers:
     load_voc(root, split)              Pascal VOC XML (VOCdevkit/VOC2007, VOC2012, or any VOC-format set)
     load_voc_many([(root, split), ...]) e.g. VOC07 trainval + VOC12 trainval, the usual training set
@@ -53,6 +61,21 @@ def box_mode_name(mode) -> str:
     raise ValueError(f"unsupported bbox_mode {mode!r}: expected XYXY_ABS (0) or XYWH_ABS (1)")
 
 
+def clip_box(box: Sequence[float], width: float, height: float) -> list[float]:
+    """[x0, y0, x1, y1] clipped to the ``width`` x ``height`` image."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return [min(max(x0, 0.0), width), min(max(y0, 0.0), height), min(max(x1, 0.0), width), min(max(y1, 0.0), height)]
+
+
+def is_empty(box: Sequence[float]) -> bool:
+    """Whether [x0, y0, x1, y1] covers no area (inverted or zero width/height)."""
+    return box[2] <= box[0] or box[3] <= box[1]
+
+
+def _fmt(box: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in box) + "]"
+
+
 def box_xyxy(annotation: dict) -> list[float]:
     """The annotation's box as [x0, y0, x1, y1] in pixels, whatever its ``bbox_mode``."""
     x, y, a, b = (float(v) for v in annotation["bbox"])
@@ -62,6 +85,28 @@ def box_xyxy(annotation: dict) -> list[float]:
 
 
 # ----------------------------------------------------------------------------- Pascal VOC
+
+def _checked_voc_boxes(annotations: list[dict], width: int | None, height: int | None, xml_path: Path,
+                       classes: Sequence[str]) -> list[dict]:
+    """``annotations`` with their boxes clipped to the image (when its size is known; one
+    warning lists what moved); an empty or inverted box is a ``ValueError`` naming the object."""
+    clipped = []
+    for number, annotation in enumerate(annotations, start=1):
+        what = f"object {number} ({classes[annotation['category_id']]})"
+        box = annotation["bbox"]
+        inside = clip_box(box, width, height) if width is not None else box
+        if is_empty(inside):
+            where = f" after clipping to the {width}x{height} image" if inside != box else ""
+            raise ValueError(f"{xml_path}: {what} has an empty or inverted box {_fmt(box)} (x0, y0, x1, y1 in pixels "
+                             f"from 0: x1 <= x0 or y1 <= y0{where}): fix its <bndbox> or remove the object")
+        if inside != box:
+            clipped.append(f"{what} {_fmt(box)} -> {_fmt(inside)}")
+            annotation["bbox"] = inside
+    if clipped:
+        logger.warning("%s: boxes reach outside the %dx%d image, clipped: %s", xml_path, width, height,
+                       "; ".join(clipped))
+    return annotations
+
 
 def _text(element: ET.Element, tag: str, xml_path: Path) -> str:
     child = element.find(tag)
@@ -79,7 +124,7 @@ def read_voc_xml(xml_path: str | Path, classes: Sequence[str], one_based: bool =
     Detectron2's reader, 1 is subtracted from xmin and ymin (a whole-image box becomes
     ``[0, 0, W, H]``). Files whose corners are already continuous coordinates (e.g. the
     deepforest annotations) pass ``one_based=False``. ``height``/``width`` are ``None``
-    when the file has no usable ``<size>``.
+    when the file has no usable ``<size>`` (then boxes are checked but not clipped).
     """
     xml_path = Path(xml_path)
     if not xml_path.is_file():
@@ -107,7 +152,8 @@ def read_voc_xml(xml_path: str | Path, classes: Sequence[str], one_based: bool =
         difficult = obj.findtext("difficult")  # absent in a few VOC2012 files: not difficult
         annotations.append({"bbox": box, "bbox_mode": XYXY_ABS, "category_id": classes.index(name),
                             "difficult": bool(int(difficult)) if difficult and difficult.strip() else False})
-    return {"height": height, "width": width, "annotations": annotations}
+    return {"height": height, "width": width,
+            "annotations": _checked_voc_boxes(annotations, width, height, xml_path, classes)}
 
 
 def find_voc_root(root: str | Path) -> Path:
@@ -144,10 +190,12 @@ def load_voc(root: str | Path, split: str, classes: Sequence[str] = VOC_CLASSES)
         image_path = root / "JPEGImages" / f"{image_id}.jpg"
         if not image_path.is_file():
             raise FileNotFoundError(f"expected the image {image_path} ({VOC_LAYOUT})")
-        record = read_voc_xml(root / "Annotations" / f"{image_id}.xml", classes)
-        if record["height"] is None:  # no <size>: read it from the image header
+        xml_path = root / "Annotations" / f"{image_id}.xml"
+        record = read_voc_xml(xml_path, classes)
+        if record["height"] is None:  # no <size>: read it from the image header, then clip
             with Image.open(image_path) as image:
                 record["width"], record["height"] = image.size
+            _checked_voc_boxes(record["annotations"], record["width"], record["height"], xml_path, classes)
         records.append({"file_name": str(image_path), "image_id": image_id, **record})
     return records
 
@@ -179,6 +227,10 @@ def _valid_polygons(segmentation) -> list | dict | None:
     return polygons or None
 
 
+def _some(ids: list, limit: int = 10) -> str:
+    return ", ".join(map(str, ids[:limit])) + (f", ... (+{len(ids) - limit} more)" if len(ids) > limit else "")
+
+
 def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[dict], list[str]]:
     """Records of a COCO-format instances JSON, and the class names.
 
@@ -187,7 +239,8 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     XYWH to XYXY; ``iscrowd`` is kept (crowd regions are ignored by the COCO metric and by
     Detectron2's training mapper); polygons (and RLE) are kept under ``segmentation``. An
     annotation whose polygons all have fewer than 3 points is dropped (Detectron2 drops it
-    too). Images without annotations are kept (training loaders filter them).
+    too). Images without annotations are kept (training loaders filter them). Boxes are
+    checked as the module docstring says.
     """
     json_path, image_root = Path(json_path).expanduser(), Path(image_root).expanduser()
     if not json_path.is_file():
@@ -204,14 +257,25 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     classes = [c["name"] for c in categories]
 
     by_image: dict = {image["id"]: [] for image in coco["images"]}
-    dropped = 0
+    sizes = {image["id"]: (float(image["width"]), float(image["height"])) for image in coco["images"]}
+    dropped, clipped, empty = 0, [], []
     for ann in coco["annotations"]:
         if ann["image_id"] not in by_image:
             raise ValueError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
         if ann["category_id"] not in contiguous:
             raise ValueError(f"{json_path}: annotation {ann.get('id')} has unknown category {ann['category_id']}")
         x, y, w, h = (float(v) for v in ann["bbox"])
-        record_ann = {"bbox": [x, y, x + w, y + h], "bbox_mode": XYXY_ABS,
+        if w < 0 or h < 0:
+            raise ValueError(f"{json_path}: annotation {ann.get('id')} (image {ann['image_id']}) has a negative width "
+                             f"or height in its bbox {ann['bbox']} (COCO boxes are [x, y, width, height]): fix or "
+                             "remove it")
+        box = clip_box([x, y, x + w, y + h], *sizes[ann["image_id"]])
+        if is_empty(box):
+            empty.append(ann.get("id"))
+            continue
+        if box != [x, y, x + w, y + h]:
+            clipped.append(ann.get("id"))
+        record_ann = {"bbox": box, "bbox_mode": XYXY_ABS,
                       "category_id": contiguous[ann["category_id"]], "difficult": False,
                       "iscrowd": int(ann.get("iscrowd", 0))}
         if "segmentation" in ann:
@@ -223,6 +287,12 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
         by_image[ann["image_id"]].append(record_ann)
     if dropped:
         logger.warning("%s: dropped %d annotations without a valid polygon (fewer than 3 points)", json_path, dropped)
+    if empty:
+        logger.warning("%s: dropped %d annotations whose box is empty inside its image (ids %s)", json_path,
+                       len(empty), _some(empty))
+    if clipped:
+        logger.warning("%s: clipped %d boxes that reach outside their image (ids %s)", json_path, len(clipped),
+                       _some(clipped))
 
     records = []
     for image in coco["images"]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from distill.distributed import is_launch_main_process
 
-from ..seeds import mean_std, run_seeds
+from ..report import fmt_score
+from ..seeds import mean_std, run_seeds, write_json
 from .convert import convert_checkpoint
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def markdown_comparison(summaries: list[dict]) -> str:
     lines = ["| init | task | " + " | ".join(SUMMARY_METRICS[:3]) + " |", "|---|---|---|---|---|"]
     for entry in summaries:
         for task, metrics in entry["summary"].items():
-            cells = [f"{metrics[m]['mean']:.2f} ± {metrics[m]['std']:.2f}" if m in metrics else "-"
+            cells = [fmt_score(metrics[m]["mean"], metrics[m]["std"]) if m in metrics else "-"
                      for m in SUMMARY_METRICS[:3]]
             lines.append(f"| {entry['name']} | {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -126,6 +127,6 @@ def run_detection_transfer(config_file: str, weights: str | None, output_dir: st
                "seeds": seeds, "schedule": per_seed[0]["schedule"], "summary": summarize(per_seed)}
     if not is_launch_main_process():  # torchrun: one process writes the summary
         return summary
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(summary, output_dir / "summary.json")
     (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")
     return summary

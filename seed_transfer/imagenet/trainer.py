@@ -27,7 +27,7 @@ from distill.checkpoints import safe_load
 from distill.config import ConfigError
 from distill.data import ResumableSampler
 from distill.engine import all_finite, backward_step, rng_state, set_rng_state
-from distill.export import atomic_save
+from distill.export import atomic_save, remove_stale_temporaries
 from distill.metrics_log import MetricsLog
 from distill.schedule import warmup_cosine
 
@@ -162,7 +162,10 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
     if du.is_distributed():
         model = DistributedDataParallel(job.model, device_ids=[device.index] if on_cuda else None)
     stop_step = min(total_steps, train.max_steps or total_steps)
-    metrics = MetricsLog(out, train.tensorboard) if is_main else None
+    if is_main:
+        remove_stale_temporaries(ckpt_path)  # what a save killed midway left
+    # The rows an interrupted run logged after its checkpoint are logged again from here.
+    metrics = MetricsLog(out, train.tensorboard, resume_step=step) if is_main else None
     progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=desc, dynamic_ncols=True)
     job.model.train()
     tic, seconds = time.perf_counter(), time.perf_counter()

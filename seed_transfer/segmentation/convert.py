@@ -58,7 +58,7 @@ def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "a
     MoCo v1/v2/v3, SwAV, SimCLR, DINO, torchvision, timm ResNets), write its backbone for mmseg's
     ``ResNet`` to ``out_path`` (atomically), and return ``{"arch", "depth", "layout",
     "converted": n, "skipped": [keys], "dropped": [what the loader left out]}``."""
-    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle)
+    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle, use_head=False)
     arch = arch or parsed.meta["arch"]
     try:
         converted, skipped, depth = convert_to_mmseg(backbone.state_dict())

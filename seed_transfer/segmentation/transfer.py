@@ -7,7 +7,6 @@ an interrupted comparison continues where it stopped. One process (CPU or one GP
 """
 
 import itertools
-import json
 import logging
 import math
 import os
@@ -19,9 +18,8 @@ import torch
 
 from distill.config import dump_config, load_config
 from distill.distributed import is_launch_main_process
-from distill.export import atomic_save
 
-from ..seeds import METRICS_FILE, mean_std, run_seeds
+from ..seeds import METRICS_FILE, mean_std, run_seeds, write_json
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
 from .engine import import_mmseg, mmengine_safe_globals
@@ -31,10 +29,6 @@ from .schema import SegTransferConfig
 log = logging.getLogger(__name__)
 SUMMARY_METRICS = ("mIoU", "mAcc", "aAcc")
 _RUN_IDS = itertools.count()
-
-
-def _write_json(obj, path: Path) -> None:
-    atomic_save(obj, path, dump=lambda o, f: f.write(json.dumps(o, indent=2, allow_nan=False).encode()))
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -149,7 +143,7 @@ def run_segmentation_transfer(config: str | Path, weights: str | None, output_di
     def run_one(seed: int, seed_dir: Path) -> dict:
         result = {**run_seed(cfg, seed, seed_dir, backbone_file, depth, resume), "init": init}
         if is_launch_main_process():
-            _write_json(result, seed_dir / METRICS_FILE)
+            write_json(result, seed_dir / METRICS_FILE)
         return result
 
     per_seed = run_seeds(output_dir, seeds, run_one)
@@ -159,6 +153,6 @@ def run_segmentation_transfer(config: str | Path, weights: str | None, output_di
                "seeds": seeds, "schedule": per_seed[0]["schedule"], "dataset": per_seed[0]["dataset"],
                "summary": summarize(per_seed), "per_class_IoU": per_class_mean(per_seed)}
     if is_launch_main_process():
-        _write_json(summary, output_dir / "summary.json")
+        write_json(summary, output_dir / "summary.json")
         (output_dir / "summary.md").write_text(markdown_summary(name, summary["summary"]) + "\n")
     return summary

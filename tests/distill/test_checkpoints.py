@@ -314,3 +314,60 @@ def test_mocov3_vit_is_refused_clearly():
           "module.base_encoder.head.0.weight": torch.zeros(4096, 384)}
     with pytest.raises(CheckpointError, match="only ResNet MoCo v3"):
         parse_checkpoint({"state_dict": sd, "epoch": 300})
+
+
+UNUSED = {  # case: what the one log line must name (parts the backbone and head do not use)
+    "mocov1": ["encoder_k.* (", "queue (", "queue_ptr (1 value)", "entry 'optimizer'"],
+    "mocov2": ["encoder_k.* (", "queue (", "queue_ptr (1 value)", "entry 'optimizer'"],
+    "mocov3": ["momentum_encoder.* (", "predictor.* (", "entry 'optimizer'", "entry 'scaler'"],
+    "swav": ["prototypes.* (0.4M values)"],
+    "simclr": ["fc.* (2 tensors, 2.0M values)"],
+    "dino": ["teacher head.* (", "student.* (", "entry 'optimizer'", "entry 'dino_loss'"],
+    "torchvision-resnet": ["fc.* (2 tensors, 0.5M values)"],
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSED))
+def test_what_the_file_holds_but_the_model_does_not_use_is_logged(case, sources, tmp_path, caplog):
+    make, arch, layout, *_ = CASES[case]
+    path = tmp_path / "teacher.pth"
+    torch.save(make(sources)[0], path)
+    with caplog.at_level("INFO", logger="distill.checkpoints"):
+        load_pretrained(path, arch, layout=layout)
+    (line,) = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+    assert line.startswith(f"{path} (layout ") and "\n" not in line
+    for part in UNUSED[case]:
+        assert part in line, (part, line)
+    assert "projection head" not in line and "entry 'epoch'" not in line and "entry 'arch'" not in line
+
+
+def test_a_head_that_is_not_wanted_is_not_built_and_is_logged(sources, tmp_path, caplog):
+    path = tmp_path / "moco_v2.pth.tar"
+    torch.save(_mocov2(sources)[0], path)
+    with caplog.at_level("INFO", logger="distill.checkpoints"):
+        _, head, parsed = load_pretrained(path, "resnet50", use_head=False)
+    assert head is None and parsed.head is not None  # the parse still describes the file
+    assert "projection head (use_head=False) (4 tensors, 4.5M values)" in caplog.text
+
+
+def test_a_student_export_logs_nothing_unused(sources, tmp_path, caplog):
+    path = tmp_path / "student.pth"
+    torch.save(_student(sources)[0], path)
+    with caplog.at_level("INFO", logger="distill.checkpoints"):
+        load_pretrained(path, None)
+    assert "not used" not in caplog.text
+
+
+def test_mocov3_without_projector_loads_only_when_the_head_is_not_wanted(sources, tmp_path):
+    obj, _ = _mocov3(sources)
+    obj["state_dict"] = _without(obj["state_dict"], "module.base_encoder.fc.")
+    path = tmp_path / "r-50-300ep-no-projector.pth.tar"
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError) as error:
+        load_pretrained(path, "resnet50")
+    assert str(error.value) == (f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
+                                "teacher.use_head=false to use its pooled backbone features instead")
+    backbone, head, parsed = load_pretrained(path, "resnet50", use_head=False)
+    assert head is None and parsed.layout == "mocov3"
+    for key, value in _without(sources["resnet50"], "fc.").items():
+        assert torch.equal(backbone.state_dict()[key], value), key

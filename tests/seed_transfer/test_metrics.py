@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from seed_transfer.metrics import (
+    difficult_rule,
     mean_per_class_accuracy,
     score,
     top1_accuracy,
@@ -39,13 +40,25 @@ def test_voc07_ap_by_hand():
     assert voc07_11point_ap(scores, targets) == pytest.approx(100 * 8.4 / 11)
 
 
-def test_voc07_ap_ignores_difficult():
+def test_voc07_ap_difficult_is_negative_by_default_or_ignored():
     scores = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.1]
     targets = [-1, 1, 0, 1, 0, 1, -1]  # the case above plus two difficult examples
-    assert voc07_11point_ap(scores, targets) == pytest.approx(100 * 8.4 / 11)
-    # Counted as a negative, the top one would change the AP: N P N P N P gives
-    # precisions 1/2, 2/4, 3/6 at recalls 1/3, 2/3, 1 -> AP = 1/2.
-    assert voc07_11point_ap(scores[:-1], [0] + targets[1:-1]) == pytest.approx(50.0)
+    # Ignored (VOC devkit): the hand case above.
+    assert voc07_11point_ap(scores, targets, difficult="ignore") == pytest.approx(100 * 8.4 / 11)
+    # Negatives (Ericsson et al., the default): N P N P N P N gives precisions 1/2, 2/4, 3/6
+    # at recalls 1/3, 2/3, 1 -> AP = 1/2; the last negative ranks below every positive.
+    assert voc07_11point_ap(scores, targets) == pytest.approx(50.0)
+    assert voc07_11point_ap(scores, [0 if t == -1 else t for t in targets]) == pytest.approx(50.0)
+
+
+def test_map11_names_the_difficult_rule():
+    scores = np.array([[0.95, 0.9, 0.8, 0.7, 0.6, 0.5], [6, 5, 4, 3, 2, 1]], dtype=float).T
+    targets = np.array([[-1, 1, 0, 1, 0, 1], [1, 1, 0, 0, 0, 0]]).T
+    assert difficult_rule("map11") == "negative" and difficult_rule("map11_ignore_difficult") == "ignore"
+    assert score("map11", scores, targets) == pytest.approx(100 * (0.5 + 1) / 2)
+    assert score("map11_ignore_difficult", scores, targets) == pytest.approx(100 * (8.4 / 11 + 1) / 2)
+    with pytest.raises(ValueError, match="'top1' is not a multi-label metric"):
+        difficult_rule("top1")
 
 
 def test_voc07_ap_recall_exactly_on_the_grid():
@@ -70,6 +83,7 @@ def test_voc07_map_averages_classes():
     # class 0: 8.4/11 (hand case above); class 1: both positives ranked first -> 1
     expected = 100 * (8.4 / 11 + 1) / 2
     assert voc07_map(scores, targets) == pytest.approx(expected)
+    assert voc07_map(scores, targets, difficult="ignore") == pytest.approx(expected)
     assert score("map11", scores, targets) == pytest.approx(expected)
 
 
@@ -85,6 +99,7 @@ def test_score_dispatch():
         (lambda: top1_accuracy([0, 1], [0]), "differ in length"),
         (lambda: mean_per_class_accuracy([], []), "empty"),
         (lambda: voc07_11point_ap([0.1, 0.2], [0, -1]), "no positive"),
+        (lambda: voc07_11point_ap([0.1, 0.2], [1, 0], difficult="skip"), "difficult must be one of"),
         (lambda: voc07_11point_ap([0.1, 0.2], [0, 2]), "targets must be in"),
         (lambda: voc07_map(np.zeros((3, 2)), np.zeros((3, 3))), r"\(N, C\)"),
         (lambda: voc07_map(np.zeros((2, 2)), np.array([[1, 0], [0, 0]])), "class 1"),

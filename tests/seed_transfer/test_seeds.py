@@ -4,9 +4,11 @@ missing ones run; mean ± std over seeds."""
 import json
 import math
 
+import numpy as np
 import pytest
+import torch
 
-from seed_transfer.seeds import mean_std, run_seeds
+from seed_transfer.seeds import json_line, mean_std, run_seeds, write_json
 
 
 def test_finished_seeds_are_read_back_and_missing_ones_run(tmp_path):
@@ -30,4 +32,24 @@ def test_mean_std_is_the_sample_std():
     assert mean_std([1, 3]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5), "values": [1.0, 3.0]}
     assert mean_std([4.0])["std"] == 0.0
     undefined = mean_std([float("nan"), float("nan")])  # APl without large objects, two seeds
+    assert math.isnan(undefined["mean"]) and math.isnan(undefined["std"])
+
+
+def _refuse(constant):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def test_results_are_strict_json_with_null_for_undefined_metrics(tmp_path):
+    path = tmp_path / "seed0" / "metrics.json"
+    write_json({"results": {"bbox": {"AP": np.float32(12.5), "APl": float("nan"), "APm": np.float64("inf")}},
+                "iterations": np.int64(3), "loss": torch.tensor(0.5), "ok": True, "weights": None}, path)
+    blob = json.loads(path.read_text(), parse_constant=_refuse)  # NaN, Infinity would be refused
+    assert blob == {"results": {"bbox": {"AP": 12.5, "APl": None, "APm": None}}, "iterations": 3, "loss": 0.5,
+                    "ok": True, "weights": None}
+    assert json.loads(json_line({"total_loss": float("-inf")}), parse_constant=_refuse) == {"total_loss": None}
+    assert list(path.parent.iterdir()) == [path]  # written atomically: no temporary left
+
+
+def test_mean_std_reads_null_as_undefined():
+    undefined = mean_std([None, 3.0])  # a metric written as null by a finished seed
     assert math.isnan(undefined["mean"]) and math.isnan(undefined["std"])

@@ -14,7 +14,7 @@ The box predictor and the (C4) mask head take res5's output channels: 512 for R1
     MODEL.ROI_HEADS.NAME: "Res5ROIHeadsAnyDepth"    # Res5ROIHeads, any depth
     MODEL.ROI_HEADS.NAME: "Res5ROIHeadsExtraNorm"   # MoCo's detection protocol: + a norm after res5
     MODEL.RESNETS.DEPTH: 18                          # picks the block type
-    MODEL.RESNETS.NORM: "SyncBN"                     # res5 and the extra norm ("BN" on one CPU/GPU)
+    MODEL.RESNETS.NORM: "naiveSyncBN"                # res5 and the extra norm (MoCo's; "BN" in one process)
 """
 
 from detectron2.layers import get_norm
@@ -50,7 +50,7 @@ class Res5ROIHeadsAnyDepth(Res5ROIHeads):
 
 class Res5ROIHeadsExtraNorm(Res5ROIHeadsAnyDepth):
     """MoCo's C4 head (moco/detection/train_net.py): res5, then one more ``MODEL.RESNETS.NORM``
-    layer over its output. With SyncBN everywhere the head's input statistics are normalised
+    layer over its output. With synchronised BN everywhere the head's input statistics are normalised
     the same way as in the backbone, which is what makes fine-tuning from self-supervised
     weights stable. The extra norm is not in the pretrained file (it starts at identity)."""
 

@@ -20,13 +20,14 @@ from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
 from ..catalog import dataset_spec  # noqa: E402
+from ..norms import resolve_norms  # noqa: E402
 from ..schedule import Schedule  # noqa: E402
+from ...seeds import write_json  # noqa: E402
 from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
 from .evaluation import build_evaluator  # noqa: E402
 from .heads import register_heads  # noqa: E402
 
 log = logging.getLogger(__name__)
-NORM_KEYS = ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")
 TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-iteration log
 
 
@@ -85,12 +86,7 @@ def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(
     cfg.MODEL.DEVICE = device
     cfg.OUTPUT_DIR = output_dir
     cfg.SEED = seed
-    # SyncBN needs several CUDA processes; alone (or on the CPU) it is plain BN.
-    if device == "cpu" or world_size == 1:
-        for key in NORM_KEYS:
-            node = getattr(cfg.MODEL, key)
-            if node.get("NORM") == "SyncBN":
-                node.NORM = "BN"
+    resolve_norms(cfg.MODEL, device, world_size)  # SyncBN/naiveSyncBN alone (SyncBN: or on the CPU) are BN
     reference = Schedule(cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_ITER,
                          tuple(cfg.SOLVER.STEPS), cfg.SOLVER.WARMUP_ITERS)
     effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
@@ -133,7 +129,7 @@ def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root
     # DefaultTrainer's EvalHook already evaluated DATASETS.TEST after the last iteration.
     results = getattr(trainer, "_last_eval_results", None) or Trainer.test(cfg, trainer.model)
     if comm.is_main_process():
-        Path(result_file).write_text(json.dumps({"schedule": schedule, "results": results}, indent=2, default=float))
+        write_json({"schedule": schedule, "results": results}, result_file)
         remove_resume_points(cfg.OUTPUT_DIR)
     return results
 

@@ -145,19 +145,15 @@ def load_config(config_file: str | Path, opts=()) -> CfgNode:
     return cfg
 
 
-NORM_KEYS = ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")
-
-
 def resolve_run(cfg: CfgNode, ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1) -> dict:
-    """Apply what the Detectron2 engine's ``build_cfg`` applies for one run, in place: SyncBN is
-    plain BN on the CPU or in one process, and ``ims_per_batch`` rescales the schedule by the
+    """Apply what the Detectron2 engine's ``build_cfg`` applies for one run, in place: the norms
+    of :func:`~seed_transfer.detection.norms.run_norm` (SyncBN is plain BN on the CPU or in one
+    process, naiveSyncBN in one process), and ``ims_per_batch`` rescales the schedule by the
     matched-schedule rule. Returns the metrics.json ``schedule`` entry (same shape as that engine's)."""
+    from ..norms import resolve_norms
     from ..schedule import Schedule
 
-    if device == "cpu" or world_size == 1:
-        for key in NORM_KEYS:
-            if cfg.MODEL[key].get("NORM") == "SyncBN":
-                cfg.MODEL[key]["NORM"] = "BN"
+    resolve_norms(cfg.MODEL, device, world_size)
     solver = cfg.SOLVER
     reference = Schedule(solver.IMS_PER_BATCH, solver.BASE_LR, solver.MAX_ITER, tuple(solver.STEPS), solver.WARMUP_ITERS)
     effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference

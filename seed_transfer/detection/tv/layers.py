@@ -1,7 +1,8 @@
 """Small layers that make torchvision's detection pieces compute what Detectron2 computes.
 
 - :func:`norm_layer` / :func:`convert_norm`: Detectron2's ``NORM`` names ("", BN, SyncBN,
-  FrozenBN, GN) as layer factories, and in-place conversion of a pretrained network's BN.
+  naiveSyncBN, FrozenBN, GN) as layer factories, and in-place conversion of a pretrained
+  network's BN; :class:`NaiveSyncBatchNorm` is Detectron2's ``naiveSyncBN``.
 - :class:`D2AnchorGenerator`: torchvision's generator rounds the base anchors to integers;
   Detectron2's ``DefaultAnchorGenerator`` does not.
 - :class:`RoIPooler`: Detectron2's ``ROIPooler`` (level = floor(4 + log2(sqrt(area) / 224)),
@@ -14,19 +15,55 @@ import math
 from functools import partial
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.nn.functional import all_reduce
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FrozenBatchNorm2d, roi_align
 
-NORMS = ("", "BN", "SyncBN", "FrozenBN", "GN")
+NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "FrozenBN", "GN")
+
+
+class NaiveSyncBatchNorm(nn.BatchNorm2d):
+    """Detectron2's ``naiveSyncBN`` (``detectron2.layers.NaiveSyncBatchNorm``, ``stats_mode=""``),
+    the norm of MoCo's detection configs.
+
+    Training under several processes, the per-process mean and mean of squares over (N, H, W)
+    are averaged over the processes by a differentiable all-reduce (so every process must
+    hold the same batch size), var = E[x^2] - E[x]^2, and the running statistics move by
+    ``momentum`` towards them; fp16 input is reduced in fp32. In one process or in eval mode
+    it is ``BatchNorm2d``. Input (N, C, H, W).
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if world == 1 or not self.training:
+            return super().forward(input)
+        x = input.float() if input.dtype == torch.float16 else input
+        channels = x.shape[1]
+        stats = torch.cat([x.mean(dim=(0, 2, 3)), (x * x).mean(dim=(0, 2, 3))])  # (2C,)
+        mean, meansqr = (all_reduce(stats) / world).split(channels)
+        var = meansqr - mean * mean
+        scale = self.weight * torch.rsqrt(var + self.eps)  # (C,)
+        bias = self.bias - mean * scale
+        self.running_mean += self.momentum * (mean.detach() - self.running_mean)
+        self.running_var += self.momentum * (var.detach() - self.running_var)
+        out = x * scale.reshape(1, -1, 1, 1) + bias.reshape(1, -1, 1, 1)
+        return out.to(input.dtype)
 
 
 def norm_layer(name: str):
     """A ``norm(num_channels)`` factory for a Detectron2 ``NORM`` value, or None for ""."""
     if name not in NORMS:
         raise ValueError(f"unsupported NORM {name!r}; the torchvision engine knows {NORMS}")
-    return {"": None, "BN": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm, "FrozenBN": FrozenBatchNorm2d,
-            "GN": partial(nn.GroupNorm, 32)}[name]
+    return {"": None, "BN": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm, "naiveSyncBN": NaiveSyncBatchNorm,
+            "FrozenBN": FrozenBatchNorm2d, "GN": partial(nn.GroupNorm, 32)}[name]
+
+
+def _naive_sync(bn: nn.BatchNorm2d) -> NaiveSyncBatchNorm:
+    synced = NaiveSyncBatchNorm(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+    synced.load_state_dict(bn.state_dict())
+    return synced.train(bn.training)
 
 
 def _frozen(bn: nn.BatchNorm2d) -> FrozenBatchNorm2d:
@@ -43,16 +80,18 @@ def _frozen(bn: nn.BatchNorm2d) -> FrozenBatchNorm2d:
 @torch.no_grad()
 def convert_norm(module: nn.Module, name: str) -> nn.Module:
     """The BatchNorm2d layers of a pretrained ``module`` as Detectron2's ``NORM`` ``name``: kept
-    ("BN"), frozen with their statistics ("FrozenBN"), or synchronised ("SyncBN"). Returns the
-    (possibly new) module; buffers and parameters keep their names and values."""
+    ("BN"), frozen with their statistics ("FrozenBN"), or synchronised ("SyncBN", "naiveSyncBN").
+    Returns the (possibly new) module; buffers and parameters keep their names and values."""
     if name == "BN":
         return module
     if name == "SyncBN":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    if name != "FrozenBN":
-        raise ValueError(f"the backbone NORM must be BN, SyncBN or FrozenBN for pretrained weights, got {name!r}")
-    if isinstance(module, nn.BatchNorm2d):
-        return _frozen(module)
+    convert = {"FrozenBN": _frozen, "naiveSyncBN": _naive_sync}.get(name)
+    if convert is None:
+        raise ValueError(f"the backbone NORM must be BN, SyncBN, naiveSyncBN or FrozenBN for pretrained weights, "
+                         f"got {name!r}")
+    if type(module) is nn.BatchNorm2d:  # exactly: a NaiveSyncBatchNorm is one too
+        return convert(module)
     for child_name, child in module.named_children():
         new = convert_norm(child, name)
         if new is not child:

@@ -32,6 +32,7 @@ from distill.checkpoints import safe_load
 from distill.export import atomic_save
 
 from ...backbones import load_backbone
+from ...seeds import json_line, write_json
 from ..evaluation import coco_detection_ap, voc_detection_ap
 from .config import load_config, resolve_run
 from .data import DetectionDataset, IterationBatches, collate, load_dataset, load_training_records
@@ -274,7 +275,7 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
         if logfile and (done % LOG_PERIOD == 0 or done == solver.MAX_ITER or done == start + 1):
             row = {"iteration": done, "lr": solver.BASE_LR * factor, "total_loss": loss.item(),
                    **{k: v.item() for k, v in losses.items()}, "time": time.perf_counter() - tic, "data_time": data_time}
-            logfile.write(json.dumps(row) + "\n")
+            logfile.write(json_line(row) + "\n")
             logfile.flush()
             progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{row['lr']:.4g}")
         if rank == 0 and (done % solver.CHECKPOINT_PERIOD == 0 or done == solver.MAX_ITER):
@@ -316,7 +317,7 @@ def _run(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root,
     if rank != 0:
         return None
     metrics = {"schedule": schedule, "results": results, "engine": "torchvision", "init": init}
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_json(metrics, output_dir / "metrics.json")
     return metrics
 
 

@@ -120,6 +120,71 @@ def test_read_voc_xml_continuous_corners(tmp_path):
     assert record["annotations"][0]["bbox"] == [2.0, 2.0, 8.0, 8.0]
 
 
+def one_image_voc(parent: Path, objects: list[str], size=(50, 40), with_size=True) -> Path:
+    root = parent / "VOC2007"
+    write_voc_image(root, "000001", size, objects, with_size=with_size)
+    write_split(root, "test", ["000001"])
+    return root
+
+
+def test_voc_boxes_outside_the_image_are_clipped_with_a_warning(tmp_path, caplog):
+    root = one_image_voc(tmp_path, [voc_object("dog", (2, 2, 20, 20)), voc_object("cat", (-4, 10, 60, 45))])
+    with caplog.at_level("WARNING", logger="seed_transfer.detection.data"):
+        (record,) = load_voc(root, "test")
+    assert [a["bbox"] for a in record["annotations"]] == [[1.0, 1.0, 20.0, 20.0], [0.0, 9.0, 50.0, 40.0]]
+    (warning,) = caplog.messages
+    assert str(root / "Annotations" / "000001.xml") in warning and "50x40 image" in warning
+    assert "object 2 (cat) [-5, 9, 60, 45] -> [0, 9, 50, 40]" in warning and "object 1" not in warning
+
+
+def test_voc_boxes_of_an_xml_without_size_are_clipped_to_the_image_read(tmp_path, caplog):
+    root = one_image_voc(tmp_path, [voc_object("dog", (11, 1, 35, 10))], size=(30, 20), with_size=False)
+    with caplog.at_level("WARNING", logger="seed_transfer.detection.data"):
+        (record,) = load_voc(root, "test")
+    assert record["annotations"][0]["bbox"] == [10.0, 0.0, 30.0, 10.0] and "30x20 image" in caplog.text
+
+
+# VOC corners are 1-based inclusive: (5, 30, 40, 30) is a valid box one pixel high, (5, 30, 40, 29) is not.
+@pytest.mark.parametrize("box, clipping", [((20, 5, 10, 30), False), ((5, 30, 40, 29), False),
+                                           ((60, 5, 70, 30), True)])
+def test_empty_or_inverted_voc_boxes_are_refused_naming_file_and_object(tmp_path, box, clipping):
+    root = one_image_voc(tmp_path, [voc_object("dog", (2, 2, 20, 20)), voc_object("horse", box)])
+    with pytest.raises(ValueError) as error:
+        load_voc(root, "test")
+    message = str(error.value)
+    assert message.startswith(f"{root / 'Annotations' / '000001.xml'}: object 2 (horse) has an empty or inverted box")
+    assert "\n" not in message and "fix its <bndbox> or remove the object" in message
+    assert ("after clipping to the 50x40 image" in message) == clipping
+
+
+def test_coco_boxes_are_clipped_dropped_when_empty_and_refused_when_inverted(tmp_path, caplog):
+    json_path, images = make_coco(tmp_path)
+    coco = json.loads(json_path.read_text())
+    coco["annotations"] += [
+        {"id": 5, "image_id": 13, "category_id": 3, "bbox": [6, 4, 8, 3], "area": 24, "iscrowd": 0},  # out right
+        {"id": 6, "image_id": 13, "category_id": 3, "bbox": [12, 2, 3, 3], "area": 9, "iscrowd": 0},  # beyond x = 10
+        {"id": 7, "image_id": 13, "category_id": 7, "bbox": [1, 1, 0, 5], "area": 0, "iscrowd": 0}]  # zero width
+    json_path.write_text(json.dumps(coco))
+    with caplog.at_level("WARNING", logger="seed_transfer.detection.data"):
+        records, _ = load_coco_json(json_path, images)
+    assert [a["bbox"] for a in records[2]["annotations"]] == [[6.0, 4.0, 10.0, 7.0]]
+    assert f"{json_path}: clipped 1 boxes that reach outside their image (ids 5)" in caplog.messages
+    assert f"{json_path}: dropped 2 annotations whose box is empty inside its image (ids 6, 7)" in caplog.messages
+
+    coco["annotations"].append({"id": 8, "image_id": 11, "category_id": 3, "bbox": [5, 5, -2, 4], "iscrowd": 0})
+    json_path.write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match=re.escape(f"{json_path}: annotation 8 (image 11) has a negative width")):
+        load_coco_json(json_path, images)
+
+
+def test_the_torchvision_engine_reads_the_checked_boxes(tmp_path):
+    from seed_transfer.detection.tv.data import load_dataset
+
+    one_image_voc(tmp_path, [voc_object("dog", (30, 5, 10, 30))])
+    with pytest.raises(ValueError, match="object 1 \\(dog\\) has an empty or inverted box"):
+        load_dataset("voc_2007_test", tmp_path)
+
+
 def test_box_xyxy_modes():
     assert box_xyxy({"bbox": [1, 2, 3, 4], "bbox_mode": "XYXY_ABS"}) == [1, 2, 3, 4]
     assert box_xyxy({"bbox": [1, 2, 3, 4], "bbox_mode": XYWH_ABS}) == [1, 2, 4, 6]

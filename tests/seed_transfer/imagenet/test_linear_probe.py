@@ -88,7 +88,14 @@ def test_image_probe_trains_the_head_only_and_resume_matches_an_uninterrupted_ru
     part = tmp_path / "part"
     first = run_linear_probe(probe_config(part, root, "train.max_steps=3"))
     assert first["steps"] == 3 and not first["finished"]
+    # What a run killed after its step-3 checkpoint leaves: rows of steps 4-5, a half-written save.
+    metrics = part / "out" / "metrics.csv"
+    with metrics.open("a") as f:
+        f.write("4,0.1,5,2.0,nan,nan,0.1\r\n5,0.1,5,2.5,nan,nan,0.1\r\n")
+    (part / "out" / ".checkpoint.pth.0123abcd.tmp").write_bytes(b"half a checkpoint")
     resumed = run_linear_probe(probe_config(part, root), resume=True)
+    assert [int(line.split(",")[0]) for line in metrics.read_text().splitlines()[1:]] == list(range(1, 9))
+    assert not list((part / "out").glob(".checkpoint.pth.*.tmp"))
     saved = torch.load(part / "out" / "checkpoint.pth", weights_only=True)
     for key in ("weight", "bias"):
         torch.testing.assert_close(saved["model"][key], ckpt["model"][key], rtol=0, atol=0)
