@@ -7,11 +7,12 @@ import torch.nn as nn
 
 from .checkpoints import load_pretrained
 from .config import resolve_path
+from .data import IMAGENET
 from .heads import EmbeddingNet, MLPHead
 from .methods import SEED, L2Distill, MoCo, SEEDMoCo
 from .models import build_backbone
 from .schema import NEEDS_TEACHER, DistillConfig
-from .teacher import FrozenTeacher
+from .teacher import FrozenTeacher, describe_norm, resolve_input_norm
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +20,15 @@ log = logging.getLogger(__name__)
 def build_teacher(cfg: DistillConfig) -> FrozenTeacher:
     t = cfg.teacher
     backbone, head, parsed = load_pretrained(
-        resolve_path(t.weights), t.arch, layout=t.layout, allow_unsafe_pickle=t.allow_unsafe_pickle
+        resolve_path(t.weights), t.arch, layout=t.layout, allow_unsafe_pickle=t.allow_unsafe_pickle,
+        use_head=t.use_head,
     )
-    if head is not None and not t.use_head:
-        head = None
     log.info("teacher %s from %s (layout %s, %s)", t.arch, t.weights, parsed.layout,
              "projection head" if head is not None else "pooled features")
-    return FrozenTeacher(backbone, head, input_size=t.input_size)
+    input_norm, source = resolve_input_norm(t.input_norm, parsed.layout)
+    log.info("teacher input: %s (%s)%s", describe_norm(input_norm), source,
+             "" if input_norm == IMAGENET else "; the student's ImageNet-normalised views are re-normalised for it")
+    return FrozenTeacher(backbone, head, input_size=t.input_size, input_norm=input_norm, view_norm=IMAGENET)
 
 
 def build_student(arch: str, out_dim: int) -> EmbeddingNet:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .errors import UserError
 from .export import STUDENT_FORMAT
 from .models import build_backbone
 
@@ -56,7 +57,7 @@ _CLASSIFIER_NAME = re.compile(r"(fc|head|head\.fc|heads\.head|last_linear|classi
 _READ_ENTRIES = ("format", "arch", "epoch", "args", "meta", "state_dict", "teacher")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be read, recognised, or loaded into the requested model."""
 
 
@@ -82,22 +83,54 @@ def safe_globals_allowlist() -> list:
     return allowed
 
 
+# How a torch.save file begins: a zip archive (torch >= 1.6) or a pickle (protocol 2+, older torch).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse a file that is no torch.save file at all (text, an image, an empty file) before
+    torch.load reads it, whose errors would suggest an unsafe unpickling instead."""
+    with path.open("rb") as f:
+        start = f.read(4)
+    if not start:
+        raise CheckpointError(f"{path} is not a checkpoint (it is empty): check the path")
+    if not start.startswith(_TORCH_MAGIC):
+        raise CheckpointError(f"{path} is not a checkpoint (it starts with {start!r}, not with the zip or pickle "
+                              f"header of a torch.save file): check the path")
+
+
+def _damaged(path: Path, err: Exception) -> CheckpointError:
+    reason = str(err).split(". ")[0].strip() or type(err).__name__
+    return CheckpointError(f"{path} is truncated or damaged ({reason}): copy or download it again")
+
+
 def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
     """Read a ``torch.save`` file (tensors, containers, argparse.Namespace, numpy scalars) or a
     ``.safetensors`` file onto the CPU. Arbitrary classes are refused unless
     ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint: give the checkpoint file itself")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file  # installed with timm
 
-        return load_file(str(path), device="cpu")
-    if allow_unsafe_pickle:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            return load_file(str(path), device="cpu")
+        except SafetensorError as e:  # a header or size that does not add up
+            raise _damaged(path, e) from None
+    _check_magic(path)
     try:
+        if allow_unsafe_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
         with torch.serialization.safe_globals(safe_globals_allowlist()):
             return torch.load(path, map_location="cpu", weights_only=True)
+    # a zip archive cut short (PytorchStreamReader's RuntimeError, or an OSError from seeking past
+    # the end: the file itself opened above), a pickle ending early
+    except (RuntimeError, OSError, EOFError) as e:
+        raise _damaged(path, e) from None
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))
         reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(\n\n|$)", str(e), re.S)
@@ -379,7 +412,8 @@ def load_pretrained(
         arch = parsed.meta.get("arch")
         if not arch:
             raise CheckpointError(f"{path} (layout {parsed.layout}) does not record its architecture: "
-                                  f"give it explicitly (e.g. model.arch=resnet50)")
+                                  f"give it explicitly (e.g. --arch resnet50, model.arch=resnet50 or "
+                                  f"teacher.arch=resnet50, as the tool names it)")
     backbone, _ = build_backbone(arch)
     source = f"{path} (layout {parsed.layout})"
     file_arch = parsed.meta.get("arch")

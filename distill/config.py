@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .errors import UserError
+
 T = TypeVar("T")
 BASE_KEY = "_base_"
 PACKAGE_SCHEME = "pkg://"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file, key or value that cannot be used; the message says which and why."""
 
 

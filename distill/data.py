@@ -12,17 +12,31 @@ from collections.abc import Callable, Iterable, Iterator
 import hashlib
 import os
 import random
+from typing import NamedTuple
 
 from PIL import Image
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 import torchvision.transforms as T
 
+from .config import resolve_path
+from .errors import DataError
 from .stamps import DEFAULT_ROOT as STAMPS_ROOT, StampImages, open_composited
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SOURCES = ("imagefolder", "filelist", "demo", "stamps")
+
+
+class Normalization(NamedTuple):
+    """Per-channel (RGB) input normalisation of [0, 1] pixels: ``(x - mean) / std``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+IMAGENET = Normalization(IMAGENET_MEAN, IMAGENET_STD)
+UNIT_RANGE = Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # no normalisation: the [0, 1] pixels themselves
 
 _MASK64 = (1 << 64) - 1
 
@@ -42,20 +56,23 @@ def mix_seed(*values: int) -> int:
     return h >> 1
 
 
-def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN,
-                     std=IMAGENET_STD) -> Callable[[Image.Image], torch.Tensor]:
+def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_scale_min: float = 0.2,
+                     blur: bool = True) -> Callable[[Image.Image], torch.Tensor]:
     """MoCo v2 augmentation (``main_moco.py --aug-plus``): PIL image -> 3 x image_size x image_size float tensor.
 
+    ``crop_scale_min`` is the smallest RandomResizedCrop area (MoCo: 0.2) and ``blur`` the
+    Gaussian blur step, the two things the SEED authors change for SwAV and SimCLR teachers.
     All randomness comes from the global torch RNG, so ``SeededViews`` controls it.
     """
     # MoCo v2 blurs with PIL's ImageFilter.GaussianBlur(radius=sigma); torchvision's
     # GaussianBlur takes sigma directly and needs a finite (odd) kernel: ~10% of the side.
     kernel_size = int(0.1 * image_size) // 2 * 2 + 1
+    blurring = [T.RandomApply([T.GaussianBlur(kernel_size, sigma=(0.1, 2.0))], p=0.5)] if blur else []
     return T.Compose([
-        T.RandomResizedCrop(image_size, scale=(0.2, 1.0)),
+        T.RandomResizedCrop(image_size, scale=(crop_scale_min, 1.0)),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
         T.RandomGrayscale(p=0.2),
-        T.RandomApply([T.GaussianBlur(kernel_size, sigma=(0.1, 2.0))], p=0.5),
+        *blurring,
         T.RandomHorizontalFlip(),
         T.ToTensor(),
         T.Normalize(mean, std),
@@ -73,19 +90,36 @@ def _open_rgb(path: str) -> Image.Image:
     return open_composited(path)  # transparent pixels on white, not the colours stored under the alpha
 
 
+def _no_images(root: str) -> DataError:
+    """Why torchvision's ImageFolder found nothing to read in ``root``: no class folders, or
+    class folders without a single image file (empty, or holding other files only)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    layout = f"expected ImageNet's layout root/<class>/<image> with images of type {', '.join(IMG_EXTENSIONS)}"
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        return DataError(f"image folder {root!r} has no class folders: {layout} "
+                         f"(for a flat list of images use data.source=filelist)")
+    without = [name for name in classes if not any(
+        file.lower().endswith(IMG_EXTENSIONS) for _, _, files in os.walk(os.path.join(root, name)) for file in files)]
+    listed = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
+    return DataError(f"image folder {root!r}: {len(without)} of its {len(classes)} class folders hold no image "
+                     f"({listed}); {layout}: add images or remove those folders")
+
+
 class ImageFolderImages(Dataset):
     """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped)."""
 
     def __init__(self, root: str):
         from torchvision.datasets import ImageFolder
 
-        layout = "expected the layout root/<class>/<image>.jpg"
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"image folder {root!r} does not exist; {layout}")
+            raise FileNotFoundError(f"image folder {root!r} does not exist; expected the layout "
+                                    f"root/<class>/<image>.jpg (set data.root)")
         try:
             self.folder = ImageFolder(root)
-        except FileNotFoundError as err:  # torchvision: no class folder / "Found no valid file"
-            raise ValueError(f"no images found in {root!r}; {layout} ({err})") from None
+        except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
+            raise _no_images(root) from None
 
     def __len__(self) -> int:
         return len(self.folder)
@@ -114,7 +148,7 @@ class FileListImages(Dataset):
             lines = [line.strip() for line in f]
         self.paths = [os.path.join(root, line.split()[0]) for line in lines if line and not line.startswith("#")]
         if not self.paths:
-            raise ValueError(f"file list {file_list!r} lists no images")
+            raise DataError(f"file list {file_list!r} lists no images: expected one image path per line")
         if not os.path.isfile(self.paths[0]):
             raise FileNotFoundError(f"image {self.paths[0]!r}, the first entry of {file_list!r}, does not exist")
 
@@ -163,7 +197,7 @@ class DemoPhotos(Dataset):
 
     def __init__(self, length: int = 4096, max_short_side: int = 512):
         if length < 1:
-            raise ValueError(f"demo length must be >= 1, got {length}")
+            raise DataError(f"demo length must be >= 1, got {length} (data.demo_length)")
         self.length, self.max_short_side = length, max_short_side
         self.photos = _demo_photos(max_short_side)
 
@@ -177,6 +211,17 @@ class DemoPhotos(Dataset):
         """sha256 of the photo list (with scikit-learn's two photos when it is installed) and sizes."""
         return _sha256_lines([*DEMO_PHOTOS, f"photos={len(self.photos)}", f"length={self.length}",
                               f"max_short_side={self.max_short_side}"])
+
+
+def source_identity(data, source: Dataset) -> dict:
+    """Which images ``source``, built from ``data`` (a :class:`distill.schema.DataConfig`), holds:
+    where from (absolute paths), how many, and the sha256 of their list (None when the source
+    has no ``fingerprint()``)."""
+    absolute = lambda path: os.path.abspath(resolve_path(path)) if path else None  # noqa: E731
+    fingerprint = getattr(source, "fingerprint", None)
+    return {"source": data.source, "root": absolute(data.root), "file_list": absolute(data.file_list),
+            "images": f"sha256:{fingerprint()}" if fingerprint is not None else None, "length": len(source),
+            "demo_length": data.demo_length if data.source == "demo" else None}
 
 
 def build_source_dataset(source: str, root: str | None = None, file_list: str | None = None, **kwargs) -> Dataset:

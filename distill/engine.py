@@ -5,7 +5,11 @@ Exact resume rests on three things: the checkpoint holds every piece of state
 (student, heads, queues and pointers, momentum encoder, optimizer, AMP scaler,
 step, RNG states); the lr schedule is a function of the step; and augmentations
 are seeded per (seed, epoch, sample), so data order and views do not depend on
-where a run was interrupted (see :mod:`distill.data`).
+where a run was interrupted (see :mod:`distill.data`). A resumed run must also be the
+same training: the checkpoint's fingerprint of every setting that alters it (teacher
+file by content, data as measured, ...) must match the new run's (:mod:`distill.resume`),
+and the output folder's ``config.yaml`` and ``run_info.json`` are written only once that,
+the data and the method have passed, so a start that fails leaves them as they were.
 
 With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 (:mod:`distill.teacher_cache`): read where written, computed and written elsewhere;
@@ -28,8 +32,10 @@ from .builder import build_method, build_teacher
 from .checkpoints import safe_load
 from .config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
-from .export import atomic_save, export_student
+from .errors import DataError
+from .export import atomic_save, export_student, remove_stale_temporaries
 from .metrics_log import MetricsLog
+from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .run_info import write_run_info
 from .schedule import warmup_cosine
 from .schema import NEEDS_TEACHER, DistillConfig
@@ -39,8 +45,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pth"
 STUDENT_NAME = "student.pth"
-# Config sections that must match for a resumed run to continue the same training.
-RESUME_MUST_MATCH = ("student", "distill", "optim")
 
 
 def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,7 +66,9 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int) -> None:
+def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int,
+                    fingerprint: dict) -> None:
+    """Everything a resumed run continues from, and the fingerprint it must match (:mod:`distill.resume`)."""
     atomic_save({
         "step": step,
         "model": _training_state(method),
@@ -70,28 +76,52 @@ def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, s
         "scaler": scaler.state_dict() if scaler is not None else None,
         "rng": rng_state(),
         "config": to_dict(cfg),
+        "fingerprint": fingerprint,
     }, path)
 
 
-def load_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler) -> int:
-    """Restore a run saved by :func:`save_checkpoint`; returns the step to continue from."""
-    ckpt = safe_load(path)
-    saved, current = ckpt["config"], to_dict(cfg)
-    changed = [f"{section}.{key}: {saved[section][key]!r} -> {value!r}"
-               for section in RESUME_MUST_MATCH for key, value in current[section].items()
-               if saved[section].get(key) != value]
-    if changed:
-        raise ConfigError(f"cannot resume {path}: the config changed ({'; '.join(changed)}); "
-                          f"use a new train.output_dir for a different run")
-    missing, unexpected = method.load_state_dict(ckpt["model"], strict=False)
+def read_checkpoint(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
+    """The checkpoint of :func:`save_checkpoint` at ``path``, once it is known to continue this
+    run: a ConfigError names every setting that alters the training and changed since."""
+    checkpoint = safe_load(path)
+    check_resumable(path, checkpoint, fingerprint, cfg)
+    return checkpoint
+
+
+def _teacher_changes(saved_config: dict, cfg: DistillConfig) -> list[str]:
+    saved, current = saved_config.get("teacher", {}), to_dict(cfg)["teacher"]
+    return [f"teacher.{key}: {saved[key]!r} -> {value!r}" for key, value in current.items()
+            if f"teacher.{key}" not in RESUME_FREE and key in saved and saved[key] != value]
+
+
+def _check_shapes(path: Path, checkpoint: dict, method: nn.Module, cfg: DistillConfig) -> None:
+    """A checkpoint whose queue (or head) has another size was written with a teacher of another
+    embedding size: say so, and which teacher setting changed, before load_state_dict would."""
+    model = method.state_dict()
+    keys = [key for key, saved in checkpoint["model"].items() if key in model and saved.shape != model[key].shape]
+    mismatched = [f"{key} is {' x '.join(map(str, checkpoint['model'][key].shape))} there and "
+                  f"{' x '.join(map(str, model[key].shape))} here"
+                  for key in sorted(keys, key=lambda key: "queue" not in key)]  # the queue says it best
+    if mismatched:
+        changes = "; ".join(_teacher_changes(checkpoint["config"], cfg)) or (
+            f"no teacher setting changed, so the content of teacher.weights={cfg.teacher.weights} did")
+        raise ConfigError(f"cannot resume {path}: the teacher's embedding size changed ({'; '.join(mismatched[:2])}): "
+                          f"{changes}. Resume with the teacher the run started with, or start a new run in another "
+                          f"train.output_dir")
+
+
+def restore_checkpoint(path: Path, checkpoint: dict, cfg: DistillConfig, method, optimizer, scaler) -> int:
+    """Restore the state of :func:`read_checkpoint`'s ``checkpoint``; returns the step to continue from."""
+    _check_shapes(path, checkpoint, method, cfg)
+    missing, unexpected = method.load_state_dict(checkpoint["model"], strict=False)
     missing = [k for k in missing if not k.startswith("teacher.")]
     if missing or unexpected:
         raise ConfigError(f"checkpoint {path} does not match the model: missing {missing}, unexpected {unexpected}")
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if scaler is not None and ckpt["scaler"] is not None:
-        scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    return ckpt["step"]
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scaler is not None and checkpoint["scaler"] is not None:
+        scaler.load_state_dict(checkpoint["scaler"])
+    set_rng_state(checkpoint["rng"])
+    return checkpoint["step"]
 
 
 def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
@@ -136,6 +166,19 @@ def build_source(cfg: DistillConfig) -> torch.utils.data.Dataset:
                                 **demo_kwargs)
 
 
+def require_one_batch(cfg: DistillConfig, source: torch.utils.data.Dataset) -> None:
+    """A DataError, naming the data and the batch, when ``source`` cannot fill one global batch."""
+    if len(source) < cfg.optim.batch_size:
+        where = f"data.root={cfg.data.root}" if cfg.data.root else f"data.source={cfg.data.source}"
+        raise DataError(f"{where} holds {len(source)} images, fewer than one batch (optim.batch_size="
+                        f"{cfg.optim.batch_size}): lower optim.batch_size or add images")
+
+
+def view_transform(cfg: DistillConfig):
+    """The augmentation of every view: MoCo v2's, with the crop scale and blur of ``cfg.data``."""
+    return mocov2_transform(cfg.data.image_size, crop_scale_min=cfg.data.crop_scale_min, blur=cfg.data.blur)
+
+
 def per_rank_batch(cfg: DistillConfig) -> int:
     world = du.world_size()
     if cfg.optim.batch_size % world:
@@ -147,11 +190,6 @@ def schedule_steps(cfg: DistillConfig, sampler: ResumableSampler) -> tuple[int, 
     """(steps of the whole schedule, the step this run stops at: ``train.max_steps`` or the end)."""
     total_steps = cfg.optim.epochs * sampler.steps_per_epoch()
     return total_steps, min(total_steps, cfg.train.max_steps or total_steps)
-
-
-def checkpoint_step(path: Path) -> int:
-    """The step a checkpoint of :func:`save_checkpoint` continues from."""
-    return int(safe_load(path)["step"])
 
 
 def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> TeacherCache | None:
@@ -185,23 +223,21 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     world, is_main = du.world_size(), du.is_main_process()
     per_rank = per_rank_batch(cfg)
     out = Path(cfg.train.output_dir)
-    if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, out / "config.yaml")
-        write_run_info(out, {"world_size": world, "device": str(device)})
     on_cuda = device.type == "cuda"
     channels_last = on_cuda and cfg.train.channels_last
 
     source = source if source is not None else build_source(cfg)
+    require_one_batch(cfg, source)
+    fingerprint = training_fingerprint(cfg, source)
+    ckpt_path = out / CHECKPOINT_NAME
+    checkpoint = read_checkpoint(ckpt_path, cfg, fingerprint) if resume and ckpt_path.exists() else None
     sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), world)
     steps_per_epoch = sampler.steps_per_epoch()
     total_steps, stop_step = schedule_steps(cfg, sampler)
-    ckpt_path = out / CHECKPOINT_NAME
-    resuming = resume and ckpt_path.exists()
     cache = open_teacher_cache(cfg, source, device)
     cache_is_new = cache is not None and cache.meta is None
     cache_complete = cache is not None and all_ranks(
-        cache.covers(sampler, checkpoint_step(ckpt_path) if resuming else 0, stop_step), device)
+        cache.covers(sampler, checkpoint["step"] if checkpoint else 0, stop_step), device)
 
     torch.manual_seed(cfg.train.seed)  # identical initialisation (queues included) on every rank
     if method is None:
@@ -223,7 +259,7 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
                  "written (a new cache)" if cache_is_new else
                  "completed (partial: cached batches are read, the others computed and written)")
 
-    views = SeededViews(source, mocov2_transform(cfg.data.image_size), num_views=method.num_views, with_index=True)
+    views = SeededViews(source, view_transform(cfg), num_views=method.num_views, with_index=True)
     loader = build_loader(views, sampler, per_rank, cfg.data.num_workers, pin_memory=on_cuda)
     lrs = warmup_cosine(cfg.optim.base_lr * cfg.optim.batch_size / 256, total_steps,
                         round(cfg.optim.warmup_epochs * steps_per_epoch))
@@ -234,11 +270,17 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     scaler = torch.amp.GradScaler("cuda") if on_cuda and cfg.train.amp else None
 
     step = 0
-    if resuming:
-        step = load_checkpoint(ckpt_path, cfg, method, optimizer, scaler)
+    if checkpoint is not None:
+        step = restore_checkpoint(ckpt_path, checkpoint, cfg, method, optimizer, scaler)
+        del checkpoint  # its copy of the optimizer state is no longer needed
         log.info("resumed from %s at step %d", ckpt_path, step)
     elif resume:
         log.info("no checkpoint at %s: starting from scratch", ckpt_path)
+    if is_main:  # the run has started (method built, data open, resume checked): record what it is
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(ckpt_path, out / STUDENT_NAME)  # what a save killed midway left
+        dump_config(cfg, out / "config.yaml")
+        write_run_info(out, {"world_size": world, "device": str(device)})
     model = method
     if du.is_distributed():
         # No buffer broadcast each step: the queues are identical on every rank by
@@ -246,7 +288,8 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         model = DistributedDataParallel(method, device_ids=[device.index] if on_cuda else None,
                                         forward_sync_buffers=False)
 
-    metrics = MetricsLog(out, cfg.train.tensorboard) if is_main else None
+    # The rows an interrupted run logged after its checkpoint are logged again from here.
+    metrics = MetricsLog(out, cfg.train.tensorboard, resume_step=step) if is_main else None
     progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=f"distill {cfg.distill.strategy}",
                     dynamic_ncols=True)
     method.train()
@@ -279,7 +322,7 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
                 if metrics is not None:
                     metrics.log(step, scalars)
             if is_main and (step % cfg.train.checkpoint_every == 0 or step == stop_step):
-                save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, step)
+                save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, step, fingerprint)
             if step >= stop_step:
                 break
     progress.close()
@@ -320,6 +363,7 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     on_cuda = device.type == "cuda"
     amp, channels_last = on_cuda and cfg.train.amp, on_cuda and cfg.train.channels_last
     source = build_source(cfg)
+    require_one_batch(cfg, source)
     per_rank = per_rank_batch(cfg)
     train_sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), du.world_size())
     _, stop_step = schedule_steps(cfg, train_sampler)
@@ -339,7 +383,7 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     if channels_last:
         teacher.to(memory_format=torch.channels_last)
     prepare_cache_writes(cache, teacher, cfg, device, epochs)
-    views = SeededViews(source, mocov2_transform(cfg.data.image_size), num_views=1, with_index=True)
+    views = SeededViews(source, view_transform(cfg), num_views=1, with_index=True)
     loader = build_loader(views, sampler, batch, cfg.data.num_workers, pin_memory=on_cuda)
     progress = tqdm(total=sum(sampler.steps_per_epoch() - first for first in todo.values()),
                     disable=not du.is_main_process(), desc="teacher cache", dynamic_ncols=True)

@@ -13,6 +13,8 @@ import difflib
 import torch.nn as nn
 import torchvision
 
+from .config import ConfigError
+
 BackboneBuilder = Callable[[], tuple[nn.Module, int]]
 _REGISTRY: dict[str, BackboneBuilder] = {}
 
@@ -51,6 +53,26 @@ def available_archs() -> list[str]:
     return sorted(_REGISTRY) + torchvision.models.list_models(module=torchvision.models)
 
 
+def check_arch(arch: str, key: str = "arch") -> None:
+    """Raise a :class:`ConfigError` naming ``key`` and the closest valid names when ``arch``
+    names no backbone; cheap (no model is built), so configs are checked before anything loads."""
+    if arch.startswith(TIMM_PREFIX):
+        import timm  # optional at import time: only timm students need it
+
+        name = arch[len(TIMM_PREFIX):]
+        if not timm.is_model(name):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
+            raise ConfigError(f"{key}={arch}: timm has no model {name!r}"
+                              + (f"; close matches: {', '.join(TIMM_PREFIX + c for c in close)}" if close else "")
+                              + " (timm.list_models() lists them)")
+    elif arch not in available_archs():
+        close = difflib.get_close_matches(arch, available_archs(), n=3)
+        raise ConfigError(f"{key}={arch}: unknown architecture"
+                          + (f"; close matches: {', '.join(close)}" if close else "")
+                          + " (a torchvision classification model, see torchvision.models.list_models(), "
+                            "or timm:<name> for a timm model)")
+
+
 def build_backbone(arch: str) -> tuple[nn.Module, int]:
     """Build a randomly initialised backbone; returns (module, pooled feature dim).
 
@@ -58,24 +80,15 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
     (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ``resnet50``, ...)
     or ``timm:<name>`` for any timm model (``timm:resnet18``, ``timm:convnext_tiny``).
     """
+    check_arch(arch)
     if arch in _REGISTRY:
         return _REGISTRY[arch]()
     if arch.startswith(TIMM_PREFIX):
-        import timm  # optional at import time: only timm students need it
+        import timm
 
-        name = arch[len(TIMM_PREFIX):]
-        if not timm.is_model(name):
-            close = difflib.get_close_matches(name, timm.list_models(), n=3)
-            raise ValueError(f"unknown timm model {name!r}; close matches: {close}")
-        model = timm.create_model(name, pretrained=False, num_classes=0)
+        model = timm.create_model(arch[len(TIMM_PREFIX):], pretrained=False, num_classes=0)
         # timm >= 1.0: num_features is the last feature map's width; models with a
         # pre-logits layer (MobileNetV3's conv_head) output head_hidden_size instead.
         return model, getattr(model, "head_hidden_size", None) or model.num_features
-    if arch in torchvision.models.list_models(module=torchvision.models):
-        model = torchvision.models.get_model(arch, weights=None)
-        return model, _strip_classifier(model)
-    close = difflib.get_close_matches(arch, available_archs(), n=3)
-    raise ValueError(
-        f"unknown architecture {arch!r}: use a torchvision classification model name "
-        f"or 'timm:<name>' for timm; close matches: {close}"
-    )
+    model = torchvision.models.get_model(arch, weights=None)
+    return model, _strip_classifier(model)

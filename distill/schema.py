@@ -24,6 +24,13 @@ class TeacherConfig:
     layout: str = "auto"  # auto or one of distill.checkpoints.LAYOUTS
     use_head: bool = True  # use the checkpoint's projection head when it has one; else pooled features
     input_size: int | None = None  # resize the student's view to this size for the teacher (None: same view)
+    # What the teacher was trained to take as input. The student's views are ImageNet-normalised;
+    # the teacher gets them re-normalised to this (exact, per channel). The published families:
+    # MoCo v1/v2/v3, SwAV, DINO, torchvision and timm models take ImageNet mean/std; SimCLR files
+    # converted from TensorFlow (tonylins/simclr-converter resnet50-1x.pth) take [0, 1] pixels.
+    # auto: the layout decides (simclr -> none, every other -> imagenet); imagenet; none ([0, 1]);
+    # or [mean_r, mean_g, mean_b, std_r, std_g, std_b] for any other.
+    input_norm: str | list[float] = "auto"
     allow_unsafe_pickle: bool = False  # torch.load(weights_only=False): only for checkpoints you trust
     # Teacher-embedding cache (distill/teacher_cache.py): the teacher's embedding of every view, written by
     # the first run and read by every later run with the same teacher, data and train.seed. None: off.
@@ -45,10 +52,15 @@ class DistillSettings:
 
 @dataclass
 class DataConfig:
-    source: str = "imagefolder"  # imagefolder | filelist | demo
+    source: str = "imagefolder"  # imagefolder | filelist | demo | stamps
     root: str | None = None  # ImageNet-style train folder, or the root of file_list paths
     file_list: str | None = None  # one image path per line (source=filelist)
     image_size: int = 224  # RandomResizedCrop size of the MoCo v2 augmentation
+    # The SEED authors' code changes the MoCo v2 augmentation for two teacher families
+    # (jacobswan1/SEED, tools/utils.py): SwAV teachers crop down to 0.14 of the image, SimCLR
+    # teachers are distilled without Gaussian blur.
+    crop_scale_min: float = 0.2  # smallest RandomResizedCrop area fraction (MoCo v2: 0.2; SwAV teachers: 0.14)
+    blur: bool = True  # MoCo v2's Gaussian blur (p = 0.5); false for SimCLR teachers
     num_workers: int = 8  # per process
     demo_length: int = 4096  # virtual epoch length of the demo source
 
@@ -113,5 +125,42 @@ class DistillConfig:
         if t.cache_batch_size is not None and t.cache_batch_size < 1:
             raise ConfigError(f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 "
                               f"(or null: the training batch per process)")
-        if self.data.source in ("imagefolder", "filelist") and not (self.data.root or self.data.file_list):
-            raise ConfigError(f"data.source={self.data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")
+        self._validate_data()
+        self._validate_archs()
+        check_input_norm(t.input_norm)
+
+    def _validate_data(self) -> None:
+        from .data import SOURCES
+
+        data = self.data
+        if data.source not in SOURCES:
+            raise ConfigError(f"data.source={data.source!r}: choose one of {', '.join(SOURCES)}")
+        if data.source in ("imagefolder", "filelist") and not (data.root or data.file_list):
+            raise ConfigError(f"data.source={data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")
+        if data.image_size < 1 or data.demo_length < 1:
+            raise ConfigError(f"data.image_size and data.demo_length must be >= 1, got {data.image_size}, "
+                              f"{data.demo_length}")
+        if not 0 < data.crop_scale_min <= 1:
+            raise ConfigError(f"data.crop_scale_min={data.crop_scale_min} must be in (0, 1] (MoCo v2: 0.2)")
+
+    def _validate_archs(self) -> None:
+        """Unknown architectures are found here, before any data or teacher is loaded."""
+        from .models import check_arch
+
+        check_arch(self.student.arch, "student.arch")
+        if self.distill.strategy in NEEDS_TEACHER:
+            check_arch(self.teacher.arch, "teacher.arch")
+
+
+INPUT_NORMS = ("auto", "imagenet", "none")
+
+
+def check_input_norm(value: str | list[float]) -> None:
+    """``teacher.input_norm`` is a name of INPUT_NORMS or 3 means and 3 positive stds."""
+    if isinstance(value, str):
+        if value not in INPUT_NORMS:
+            raise ConfigError(f"teacher.input_norm={value!r}: choose one of {', '.join(INPUT_NORMS)} or give "
+                              f"[mean_r, mean_g, mean_b, std_r, std_g, std_b]")
+    elif len(value) != 6 or min(value[3:]) <= 0:
+        raise ConfigError(f"teacher.input_norm={value}: an explicit normalisation is 6 numbers, "
+                          f"[mean_r, mean_g, mean_b, std_r, std_g, std_b], with every std > 0")

@@ -36,6 +36,8 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .errors import DataError
+
 DEFAULT_ROOT = "/usr/share/tuxpaint/stamps"
 PACKAGE = "tuxpaint-stamps-default"
 EVAL_CATEGORIES = (  # class index = position; sorted
@@ -128,7 +130,8 @@ class StampImages(Dataset):
         self.root = stamps_root(root)
         self.paths = unlabelled_stamps(self.root)
         if not self.paths:
-            raise ValueError(f"no PNG of at least {MIN_SIDE} px outside the evaluation categories under {self.root}")
+            raise DataError(f"no PNG of at least {MIN_SIDE} px outside the evaluation categories under {self.root} "
+                            f"(data.root): point it at the Tux Paint stamps folder")
 
     def __len__(self) -> int:
         return len(self.paths)

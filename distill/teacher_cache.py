@@ -14,7 +14,8 @@ Layout of ``<teacher.cache_dir>/<teacher arch>_<key hash>/``::
     epoch_0000.written  dataset_length bytes: 1 where the row was written
 
 The key covers everything the embeddings depend on: the teacher (sha256 of its weights
-file, arch, layout, use_head, input_size), the views (augmentation, image_size,
+file, arch, layout as detected, use_head, input_size, input normalisation as resolved for
+that layout), the views (augmentation with its crop scale and blur, image_size,
 normalisation, train.seed), the data (source, root, file list, a hash of the image list,
 length, demo_length) and how the teacher ran (device type, AMP, channels-last), so that a
 cached run is bit-identical to a live one. Not covered: pixels changed under the same file
@@ -31,6 +32,7 @@ plus one mask byte per row.
 from __future__ import annotations
 
 from collections import Counter
+import functools
 import hashlib
 import json
 import logging
@@ -43,9 +45,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .checkpoints import CheckpointError, detect_layout, safe_load
 from .config import ConfigError, resolve_path, to_dict
-from .data import IMAGENET_MEAN, IMAGENET_STD
+from .data import IMAGENET, source_identity
 from .export import atomic_save
+from .teacher import resolve_input_norm
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +72,56 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> dict:
-    """What the teacher's embeddings of a run's views depend on (see the module docstring)."""
-    t, d = cfg.teacher, cfg.data
+@functools.lru_cache(maxsize=4)
+def _weights_identity(path: str, inode: int, size: int, mtime_ns: int, layout: str,
+                      allow_unsafe_pickle: bool) -> tuple[str, str]:
+    """(sha256, layout) of a teacher file, the layout detected when ``auto``; remembered per
+    file version (path, inode, size, mtime), as the cache key and the resume check both ask."""
+    if layout == "auto":
+        checkpoint = safe_load(path, allow_unsafe_pickle)  # its errors name the file
+        try:
+            layout = detect_layout(checkpoint)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+    return file_sha256(path), layout
+
+
+def teacher_identity(cfg, require_file: bool = True) -> dict:
+    """What the teacher's embedding of a view depends on: the weights file by content (a moved
+    copy is the same teacher), arch, layout (as detected for ``auto``), head, input size and
+    input normalisation (as resolved for that layout); shared by the cache key and the resume
+    check (:mod:`distill.resume`). Weights that are no file (a teacher built in memory) are
+    named instead, unless ``require_file`` (a cache key needs the content)."""
+    t = cfg.teacher
     weights = resolve_path(t.weights)
-    if not weights or not os.path.isfile(weights):
+    if weights and os.path.isfile(weights):
+        stat = os.stat(weights)
+        sha256, layout = _weights_identity(os.path.abspath(weights), stat.st_ino, stat.st_size, stat.st_mtime_ns,
+                                           t.layout, t.allow_unsafe_pickle)
+    elif require_file:
         raise ConfigError(f"teacher.cache_dir needs teacher.weights to be a file (its sha256 is part of the cache "
                           f"key), got {t.weights!r}; set teacher.cache_dir=null to run this teacher live")
-    fingerprint = getattr(source, "fingerprint", None)
-    if fingerprint is None:
+    else:
+        sha256, layout = None, None
+    input_norm, _ = resolve_input_norm(t.input_norm, layout)
+    return {"weights": f"sha256:{sha256}" if sha256 else t.weights, "arch": t.arch, "layout": layout or t.layout,
+            "use_head": t.use_head, "input_size": t.input_size, "input_norm": [*input_norm.mean, *input_norm.std]}
+
+
+def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> dict:
+    """What the teacher's embeddings of a run's views depend on (see the module docstring)."""
+    d = cfg.data
+    if getattr(source, "fingerprint", None) is None:
         raise ConfigError(f"teacher.cache_dir: the data source {type(source).__name__} cannot say which images it "
                           f"holds (no fingerprint() method), so a cache could be read for other data; give it one "
                           f"or set teacher.cache_dir=null")
     on_cuda = device.type == "cuda"
-    absolute = lambda path: os.path.abspath(resolve_path(path)) if path else None  # noqa: E731
     return {
         "format": CACHE_FORMAT,
-        "teacher": {"weights_sha256": file_sha256(weights), "arch": t.arch, "layout": t.layout,
-                    "use_head": t.use_head, "input_size": t.input_size},
-        "views": {"augmentation": AUGMENTATION, "image_size": d.image_size, "mean": list(IMAGENET_MEAN),
-                  "std": list(IMAGENET_STD), "seed": cfg.train.seed},
-        "data": {"source": d.source, "root": absolute(d.root), "file_list": absolute(d.file_list),
-                 "images_sha256": fingerprint(), "length": len(source),
-                 "demo_length": d.demo_length if d.source == "demo" else None},
+        "teacher": teacher_identity(cfg),
+        "views": {"augmentation": AUGMENTATION, "image_size": d.image_size, "crop_scale_min": d.crop_scale_min,
+                  "blur": d.blur, "mean": list(IMAGENET.mean), "std": list(IMAGENET.std), "seed": cfg.train.seed},
+        "data": source_identity(d, source),
         "compute": {"device": device.type, "amp": on_cuda and cfg.train.amp,
                     "channels_last": on_cuda and cfg.train.channels_last},
     }

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from distill.checkpoints import load_pretrained
-from distill.config import resolve_path
+from distill.config import ConfigError, resolve_path
 from distill.models import build_backbone
 
 RANDOM = "random"
@@ -32,6 +32,19 @@ def is_pixels(weights: str | None) -> bool:
 def pixel_features() -> nn.Module:
     """Raw-pixel baseline: normalised image, average-pooled to a fixed grid, flattened."""
     return nn.Sequential(nn.AdaptiveAvgPool2d(PIXEL_GRID), nn.Flatten())
+
+
+def require_weights(weights: str | None, key: str, keywords: tuple[str, ...] = (RANDOM, PIXELS)) -> None:
+    """Refuse, before anything runs or is written, ``weights`` (the value of the setting ``key``)
+    that are neither one of ``keywords`` nor an existing checkpoint file."""
+    if weights is None or weights in keywords:
+        return
+    path = Path(resolve_path(weights))
+    if path.is_dir():
+        raise ConfigError(f"{key}={weights} is a directory, not a checkpoint: give the checkpoint file itself")
+    if not path.is_file():
+        raise ConfigError(f"{key}={weights}: no such file; give a checkpoint file (any layout the distillation "
+                          f"teachers accept) or {' or '.join(map(repr, keywords))}")
 
 
 def load_backbone(weights: str | None, arch: str | None = None, layout: str = "auto",

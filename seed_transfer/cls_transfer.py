@@ -14,7 +14,7 @@ import torch
 from distill.config import ConfigError, resolve_path, to_dict
 from distill.run_info import code_version
 
-from .backbones import checkpoint_fingerprint, is_random, load_backbone
+from .backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights
 from .datasets import build_dataset
 from .features import FeatureTransform, Features, cache_key, cached_features, extract_features
 from .fewshot import Episodes, prototype_accuracy, sample_episodes
@@ -108,6 +108,7 @@ class SplitFeatures:
 
 def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     """Run the protocol and write ``<output_dir>/<model>__<dataset>.json``; returns the result."""
+    require_weights(cfg.model.weights, "model.weights")
     extract = SplitFeatures(cfg)
     splits = split_features(cfg, extract)
     result = {

@@ -6,8 +6,8 @@ import logging
 import shlex
 import sys
 
-from distill.checkpoints import CheckpointError
-from distill.config import ConfigError, load_config
+from distill.config import load_config
+from distill.errors import USER_ERRORS, report_user_error
 
 from .compare import CompareConfig, config_path, run_compare
 
@@ -21,9 +21,8 @@ def main(argv=None) -> int:
     try:
         result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides),
                              command=_command_line(argv))
-    except (ConfigError, CheckpointError, FileNotFoundError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ImportError) as err:  # bad input, or a missing optional package (with how to install it)
+        return report_user_error(err)
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     print(f"{len(result['rows'])} rows, {len(result['stages'])} stages ({skipped} skipped) -> {result['report']}")
     return 0

@@ -22,9 +22,9 @@ from pathlib import Path
 # the ``distill`` package it drives: take the folder off before importing.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from distill.checkpoints import CheckpointError  # noqa: E402
-from distill.config import ConfigError, load_config  # noqa: E402
+from distill.config import load_config  # noqa: E402
 from distill.engine import precompute_teacher, train  # noqa: E402
+from distill.errors import USER_ERRORS, report_user_error  # noqa: E402
 from distill.schema import DistillConfig  # noqa: E402
 
 
@@ -47,9 +47,8 @@ def main(argv=None) -> int:
             print(f"teacher cache: {precompute_teacher(cfg)}")
             return 0
         student = train(cfg, resume=args.resume)
-    except (ConfigError, CheckpointError, FileNotFoundError) as err:  # bad input: the message says what to fix
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad input: one line that says what to fix; any other error is a bug (traceback)
+        return report_user_error(err)
     print(f"student backbone: {student}")
     return 0
 

@@ -18,8 +18,8 @@ from pathlib import Path
 # tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from distill.checkpoints import CheckpointError  # noqa: E402
-from distill.config import ConfigError, load_config  # noqa: E402
+from distill.config import load_config  # noqa: E402
+from distill.errors import USER_ERRORS, report_user_error  # noqa: E402
 from seed_transfer.cls_transfer import run_cls_transfer  # noqa: E402
 from seed_transfer.schema import TransferClsConfig  # noqa: E402
 
@@ -32,9 +32,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         result = run_cls_transfer(load_config(TransferClsConfig, args.config, args.overrides))
-    except (ConfigError, CheckpointError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:  # bad input: one line that says what to fix; any other error is a bug (traceback)
+        return report_user_error(err)
     linear = result.get("linear", {})
     knn = result.get("knn", {})
     fewshot = "".join(f", {shot['n_way']}-way {key} {shot['score']:.2f} +- {shot['ci95']:.2f}"

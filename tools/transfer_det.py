@@ -25,8 +25,9 @@ from pathlib import Path
 # tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from distill.checkpoints import CheckpointError  # noqa: E402
 from distill.distributed import is_launch_main_process  # noqa: E402
+from distill.errors import USER_ERRORS, report_user_error  # noqa: E402
+from seed_transfer.backbones import RANDOM, require_weights  # noqa: E402
 from seed_transfer.detection.transfer import ENGINES, markdown_summary, run_detection_transfer  # noqa: E402
 
 
@@ -58,13 +59,15 @@ def main(argv=None) -> int:
     name = args.name or ("random" if args.weights == "random" else Path(args.weights).name.split(".")[0])
     output_dir = args.output_dir or f"outputs/transfer_det/{Path(args.config).stem}/{name}"
     try:
+        require_weights(args.weights, "--weights", keywords=(RANDOM,))  # before the output folder is made
         summary = run_detection_transfer(
             args.config, args.weights, output_dir, seeds=args.seeds, name=name, engine=args.engine,
             ims_per_batch=args.ims_per_batch, num_gpus=args.num_gpus, data_root=args.data_root, opts=args.opts,
             resume=args.resume, arch=args.arch, layout=args.layout, allow_unsafe_pickle=args.allow_unsafe_pickle)
-    except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # ImportError: a missing optional engine, with how to install it; ValueError: the dataset and
+    # config readers of the engines report bad files as ValueError (naming file and line)
+    except (*USER_ERRORS, ImportError, ValueError) as err:
+        return report_user_error(err)
     if is_launch_main_process():  # under torchrun, one process reports
         print(markdown_summary(summary["name"], summary["summary"]))
         print(f"-> {output_dir}/summary.json")

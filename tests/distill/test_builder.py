@@ -51,6 +51,17 @@ def test_without_head_the_teacher_uses_pooled_features(mocov2_r18):
     assert method.student.head[-1].out_features == 512 and method.queue.embeddings.shape == (64, 512)
 
 
+def test_a_mocov3_file_without_its_projector_is_a_teacher_only_without_head(tmp_path):
+    encoder = torchvision.models.resnet18().state_dict()
+    path = tmp_path / "mocov3_no_projector.pth.tar"
+    torch.save({"epoch": 300, "state_dict": {f"module.base_encoder.{k}": v for k, v in encoder.items()
+                                             if not k.startswith("fc.")}}, path)
+    with pytest.raises(ValueError, match="no projector.*teacher.use_head=false"):
+        build_method(config(path))
+    method = build_method(config(path, "teacher.use_head=false"))
+    assert method.queue.embeddings.shape == (64, 512)  # pooled ResNet-18 features
+
+
 def test_plain_moco_needs_no_teacher():
     cfg = load_config(DistillConfig, None, ["data.root=/x", "distill.strategy=moco", "student.arch=resnet18",
                                             "student.embed_dim=64", "distill.queue_size=128", "optim.batch_size=32"])
@@ -79,5 +90,5 @@ def test_students_by_name(arch, dim):
 def test_unknown_student_suggests_names():
     from distill.models import build_backbone
 
-    with pytest.raises(ValueError, match="close matches: \\['resnet18'"):
+    with pytest.raises(ValueError, match="arch=resnet181: unknown architecture; close matches: resnet18, "):
         build_backbone("resnet181")

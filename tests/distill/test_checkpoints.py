@@ -267,11 +267,38 @@ def test_unknown_layout(obj, tmp_path):
         assert "'model'" in str(info.value) and "conv.weight" in str(info.value)
 
 
-def test_not_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("content, message", [
+    (b"not a pickle", r"notes.pth is not a checkpoint \(it starts with b'not ', not with the zip or pickle header"),
+    (b"", r"notes.pth is not a checkpoint \(it is empty\): check the path"),
+])
+def test_not_a_checkpoint(tmp_path, content, message):
     path = tmp_path / "notes.pth"
-    path.write_text("not a pickle")
-    with pytest.raises(CheckpointError, match="notes.pth: the safe unpickler"):
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
         safe_load(path)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_truncated_checkpoint_is_called_damaged(tmp_path, legacy):
+    whole = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.zeros(4096)}}, whole, _use_new_zipfile_serialization=not legacy)
+    path = tmp_path / "cut.pth"
+    path.write_bytes(whole.getvalue()[: len(whole.getvalue()) - 1000])
+    with pytest.raises(CheckpointError, match=r"cut.pth is truncated or damaged \(.+\): copy or download it again"):
+        safe_load(path)
+
+
+def test_a_truncated_safetensors_file_is_called_damaged(tmp_path):
+    path = tmp_path / "cut.safetensors"
+    save_file({"w": torch.zeros(4096)}, path)
+    path.write_bytes(path.read_bytes()[:-1000])
+    with pytest.raises(CheckpointError, match="cut.safetensors is truncated or damaged"):
+        safe_load(path)
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a directory, not a checkpoint"):
+        safe_load(tmp_path)
 
 
 def test_explicit_layout_mismatch(sources, tmp_path):

@@ -47,9 +47,22 @@ def test_stop_and_resume_equals_uninterrupted_run(tmp_path, data_root, strategy)
     assert [int(r["step"]) for r in rows] == list(range(1, 7))  # one row per step, appended on resume
 
 
+def test_resume_logs_each_step_once_and_cleans_killed_writes(tmp_path, data_root):
+    run(data_root, tmp_path, "train.max_steps=2")
+    with open(tmp_path / "metrics.csv", "a") as f:  # a killed run logged step 3 after its last checkpoint
+        f.write("3,9.9,9.9,0.1,1.5,1.0\r\n")
+    stale = tmp_path / ".checkpoint.pth.abc123.tmp"  # and was killed while saving
+    stale.write_bytes(b"half a checkpoint")
+    run(data_root, tmp_path, resume=True)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 7)) and "9.9" not in rows[2].values()
+    assert not stale.exists()
+
+
 def test_resume_refuses_a_changed_config(tmp_path, data_root):
     run(data_root, tmp_path, "train.max_steps=1")
-    with pytest.raises(ValueError, match=r"config changed \(distill.tau_teacher: 0.01 -> 0.1\)"):
+    with pytest.raises(ValueError, match=r"settings that alter the training changed since it was written "
+                                         r"\(distill.tau_teacher: 0.01 -> 0.1\)"):
         run(data_root, tmp_path, "distill.tau_teacher=0.1", resume=True)
 
 
