@@ -173,8 +173,10 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
     for entry in diffs:
         lines.append(f"| {entry['row'].replace(' - ', ' − ')} | "
                      + " | ".join(fmt_difference(entry.get(f"{c} diff")) for c in columns) + " |")
-    sample = next((entry[k] for entry in diffs for k in entry if k.endswith(" diff")), None)
-    units = f"{sample.units} paired units over {sample.members} member(s)" if sample else ""
+    members = max((entry[k].members for entry in diffs for k in entry if k.endswith(" diff")), default=0)
+    caveat = ("" if members > 1 else "With one distillation per strategy these errors count the fine-tuning seeds "
+              "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
+              "measures it). ")
     return lines + ["", "Mean paired difference ± its standard error (the larger of the estimates over paired "
-                    "units and over distillation seeds; see `seed_transfer/differences.py`), e.g. " + units + ". "
+                    "units and over distillation seeds; see `seed_transfer/differences.py`). " + caveat +
                     "**Bold**: more than two standard errors from zero; anything else is within noise.", ""]
