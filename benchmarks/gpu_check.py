@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from distill.engine import backward_step
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DET_CONFIG = REPO / "configs/det/voc_R_18_C4_24k.yaml"
@@ -116,14 +118,7 @@ def distillation_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str
             with torch.autocast(dev.device.type, dtype=torch.float16, enabled=dev.amp):
                 teacher_emb = feed(0, indices[next(position) % batches], images) if cached else None
                 loss, _ = method([images], teacher_emb=teacher_emb)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            backward_step(loss, optimizer, scaler)
 
         for cached in (False, True):
             dev.reset_peak()
@@ -203,14 +198,7 @@ def train_iterations(model, parameters, forward, dev: Device, args) -> float:
         tic = time.perf_counter()
         with torch.autocast(dev.device.type, enabled=dev.amp):
             loss = sum(forward().values())
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        backward_step(loss, optimizer, scaler)
         dev.sync()
         if i:  # the first iteration warms up
             times.append(time.perf_counter() - tic)
