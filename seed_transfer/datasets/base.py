@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from distill.errors import DataError
+
 SPLITS = ("train", "val", "trainval", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -60,9 +62,10 @@ class Layout:
     def missing(self, what: str, path: Path) -> FileNotFoundError:
         return FileNotFoundError(f"{self.dataset}: expected the {what} {path} ({self.description})")
 
-    def malformed(self, path: Path, reason: str, line: int | None = None) -> ValueError:
+    def malformed(self, path: Path, reason: str, line: int | None = None) -> DataError:
+        """A user error (one line and exit 2 in the tools); still a ValueError for callers that catch that."""
         where = f"{path}, line {line}" if line is not None else str(path)
-        return ValueError(f"{self.dataset}: {where}: {reason}")
+        return DataError(f"{self.dataset}: {where}: {reason}")
 
     def file(self, path: Path, what: str) -> Path:
         if not path.is_file():

@@ -38,7 +38,11 @@ class CifarDataset(ClassificationDataset):
 
 def _load_pickle(layout: Layout, path: Path, what: str, *keys: str) -> dict:
     with open(layout.file(path, what), "rb") as f:
-        contents = pickle.load(f, encoding="bytes")
+        try:
+            contents = pickle.load(f, encoding="bytes")
+        except (pickle.UnpicklingError, EOFError, ValueError) as err:  # truncated or not a pickle
+            raise layout.malformed(path, f"not a complete CIFAR pickle ({type(err).__name__}: {err}); "
+                                         f"extract the official archive again") from None
     # encoding="bytes" gives bytes keys (b"data"); normalise, so pickles re-saved with str keys work too
     contents = {k.decode() if isinstance(k, bytes) else k: v for k, v in contents.items()}
     for key in keys:

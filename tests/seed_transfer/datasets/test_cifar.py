@@ -46,3 +46,11 @@ def test_cifar_malformed_batch_names_the_file(tmp_path):
         pickle.dump({b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [7]}, f)
     with pytest.raises(ValueError, match=r"labels outside \[0, 3\)"):
         build_dataset("cifar100", root, "test")
+
+
+def test_a_truncated_cifar_pickle_names_the_file(tmp_path):
+    root = fake_trees.make_cifar10(tmp_path)
+    data = (root / "test_batch").read_bytes()
+    (root / "test_batch").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(f"cifar10: {root / 'test_batch'}: not a complete CIFAR pickle")):
+        build_dataset("cifar10", root, "test")
