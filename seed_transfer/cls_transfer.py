@@ -129,7 +129,8 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
             c_grid=default_c_grid(lin.num_c, lin.wd_min_exp, lin.wd_max_exp), n_jobs=lin.n_jobs,
             max_iter=lin.max_iter)
         result["linear"] = {"score": sweep.test_score, "best_c": sweep.best_c,
-                            "val_curve": [[c, s] for c, s in sweep.val_curve]}
+                            "val_curve": [[c, s] for c, s in sweep.val_curve],
+                            "determined": sweep.determined, "selection": sweep.selection}
         result["seconds"].update({f"linear_{k}": round(v, 3) for k, v in sweep.seconds.items()})
     if cfg.knn.enabled:
         result["knn"] = _knn(cfg, splits, extract.metric, len(extract.classes))

@@ -60,8 +60,8 @@ def row_units(name: str, cls_results: list[dict],
             metrics = {**summary.get("summary", {}).get("bbox", {}), **summary.get("summary", {})}
             for metric in FINETUNE_METRICS:
                 if isinstance(metrics.get(metric), dict):
-                    for seed, value in enumerate(metrics[metric]["values"]):
-                        units.setdefault(metric, {})[(member, seed)] = value
+                    for seed, value in enumerate(metrics[metric]["values"]):  # null (strict JSON) -> NaN
+                        units.setdefault(metric, {})[(member, seed)] = math.nan if value is None else value
     return units
 
 

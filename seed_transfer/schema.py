@@ -44,7 +44,7 @@ class LinearConfig:
     num_c: int = 45  # C = 1/wd for wd in logspace(wd_min_exp, wd_max_exp, num_c)
     wd_min_exp: float = -6.0
     wd_max_exp: float = 5.0
-    max_iter: int = 1000
+    max_iter: int = 5000  # lbfgs iterations per fit (C is chosen among the fits that converge)
     n_jobs: int = -1  # parallel workers of the sweep (-1: all cores)
 
 
