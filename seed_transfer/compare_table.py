@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 
 from .differences import Difference, Unit, paired_difference
+from .seeds import mean_std
 
 DET_METRICS = ("AP", "AP50", "AP75")
 SEG_METRICS = ("mIoU",)
@@ -66,12 +67,10 @@ def row_units(name: str, cls_results: list[dict],
 
 
 def _summary(values: list[float]) -> tuple[float, float, float]:
-    """(mean, sample std, standard error) of the unit values; NaN when one is NaN."""
-    if any(math.isnan(v) for v in values):
-        return math.nan, math.nan, math.nan
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return mean, std, std / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    """(mean, sample std, standard error) of the unit values; NaN when one is NaN (``seeds.mean_std``)."""
+    stats = mean_std(values)
+    se = stats["std"] / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    return stats["mean"], stats["std"], se
 
 
 def results_table(row_names: list[str], weights: dict[str, str], cls_results: list[dict],
