@@ -41,15 +41,17 @@ def concat_all_gather(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(gathered, dim=0)
 
 
-def init_from_env(backend: str | None = None) -> torch.device:
-    """Initialise the process group when launched by ``torchrun`` and pick the device.
+def init_from_env(backend: str | None = None, device_type: str | None = None) -> torch.device:
+    """Initialise the process group when launched by ``torchrun`` (or by
+    :func:`distill.runtime.launch`, which sets the same variables) and pick the device.
 
     ``torchrun`` sets WORLD_SIZE/RANK/LOCAL_RANK; without them this is a single
-    process on ``cuda:0`` or the CPU. The backend defaults to NCCL on CUDA and
+    process on ``cuda:0`` or the CPU. ``device_type`` ("cuda" or "cpu") decides
+    instead of whether CUDA is available. The backend defaults to NCCL on CUDA and
     gloo on the CPU.
     """
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if torch.cuda.is_available():
+    if (device_type or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda":
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     else:

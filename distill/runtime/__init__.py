@@ -1,0 +1,22 @@
+"""The training runtime every loop of the project runs on: distillation (:mod:`distill.engine`),
+the ImageNet linear/semi-supervised trainer (:mod:`seed_transfer.imagenet.trainer`) and the
+torchvision detection engine (:mod:`seed_transfer.detection.tv.train`).
+
+- :mod:`.loop`: the step loop with hooks (Detectron2's ``TrainerBase``/``HookBase`` shape);
+- :mod:`.step`: one optimizer step (AMP scaler or none, optional clipping, a loss every rank
+  checks for finiteness together);
+- :mod:`.checkpoint`: one checkpoint format (model, optimizer, scaler, RNG incl. Python's and
+  CUDA's, step, config fingerprint), written atomically;
+- :mod:`.launch`: one launcher (a single process, ``torchrun``, or local processes spawned here).
+"""
+
+from .checkpoint import read_training_state, restore_training_state, rng_state, save_training_state, set_rng_state
+from .launch import launch
+from .loop import CallbackHook, HookBase, PeriodicCheckpoint, ProgressBar, TrainLoop, resumable_batches
+from .step import all_finite, all_ranks, backward_step, optimizer_step
+
+__all__ = [
+    "CallbackHook", "HookBase", "PeriodicCheckpoint", "ProgressBar", "TrainLoop", "all_finite", "all_ranks",
+    "backward_step", "launch", "optimizer_step", "read_training_state", "restore_training_state",
+    "resumable_batches", "rng_state", "save_training_state", "set_rng_state",
+]
