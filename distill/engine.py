@@ -1,5 +1,7 @@
 """The distillation training loop: SGD with warm-up + cosine, AMP, DDP, atomic
-checkpoints and exact resume. One code path for CPU, one GPU and ``torchrun``.
+checkpoints and exact resume. One code path for CPU, one GPU and ``torchrun``, on the
+training runtime every loop shares (:mod:`distill.runtime`: step loop and hooks, checkpoint
+format, AMP/NaN-safe step).
 
 Exact resume rests on three things: the checkpoint holds every piece of state
 (student, heads, queues and pointers, momentum encoder, optimizer, AMP scaler,
@@ -17,7 +19,6 @@ With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 """
 
 import logging
-import random
 import time
 from pathlib import Path
 
@@ -29,14 +30,15 @@ from tqdm import tqdm
 
 from . import distributed as du
 from .builder import build_method, build_teacher
-from .checkpoints import safe_load
 from .config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
 from .errors import DataError
-from .export import atomic_save, export_student, remove_stale_temporaries
+from .export import export_student, remove_stale_temporaries
 from .metrics_log import MetricsLog
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .run_info import write_run_info
+from .runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, all_ranks, optimizer_step,
+                      read_training_state, restore_training_state, resumable_batches, save_training_state)
 from .schedule import warmup_cosine
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher_cache import CachedTeacher, TeacherCache, teacher_output
@@ -52,38 +54,18 @@ def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
 
 
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int,
                     fingerprint: dict) -> None:
-    """Everything a resumed run continues from, and the fingerprint it must match (:mod:`distill.resume`)."""
-    atomic_save({
-        "step": step,
-        "model": _training_state(method),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": rng_state(),
-        "config": to_dict(cfg),
-        "fingerprint": fingerprint,
-    }, path)
+    """Everything a resumed run continues from (:mod:`distill.runtime.checkpoint`), with the config
+    and the fingerprint it must match (:mod:`distill.resume`)."""
+    save_training_state(path, step=step, model=_training_state(method), optimizer=optimizer, scaler=scaler,
+                        fingerprint=fingerprint, config=to_dict(cfg))
 
 
 def read_checkpoint(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
     """The checkpoint of :func:`save_checkpoint` at ``path``, once it is known to continue this
     run: a ConfigError names every setting that alters the training and changed since."""
-    checkpoint = safe_load(path)
+    checkpoint = read_training_state(path)
     check_resumable(path, checkpoint, fingerprint, cfg)
     return checkpoint
 
@@ -117,38 +99,7 @@ def restore_checkpoint(path: Path, checkpoint: dict, cfg: DistillConfig, method,
     missing = [k for k in missing if not k.startswith("teacher.")]
     if missing or unexpected:
         raise ConfigError(f"checkpoint {path} does not match the model: missing {missing}, unexpected {unexpected}")
-    optimizer.load_state_dict(checkpoint["optimizer"])
-    if scaler is not None and checkpoint["scaler"] is not None:
-        scaler.load_state_dict(checkpoint["scaler"])
-    set_rng_state(checkpoint["rng"])
-    return checkpoint["step"]
-
-
-def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
-    """zero_grad, backward and step; through the AMP grad scaler when there is one (CUDA)."""
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
-
-
-def all_finite(loss: torch.Tensor) -> bool:
-    finite = torch.isfinite(loss.detach()).float()
-    if du.is_distributed():
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-    return bool(finite.item())
-
-
-def all_ranks(flag: bool, device: torch.device) -> bool:
-    """``flag`` and'ed over the ranks (so that every rank takes the same branch)."""
-    value = torch.tensor(float(flag), device=device)
-    if du.is_distributed():
-        dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item())
+    return restore_training_state(checkpoint, optimizer, scaler)
 
 
 def _mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -288,44 +239,45 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         model = DistributedDataParallel(method, device_ids=[device.index] if on_cuda else None,
                                         forward_sync_buffers=False)
 
+    def run_step(step: int, batch) -> tuple[torch.Tensor, dict]:
+        (views, indices), epoch = batch, step // steps_per_epoch
+        for group in optimizer.param_groups:
+            group["lr"] = lrs[step]
+        images = [v.to(device, non_blocking=True) for v in views]
+        if channels_last:
+            images = [v.contiguous(memory_format=torch.channels_last) for v in images]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+            teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
+            loss, parts = model(images, teacher_emb=teacher_emb)
+        optimizer_step(loss, optimizer, scaler, nonfinite=lambda value: (
+            f"loss is {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {ckpt_path}. "
+            "Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher."))
+        return loss.detach(), parts
+
     # The rows an interrupted run logged after its checkpoint are logged again from here.
     metrics = MetricsLog(out, cfg.train.tensorboard, resume_step=step) if is_main else None
-    progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=f"distill {cfg.distill.strategy}",
-                    dynamic_ncols=True)
-    method.train()
+    progress = ProgressBar(f"distill {cfg.distill.strategy}", dynamic_ncols=True)
     tic = time.perf_counter()
-    while step < stop_step:
-        epoch, step_in_epoch = divmod(step, steps_per_epoch)
-        sampler.set_position(epoch, step_in_epoch)
-        for batch, indices in loader:
-            for group in optimizer.param_groups:
-                group["lr"] = lrs[step]
-            images = [v.to(device, non_blocking=True) for v in batch]
-            if channels_last:
-                images = [v.contiguous(memory_format=torch.channels_last) for v in images]
-            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
-                teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
-                loss, parts = model(images, teacher_emb=teacher_emb)
-            if not all_finite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
-                    f"is {ckpt_path}. Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher.")
-            backward_step(loss, optimizer, scaler)
-            step += 1
-            progress.update(1)
-            if step % cfg.train.log_every == 0 or step == stop_step:
-                scalars = _mean_over_ranks({"loss": loss.detach(), **parts})
-                elapsed, tic = time.perf_counter() - tic, time.perf_counter()
-                scalars.update(lr=lrs[step - 1], epoch=step / steps_per_epoch,
-                               images_per_sec=cfg.train.log_every * cfg.optim.batch_size / max(elapsed, 1e-9))
-                progress.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{scalars['lr']:.4g}")
-                if metrics is not None:
-                    metrics.log(step, scalars)
-            if is_main and (step % cfg.train.checkpoint_every == 0 or step == stop_step):
-                save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, step, fingerprint)
-            if step >= stop_step:
-                break
-    progress.close()
+
+    def log_scalars(loop: TrainLoop) -> None:
+        nonlocal tic
+        if loop.step % cfg.train.log_every and loop.step != stop_step:
+            return
+        loss, parts = loop.outputs
+        scalars = _mean_over_ranks({"loss": loss, **parts})
+        elapsed, tic = time.perf_counter() - tic, time.perf_counter()
+        scalars.update(lr=lrs[loop.step - 1], epoch=loop.step / steps_per_epoch,
+                       images_per_sec=cfg.train.log_every * cfg.optim.batch_size / max(elapsed, 1e-9))
+        progress.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{scalars['lr']:.4g}")
+        if metrics is not None:
+            metrics.log(loop.step, scalars)
+
+    hooks = [progress, CallbackHook(after_step=log_scalars),
+             PeriodicCheckpoint(lambda done: save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, done,
+                                                             fingerprint), cfg.train.checkpoint_every)]
+    method.train()
+    step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
+        resumable_batches(loader, sampler, step, steps_per_epoch))
     if cache is not None:
         cache.close()
     student_path = out / STUDENT_NAME
