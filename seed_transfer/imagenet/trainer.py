@@ -1,9 +1,11 @@
 """The supervised training loop shared by the linear probe and semi-supervised fine-tuning:
 SGD with a per-step schedule, AMP on CUDA, DDP through ``torchrun``, validation top-1/top-5,
-``metrics.csv``, tqdm progress, and atomic checkpoints with exact resume.
+``metrics.csv``, tqdm progress, and atomic checkpoints with exact resume, on the training runtime
+every loop shares (:mod:`distill.runtime`).
 
-Exact resume (as in :mod:`distill.engine`): the checkpoint holds the trained weights, optimizer,
-AMP scaler, step, evaluation history and RNG states; the schedule is a function of the step; data
+Exact resume (as in :mod:`distill.engine`): the checkpoint (:mod:`distill.runtime.checkpoint`) holds
+the trained weights, optimizer, AMP scaler, step, evaluation history and RNG states, and the
+config values that must match (``TrainJob.resume_key``); the schedule is a function of the step; data
 order and augmentation are functions of (seed, epoch, index) (:class:`distill.data.ResumableSampler`).
 The loader has its own generator, so starting a loader never draws from the global RNG (which
 dropout in fine-tuned networks uses).
@@ -20,15 +22,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
 
 from distill import distributed as du
-from distill.checkpoints import safe_load
 from distill.config import ConfigError
 from distill.data import ResumableSampler
-from distill.engine import all_finite, backward_step, rng_state, set_rng_state
-from distill.export import atomic_save, remove_stale_temporaries
+from distill.export import remove_stale_temporaries
 from distill.metrics_log import MetricsLog
+from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, optimizer_step,
+                             read_training_state, restore_training_state, resumable_batches, save_training_state)
 from distill.schedule import warmup_cosine
 
 from .schema import EvalOptimConfig, EvalTrainConfig
@@ -133,25 +134,19 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
 
     ckpt_path, step, evals = out / CHECKPOINT_NAME, 0, []
     if resume and ckpt_path.exists():
-        ckpt = safe_load(ckpt_path)
-        _check_resume(ckpt_path, ckpt["resume_key"], job.resume_key)
+        ckpt = read_training_state(ckpt_path)
+        _check_resume(ckpt_path, ckpt["fingerprint"], job.resume_key)
         job.trained.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and ckpt["scaler"] is not None:
-            scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
-        step, evals = ckpt["step"], ckpt["evals"]
+        step, evals = restore_training_state(ckpt, optimizer, scaler), ckpt["evals"]
         log.info("resumed from %s at step %d", ckpt_path, step)
     elif resume:
         log.info("no checkpoint at %s: starting from scratch", ckpt_path)
 
-    def save() -> None:
-        if is_main:
-            atomic_save({"step": step, "model": job.trained.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-                         "evals": evals, "resume_key": job.resume_key}, ckpt_path)
+    def save(step: int) -> None:
+        save_training_state(ckpt_path, step=step, model=job.trained.state_dict(), optimizer=optimizer,
+                            scaler=scaler, fingerprint=job.resume_key, evals=evals)
 
-    def validate() -> dict:
+    def validate(step: int) -> dict:
         result = evaluate(job.model, job.val_set, train.eval_batch_size, num_workers, device, scaler is not None)
         evals.append({"step": step, "epoch": step / steps_per_epoch, **result})
         log.info("%s step %d (epoch %.2f): val top-1 %.2f, top-5 %.2f", desc, step, step / steps_per_epoch,
@@ -164,53 +159,53 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
     stop_step = min(total_steps, train.max_steps or total_steps)
     if is_main:
         remove_stale_temporaries(ckpt_path)  # what a save killed midway left
+    def run_step(step: int, batch) -> torch.Tensor:
+        for group in optimizer.param_groups:
+            group["lr"] = lrs[step] * group["lr_scale"]
+        inputs, labels = (t.to(device, non_blocking=True) for t in batch)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+            logits = model(inputs)
+            loss = F.cross_entropy(logits.float(), labels)
+        optimizer_step(loss, optimizer, scaler, nonfinite=lambda value: (
+            f"loss is {value} at step {step}; stopped (last good checkpoint: {ckpt_path}). Try a lower optim.base_lr."))
+        return loss.detach()
+
     # The rows an interrupted run logged after its checkpoint are logged again from here.
     metrics = MetricsLog(out, train.tensorboard, resume_step=step) if is_main else None
-    progress = tqdm(total=stop_step, initial=step, disable=not is_main, desc=desc, dynamic_ncols=True)
-    job.model.train()
+    progress = ProgressBar(desc, dynamic_ncols=True)
     tic, seconds = time.perf_counter(), time.perf_counter()
-    while step < stop_step:
-        epoch, step_in_epoch = divmod(step, steps_per_epoch)
-        sampler.set_position(epoch, step_in_epoch)
-        for inputs, labels in loader:
-            for group in optimizer.param_groups:
-                group["lr"] = lrs[step] * group["lr_scale"]
-            inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
-                logits = model(inputs)
-                loss = F.cross_entropy(logits.float(), labels)
-            if not all_finite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped (last good checkpoint: "
-                                         f"{ckpt_path}). Try a lower optim.base_lr.")
-            backward_step(loss, optimizer, scaler)
-            step += 1
-            progress.update(1)
-            epoch_end = step % steps_per_epoch == 0
-            val = None
-            if step == stop_step or (epoch_end and (step // steps_per_epoch) % train.eval_every == 0):
-                val = validate()
-            if step % train.log_every == 0 or val is not None:
-                loss_value = loss.detach().clone()
-                if du.is_distributed():
-                    dist.all_reduce(loss_value)
-                    loss_value /= world
-                elapsed, tic = time.perf_counter() - tic, time.perf_counter()
-                row = {"loss": loss_value.item(), "lr": lrs[step - 1], "epoch": step / steps_per_epoch,
-                       "val_top1": val["top1"] if val else float("nan"),
-                       "val_top5": val["top5"] if val else float("nan"),
-                       "seconds": elapsed}
-                progress.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.4g}")
-                if metrics is not None:
-                    metrics.log(step, row)
-            if step % train.checkpoint_every == 0 or epoch_end or step == stop_step:
-                save()
-            if step >= stop_step:
-                break
-    progress.close()
+
+    def evaluate_and_log(loop: TrainLoop) -> None:
+        """Validate every ``train.eval_every`` epochs and at the last step; log those steps and
+        every ``train.log_every``-th."""
+        nonlocal tic
+        step = loop.step
+        val = None
+        if step == stop_step or (step % steps_per_epoch == 0 and (step // steps_per_epoch) % train.eval_every == 0):
+            val = validate(step)
+        if step % train.log_every == 0 or val is not None:
+            loss_value = loop.outputs.clone()
+            if du.is_distributed():
+                dist.all_reduce(loss_value)
+                loss_value /= world
+            elapsed, tic = time.perf_counter() - tic, time.perf_counter()
+            row = {"loss": loss_value.item(), "lr": lrs[step - 1], "epoch": step / steps_per_epoch,
+                   "val_top1": val["top1"] if val else float("nan"),
+                   "val_top5": val["top5"] if val else float("nan"),
+                   "seconds": elapsed}
+            progress.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.4g}")
+            if metrics is not None:
+                metrics.log(step, row)
+
+    hooks = [progress, CallbackHook(after_step=evaluate_and_log),
+             PeriodicCheckpoint(save, train.checkpoint_every, also=lambda done: done % steps_per_epoch == 0)]
+    job.model.train()
+    step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
+        resumable_batches(loader, sampler, step, steps_per_epoch))
     if metrics is not None:
         metrics.close()
     if not evals or evals[-1]["step"] != step:  # resumed at the end, or nothing to train
-        validate()
+        validate(step)
     du.barrier()
     best = max(evals, key=lambda e: e["top1"])
     return {"final": evals[-1], "best": best, "evals": evals, "steps": step, "total_steps": total_steps,
