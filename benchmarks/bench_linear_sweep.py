@@ -18,8 +18,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from seed_transfer.linear import default_c_grid, linear_transfer, plain_sklearn_sweep
-from seed_transfer.linear.logistic import DEFAULT_MAX_ITER
+from seed_transfer.classification.linear import default_c_grid, linear_transfer, plain_sklearn_sweep
+from seed_transfer.classification.linear.logistic import DEFAULT_MAX_ITER
 
 
 def make_features(n_train, n_val, n_test, dim, classes, separation, seed=0):

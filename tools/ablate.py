@@ -22,7 +22,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from distill.checkpoints import CheckpointError  # noqa: E402
 from distill.config import ConfigError, load_config  # noqa: E402
-from seed_transfer.ablation import AblationConfig, expand_grid, run_ablation  # noqa: E402
+from seed_transfer.pipelines.ablation import AblationConfig, expand_grid, run_ablation  # noqa: E402
 
 
 def main(argv=None) -> int:

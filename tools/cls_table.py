@@ -14,7 +14,7 @@ from pathlib import Path
 # tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from seed_transfer.report import gather, markdown_table, plot_val_curves, write_csv  # noqa: E402
+from seed_transfer.classification.report import gather, markdown_table, plot_val_curves, write_csv  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 # tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from seed_transfer.compare_cli import main  # noqa: E402
+from seed_transfer.cli.compare import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,8 +15,8 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from distill.checkpoints import CheckpointError  # noqa: E402
 from distill.config import ConfigError, load_config  # noqa: E402
-from seed_transfer.knn_eval import run_knn_eval  # noqa: E402
-from seed_transfer.schema import TransferClsConfig  # noqa: E402
+from seed_transfer.imagenet.knn import run_knn_eval  # noqa: E402
+from seed_transfer.classification.schema import TransferClsConfig  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,8 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from distill.config import load_config  # noqa: E402
 from distill.errors import USER_ERRORS, report_user_error  # noqa: E402
-from seed_transfer.cls_transfer import run_cls_transfer  # noqa: E402
-from seed_transfer.schema import TransferClsConfig  # noqa: E402
+from seed_transfer.classification.transfer import run_cls_transfer  # noqa: E402
+from seed_transfer.classification.schema import TransferClsConfig  # noqa: E402
 
 
 def main(argv=None) -> int:

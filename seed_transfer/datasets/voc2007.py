@@ -7,7 +7,7 @@ Layout (``root`` is ``VOC2007/``, ``VOCdevkit/`` or the parent of ``VOCdevkit/``
                                        lines '000005 -1': 1 positive, -1 negative, 0 difficult
 Split: the official train (2,501) / val (2,510) / test (4,952); trainval = train + val.
 Targets are (N, 20) int8: 1 positive, 0 negative, -1 difficult, as the files say; the metric
-decides what difficult means (:mod:`seed_transfer.metrics`). The dataset's metric, ``map11``,
+decides what difficult means (:mod:`seed_transfer.classification.metrics`). The dataset's metric, ``map11``,
 is Ericsson et al.'s protocol: difficult images are negatives in the fit and in AP (their
 loader keeps ``target == 1``). ``map11_ignore_difficult`` is the VOC devkit's convention:
 left out of each class's fit and AP. Keeping the flag in the targets means the cached

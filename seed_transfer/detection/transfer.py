@@ -17,8 +17,8 @@ from pathlib import Path
 
 from distill.distributed import is_launch_main_process
 
-from ..report import fmt_score
-from ..seeds import mean_std, run_seeds, write_json
+from ..classification.report import fmt_score
+from ..finetune import mean_std, run_seeds, write_json
 from .convert import convert_checkpoint
 
 log = logging.getLogger(__name__)

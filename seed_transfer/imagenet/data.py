@@ -17,7 +17,7 @@ from distill import distributed as du
 from distill.config import resolve_path
 from distill.data import SeededViews
 from seed_transfer.datasets import ClassificationDataset, build_dataset
-from seed_transfer.features import Features
+from seed_transfer.classification.features import Features
 
 from .subsets import write_subset_list
 

@@ -15,9 +15,9 @@ import torch.nn as nn
 
 from distill import distributed as du
 from seed_transfer.backbones import load_backbone
-from seed_transfer.cls_transfer import SplitFeatures, model_name
-from seed_transfer.features import FeatureTransform
-from seed_transfer.schema import TransferClsConfig, TransferDataConfig
+from seed_transfer.classification.transfer import SplitFeatures, model_name
+from seed_transfer.classification.features import FeatureTransform
+from seed_transfer.classification.schema import TransferClsConfig, TransferDataConfig
 
 from .data import KeyedFeatures, LabelledFeatures, SeededLabelled, imagenet_split, prepare_root, train_transform
 from .outputs import start_output, write_result

@@ -7,7 +7,7 @@ values and cite them; every key is documented here once.
 from dataclasses import dataclass, field
 
 from distill.config import ConfigError
-from seed_transfer.schema import FeatureConfig, ModelConfig
+from seed_transfer.classification.schema import FeatureConfig, ModelConfig
 
 SCHEDULES = ("step", "cosine")
 DEMOS = ("digits",)

@@ -13,8 +13,8 @@ import torch.nn as nn
 from distill import distributed as du
 from distill.config import resolve_path
 from seed_transfer.backbones import load_backbone
-from seed_transfer.cls_transfer import model_name
-from seed_transfer.features import FeatureTransform
+from seed_transfer.classification.transfer import model_name
+from seed_transfer.classification.features import FeatureTransform
 
 from .data import SeededLabelled, imagenet_split, prepare_root, train_transform
 from .linear_probe import feature_dim, linear_head

@@ -19,7 +19,7 @@ import torch
 from distill.config import dump_config, load_config
 from distill.distributed import is_launch_main_process
 
-from ..seeds import METRICS_FILE, mean_std, run_seeds, write_json
+from ..finetune import METRICS_FILE, mean_std, run_seeds, write_json
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
 from .engine import import_mmseg, mmengine_safe_globals

@@ -4,7 +4,7 @@ folder's own path replaced by ``<output_dir>`` (the weights column names files u
 from pathlib import Path
 
 from distill.config import load_config
-from seed_transfer.compare import CompareConfig, run_compare
+from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 HERE = Path(__file__).resolve().parent
 PRESET = HERE / "compare_tiny.yaml"

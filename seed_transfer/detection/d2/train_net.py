@@ -22,7 +22,7 @@ from detectron2.utils.events import CommonMetricPrinter, JSONWriter, Tensorboard
 from ..catalog import dataset_spec  # noqa: E402
 from ..norms import resolve_norms  # noqa: E402
 from ..schedule import Schedule  # noqa: E402
-from ...seeds import write_json  # noqa: E402
+from ...finetune import write_json  # noqa: E402
 from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
 from .evaluation import build_evaluator  # noqa: E402
 from .heads import register_heads  # noqa: E402

@@ -32,7 +32,7 @@ from distill.checkpoints import safe_load
 from distill.export import atomic_save
 
 from ...backbones import load_backbone
-from ...seeds import json_line, write_json
+from ...finetune import json_line, write_json
 from ..evaluation import coco_detection_ap, voc_detection_ap
 from .config import load_config, resolve_run
 from .data import DetectionDataset, IterationBatches, collate, load_dataset, load_training_records

@@ -16,9 +16,9 @@ import torch
 from distill.config import to_dict
 from distill.run_info import code_version
 
-from .cls_transfer import SplitFeatures, model_name
-from .knn import knn_predict
-from .schema import TransferClsConfig
+from ..classification.transfer import SplitFeatures, model_name
+from ..classification.knn import knn_predict
+from ..classification.schema import TransferClsConfig
 
 
 def topk_accuracy(class_scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 
 from distill.config import ConfigError, load_config
-from seed_transfer.cls_transfer import run_cls_transfer
-from seed_transfer.fewshot import (
+from seed_transfer.classification.transfer import run_cls_transfer
+from seed_transfer.classification.fewshot import (
     confidence_interval,
     paired_difference,
     prototype_accuracy,
     prototype_predictions,
     sample_episodes,
 )
-from seed_transfer.schema import TransferClsConfig
+from seed_transfer.classification.schema import TransferClsConfig
 from tiny import TINY
 
-DIGITS_DEMO = Path(__file__).parents[2] / "configs" / "transfer" / "cls" / "digits_demo.yaml"
+DIGITS_DEMO = Path(__file__).parents[3] / "configs" / "transfer" / "cls" / "digits_demo.yaml"
 # 8 classes with 10..24 images each, shuffled
 TARGETS = np.random.default_rng(0).permutation(np.repeat(np.arange(8), np.arange(10, 26, 2)))
 

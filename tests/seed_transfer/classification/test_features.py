@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from seed_transfer.backbones import checkpoint_fingerprint, load_backbone
-from seed_transfer.features import FeatureTransform, Features, cache_key, cached_features, extract_features
+from seed_transfer.classification.features import FeatureTransform, Features, cache_key, cached_features, extract_features
 
 
 def key(fingerprint="sha256:a", split="train", transform=FeatureTransform(), root="/data"):

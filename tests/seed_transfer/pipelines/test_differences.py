@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from seed_transfer.differences import pair_units, paired_difference
+from seed_transfer.pipelines.differences import pair_units, paired_difference
 
 
 def test_units_pair_by_member_and_seed():

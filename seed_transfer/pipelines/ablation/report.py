@@ -1,4 +1,4 @@
-"""Tables, CSVs and plots of an ablation (``seed_transfer.ablation``), in the shape of SEED's
+"""Tables, CSVs and plots of an ablation (``seed_transfer.pipelines.ablation.run``), in the shape of SEED's
 Tables 3-5 (rows = settings of one axis, columns = evaluation metrics) and Figure 5
 (metric against tau_T / queue size, log-x).
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from distill.checkpoints import safe_load
 from distill.run_info import code_version
 
-from .ablation import AblationConfig, Grid, _slug
-from .report import fmt_score
+from .schema import AblationConfig, Grid, slug
+from ...classification.report import fmt_score
 
 
 def metric_columns(records: list[dict]) -> list[str]:
@@ -211,7 +211,7 @@ def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: 
     for axis in axes:
         rows = axis_rows(grid, records, axis)
         tables[axis] = rows
-        stem = _slug(axis)
+        stem = slug(axis)
         others = [a for a in axes if a != axis] if cfg.mode == "product" else []
         plot_axis(axis, rows, columns, out / f"{stem}.png", others)
         files[axis] = {"png": str(out / f"{stem}.png")}

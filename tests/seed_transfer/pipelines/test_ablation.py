@@ -15,11 +15,11 @@ import torch
 import yaml
 
 from distill.config import ConfigError, load_config
-from seed_transfer.ablation import AblationConfig, expand_grid, run_ablation
-from seed_transfer.ablation_report import is_log_scale
+from seed_transfer.pipelines.ablation import AblationConfig, expand_grid, run_ablation
+from seed_transfer.pipelines.ablation.report import is_log_scale
 from tiny import TINY, make_image_folder, tiny_cnn
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "configs/ablation/demo.yaml"
 
 
@@ -248,7 +248,7 @@ def test_cli_refuses_a_bad_grid_and_lists_points(capsys):
 
 
 def test_product_grid_report_has_one_row_per_point_and_a_plot_per_axis(tmp_path):
-    from seed_transfer.ablation_report import write_reports
+    from seed_transfer.pipelines.ablation.report import write_reports
 
     cfg = demo("only=[distill.tau_teacher, distill.queue_size]", "mode=product", f"output_dir={tmp_path}")
     grid = expand_grid(cfg)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seed_transfer.seeds import json_line, mean_std, run_seeds, write_json
+from seed_transfer.finetune import json_line, mean_std, run_seeds, write_json
 
 
 def test_finished_seeds_are_read_back_and_missing_ones_run(tmp_path):

@@ -14,8 +14,8 @@ import torch
 from distill.config import ConfigError, resolve_path, to_dict
 from distill.run_info import code_version
 
-from .backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights
-from .datasets import build_dataset
+from ..backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights
+from ..datasets import build_dataset
 from .features import FeatureTransform, Features, cache_key, cached_features, extract_features
 from .fewshot import Episodes, prototype_accuracy, sample_episodes
 from .knn import knn_predict

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from distill.config import load_config
-from seed_transfer.knn_eval import run_knn_eval, topk_accuracy
-from seed_transfer.schema import TransferClsConfig
+from seed_transfer.imagenet.knn import run_knn_eval, topk_accuracy
+from seed_transfer.classification.schema import TransferClsConfig
 from tiny import TINY, make_image_folder
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[3]
 
 
 def test_topk_accuracy_by_hand():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from distill.config import load_config
-from seed_transfer.cls_transfer import carve_val, run_cls_transfer
-from seed_transfer.report import gather, markdown_table, plot_val_curves, write_csv
-from seed_transfer.schema import TransferClsConfig
+from seed_transfer.classification.transfer import carve_val, run_cls_transfer
+from seed_transfer.classification.report import gather, markdown_table, plot_val_curves, write_csv
+from seed_transfer.classification.schema import TransferClsConfig
 from tiny import TINY, make_image_folder
 
 

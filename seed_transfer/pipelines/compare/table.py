@@ -3,7 +3,7 @@ every column, over its members and fine-tuning seeds) and the paired differences
 
 Columns are ``linear <dataset>``, ``knn <dataset>``, ``<k>shot <dataset>`` (few-shot episodes)
 and the detection / segmentation metrics. Every value is measured on a unit ``(member, j)``
-(see :mod:`seed_transfer.differences`): ``j`` is the fine-tuning seed for detection and
+(see :mod:`seed_transfer.pipelines.differences`): ``j`` is the fine-tuning seed for detection and
 segmentation, the episode for few-shot (every row gets the same episodes, so differences pair
 episode by episode), and 0 for linear and kNN. A row's ``<column> values`` lists them in unit
 order (few-shot: the per-episode accuracies, so ``results.csv`` stays readable only per column).
@@ -16,8 +16,8 @@ import math
 import statistics
 from pathlib import Path
 
-from .differences import Difference, Unit, paired_difference
-from .seeds import mean_std
+from ..differences import Difference, Unit, paired_difference
+from ...finetune import mean_std
 
 DET_METRICS = ("AP", "AP50", "AP75")
 SEG_METRICS = ("mIoU",)
@@ -177,5 +177,5 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
               "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
               "measures it). ")
     return lines + ["", "Mean paired difference ± its standard error (the larger of the estimates over paired "
-                    "units and over distillation seeds; see `seed_transfer/differences.py`). " + caveat +
+                    "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). " + caveat +
                     "**Bold**: more than two standard errors from zero; anything else is within noise.", ""]

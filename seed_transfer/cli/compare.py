@@ -9,7 +9,8 @@ import sys
 from distill.config import load_config
 from distill.errors import USER_ERRORS, report_user_error
 
-from .compare import CompareConfig, config_path, run_compare
+from ..pipelines.compare import CompareConfig, run_compare
+from ..pipelines.stages import config_path
 
 
 def main(argv=None) -> int:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from seed_transfer.linear import SweepResult, default_c_grid, linear_transfer, plain_sklearn_sweep
-from seed_transfer.linear.logistic import _candidates, _determined, _extrapolate, _pick_best
+from seed_transfer.classification.linear import SweepResult, default_c_grid, linear_transfer, plain_sklearn_sweep
+from seed_transfer.classification.linear.logistic import _candidates, _determined, _extrapolate, _pick_best
 
 
 @pytest.fixture(autouse=True)
@@ -219,7 +219,7 @@ def test_candidates_fall_back_when_nothing_is_determined(caplog):
     assert text == ("the 1 of 3 C values whose fits converged to determined weights; left out: 1 stopped at "
                     "max_iter=100 or in a failed line search (raise max_iter), 1 at C so large that the stopping "
                     "rule leaves the weights undetermined")
-    with caplog.at_level("WARNING", logger="seed_transfer.linear.logistic"):
+    with caplog.at_level("WARNING", logger="seed_transfer.classification.linear.logistic"):
         assert _candidates([True, False], [False, False], 100)[0] == [True, False]
         assert _candidates([False, False], [False, False], 100) == (
             [True, True], "all 2 C values (none converged); left out: 2 stopped at max_iter=100 or in a failed line "

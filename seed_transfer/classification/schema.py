@@ -60,7 +60,7 @@ FEWSHOT_SPLITS = ("all", "trainval", "test")
 
 @dataclass
 class FewShotConfig:
-    """Prototypical N-way K-shot episodes on the frozen features (seed_transfer/fewshot.py)."""
+    """Prototypical N-way K-shot episodes on the frozen features (seed_transfer/classification/fewshot.py)."""
 
     enabled: bool = False
     n_way: int = 5

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from distill.config import ConfigError, load_config
-from seed_transfer.compare import CompareConfig, run_compare
+from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TINY_DISTILL = ["optim.epochs=1", "data.demo_length=32", "optim.batch_size=16", "distill.queue_size=64",
                 "data.image_size=32", "teacher.input_size=32", "train.tensorboard=false", "data.num_workers=0",
                 "train.log_every=1", "optim.warmup_epochs=0"]
@@ -92,7 +92,8 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
 def test_interrupted_distillation_is_not_taken_as_done(tmp_path):
     import torch
 
-    from seed_transfer.compare import distill_config, student_is_complete
+    from seed_transfer.pipelines.compare.plan import distill_config
+    from seed_transfer.pipelines.stages import student_is_complete
 
     cfg = tiny_config(tmp_path, det=False)
     dcfg = distill_config(cfg, "seed")
@@ -117,7 +118,7 @@ def test_bad_config_names_the_key():
 def test_paper_and_small_presets_load():
     cfg = load_config(CompareConfig, REPO / "configs/compare/paper.yaml")
     assert cfg.distill.strategies == ["seed", "moco"] and cfg.det.config.endswith("voc_R_18_C4_24k.yaml")
-    from seed_transfer.compare import distill_config
+    from seed_transfer.pipelines.compare.plan import distill_config
 
     small = load_config(CompareConfig, REPO / "configs/compare/small.yaml")
     demo = load_config(CompareConfig, REPO / "configs/compare/demo.yaml")
@@ -129,7 +130,7 @@ def test_paper_and_small_presets_load():
 
 
 def test_command_line_reports_bad_input(tmp_path, capsys):
-    from seed_transfer.compare_cli import main
+    from seed_transfer.cli.compare import main
 
     assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
@@ -138,7 +139,7 @@ def test_command_line_reports_bad_input(tmp_path, capsys):
 
 
 def test_rows_get_detection_where_the_engine_can_build_them():
-    from seed_transfer.compare import Row, det_supported
+    from seed_transfer.pipelines.compare.run import Row, det_supported
 
     mobilenet = Row("teacher", "mnv2.pth", "mobilenet_v2")
     assert det_supported(Row("seed", "s.pth", "resnet18")) and det_supported(Row("random", "random", "resnet18"))
@@ -147,7 +148,7 @@ def test_rows_get_detection_where_the_engine_can_build_them():
 
 
 def test_the_report_names_the_command_as_typed(monkeypatch):
-    from seed_transfer.compare_cli import _command_line
+    from seed_transfer.cli.compare import _command_line
 
     monkeypatch.setattr(sys, "argv", ["tools/compare.py", "--config", "configs/compare/small.yaml", "det.seeds=3"])
     assert _command_line(None) == "python tools/compare.py --config configs/compare/small.yaml det.seeds=3"
@@ -155,7 +156,8 @@ def test_the_report_names_the_command_as_typed(monkeypatch):
 
 
 def test_distillation_seeds_are_members_of_one_row(tmp_path):
-    from seed_transfer.compare import Row, build_rows, cls_config, distill_config
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_config
+    from seed_transfer.pipelines.compare.run import Row, build_rows
 
     cfg = tiny_config(tmp_path, det=False)
     cfg.distill.seeds = 2
@@ -174,7 +176,8 @@ def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
     import torch
 
     from distill.config import to_dict
-    from seed_transfer.compare import check_not_stale, cls_config, distill_config, Row
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_config
+    from seed_transfer.pipelines.compare.run import Row, check_not_stale
 
     cfg = tiny_config(tmp_path, det=False)
     check_not_stale(cfg)  # nothing there yet
@@ -195,7 +198,7 @@ def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
 
 
 def test_rows_with_the_same_teacher_views_share_the_teacher_cache(tmp_path):
-    from seed_transfer.compare import distill_configs
+    from seed_transfer.pipelines.compare.plan import distill_configs
 
     cfg = tiny_config(tmp_path, det=False)
     cfg.distill.strategies = ["seed", "l2", "moco"]

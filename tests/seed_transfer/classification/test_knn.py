@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seed_transfer.knn import knn_classify, knn_predict
+from seed_transfer.classification.knn import knn_classify, knn_predict
 
 
 def knn_reference(train, labels, test, k, temperature, num_classes):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seed_transfer.metrics import (
+from seed_transfer.classification.metrics import (
     difficult_rule,
     mean_per_class_accuracy,
     score,

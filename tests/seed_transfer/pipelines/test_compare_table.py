@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from seed_transfer.compare_table import comparison_pairs, differences, differences_markdown, results_table, \
+from seed_transfer.pipelines.compare.table import comparison_pairs, differences, differences_markdown, results_table, \
     write_results_csv
 
 

@@ -1,0 +1,1 @@
+"""Command lines of the tools (``tools/*.py`` and the console scripts in ``pyproject.toml``)."""

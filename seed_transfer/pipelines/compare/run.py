@@ -1,0 +1,180 @@
+"""One comparison, end to end: SEED against plain self-supervised training (MoCo v2),
+random init and (optionally) a supervised/teacher checkpoint, on classification transfer
+(linear + kNN) and detection transfer, with a report.
+
+    result = run_compare(load_config(CompareConfig, "configs/compare/demo.yaml", ["det.seeds=3"]))
+
+Stages, each writing under ``output_dir`` and skipped when its outputs exist (so a
+re-run after an interruption continues where it stopped):
+
+- ``distill/<strategy>/``: one student per strategy from the *same* distillation config
+  (same data, epochs, batch, augmentation); only ``distill.strategy`` differs.
+- ``cls/<row>__<dataset>.json``: linear (C sweep) and kNN transfer of every row.
+- ``det/<row>/``: detection fine-tuning of every ResNet row with one identical schedule.
+- ``seg/<row>/``: segmentation fine-tuning (MMSegmentation, optional) of every ResNet row, likewise.
+- ``report.md``, ``results.csv``, ``loss_curves.png``, ``results.png``: always rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from distill.config import ConfigError, dump_config, resolve_path
+
+from ...backbones import PIXELS
+from ...classification import report as cls_report
+from ...classification.transfer import model_name
+from ..stages import Stages, config_path, row_dir_name, student_is_complete
+from ..stale import stale_result, stale_student
+from .plan import cls_config, distill_configs
+from .report import write_report
+from .schema import CompareConfig, Row
+
+log = logging.getLogger(__name__)
+
+
+def check_not_stale(cfg: CompareConfig) -> None:
+    """Refuse, before anything runs, an ``output_dir`` whose students or classification results were
+    produced by other settings, naming them (the rule of :mod:`seed_transfer.pipelines.stale`)."""
+    problems = []
+    for dcfg in distill_configs(cfg).values():
+        changed = stale_student(dcfg)
+        if changed:
+            problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
+    if cfg.cls.enabled:
+        for dataset in cfg.cls.datasets or [None]:
+            ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), dataset)
+            for result in sorted(Path(ccfg.output_dir).glob(f"*__{ccfg.data.name}.json")):
+                changed = stale_result(json.loads(result.read_text()).get("config"), ccfg)
+                if changed:
+                    problems.append(f"{result}: {'; '.join(changed)}")
+    if problems:
+        raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
+                          f"output_dir for the new settings, or delete those outputs to redo them")
+
+
+def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
+    from distill.engine import STUDENT_NAME, train
+
+    rows = []
+    for (strategy, member), dcfg in distill_configs(cfg).items():
+        student = Path(dcfg.train.output_dir) / STUDENT_NAME
+        done = student_is_complete(student, dcfg)
+        row = Row(strategy, str(student), cfg.student_arch, strategy, member)
+        row.weights = str(stages.run("distill", row.tag, done, lambda: student if done else train(dcfg, resume=True)))
+        rows.append(row)
+    return rows
+
+
+def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
+    """The students, then random init (one member per distillation seed: random-init seeds
+    0, 1, ...), raw pixels and the teacher (fixed, one member each)."""
+    rows = list(students)
+    if cfg.rows.random:
+        rows += [Row("random", "random", cfg.student_arch, member=k) for k in range(cfg.distill.seeds)]
+    if cfg.rows.pixels:
+        rows.append(Row("pixels", PIXELS, PIXELS))
+    if cfg.rows.teacher:
+        rows.append(Row(cfg.rows.teacher_name, cfg.rows.teacher, cfg.rows.teacher_arch))
+    return rows
+
+
+def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
+    from ...classification.transfer import run_cls_transfer
+
+    results = []
+    for dataset in cfg.cls.datasets or [None]:
+        for row in rows:
+            ccfg = cls_config(cfg, row, dataset)
+            out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
+            done = out.is_file()
+            result = stages.run(f"cls {ccfg.data.name}", row.tag, done,
+                                lambda: json.loads(out.read_text()) if done else run_cls_transfer(ccfg))
+            results.append({**result, "row": row.name, "member": row.member})
+    return results
+
+
+# ---------------------------------------------------------------- detection
+def det_supported(row: Row, engine: str = "detectron2") -> bool:
+    """Detectron2 (and MMSegmentation) transfer converts ResNet backbones (the student exports
+    record their arch); the torchvision engine takes any backbone (with an FPN config)."""
+    if row.weights == PIXELS:
+        return False
+    return engine == "torchvision" or row.weights == "random" or (row.arch or "resnet").startswith("resnet")
+
+
+def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages, seeds: int, engine: str,
+                    transfer) -> dict[tuple[str, int], dict]:
+    """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<tag>``;
+    skipped when its ``summary.json`` covers ``seeds`` seeds. Returns the summaries by (row name,
+    member). A random init is fine-tuned once: its initialisation already follows the fine-tuning seed."""
+    summaries = {}
+    for row in rows:
+        if not det_supported(row, engine):
+            log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
+            continue
+        if row.weights == "random" and row.member:
+            continue
+        out = Path(cfg.output_dir) / stage / row_dir_name(row.tag)
+        summary_file = out / "summary.json"
+        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
+        summaries[(row.name, row.member)] = stages.run(stage, row.tag, done, lambda: json.loads(
+            summary_file.read_text()) if done else transfer(row, out))
+    return summaries
+
+
+def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
+    from ...detection.transfer import resolve_engine, run_detection_transfer
+
+    engine = resolve_engine(cfg.det.engine)
+    return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
+        str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
+        data_root=resolve_path(cfg.det.data_root), opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
+        ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine,
+        resume=True))  # an interrupted seed continues from its last checkpoint (none: from the weights)
+
+
+def _resnet_depth(arch: str | None) -> int | None:
+    digits = "".join(ch for ch in (arch or "") if ch.isdigit())
+    return int(digits) if (arch or "").startswith("resnet") and digits else None
+
+
+def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
+    from ...segmentation.transfer import run_segmentation_transfer
+
+    def transfer(row: Row, out: Path) -> dict:
+        # a random init has no checkpoint to take the depth from
+        depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
+        return run_segmentation_transfer(config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
+                                         name=row.name, data_root=resolve_path(cfg.seg.data_root),
+                                         opts=[*cfg.seg.opts, *depth], arch=row.arch)
+
+    # MMSegmentation's ResNet takes ResNet rows only: the Detectron2 rule
+    return _run_finetuning("seg", cfg, rows, stages, cfg.seg.seeds, "detectron2", transfer)
+
+
+# ---------------------------------------------------------------- entry point
+def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
+    """Run every stage (skipping finished ones) and write the report (``command``, the command
+    line that ran it, goes at its top); returns rows, results and stage records."""
+    tic = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_not_stale(cfg)
+    dump_config(cfg, out / "config.yaml")
+    stages = Stages(out / "stages.json")
+    rows = build_rows(cfg, run_distill(cfg, stages))
+    cls_results = run_cls(cfg, rows, stages) if cfg.cls.enabled else []
+    if cls_results:
+        cls_report.write_csv(cls_results, out / "cls" / "cls_results.csv")
+        cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
+    det = run_det(cfg, rows, stages) if cfg.det.enabled else {}
+    seg = run_seg(cfg, rows, stages) if cfg.seg.enabled else {}
+    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg,
+                          command)
+    log.info("report written to %s", out / "report.md")
+    return {"rows": [r.__dict__ for r in rows], "stages": stages.records, "report": str(out / "report.md"),
+            "results_csv": str(out / "results.csv"), **report}

@@ -1,0 +1,112 @@
+"""The comparison's config (``configs/compare/*.yaml``) and its rows.
+
+Every key is typed; :meth:`CompareConfig.validate` checks the keys of this file, and
+:func:`seed_transfer.pipelines.compare.plan.resolve` resolves and checks every sub-config
+(distillation, classification, detection, segmentation) before the first stage runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distill.config import ConfigError
+from distill.schema import STRATEGIES
+
+
+@dataclass
+class DistillStageConfig:
+    config: str = "configs/distill/demo.yaml"  # one distillation config shared by every strategy
+    overrides: list[str] = field(default_factory=list)  # key=value for that config (data paths, budget)
+    strategies: list[str] = field(default_factory=lambda: ["seed", "moco"])  # one row each
+    # Independent distillations per strategy (train.seed = the config's seed + 0, 1, ...): each
+    # row's scores and differences then include the distillation's own seed-to-seed noise.
+    seeds: int = 1
+
+
+@dataclass
+class RowsConfig:
+    random: bool = True  # a random-init row (student_arch)
+    pixels: bool = False  # a raw-pixel row (classification only): what the input alone gives
+    teacher: str | None = None  # a supervised / teacher checkpoint for an extra row (null: none)
+    teacher_arch: str | None = None  # its architecture (null: what the checkpoint records)
+    teacher_name: str = "teacher"  # its row label
+
+
+@dataclass
+class ClsStageConfig:
+    enabled: bool = True
+    config: str = "configs/transfer/cls/digits_demo.yaml"
+    overrides: list[str] = field(default_factory=list)  # key=value for the TransferClsConfig, every row
+    datasets: list[str] = field(default_factory=list)  # "name" or "name:root"; empty: the config's dataset
+
+
+@dataclass
+class DetStageConfig:
+    enabled: bool = True
+    config: str = "configs/det/trees_R_18_C4_demo.yaml"  # Detectron2 YAML; one schedule for every row
+    opts: list[str] = field(default_factory=list)  # Detectron2 KEY VALUE pairs, the same for every row
+    seeds: int = 1  # fine-tuning seeds per row (mean +- std)
+    data_root: str | None = None  # dataset folder (the demo's tree tiles are built here on first use)
+    num_gpus: int = 0
+    ims_per_batch: int | None = None  # null: the config's (the schedule is matched by the library)
+    # auto: Detectron2 when installed, else the torchvision engine (which also takes
+    # MobileNet/EfficientNet/timm rows with an FPN config); or detectron2 / torchvision
+    engine: str = "auto"
+
+
+@dataclass
+class SegStageConfig:
+    enabled: bool = False  # needs the [seg] extra (MMSegmentation)
+    config: str = "configs/seg/demo_fcn-d8_voc_example.yaml"  # one schedule for every row
+    opts: list[str] = field(default_factory=list)  # key=value for that config, the same for every row
+    seeds: int = 1
+    data_root: str | None = None  # dataset folder (the offline example is written here on first use)
+
+
+@dataclass
+class CompareConfig:
+    output_dir: str = "outputs/compare"
+    title: str = "SEED vs plain self-supervised training"
+    note: str = ""  # written at the top of the report (e.g. "small-data numbers, not ImageNet numbers")
+    student_arch: str = "resnet18"
+    distill: DistillStageConfig = field(default_factory=DistillStageConfig)
+    rows: RowsConfig = field(default_factory=RowsConfig)
+    cls: ClsStageConfig = field(default_factory=ClsStageConfig)
+    det: DetStageConfig = field(default_factory=DetStageConfig)
+    seg: SegStageConfig = field(default_factory=SegStageConfig)
+
+    def validate(self) -> None:
+        bad = [s for s in self.distill.strategies if s not in STRATEGIES]
+        if bad:
+            raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
+        if len(set(self.distill.strategies)) != len(self.distill.strategies):
+            raise ConfigError(f"distill.strategies lists a strategy twice: {self.distill.strategies}")
+        for stage in ("distill", "det", "seg"):
+            if getattr(self, stage).seeds < 1:
+                raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
+        from ...detection.transfer import ENGINES
+
+        if self.det.engine not in ENGINES:
+            raise ConfigError(f"det.engine={self.det.engine!r}; choose one of {', '.join(ENGINES)}")
+        if len(self.det.opts) % 2:
+            raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
+
+
+@dataclass
+class Row:
+    """One initialisation: its label, weights (a path or "random") and architecture.
+
+    ``member`` tells independent instances of the same row apart: distillation seed k of a
+    strategy, or random-init seed k; the table aggregates the members of a row by ``name``.
+    """
+
+    name: str
+    weights: str
+    arch: str | None = None
+    strategy: str | None = None  # the distillation strategy that produced it
+    member: int = 0
+
+    @property
+    def tag(self) -> str:
+        """The member's name in output paths and per-run results: ``seed``, ``seed-s1``, ..."""
+        return self.name if self.member == 0 else f"{self.name}-s{self.member}"

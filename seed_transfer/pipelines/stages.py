@@ -1,0 +1,65 @@
+"""Stage bookkeeping shared by the pipelines (comparison and ablation): config paths that work
+from anywhere, the record of what each stage did and how long it took, and the completeness
+test of a distilled student."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from distill.checkpoints import safe_load
+from distill.schema import DistillConfig
+
+log = logging.getLogger(__name__)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_path(path: str) -> Path:
+    """A config path as given, else relative to the repository (so the presets run from anywhere)."""
+    given = Path(path).expanduser()
+    return given if given.is_file() or given.is_absolute() else REPO_ROOT / given
+
+
+def row_dir_name(name: str) -> str:
+    return name.replace("+", "_")
+
+
+class Stages:
+    """Records what each stage did (``ran`` / ``skipped``) and how long it took."""
+
+    def __init__(self, path: Path):
+        self.path, self.records = path, []
+        previous = json.loads(path.read_text()) if path.is_file() else []
+        # a skipped stage reports the seconds it took when it ran (kept in <output_dir>/stages.json)
+        self.previous = {(r["stage"], r["row"]): r["seconds"] for r in previous}
+
+    def run(self, stage: str, row: str, done: bool, fn):
+        tic = time.perf_counter()
+        if done:
+            log.info("[%s] %s: outputs exist, skipped", stage, row)
+        else:
+            log.info("[%s] %s: running", stage, row)
+        value = fn()
+        seconds = self.previous.get((stage, row), 0.0) if done else time.perf_counter() - tic
+        self.records.append({"stage": stage, "row": row, "status": "skipped" if done else "ran",
+                             "seconds": round(seconds, 2)})
+        merged = {(r["stage"], r["row"]): r for r in self.records}
+        self.path.write_text(json.dumps([*({"stage": k[0], "row": k[1], "seconds": v} for k, v in self.previous.items()
+                                           if k not in merged), *self.records], indent=2))
+        if not done:
+            log.info("[%s] %s: done in %.0f s", stage, row, seconds)
+        return value
+
+
+def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
+    """The export exists and records the last step of the configured schedule."""
+    if not path.is_file():
+        return False
+    meta = safe_load(path).get("meta", {})
+    step, total = meta.get("step"), meta.get("total_steps")
+    target = min(total, dcfg.train.max_steps) if total is not None and dcfg.train.max_steps else total
+    return step is not None and target is not None and step >= target
