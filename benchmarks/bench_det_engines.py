@@ -35,7 +35,8 @@ def schedule_opts(args) -> list[str]:
 
 def step_times(engine: str, config: str, opts: list[str], weights: str, data_root: str, batch: int, steps: int):
     """Median seconds of one training step (forward, backward, SGD) of ``engine``'s model on real tiles."""
-    from seed_transfer.detection.tv.config import load_config, resolve_run
+    from seed_transfer.detection.plan import DetRequest, make_plan
+    from seed_transfer.detection.tv.config import load_run_config
     from seed_transfer.detection.tv.data import DetectionDataset, load_dataset
     from seed_transfer.detection.tv.train import build_model
 
@@ -43,8 +44,7 @@ def step_times(engine: str, config: str, opts: list[str], weights: str, data_roo
     dataset = DetectionDataset(records)
     batches = [[dataset[(i * batch + j) % len(dataset)] for j in range(batch)] for i in range(steps + 1)]
     if engine == "torchvision":
-        cfg = load_config(config, opts)
-        resolve_run(cfg)
+        cfg = load_run_config(make_plan(DetRequest(config, weights, data_root, opts=opts, engine="torchvision")))
         model, _ = build_model(cfg, weights)
 
         def run(items):
@@ -61,7 +61,8 @@ def step_times(engine: str, config: str, opts: list[str], weights: str, data_roo
 
         pkl = Path(data_root) / "bench_weights.pkl"
         convert_checkpoint(weights, pkl)
-        cfg, _ = build_cfg(config, str(pkl), str(Path(data_root) / "unused"), 0, opts)
+        out = Path(data_root) / "unused"
+        cfg = build_cfg(make_plan(DetRequest(config, weights, out, opts=opts, engine="detectron2")), 0, out, str(pkl))
         model = build_d2_model(cfg)
         DetectionCheckpointer(model).load(str(pkl))
         storage = EventStorage(0).__enter__()  # Detectron2's losses log into it

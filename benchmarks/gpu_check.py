@@ -211,11 +211,13 @@ def detection_opts(args) -> list[str]:
 
 
 def detection_tv_rows(args, dev: Device) -> list[tuple[str, str, str]]:
-    from seed_transfer.detection.tv.config import load_config, resolve_run
+    from seed_transfer.detection.plan import DetRequest, make_plan
+    from seed_transfer.detection.tv.config import load_run_config
     from seed_transfer.detection.tv.train import build_model
 
-    cfg = load_config(DET_CONFIG, detection_opts(args))
-    resolve_run(cfg, None, dev.device.type, 1)
+    plan = make_plan(DetRequest(DET_CONFIG, "random", ".", opts=detection_opts(args), engine="torchvision",
+                                num_gpus=int(dev.device.type == "cuda")))
+    cfg = load_run_config(plan)
     model, _ = build_model(cfg, "random")
     model.to(dev.device).train()
     images, targets = detection_batch(args, dev, torch.Generator().manual_seed(0))
@@ -241,12 +243,14 @@ def detection_d2_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str
     from distill.models import build_backbone
     from seed_transfer.detection.convert import convert_checkpoint
     from seed_transfer.detection.d2.train_net import build_cfg
+    from seed_transfer.detection.plan import DetRequest, make_plan
 
     torch.manual_seed(0)
     student = export_student(build_backbone("resnet18")[0], "resnet18", work / "resnet18.pth", meta={})
     convert_checkpoint(student, work / "resnet18.pkl")
-    cfg, _ = build_cfg(str(DET_CONFIG), str(work / "resnet18.pkl"), str(work / "d2"), 0, detection_opts(args),
-                       device=dev.device.type)
+    plan = make_plan(DetRequest(DET_CONFIG, student, work / "d2", opts=detection_opts(args), engine="detectron2",
+                                num_gpus=int(dev.device.type == "cuda")))
+    cfg = build_cfg(plan, 0, work / "d2", str(work / "resnet18.pkl"))
     model = build_d2_model(cfg)
     DetectionCheckpointer(model).load(str(work / "resnet18.pkl"))
     model.train()

@@ -22,7 +22,14 @@ PIXEL_GRID = 16  # 3 x 16 x 16 = 768 features, the size of a small network's emb
 
 
 def is_random(weights: str | None) -> bool:
-    return weights is None or weights == RANDOM
+    """No checkpoint: None, "random", or "" (Detectron2's ``MODEL.WEIGHTS`` for its own initialisation)."""
+    return weights in (None, "", RANDOM)
+
+
+def weights_name(weights: str | None) -> str:
+    """The row label of an initialisation: "random", or the checkpoint's file name up to its first
+    dot (``moco_v2_800ep_pretrain.pth.tar`` -> ``moco_v2_800ep_pretrain``)."""
+    return RANDOM if is_random(weights) else Path(weights).name.split(".")[0]
 
 
 def is_pixels(weights: str | None) -> bool:

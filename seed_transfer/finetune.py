@@ -1,6 +1,8 @@
-"""Fine-tuning over several seeds, shared by detection and segmentation transfer: one folder
-per seed (``seed<k>/metrics.json``, skipped when it exists, so an interrupted comparison
-continues) and mean ± std over the seeds.
+"""Fine-tuning over several seeds, shared by detection and segmentation transfer: the request
+(:class:`FinetuneRequest`), the backbone converted for the engine (:func:`prepare_weights`), one
+folder per seed (``seed<k>/metrics.json`` in the one schema of :func:`seed_metrics`, skipped when
+it exists, so an interrupted comparison continues), and mean ± std over the seeds
+(:func:`summarize`, ``summary.json`` and its markdown row: :func:`write_summary`).
 
 Results files are strict JSON (:func:`write_json`): an undefined metric (NaN, e.g. COCO's APl
 on a set without large objects) is written as ``null``, which ``jq`` and every JSON parser
@@ -12,10 +14,16 @@ import logging
 import math
 import numbers
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from distill.config import ConfigError
+from distill.distributed import is_launch_main_process
 from distill.export import atomic_save
+
+from .backbones import RANDOM, is_random, weights_name
+from .classification.report import fmt_score
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -73,3 +81,116 @@ def mean_std(values: list[float | None]) -> dict:
         return {"mean": math.nan, "std": math.nan, "values": values}
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "values": values}
+
+
+# ---------------------------------------------------------------- the request and the weights
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """One fine-tuning transfer of one initialisation, as asked for (by a tool, a comparison or a
+    test); detection adds its engine's keys (:class:`seed_transfer.detection.plan.DetRequest`)."""
+
+    config: str | Path  # the protocol's config file (configs/det/, configs/seg/)
+    weights: str | None  # any checkpoint the transfer tools read, or "random"
+    output_dir: Path  # seed<k>/ folders, summary.json and summary.md
+    seeds: int = 1
+    name: str | None = None  # the row label; default: weights_name(weights)
+    data_root: str | None = None
+    opts: tuple[str, ...] = ()  # config overrides, in the protocol config's own syntax
+    resume: bool = False  # an interrupted seed continues from its last checkpoint
+    arch: str | None = None  # when the checkpoint does not record it
+    layout: str = "auto"
+    allow_unsafe_pickle: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        object.__setattr__(self, "opts", tuple(self.opts))
+
+    @property
+    def row(self) -> str:
+        return self.name or weights_name(self.weights)
+
+    def check(self) -> None:
+        if self.seeds < 1:
+            raise ConfigError(f"seeds={self.seeds} must be >= 1")
+
+
+@dataclass(frozen=True)
+class PreparedWeights:
+    """The backbone as an engine loads it."""
+
+    file: str | None  # a converted backbone, the checkpoint itself, or None: a random init
+    init: dict | None  # how the backbone is initialised (metrics.json's ``init``); None: the engine
+    # records it when it loads ``file`` (the torchvision engine reads the architecture from it)
+
+
+# A conversion report's keys that the init record keeps (both converters report them).
+INIT_KEYS = ("arch", "depth", "layout", "converted", "skipped", "dropped")
+
+
+def prepare_weights(request: FinetuneRequest, out_file: Path, convert: Callable[..., dict]) -> PreparedWeights:
+    """``request.weights`` converted to an engine's own format by ``convert(weights, out_file, arch=,
+    layout=, allow_unsafe_pickle=)`` (which returns a report with :data:`INIT_KEYS`); a random init
+    converts nothing. Keys the converter did not convert are logged."""
+    if is_random(request.weights):
+        return PreparedWeights(None, {"init": RANDOM})
+    report = convert(request.weights, out_file, arch=request.arch, layout=request.layout,
+                     allow_unsafe_pickle=request.allow_unsafe_pickle)
+    if report["skipped"]:
+        log.warning("keys not converted (not part of the ResNet backbone): %s", report["skipped"])
+    return PreparedWeights(str(out_file), {"init": "converted", **{key: report[key] for key in INIT_KEYS}})
+
+
+# ---------------------------------------------------------------- results of a seed, summary over seeds
+
+def seed_metrics(engine: str, seed: int, init: dict, schedule: dict, results: dict, **extra) -> dict:
+    """A seed's ``metrics.json``, one schema for every fine-tuning engine: the ``engine``, the
+    ``seed``, how the backbone was initialised (``init``), the ``schedule`` it trained with, its
+    ``results`` (the protocol's metrics), then the engine's ``extra`` keys. Write it with
+    :func:`write_json` (strict JSON: an undefined metric is null)."""
+    return {"engine": engine, "seed": seed, "init": init, "schedule": schedule, "results": results, **extra}
+
+
+def summarize(results: list[dict], metrics) -> dict:
+    """``{metric: mean_std(...)}`` over the seeds' ``results`` (one dict of metrics per seed) for each
+    of ``metrics`` some seed reports; one undefined value (None, NaN) makes mean and std NaN."""
+    summary = {}
+    for metric in metrics:
+        values = [r[metric] for r in results if metric in r]
+        if values:
+            summary[metric] = mean_std(values)
+    return summary
+
+
+def markdown_table(summaries: list[dict], metrics, by_task: bool = False) -> str:
+    """One row per initialisation (per initialisation and task with ``by_task``, where a summary
+    holds ``{task: {metric: ...}}``): each metric as mean ± std over seeds, "-" where missing."""
+    head = ["init", *(["task"] if by_task else []), *metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for entry in summaries:
+        for task, scores in entry["summary"].items() if by_task else [(None, entry["summary"])]:
+            cells = [fmt_score(scores[m]["mean"], scores[m]["std"]) if m in scores else "-" for m in metrics]
+            lines.append("| " + " | ".join([entry["name"], *([task] if by_task else []), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def write_summary(request: FinetuneRequest, engine: str, per_seed: list[dict], summary: dict,
+                  table: Callable[[list[dict]], str], **extra) -> dict:
+    """The transfer's ``summary.json`` (returned; and ``summary.md``, the row of ``table``), written
+    by one process under torchrun: name, engine, config, weights, init and schedule (the first
+    seed's), seeds, the engine's ``extra`` keys and ``summary`` (mean ± std per metric)."""
+    record = {"name": request.row, "engine": engine, "config": str(request.config), "weights": request.weights,
+              "init": per_seed[0]["init"], "seeds": request.seeds, "schedule": per_seed[0]["schedule"], **extra,
+              "summary": summary}
+    if is_launch_main_process():
+        write_json(record, request.output_dir / "summary.json")
+        (request.output_dir / "summary.md").write_text(table([record]) + "\n")
+    return record
+
+
+def gather_summaries(paths) -> list[dict]:
+    """Every ``summary.json`` under ``paths`` (folders searched recursively, or the files themselves)."""
+    files = []
+    for path in map(Path, paths):
+        files += sorted(path.rglob("summary.json")) if path.is_dir() else [path]
+    return [json.loads(f.read_text()) for f in files]

@@ -11,7 +11,8 @@ from pathlib import Path
 # tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from seed_transfer.detection.transfer import gather_summaries, markdown_comparison  # noqa: E402
+from seed_transfer.detection.transfer import markdown_comparison  # noqa: E402
+from seed_transfer.finetune import gather_summaries  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -23,8 +23,8 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 from distill.distributed import is_launch_main_process  # noqa: E402
 from distill.errors import USER_ERRORS, report_user_error  # noqa: E402
-from seed_transfer.backbones import RANDOM, require_weights  # noqa: E402
-from seed_transfer.segmentation.transfer import markdown_summary, run_segmentation_transfer  # noqa: E402
+from seed_transfer.backbones import RANDOM, require_weights, weights_name  # noqa: E402
+from seed_transfer.segmentation.transfer import markdown_comparison, run_segmentation_transfer  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,7 +46,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    name = args.name or ("random" if args.weights == "random" else Path(args.weights).name.split(".")[0])
+    name = args.name or weights_name(args.weights)
     output_dir = args.output_dir or f"outputs/transfer_seg/{Path(args.config).stem}/{name}"
     try:
         require_weights(args.weights, "--weights", keywords=(RANDOM,))  # before the output folder is made
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     except (*USER_ERRORS, ImportError, ValueError) as err:
         return report_user_error(err)
     if is_launch_main_process():  # under torchrun, one process reports
-        print(markdown_summary(summary["name"], summary["summary"]))
+        print(markdown_comparison([summary]))
         print(f"-> {output_dir}/summary.json")
     return 0
 

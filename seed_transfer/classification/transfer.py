@@ -14,7 +14,7 @@ import torch
 from distill.config import ConfigError, resolve_path, to_dict
 from distill.run_info import code_version
 
-from ..backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights
+from ..backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights, weights_name
 from ..datasets import build_dataset
 from .features import FeatureTransform, Features, cache_key, cached_features, extract_features
 from .fewshot import Episodes, prototype_accuracy, sample_episodes
@@ -31,7 +31,7 @@ def model_name(cfg: TransferClsConfig) -> str:
         return cfg.model.name
     if is_random(cfg.model.weights):
         return f"random-{cfg.model.arch}"
-    return Path(cfg.model.weights).name.split(".")[0]
+    return weights_name(cfg.model.weights)
 
 
 def carve_val(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,3 @@ def run_norm(name: str, device: str, world_size: int) -> str:
         return "BN"
     return name
 
-
-def resolve_norms(model_cfg, device: str, world_size: int) -> None:
-    """Replace, in place, every ``MODEL.<section>.NORM`` of ``model_cfg`` by its :func:`run_norm`."""
-    for key in NORM_KEYS:
-        node = model_cfg[key]
-        if "NORM" in node:
-            node["NORM"] = run_norm(node["NORM"], device, world_size)

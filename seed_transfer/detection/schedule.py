@@ -5,6 +5,8 @@ the batch, iterations, lr steps and warm-up inversely. Engine-neutral (plain num
 
 from dataclasses import asdict, dataclass
 
+from distill.config import ConfigError
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -17,7 +19,7 @@ class Schedule:
     def scaled_to(self, ims_per_batch: int) -> "Schedule":
         """This schedule at a total batch of ``ims_per_batch`` images."""
         if ims_per_batch < 1:
-            raise ValueError(f"ims_per_batch must be >= 1, got {ims_per_batch}")
+            raise ConfigError(f"ims_per_batch={ims_per_batch} must be >= 1 (the total batch of images)")
         ratio = ims_per_batch / self.ims_per_batch
         return Schedule(ims_per_batch, self.base_lr * ratio, round(self.max_iter / ratio),
                         tuple(round(s / ratio) for s in self.steps), round(self.warmup_iters / ratio))

@@ -1,8 +1,9 @@
 """Detectron2 fine-tuning of a converted backbone, in the shape of Detectron2's projects
 (setup -> main -> launch) and MoCo's ``detection/train_net.py``.
 
-``run_seed`` trains and evaluates one seed in its own process group (``launch``);
-:mod:`seed_transfer.detection.transfer` drives seeds, conversion and the summary.
+``run_seed`` trains and evaluates one seed of a :class:`~seed_transfer.detection.plan.DetPlan`
+in its own process group (``launch``); :mod:`seed_transfer.detection.transfer` makes the plan,
+converts the backbone and drives seeds and the summary.
 """
 
 import json
@@ -19,10 +20,9 @@ from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # no
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
+from ...finetune import METRICS_FILE, PreparedWeights, write_json  # noqa: E402
 from ..catalog import dataset_spec  # noqa: E402
-from ..norms import resolve_norms  # noqa: E402
-from ..schedule import Schedule  # noqa: E402
-from ...finetune import write_json  # noqa: E402
+from ..plan import DetPlan  # noqa: E402
 from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
 from .evaluation import build_evaluator  # noqa: E402
 from .heads import register_heads  # noqa: E402
@@ -75,32 +75,20 @@ def remove_resume_points(output_dir) -> None:
         path.unlink()
 
 
-def build_cfg(config_file: str, weights: str, output_dir: str, seed: int, opts=(),
-              ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1):
-    """The Detectron2 config of one run, and the effective (matched) schedule it uses."""
+def build_cfg(plan: DetPlan, seed: int, seed_dir, weights_file: str | None):
+    """The Detectron2 config of one seed: the plan's file and overrides as Detectron2 reads them,
+    the backbone (None: Detectron2's own initialisation), then the plan's norms, schedule and AMP."""
     register_heads()
     cfg = get_cfg()
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    cfg.MODEL.WEIGHTS = weights
-    cfg.MODEL.DEVICE = device
-    cfg.OUTPUT_DIR = output_dir
+    cfg.merge_from_file(str(plan.request.config))
+    cfg.merge_from_list(list(plan.request.opts))
+    cfg.MODEL.WEIGHTS = weights_file or ""
+    cfg.MODEL.DEVICE = plan.device
+    cfg.OUTPUT_DIR = str(seed_dir)
     cfg.SEED = seed
-    resolve_norms(cfg.MODEL, device, world_size)  # SyncBN/naiveSyncBN alone (SyncBN: or on the CPU) are BN
-    reference = Schedule(cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_ITER,
-                         tuple(cfg.SOLVER.STEPS), cfg.SOLVER.WARMUP_ITERS)
-    effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
-    if effective.max_iter < 2 or any(not 0 < step < effective.max_iter for step in effective.steps):
-        # Detectron2's scheduler otherwise fails with "Total num_updates must be greater than ..."
-        raise ValueError(f"{config_file}: SOLVER.MAX_ITER={effective.max_iter} must be >= 2 and every "
-                         f"SOLVER.STEPS {list(effective.steps)} must lie inside (0, MAX_ITER)")
-    cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.BASE_LR = effective.ims_per_batch, effective.base_lr
-    cfg.SOLVER.MAX_ITER, cfg.SOLVER.STEPS = effective.max_iter, effective.steps
-    cfg.SOLVER.WARMUP_ITERS = effective.warmup_iters
-    cfg.SOLVER.AMP.ENABLED = device == "cuda"
+    plan.apply(cfg)
     cfg.freeze()
-    return cfg, {"reference": reference.as_dict(), "effective": effective.as_dict(),
-                 "norm": cfg.MODEL.RESNETS.NORM, "amp": cfg.SOLVER.AMP.ENABLED}
+    return cfg
 
 
 def _fresh_detectron2_loggers() -> None:
@@ -117,33 +105,29 @@ def _fresh_detectron2_loggers() -> None:
             handler.close()
 
 
-def _main(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device, result_file):
-    cfg, schedule = build_cfg(config_file, weights, output_dir, seed, opts, ims_per_batch, device,
-                              comm.get_world_size())
+def _main(plan: DetPlan, seed: int, seed_dir: Path, backbone: PreparedWeights):
+    cfg = build_cfg(plan, seed, seed_dir, backbone.file)
     _fresh_detectron2_loggers()
-    default_setup(cfg, {"config_file": config_file, "resume": resume})  # logs, cfg dump, seeding
-    register_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST], data_root)
+    default_setup(cfg, {"config_file": str(plan.request.config), "resume": plan.request.resume})  # logs, dump, seeding
+    register_datasets([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST], plan.request.data_root)
     trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=resume)
+    trainer.resume_or_load(resume=plan.request.resume)
     trainer.train()
     # DefaultTrainer's EvalHook already evaluated DATASETS.TEST after the last iteration.
     results = getattr(trainer, "_last_eval_results", None) or Trainer.test(cfg, trainer.model)
     if comm.is_main_process():
-        write_json({"schedule": schedule, "results": results}, result_file)
+        write_json(plan.seed_metrics(seed, backbone.init, results), seed_dir / METRICS_FILE)
         remove_resume_points(cfg.OUTPUT_DIR)
     return results
 
 
-def run_seed(config_file: str, weights: str, output_dir: str, seed: int, opts=(), ims_per_batch=None,
-             data_root=None, resume=False, num_gpus: int = 0, num_machines: int = 1, machine_rank: int = 0,
-             dist_url: str = "auto") -> dict:
-    """Train + evaluate one seed (``num_gpus`` processes via Detectron2's ``launch``, or the
-    CPU with ``num_gpus=0``); returns the contents of ``<output_dir>/metrics.json``."""
-    result_file = Path(output_dir) / "metrics.json"
-    result_file.parent.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if num_gpus > 0 else "cpu"
-    launch(_main, max(num_gpus, 1), num_machines=num_machines, machine_rank=machine_rank, dist_url=dist_url,
-           args=(config_file, weights, output_dir, seed, tuple(opts), ims_per_batch, data_root, resume, device,
-                 str(result_file)))
-    return json.loads(result_file.read_text())
+def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights, num_machines: int = 1,
+             machine_rank: int = 0, dist_url: str = "auto") -> dict:
+    """Train + evaluate one seed (``plan.world_size`` processes via Detectron2's ``launch``: one per
+    GPU, or one on the CPU); returns the contents of ``<seed_dir>/metrics.json``."""
+    seed_dir = Path(seed_dir)
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    launch(_main, plan.world_size, num_machines=num_machines, machine_rank=machine_rank, dist_url=dist_url,
+           args=(plan, seed, seed_dir, backbone))
+    return json.loads((seed_dir / METRICS_FILE).read_text())
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from distill.config import ConfigError
+
 DEFAULTS_FILE = Path(__file__).with_name("d2_defaults.yaml")
 BASE_KEY = "_BASE_"
 
@@ -59,7 +61,7 @@ def _coerce(key: str, value, default, source: str):
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    raise ValueError(f"{source}: {key} must be a {type(default).__name__} like its Detectron2 default "
+    raise ConfigError(f"{source}: {key} must be a {type(default).__name__} like its Detectron2 default "
                      f"{default!r}, got {value!r}")
 
 
@@ -75,9 +77,9 @@ def _flat_keys(node: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key(key: str, source: str) -> ValueError:
+def _unknown_key(key: str, source: str) -> ConfigError:
     close = difflib.get_close_matches(key, _flat_keys(_defaults()), n=3)
-    return ValueError(f"{source}: {key} is not a Detectron2 config key" + (f"; did you mean {close}?" if close else ""))
+    return ConfigError(f"{source}: {key} is not a Detectron2 config key" + (f"; did you mean {close}?" if close else ""))
 
 
 def _merge(into: dict, update: dict, source: str, prefix: str = "") -> None:
@@ -88,7 +90,7 @@ def _merge(into: dict, update: dict, source: str, prefix: str = "") -> None:
             raise _unknown_key(full, source)
         if isinstance(into[key], dict):
             if not isinstance(value, dict):
-                raise ValueError(f"{source}: {full} is a section of keys, got the value {value!r}")
+                raise ConfigError(f"{source}: {full} is a section of keys, got the value {value!r}")
             _merge(into[key], value, source, f"{full}.")
         else:
             into[key] = _coerce(full, _decode(value), into[key], source)
@@ -99,10 +101,10 @@ def _read_with_bases(path: Path, seen: tuple = ()) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"detection config not found: {path}" + (f" (the _BASE_ of {seen[-1]})" if seen else ""))
     if path.resolve() in seen:
-        raise ValueError(f"{path}: _BASE_ files include each other ({' -> '.join(map(str, seen))})")
+        raise ConfigError(f"{path}: _BASE_ files include each other ({' -> '.join(map(str, seen))})")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a detection config is a mapping of Detectron2 keys, got {type(data).__name__}")
+        raise ConfigError(f"{path}: a detection config is a mapping of Detectron2 keys, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)
     if base is None:
         return data
@@ -123,7 +125,7 @@ def apply_opts(cfg: CfgNode, opts) -> None:
     """``[KEY, VALUE, KEY, VALUE, ...]`` overrides (``SOLVER.MAX_ITER 100``), as Detectron2's ``merge_from_list``."""
     opts = list(opts)
     if len(opts) % 2:
-        raise ValueError(f"overrides come in KEY VALUE pairs; got an odd number: {opts}")
+        raise ConfigError(f"overrides come in KEY VALUE pairs; got an odd number: {opts}")
     for key, value in zip(opts[0::2], opts[1::2]):
         *parents, leaf = key.split(".")
         node = cfg
@@ -145,26 +147,20 @@ def load_config(config_file: str | Path, opts=()) -> CfgNode:
     return cfg
 
 
-def resolve_run(cfg: CfgNode, ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1) -> dict:
-    """Apply what the Detectron2 engine's ``build_cfg`` applies for one run, in place: the norms
-    of :func:`~seed_transfer.detection.norms.run_norm` (SyncBN is plain BN on the CPU or in one
-    process, naiveSyncBN in one process), and ``ims_per_batch`` rescales the schedule by the
-    matched-schedule rule. Returns the metrics.json ``schedule`` entry (same shape as that engine's)."""
-    from ..norms import resolve_norms
-    from ..schedule import Schedule
+def load_run_config(plan) -> CfgNode:
+    """The config one seed of ``plan`` (a :class:`~seed_transfer.detection.plan.DetPlan`) trains
+    with: its file and overrides, then the plan's norms, schedule and AMP."""
+    cfg = load_config(plan.request.config, plan.request.opts)
+    plan.apply(cfg)
+    return cfg
 
-    resolve_norms(cfg.MODEL, device, world_size)
-    solver = cfg.SOLVER
-    reference = Schedule(solver.IMS_PER_BATCH, solver.BASE_LR, solver.MAX_ITER, tuple(solver.STEPS), solver.WARMUP_ITERS)
-    effective = reference.scaled_to(ims_per_batch) if ims_per_batch else reference
-    if effective.max_iter < 1:
-        raise ValueError(f"SOLVER.MAX_ITER={effective.max_iter} must be >= 1")
-    if effective.ims_per_batch % world_size:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH={effective.ims_per_batch} must be a multiple of the {world_size} "
-                         "processes (set --ims-per-batch)")
-    solver.IMS_PER_BATCH, solver.BASE_LR = effective.ims_per_batch, effective.base_lr
-    solver.MAX_ITER, solver.STEPS = effective.max_iter, list(effective.steps)
-    solver.WARMUP_ITERS = effective.warmup_iters
-    solver.AMP["ENABLED"] = device == "cuda"
-    return {"reference": reference.as_dict(), "effective": effective.as_dict(), "norm": cfg.MODEL.RESNETS.NORM,
-            "amp": solver.AMP.ENABLED}
+
+def resolve_run(cfg: CfgNode, ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1) -> dict:
+    """Apply, in place, the plan of :func:`seed_transfer.detection.plan.plan_config` for an already
+    loaded ``cfg`` (norms, schedule, AMP, with its checks); returns the metrics.json ``schedule``."""
+    from ..plan import DetRequest, plan_config
+
+    request = DetRequest("config", None, ".", ims_per_batch=ims_per_batch, engine="torchvision")
+    plan = plan_config(cfg, request, "torchvision", device, world_size)
+    plan.apply(cfg)
+    return plan.schedule_entry()

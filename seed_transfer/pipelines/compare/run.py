@@ -29,7 +29,7 @@ from ...classification import report as cls_report
 from ...classification.transfer import model_name
 from ..stages import Stages, config_path, row_dir_name, student_is_complete
 from ..stale import stale_result, stale_student
-from .plan import cls_config, distill_configs
+from .plan import cls_config, distill_configs, resolve
 from .report import write_report
 from .schema import CompareConfig, Row
 
@@ -127,7 +127,8 @@ def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Sta
 
 
 def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
-    from ...detection.transfer import resolve_engine, run_detection_transfer
+    from ...detection.plan import resolve_engine
+    from ...detection.transfer import run_detection_transfer
 
     engine = resolve_engine(cfg.det.engine)
     return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
@@ -161,9 +162,10 @@ def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
     """Run every stage (skipping finished ones) and write the report (``command``, the command
     line that ran it, goes at its top); returns rows, results and stage records."""
     tic = time.perf_counter()
+    resolve(cfg)  # every sub-config checked before anything is written or run
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     check_not_stale(cfg)
+    out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     stages = Stages(out / "stages.json")
     rows = build_rows(cfg, run_distill(cfg, stages))

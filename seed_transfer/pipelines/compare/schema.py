@@ -84,7 +84,7 @@ class CompareConfig:
         for stage in ("distill", "det", "seg"):
             if getattr(self, stage).seeds < 1:
                 raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
-        from ...detection.transfer import ENGINES
+        from ...detection.plan import ENGINES
 
         if self.det.engine not in ENGINES:
             raise ConfigError(f"det.engine={self.det.engine!r}; choose one of {', '.join(ENGINES)}")

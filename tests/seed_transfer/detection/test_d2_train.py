@@ -113,15 +113,20 @@ def test_det_table_gathers_initialisations_and_flags_mismatched_schedules(tmp_pa
         cmd, capture_output=True, text=True, timeout=120).stdout
 
 
-def test_too_short_schedule_is_refused_with_the_keys():
+def test_too_short_schedule_is_refused_with_the_keys(tmp_path):
     from seed_transfer.detection.d2.train_net import build_cfg
+    from seed_transfer.detection.plan import DetRequest, make_plan
 
-    config = str(REPO / "configs/det/trees_R_18_C4_demo.yaml")
+    def plan(**kwargs):
+        return make_plan(DetRequest(REPO / "configs/det/trees_R_18_C4_demo.yaml", "random", tmp_path,
+                                    engine="detectron2", **kwargs))
+
     with pytest.raises(ValueError, match=r"SOLVER.MAX_ITER=1 must be >= 2"):
-        build_cfg(config, "", "/tmp/unused", 0, ["SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()"])
+        plan(opts=["SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()"])
     with pytest.raises(ValueError, match=r"SOLVER.STEPS \[300\] must lie inside"):
-        build_cfg(config, "", "/tmp/unused", 0, ["SOLVER.STEPS", "(300,)"])
-    cfg, schedule = build_cfg(config, "", "/tmp/unused", 0, ims_per_batch=2)
+        plan(opts=["SOLVER.STEPS", "(300,)"])
+    scaled = plan(ims_per_batch=2)
+    cfg, schedule = build_cfg(scaled, 0, tmp_path, None), scaled.schedule_entry()
     assert schedule["effective"] == {"ims_per_batch": 2, "base_lr": 0.01, "max_iter": 500, "steps": [300, 400],
                                      "warmup_iters": 50}
     assert cfg.SOLVER.BASE_LR == 0.01 and cfg.MODEL.RESNETS.NORM == "BN"

@@ -49,11 +49,13 @@ def test_one_cpu_process_runs_every_sync_norm_as_bn():
 def test_detectron2_engine_resolves_naive_sync_bn_the_same_way(tmp_path):
     pytest.importorskip("detectron2")
     from seed_transfer.detection.d2.train_net import build_cfg
+    from seed_transfer.detection.plan import DetRequest, make_plan
 
-    config = str(REPO / "configs/det/voc_R_50_C4_24k.yaml")
-    cfg, schedule = build_cfg(config, "", str(tmp_path), 0)
-    assert cfg.MODEL.RESNETS.NORM == "BN" and schedule["norm"] == "BN"
-    cfg, _ = build_cfg(config, "", str(tmp_path), 0, device="cuda", world_size=8)
+    config = REPO / "configs/det/voc_R_50_C4_24k.yaml"
+    plan = make_plan(DetRequest(config, "random", tmp_path, engine="detectron2"))
+    cfg = build_cfg(plan, 0, tmp_path, None)
+    assert cfg.MODEL.RESNETS.NORM == "BN" and plan.schedule_entry()["norm"] == "BN"
+    cfg = build_cfg(make_plan(DetRequest(config, "random", tmp_path, engine="detectron2", num_gpus=8)), 0, tmp_path, None)
     assert cfg.MODEL.RESNETS.NORM == "naiveSyncBN"
 
 

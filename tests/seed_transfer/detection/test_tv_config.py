@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seed_transfer.detection import transfer
+from seed_transfer.detection import plan
 from seed_transfer.detection.tv.config import load_config, resolve_run
 from seed_transfer.detection.tv.models import build_detector
 from seed_transfer.detection.tv.transform import pixel_stats
@@ -95,22 +95,22 @@ def test_bgr_pixel_statistics_are_reordered_for_rgb_images():
 
 
 def test_engine_choice_and_errors(monkeypatch, caplog):
-    with pytest.raises(ValueError, match="unknown engine 'mmdet'; choose one of auto, detectron2, torchvision"):
-        transfer.resolve_engine("mmdet")
-    assert transfer.resolve_engine("torchvision") == "torchvision"
-    installed = transfer.importlib.util.find_spec("detectron2") is not None
-    with caplog.at_level(logging.INFO, logger="seed_transfer.detection.transfer"):
-        assert transfer.resolve_engine("auto") == ("detectron2" if installed else "torchvision")
+    with pytest.raises(ValueError, match="engine: unknown engine 'mmdet'; choose one of auto, detectron2, torchvision"):
+        plan.resolve_engine("mmdet")
+    assert plan.resolve_engine("torchvision") == "torchvision"
+    installed = plan.importlib.util.find_spec("detectron2") is not None
+    with caplog.at_level(logging.INFO, logger="seed_transfer.detection.plan"):
+        assert plan.resolve_engine("auto") == ("detectron2" if installed else "torchvision")
     assert f"detection engine: {'detectron2' if installed else 'torchvision'}" in caplog.text
     caplog.clear()
-    real_find_spec = transfer.importlib.util.find_spec
-    monkeypatch.setattr(transfer.importlib.util, "find_spec",
+    real_find_spec = plan.importlib.util.find_spec
+    monkeypatch.setattr(plan.importlib.util, "find_spec",
                         lambda name, *a: None if name == "detectron2" else real_find_spec(name, *a))
-    with caplog.at_level(logging.INFO, logger="seed_transfer.detection.transfer"):
-        assert transfer.resolve_engine("auto") == "torchvision"
+    with caplog.at_level(logging.INFO, logger="seed_transfer.detection.plan"):
+        assert plan.resolve_engine("auto") == "torchvision"
     assert "detection engine: torchvision" in caplog.text and "not installed" in caplog.text
     with pytest.raises(ImportError, match="--engine torchvision"):
-        transfer.resolve_engine("detectron2")
+        plan.resolve_engine("detectron2")
 
 
 def test_cli_refuses_an_unknown_engine_and_a_c4_mobilenet(tmp_path):
