@@ -50,6 +50,8 @@ def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
     assert set(metrics["results"]["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     json.loads((tmp_path / "out" / "summary.json").read_text(), parse_constant=_not_json)
     assert metrics["schedule"]["effective"]["max_iter"] == 2 and metrics["schedule"]["norm"] == "BN"
+    assert list(metrics) == ["engine", "seed", "init", "schedule", "results"]  # the one schema, as torchvision's
+    assert metrics["engine"] == "detectron2" and metrics["seed"] == 0 and metrics["init"] == summary["init"]
     assert set(summary["summary"]["bbox"]["AP"]) == {"mean", "std", "values"}
     assert (tmp_path / "out" / "summary.md").read_text().startswith("| init | task | AP | AP50 | AP75 |")
     # a finished seed is not trained again
