@@ -5,18 +5,20 @@
 backbone, train with SGD (momentum, weight decay, none on norm layers as
 ``SOLVER.WEIGHT_DECAY_NORM`` 0), linear warm-up then steps of ``GAMMA`` (``WarmupMultiStepLR``)
 or cosine, AMP on CUDA, DDP under ``torchrun`` or ``num_gpus`` > 1 processes; precise BN before
-the evaluation when ``TEST.PRECISE_BN.ENABLED``; evaluate with the shared metrics.
+the evaluation when ``TEST.PRECISE_BN.ENABLED``; evaluate with the shared metrics. The loop, its
+step, checkpoint and launcher are the training runtime's (:mod:`distill.runtime`).
 
 Outputs in ``output_dir``: ``config.yaml`` (resolved), ``train_log.jsonl`` (one JSON line per
 logged iteration: iteration, lr, losses, seconds per iteration; plot it with pandas),
-``checkpoint.pth`` (model, optimizer, AMP scaler, iteration, RNG; written atomically every
-``SOLVER.CHECKPOINT_PERIOD`` and at the end; ``resume`` continues from it) and ``metrics.json``.
+``checkpoint.pth`` (:mod:`distill.runtime.checkpoint`: model, optimizer, AMP scaler, iteration as
+``step``, RNG incl. Python's, the resolved config and seed; written atomically every
+``SOLVER.CHECKPOINT_PERIOD`` and at the end; ``resume`` continues from it, bit-identically) and
+``metrics.json``.
 """
 
 import json
 import logging
 import math
-import os
 import time
 from bisect import bisect_right
 from pathlib import Path
@@ -28,8 +30,10 @@ import torchvision
 import yaml
 from tqdm import tqdm
 
-from distill.checkpoints import safe_load
-from distill.export import atomic_save
+from distill import distributed as du
+from distill.resume import flatten
+from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, launch, optimizer_step,
+                             read_training_state, restore_training_state, save_training_state, set_rng_state)
 
 from ...backbones import load_backbone
 from ...finetune import json_line, write_json
@@ -197,24 +201,13 @@ def precise_bn(model, batches, device, num_iter: int) -> None:
 
 # ----------------------------------------------------------------------------- training
 
-def _checkpoint(path, model, optimizer, scaler, iteration):
-    atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                 "scaler": scaler.state_dict() if scaler else None, "iteration": iteration,
-                 "torch_rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, path)
-
-
-def _resume(path, model, optimizer, scaler) -> int:
-    state = safe_load(path)
-    _unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scaler and state["scaler"]:
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"]:
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    log.info("resumed from %s at iteration %d", path, state["iteration"])
-    return state["iteration"]
+def _clip_gradients(model, clip) -> None:
+    """``SOLVER.CLIP_GRADIENTS``: clip the gradients of ``model`` by norm or by value."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    if clip.CLIP_TYPE == "norm":
+        torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, clip.NORM_TYPE)
+    else:
+        torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
 
 
 def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool = False) -> None:
@@ -224,7 +217,14 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler("cuda") if solver.AMP.ENABLED else None
     checkpoint = output_dir / "checkpoint.pth"
-    start = _resume(checkpoint, model, optimizer, scaler) if resume and checkpoint.is_file() else 0
+    # Recorded for the reader; a resume does not check it yet (the torchvision engine never has).
+    fingerprint = {**flatten(cfg.to_dict()), "seed": seed}
+    state, start = None, 0
+    if resume and checkpoint.is_file():
+        state = read_training_state(checkpoint)
+        _unwrap(model).load_state_dict(state["model"])
+        start = restore_training_state(state, optimizer, scaler, rng=False)  # the RNG below, once the loader runs
+        log.info("resumed from %s at iteration %d", checkpoint, start)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -240,54 +240,58 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
                                            pin_memory=device.type == "cuda")
 
     clip = solver.CLIP_GRADIENTS
-    logfile = (output_dir / "train_log.jsonl").open("a") if rank == 0 else None
-    progress = tqdm(total=solver.MAX_ITER, initial=start, desc="train", disable=rank != 0, mininterval=10)
-    tic = time.perf_counter()
-    for iteration, (images, targets) in zip(range(start, solver.MAX_ITER), batches(start, solver.MAX_ITER, seed)):
-        data_time = time.perf_counter() - tic
+    clip_grads = (lambda: _clip_gradients(model, clip)) if clip.ENABLED else None
+
+    def run_step(iteration: int, batch) -> tuple[float, torch.Tensor, dict]:
         factor = lr_factor(iteration, solver)
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
-        images, targets = _to(device, images, targets)
+        images, targets = _to(device, *batch)
         with torch.autocast(device.type, enabled=scaler is not None):
             losses = model(images, targets)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {iteration}: {losses}; the last good "
-                                     f"checkpoint is {checkpoint}")
-        optimizer.zero_grad(set_to_none=True)
-        (scaler.scale(loss) if scaler else loss).backward()
-        if clip.ENABLED:
-            if scaler:
-                scaler.unscale_(optimizer)
-            params = [p for p in model.parameters() if p.grad is not None]
-            if clip.CLIP_TYPE == "norm":
-                torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, clip.NORM_TYPE)
-            else:
-                torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
-        if scaler:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        done = iteration + 1
-        progress.update(1)
-        if logfile and (done % LOG_PERIOD == 0 or done == solver.MAX_ITER or done == start + 1):
+        optimizer_step(loss, optimizer, scaler, clip_grads=clip_grads, nonfinite=lambda value: (
+            f"loss became {value} at iteration {iteration}: {losses}; the last good checkpoint is {checkpoint}"))
+        return factor, loss.detach(), losses
+
+    def save(done: int) -> None:
+        save_training_state(checkpoint, step=done, model=_unwrap(model).state_dict(), optimizer=optimizer,
+                            scaler=scaler, fingerprint=fingerprint)
+
+    progress = ProgressBar("train", mininterval=10)
+    logfile = None
+
+    def open_log(loop: TrainLoop) -> None:
+        nonlocal logfile
+        logfile = (output_dir / "train_log.jsonl").open("a") if rank == 0 else None
+
+    def log_row(loop: TrainLoop) -> None:
+        done, (factor, loss, losses) = loop.step, loop.outputs
+        if logfile and (done % LOG_PERIOD == 0 or done == solver.MAX_ITER or done == loop.start + 1):
             row = {"iteration": done, "lr": solver.BASE_LR * factor, "total_loss": loss.item(),
-                   **{k: v.item() for k, v in losses.items()}, "time": time.perf_counter() - tic, "data_time": data_time}
+                   **{k: v.item() for k, v in losses.items()}, "time": time.perf_counter() - loop.step_started,
+                   "data_time": loop.data_time}
             logfile.write(json_line(row) + "\n")
             logfile.flush()
             progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{row['lr']:.4g}")
-        if rank == 0 and (done % solver.CHECKPOINT_PERIOD == 0 or done == solver.MAX_ITER):
-            _checkpoint(checkpoint, model, optimizer, scaler, done)
-        tic = time.perf_counter()
-    progress.close()
-    if logfile:
-        logfile.close()
+
+    def close_log(loop: TrainLoop) -> None:
+        if logfile:
+            logfile.close()
+
+    hooks = [progress, CallbackHook(before_train=open_log, after_step=log_row, after_train=close_log),
+             PeriodicCheckpoint(save, solver.CHECKPOINT_PERIOD)]
+    # Starting the loader draws its base seed from the global RNG: an uninterrupted run draws it
+    # before iteration 0, so a resumed one draws it before its RNG state is restored, and the
+    # stream then continues where the checkpoint left it (bit-identical resume).
+    iteration_batches = iter(batches(start, solver.MAX_ITER, seed))
+    if state is not None:
+        set_rng_state(state["rng"])
+    TrainLoop(run_step, hooks, start, solver.MAX_ITER).run(iteration_batches)
     if cfg.TEST.PRECISE_BN.ENABLED and start < solver.MAX_ITER:
         precise_bn(model, batches(0, cfg.TEST.PRECISE_BN.NUM_ITER, seed + 7919), device, cfg.TEST.PRECISE_BN.NUM_ITER)
         if rank == 0:
-            _checkpoint(checkpoint, model, optimizer, scaler, solver.MAX_ITER)
+            save(solver.MAX_ITER)
 
 
 # ----------------------------------------------------------------------------- one seed
@@ -295,9 +299,7 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
 def _run(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device_type, arch, layout,
          allow_unsafe_pickle) -> dict | None:
     rank, world = _world()
-    device = torch.device(device_type, int(os.environ.get("LOCAL_RANK", rank)) if device_type == "cuda" else None)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    device = du.init_from_env(device_type=device_type)  # the process group is up already (launch)
     output_dir = Path(output_dir)
     cfg = load_config(config_file, opts)
     schedule = resolve_run(cfg, ims_per_batch, device.type, world)
@@ -321,15 +323,6 @@ def _run(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root,
     return metrics
 
 
-def _spawned(local_rank, world, port, args):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(local_rank))
-    dist.init_process_group("nccl", rank=local_rank, world_size=world)
-    try:
-        _run(*args)
-    finally:
-        dist.destroy_process_group()
-
-
 def run_seed(config_file: str, weights: str | None, output_dir: str, seed: int, opts=(), ims_per_batch=None,
              data_root=None, resume=False, num_gpus: int = 0, arch=None, layout="auto",
              allow_unsafe_pickle=False) -> dict:
@@ -339,19 +332,5 @@ def run_seed(config_file: str, weights: str | None, output_dir: str, seed: int, 
     ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group."""
     args = (config_file, weights, output_dir, seed, tuple(opts), ims_per_batch, data_root, resume,
             "cuda" if num_gpus > 0 else "cpu", arch, layout, allow_unsafe_pickle)
-    result_file = Path(output_dir) / "metrics.json"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
-        _run(*args)
-        dist.barrier()
-    elif num_gpus > 1:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        torch.multiprocessing.spawn(_spawned, args=(num_gpus, port, args), nprocs=num_gpus)
-    else:
-        _run(*args)
-    return json.loads(result_file.read_text())
+    launch(_run, args, num_processes=num_gpus, backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
+    return json.loads((Path(output_dir) / "metrics.json").read_text())
