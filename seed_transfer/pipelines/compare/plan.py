@@ -1,11 +1,13 @@
 """The sub-configs of a comparison, resolved from its config: one distillation config per
-(strategy, member) and one classification config per (row, dataset)."""
+(strategy, member), one classification config per (row, dataset), the detection plan and the
+segmentation config; :func:`resolve` checks all of them before the first stage runs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import load_config
+from distill.config import load_config, resolve_path
 from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
 
@@ -56,3 +58,38 @@ def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferCls
         name, _, root = dataset.partition(":")
         overrides += [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
     return load_config(TransferClsConfig, config_path(cfg.cls.config), overrides)
+
+
+# ---------------------------------------------------------------- every sub-config, before anything runs
+@dataclass(frozen=True)
+class ComparePlan:
+    """The comparison's sub-configs, each resolved and checked (see :func:`resolve`)."""
+
+    distill: dict  # (strategy, member) -> DistillConfig
+    cls: tuple  # one TransferClsConfig per dataset (of the random-init row; every row differs only in model.*)
+    det: object | None  # seed_transfer.detection.plan.DetPlan (the schedule, norms and engine every row gets)
+    seg: object | None  # seed_transfer.segmentation.schema.SegTransferConfig
+
+
+def resolve(cfg: CompareConfig) -> ComparePlan:
+    """Resolve and check every sub-config of ``cfg`` (distillation, classification, detection,
+    segmentation) without running or writing anything, so a typo in ``det.opts`` or a bad value
+    in ``cls.overrides`` stops the comparison before hours of distillation, naming the key."""
+    template = Row("random", "random", cfg.student_arch)
+    cls = tuple(cls_config(cfg, template, d) for d in cfg.cls.datasets or [None]) if cfg.cls.enabled else ()
+    det = None
+    if cfg.det.enabled:
+        from ...detection.plan import DetRequest, make_plan
+
+        det = make_plan(DetRequest(str(config_path(cfg.det.config)), "random", Path(cfg.output_dir) / "det",
+                                   seeds=cfg.det.seeds, data_root=resolve_path(cfg.det.data_root),
+                                   opts=tuple(cfg.det.opts), engine=cfg.det.engine, num_gpus=cfg.det.num_gpus,
+                                   ims_per_batch=cfg.det.ims_per_batch))
+    seg = None
+    if cfg.seg.enabled:
+        from ...segmentation.engine import import_mmseg
+        from ...segmentation.schema import SegTransferConfig
+
+        import_mmseg()  # the [seg] extra, with its install command when it is missing
+        seg = load_config(SegTransferConfig, config_path(cfg.seg.config), list(cfg.seg.opts))
+    return ComparePlan(distill_configs(cfg), cls, det, seg)

@@ -208,3 +208,26 @@ def test_rows_with_the_same_teacher_views_share_the_teacher_cache(tmp_path):
     assert configs["moco", 0].teacher.cache_dir is None  # no teacher
     cfg.distill.strategies = ["seed", "moco"]
     assert distill_configs(cfg)["seed", 0].teacher.cache_dir is None  # nothing to share: no cache written
+
+
+@pytest.mark.parametrize("override, key", [
+    ('det.opts=["SOLVER.MAX_ITERS", "5"]', "SOLVER.MAX_ITERS"),  # a detection option that does not exist
+    ('cls.overrides=["features.resiz=16"]', "features.resiz"),  # a classification key that does not exist
+    ('distill.overrides=["optim.epoch=3"]', "optim.epoch"),
+    ('seg.opts=["schedule.iter=2"]', "schedule.iter"),
+])
+def test_every_sub_config_is_checked_before_anything_runs(tmp_path, override, key):
+    """A typo in any stage's settings stops the comparison at once, naming the key, with nothing
+    written: before, a bad det.opts surfaced only after the distillation had run."""
+    from seed_transfer.pipelines.compare.plan import resolve
+
+    cfg = load_config(CompareConfig, REPO / "configs/compare/demo.yaml",
+                      [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true", override])
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run_compare(cfg)
+    assert not (tmp_path / "cmp").exists()
+    good = load_config(CompareConfig, REPO / "configs/compare/demo.yaml",
+                       [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true"])
+    plan = resolve(good)
+    assert len(plan.distill) == 2 and plan.cls[0].data.name == "stamps"
+    assert plan.det.engine == "torchvision" and plan.det.effective.max_iter == 80 and plan.seg is not None
