@@ -55,6 +55,23 @@ class Stages:
         return value
 
 
+SETTINGS_FILE = "settings.json"  # beside a stage's outputs: the settings that produced them
+
+
+def write_settings(folder: Path, settings: dict) -> None:
+    """Record, once a stage has finished, the settings that produced ``folder``'s outputs."""
+    (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def stale_folder(folder: Path, settings: dict) -> list[str]:
+    """Settings that differ between ``settings`` and those recorded in ``folder`` by :func:`write_settings`
+    (``["opts: [...] -> [...]"]``; nothing when the folder records none, e.g. written before they were kept)."""
+    from .stale import changed_settings
+
+    recorded = folder / SETTINGS_FILE
+    return changed_settings(json.loads(recorded.read_text()), settings) if recorded.is_file() else []
+
+
 def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:
     """The export exists and records the last step of the configured schedule."""
     if not path.is_file():

@@ -27,7 +27,7 @@ from distill.config import ConfigError, dump_config, resolve_path
 from ...backbones import PIXELS
 from ...classification import report as cls_report
 from ...classification.transfer import model_name
-from ..stages import Stages, config_path, row_dir_name, student_is_complete
+from ..stages import Stages, config_path, row_dir_name, stale_folder, student_is_complete, write_settings
 from ..stale import stale_result, stale_student
 from .plan import cls_config, distill_configs, resolve
 from .report import write_report
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def check_not_stale(cfg: CompareConfig) -> None:
-    """Refuse, before anything runs, an ``output_dir`` whose students or classification results were
-    produced by other settings, naming them (the rule of :mod:`seed_transfer.pipelines.stale`)."""
+    """Refuse, before anything runs, an ``output_dir`` whose students, classification results or
+    fine-tuning folders were produced by other settings, naming them (the rule of
+    :mod:`seed_transfer.pipelines.stale`; fine-tuning settings: :func:`finetune_settings`)."""
     problems = []
     for dcfg in distill_configs(cfg).values():
         changed = stale_student(dcfg)
@@ -51,6 +52,12 @@ def check_not_stale(cfg: CompareConfig) -> None:
                 changed = stale_result(json.loads(result.read_text()).get("config"), ccfg)
                 if changed:
                     problems.append(f"{result}: {'; '.join(changed)}")
+    for stage in ("det", "seg"):
+        if getattr(cfg, stage).enabled:
+            for folder in sorted((Path(cfg.output_dir) / stage).glob("*/")):
+                changed = stale_folder(folder, finetune_settings(cfg, stage))
+                if changed:
+                    problems.append(f"{folder}: {'; '.join(changed)}")
     if problems:
         raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
                           f"output_dir for the new settings, or delete those outputs to redo them")
@@ -106,6 +113,15 @@ def det_supported(row: Row, engine: str = "detectron2") -> bool:
     return engine == "torchvision" or row.weights == "random" or (row.arch or "resnet").startswith("resnet")
 
 
+def finetune_settings(cfg: CompareConfig, stage: str) -> dict:
+    """What a fine-tuning stage's results depend on (recorded beside them, compared on the next run)."""
+    section = getattr(cfg, stage)
+    settings = {"config": section.config, "opts": list(section.opts), "data_root": section.data_root}
+    if stage == "det":
+        settings.update(engine=section.engine, ims_per_batch=section.ims_per_batch)
+    return settings
+
+
 def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages, seeds: int, engine: str,
                     transfer) -> dict[tuple[str, int], dict]:
     """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<tag>``;
@@ -123,6 +139,8 @@ def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Sta
         done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
         summaries[(row.name, row.member)] = stages.run(stage, row.tag, done, lambda: json.loads(
             summary_file.read_text()) if done else transfer(row, out))
+        if not done:
+            write_settings(out, finetune_settings(cfg, stage))
     return summaries
 
 

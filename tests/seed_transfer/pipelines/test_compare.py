@@ -231,3 +231,22 @@ def test_every_sub_config_is_checked_before_anything_runs(tmp_path, override, ke
     plan = resolve(good)
     assert len(plan.distill) == 2 and plan.cls[0].data.name == "stamps"
     assert plan.det.engine == "torchvision" and plan.det.effective.max_iter == 80 and plan.seg is not None
+
+
+def test_a_changed_fine_tuning_schedule_on_an_existing_output_dir_is_refused(tmp_path):
+    """Detection (and segmentation) folders record the settings that produced them; a preset whose
+    det.opts changed since is refused before anything runs, naming the change (before, the old
+    summaries were reused silently)."""
+    from seed_transfer.pipelines.compare.run import check_not_stale, finetune_settings
+    from seed_transfer.pipelines.stages import write_settings
+
+    cfg = tiny_config(tmp_path, det=True)
+    folder = tmp_path / "cmp" / "det" / "seed"
+    folder.mkdir(parents=True)
+    write_settings(folder, finetune_settings(cfg, "det"))
+    check_not_stale(cfg)  # the same settings: reused
+    (tmp_path / "cmp" / "det" / "old").mkdir()  # a folder from before settings were recorded: not judged
+    check_not_stale(cfg)
+    cfg.det.opts = [*cfg.det.opts, "SOLVER.BASE_LR", "0.02"]
+    with pytest.raises(ConfigError, match=r"det/seed: opts: .*SOLVER.BASE_LR', '0.02'\]"):
+        check_not_stale(cfg)
