@@ -12,7 +12,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from seed_transfer.detection.norms import run_norm
-from seed_transfer.detection.tv.config import load_config, resolve_run
+from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.layers import NaiveSyncBatchNorm, convert_norm, norm_layer
 
 REPO = Path(__file__).parents[3]
@@ -39,10 +40,10 @@ def test_run_norm(name, device, world, expected):
 
 
 def test_one_cpu_process_runs_every_sync_norm_as_bn():
-    cfg = load_config(REPO / "configs/det/voc_R_50_C4_24k.yaml")
-    assert resolve_run(cfg)["norm"] == "BN" and cfg.MODEL.RESNETS.NORM == "BN"
-    cfg = load_config(REPO / "configs/det/coco_R_50_FPN_1x.yaml")
-    resolve_run(cfg)
+    plan = make_plan(DetRequest(REPO / "configs/det/voc_R_50_C4_24k.yaml", "random", ".", engine="torchvision"))
+    assert plan.schedule_entry()["norm"] == "BN" and load_run_config(plan).MODEL.RESNETS.NORM == "BN"
+    cfg = load_run_config(make_plan(DetRequest(REPO / "configs/det/coco_R_50_FPN_1x.yaml", "random", ".",
+                                               engine="torchvision")))
     assert [cfg.MODEL[k].NORM for k in ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")] == ["BN"] * 4
 
 

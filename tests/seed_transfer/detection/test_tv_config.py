@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seed_transfer.detection import plan
-from seed_transfer.detection.tv.config import load_config, resolve_run
+from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.models import build_detector
 from seed_transfer.detection.tv.transform import pixel_stats
 from distill.models import build_backbone
@@ -64,9 +65,10 @@ def test_bad_config_keys_and_values_are_named(tmp_path):
 
 
 def test_model_takes_detectron2_values_where_torchvision_differs():
-    cfg = load_config(REPO / "configs/det/trees_R_50_FPN_demo.yaml", ["MODEL.MASK_ON", "True"])
-    schedule = resolve_run(cfg)
-    assert schedule["norm"] == "BN"  # SyncBN -> BN in one CPU process, as the Detectron2 engine
+    plan = make_plan(DetRequest(REPO / "configs/det/trees_R_50_FPN_demo.yaml", "random", ".", opts=["MODEL.MASK_ON", "True"],
+                                engine="torchvision"))
+    cfg = load_run_config(plan)
+    assert plan.schedule_entry()["norm"] == "BN"  # SyncBN -> BN in one CPU process, as the Detectron2 engine
     model = build_detector(cfg, build_backbone("resnet18")[0])
     rpn, roi = model.rpn, model.roi_heads
     assert rpn.box_coder.weights == (1.0, 1.0, 1.0, 1.0) and roi.box_coder.weights == (10.0, 10.0, 5.0, 5.0)

@@ -7,7 +7,8 @@ import torch
 
 from distill.export import export_student
 from distill.models import build_backbone
-from seed_transfer.detection.tv.config import load_config, resolve_run
+from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.tv.config import load_run_config
 from seed_transfer.detection.tv.train import build_model
 
 REPO = Path(__file__).parents[3]
@@ -30,9 +31,7 @@ def _student(tmp_path, arch: str) -> tuple[Path, dict]:
 
 
 def _cfg(config, *opts):
-    cfg = load_config(config, list(opts))
-    resolve_run(cfg)
-    return cfg
+    return load_run_config(make_plan(DetRequest(config, "random", ".", opts=opts, engine="torchvision")))
 
 
 def _detector_name(key: str, layout: str, arch: str) -> str:
