@@ -40,17 +40,8 @@ def engine_run_seed(engine: str):
     """The engine's ``run_seed(plan, seed, seed_dir, backbone) -> metrics.json contents``."""
     if engine == "detectron2":
         from .d2.train_net import run_seed  # imports Detectron2
-
-        return run_seed
-    from .tv.train import run_seed as tv_run_seed
-
-    def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights) -> dict:
-        # TODO(tv/train.py owner): temporary bridge to the engine's old 12-argument entry point; the
-        # engine re-derives the same plan through tv.config.resolve_run (plan_config).
-        r = plan.request
-        return tv_run_seed(str(r.config), backbone.file or "random", str(seed_dir), seed, r.opts, r.ims_per_batch,
-                           r.data_root, r.resume, r.num_gpus, r.arch, r.layout, r.allow_unsafe_pickle)
-
+    else:
+        from .tv.train import run_seed
     return run_seed
 
 

@@ -154,13 +154,3 @@ def load_run_config(plan) -> CfgNode:
     plan.apply(cfg)
     return cfg
 
-
-def resolve_run(cfg: CfgNode, ims_per_batch: int | None = None, device: str = "cpu", world_size: int = 1) -> dict:
-    """Apply, in place, the plan of :func:`seed_transfer.detection.plan.plan_config` for an already
-    loaded ``cfg`` (norms, schedule, AMP, with its checks); returns the metrics.json ``schedule``."""
-    from ..plan import DetRequest, plan_config
-
-    request = DetRequest("config", None, ".", ims_per_batch=ims_per_batch, engine="torchvision")
-    plan = plan_config(cfg, request, "torchvision", device, world_size)
-    plan.apply(cfg)
-    return plan.schedule_entry()

@@ -35,10 +35,11 @@ from distill.resume import flatten
 from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, launch, optimizer_step,
                              read_training_state, restore_training_state, save_training_state, set_rng_state)
 
-from ...backbones import load_backbone
-from ...finetune import json_line, write_json
+from ...backbones import is_random, load_backbone
+from ...finetune import METRICS_FILE, PreparedWeights, json_line, write_json
 from ..evaluation import coco_detection_ap, voc_detection_ap
-from .config import load_config, resolve_run
+from ..plan import DetPlan
+from .config import load_run_config
 from .data import DetectionDataset, IterationBatches, collate, load_dataset, load_training_records
 from .models import build_detector
 
@@ -50,10 +51,7 @@ LOG_PERIOD = 20  # iterations between log lines, as Detectron2's writers
 
 def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=False, seed=0):
     """(detector, init description) for ``weights`` (a checkpoint or "random") under ``cfg``."""
-    random_init = weights in (None, "", "random")
-    if str(weights).endswith(".pkl"):
-        raise ValueError(f"{weights}: the torchvision engine reads the source checkpoint (student export, MoCo, "
-                         "torchvision, ...), not a Detectron2 .pkl; pass that file, or --engine detectron2")
+    random_init = is_random(weights)  # (a Detectron2 .pkl is refused by the plan, detection.plan.make_plan)
     arch = arch or (f"resnet{cfg.MODEL.RESNETS.DEPTH}" if random_init else None)
     network, arch = load_backbone(None if random_init else weights, arch, layout, allow_unsafe_pickle, seed)
     depth = arch.removeprefix("resnet")
@@ -296,41 +294,38 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
 
 # ----------------------------------------------------------------------------- one seed
 
-def _run(config_file, weights, output_dir, seed, opts, ims_per_batch, data_root, resume, device_type, arch, layout,
-         allow_unsafe_pickle) -> dict | None:
+def _run(plan: DetPlan, seed: int, output_dir: Path, backbone: PreparedWeights) -> dict | None:
     rank, world = _world()
-    device = du.init_from_env(device_type=device_type)  # the process group is up already (launch)
-    output_dir = Path(output_dir)
-    cfg = load_config(config_file, opts)
-    schedule = resolve_run(cfg, ims_per_batch, device.type, world)
+    request = plan.request
+    device = du.init_from_env(device_type=plan.device)  # the process group is up already (launch)
+    cfg = load_run_config(plan)
     if rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     torch.manual_seed(seed + rank)  # Detectron2 seeds each process with seed + rank
     np.random.seed(seed + rank)
-    records, classes = load_training_records(cfg.DATASETS.TRAIN, data_root, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    records, classes = load_training_records(cfg.DATASETS.TRAIN, request.data_root,
+                                             cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
         raise ValueError(f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
                          f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
-    model, init = build_model(cfg, weights, arch, layout, allow_unsafe_pickle, seed)
+    model, init = build_model(cfg, backbone.file, request.arch, request.layout, request.allow_unsafe_pickle, seed)
     model.to(device)
-    train(cfg, model, records, output_dir, seed, device, resume)
-    results = evaluate(model, cfg, data_root, device)
+    train(cfg, model, records, output_dir, seed, device, request.resume)
+    results = evaluate(model, cfg, request.data_root, device)
     if rank != 0:
         return None
-    metrics = {"schedule": schedule, "results": results, "engine": "torchvision", "init": init}
-    write_json(metrics, output_dir / "metrics.json")
+    metrics = plan.seed_metrics(seed, init, results)
+    write_json(metrics, output_dir / METRICS_FILE)
     return metrics
 
 
-def run_seed(config_file: str, weights: str | None, output_dir: str, seed: int, opts=(), ims_per_batch=None,
-             data_root=None, resume=False, num_gpus: int = 0, arch=None, layout="auto",
-             allow_unsafe_pickle=False) -> dict:
-    """Train + evaluate one seed; returns the contents of ``<output_dir>/metrics.json``.
+def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights) -> dict:
+    """Train + evaluate one seed of ``plan``; returns the contents of ``<seed_dir>/metrics.json``.
 
     ``num_gpus`` 0: the CPU; 1: one GPU; more: that many processes on this machine (NCCL). Under
     ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group."""
-    args = (config_file, weights, output_dir, seed, tuple(opts), ims_per_batch, data_root, resume,
-            "cuda" if num_gpus > 0 else "cpu", arch, layout, allow_unsafe_pickle)
-    launch(_run, args, num_processes=num_gpus, backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
-    return json.loads((Path(output_dir) / "metrics.json").read_text())
+    num_gpus = plan.request.num_gpus
+    launch(_run, (plan, seed, Path(seed_dir), backbone), num_processes=num_gpus,
+           backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
+    return json.loads((Path(seed_dir) / METRICS_FILE).read_text())

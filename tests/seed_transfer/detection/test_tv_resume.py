@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seed_transfer.detection.tv.config import load_config, resolve_run
+from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.data import load_training_records
 from seed_transfer.detection.tv.train import build_model, train
 
@@ -39,8 +40,7 @@ def run(records, output_dir: Path, process_seed: int, resume=False, interrupt_at
     iteration's forward first draws once from torch's and once from Python's RNG (the draws are
     returned). ``interrupt_at``: the iteration that is killed before its forward."""
     random.seed(process_seed)
-    cfg = load_config(C4, FAST)
-    resolve_run(cfg)
+    cfg = load_run_config(make_plan(DetRequest(C4, "random", output_dir, opts=FAST, engine="torchvision")))
     torch.manual_seed(0)  # run_seed seeds each process with seed + rank
     model, _ = build_model(cfg, "random", seed=0)
     draws, forward = [], model.forward

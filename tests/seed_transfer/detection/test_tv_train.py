@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from seed_transfer.detection.transfer import run_detection_transfer
-from seed_transfer.detection.tv.config import load_config, resolve_run
+from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.data import IterationBatches
 from seed_transfer.detection.tv.train import build_model, build_optimizer, lr_factor
 
@@ -38,8 +39,7 @@ def test_lr_schedule_matches_detectron2():
 
 
 def test_no_weight_decay_on_norm_layers():
-    cfg = load_config(C4)
-    resolve_run(cfg)
+    cfg = load_run_config(make_plan(DetRequest(C4, "random", ".", engine="torchvision")))
     model, _ = build_model(cfg, "random")
     optimizer = build_optimizer(cfg, model)
     decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
@@ -72,6 +72,8 @@ def test_a_few_iterations_on_the_tree_tiles_write_metrics(tmp_path):
     assert metrics["schedule"]["effective"] == {"ims_per_batch": 2, "base_lr": 0.02, "max_iter": 2, "steps": [1],
                                                 "warmup_iters": 1}
     assert metrics["schedule"]["norm"] == "BN" and metrics["schedule"]["amp"] is False
+    assert list(metrics) == ["engine", "seed", "init", "schedule", "results"]  # the one schema, as Detectron2's
+    assert metrics["engine"] == "torchvision" and metrics["seed"] == 0 and metrics["init"] == summary["init"]
     assert summary["engine"] == "torchvision" and summary["init"]["arch"] == "resnet18"
     assert set(summary["summary"]["bbox"]["AP"]) == {"mean", "std", "values"}
     lines = (out / "seed0" / "train_log.jsonl").read_text().splitlines()
