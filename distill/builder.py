@@ -63,9 +63,10 @@ def build_method(cfg: DistillConfig, teacher: nn.Module | None = None,
         embed_dim = teacher.embed_dim(cfg.data.image_size)
     torch.manual_seed(cfg.train.seed)
     student = build_student(cfg.student.arch, embed_dim)
+    centering = d.centering_momentum if d.teacher_centering else None
     if d.strategy == "seed":
-        return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher)
+        return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher, centering)
     if d.strategy == "l2":
         return L2Distill(student, teacher)
     return SEEDMoCo(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher,
-                    d.moco_temperature, d.moco_momentum, d.moco_weight)
+                    d.moco_temperature, d.moco_momentum, d.moco_weight, centering)

@@ -15,6 +15,7 @@ import copy
 import torch
 import torch.nn as nn
 
+from .centering import TeacherCentering
 from .distributed import concat_all_gather
 from .losses import info_nce_loss, l2_distillation_loss, seed_loss
 from .queue import EmbeddingQueue
@@ -43,11 +44,13 @@ class SEED(nn.Module):
     num_views = 1
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
-                 tau_student: float = 0.2, tau_teacher: float = 0.01):
+                 tau_student: float = 0.2, tau_teacher: float = 0.01, centering_momentum: float | None = None):
         super().__init__()
         self.student, self.teacher = student, teacher
         self.queue = EmbeddingQueue(queue_size, embed_dim)
         self.tau_student, self.tau_teacher = tau_student, tau_teacher
+        # None: the paper (no centring); else DINO-style centring of the teacher (distill/centering.py)
+        self.centering = None if centering_momentum is None else TeacherCentering(embed_dim, centering_momentum)
 
     def distill(self, images: torch.Tensor,
                 teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,6 +58,8 @@ class SEED(nn.Module):
         (N x C): the teacher's embeddings of ``images``, when computed ahead."""
         student_emb = self.student(images)  # N x C
         teacher_emb = teacher_embeddings(self.teacher, images, teacher_emb)  # N x C, no grad
+        if self.centering is not None:
+            teacher_emb = self.centering(teacher_emb)
         # clone: the queue is overwritten below, before backward reads it.
         loss = seed_loss(student_emb, teacher_emb, self.queue.embeddings.clone(), self.tau_student, self.tau_teacher)
         self.queue.push(concat_all_gather(teacher_emb))  # after the loss: the batch is not its own negative
@@ -136,8 +141,8 @@ class SEEDMoCo(SEED):
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
                  tau_student: float = 0.2, tau_teacher: float = 0.01, moco_temperature: float = 0.2,
-                 moco_momentum: float = 0.999, moco_weight: float = 1.0):
-        super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher)
+                 moco_momentum: float = 0.999, moco_weight: float = 1.0, centering_momentum: float | None = None):
+        super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher, centering_momentum)
         self.moco = MomentumContrast(student, embed_dim, queue_size, moco_temperature, moco_momentum)
         self.moco_weight = moco_weight
 

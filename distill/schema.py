@@ -48,6 +48,11 @@ class DistillSettings:
     moco_temperature: float = 0.2  # MoCo v2
     moco_momentum: float = 0.999  # key encoder EMA
     moco_weight: float = 1.0  # weight of the MoCo term in seed+moco
+    # Centre the teacher's embeddings with a running mean before scoring and queueing them (DINO's
+    # teacher centring; distill/centering.py). Off in the paper; meant for head-less teachers, whose
+    # pooled features share a large common component. seed and seed+moco only.
+    teacher_centering: bool = False
+    centering_momentum: float = 0.9
 
 
 @dataclass
@@ -113,6 +118,11 @@ class DistillConfig:
             )
         if not 0 <= d.moco_momentum < 1:
             raise ConfigError(f"distill.moco_momentum={d.moco_momentum} must be in [0, 1)")
+        if not 0 <= d.centering_momentum < 1:
+            raise ConfigError(f"distill.centering_momentum={d.centering_momentum} must be in [0, 1)")
+        if d.teacher_centering and d.strategy not in ("seed", "seed+moco"):
+            raise ConfigError(f"distill.teacher_centering=true centres the teacher's embeddings of the SEED loss; "
+                              f"strategy {d.strategy!r} has none: use seed or seed+moco, or leave it false")
         if d.strategy in NEEDS_TEACHER and not self.teacher.weights:
             raise ConfigError(
                 f"distill.strategy={d.strategy!r} needs a teacher: set teacher.weights=/path/to/checkpoint "

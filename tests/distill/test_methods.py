@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,3 +83,51 @@ def test_seed_moco_is_the_sum_of_both_losses():
 def test_state_dict_holds_queue_and_pointer():
     state = make_seed().state_dict()
     assert "queue.embeddings" in state and "queue.ptr" in state
+
+
+def test_teacher_centering_subtracts_a_running_mean_and_is_off_by_default():
+    import torch.nn.functional as F
+
+    from distill.centering import TeacherCentering
+
+    torch.manual_seed(0)
+    centre = TeacherCentering(8, momentum=0.5)
+    common = torch.randn(8)
+    a, b = F.normalize(common + 0.1 * torch.randn(4, 8), dim=1), F.normalize(common + 0.1 * torch.randn(4, 8), dim=1)
+    assert torch.allclose(centre(a), a)  # the centre starts at zero
+    assert torch.allclose(centre.center, 0.5 * a.mean(0))
+    out = centre(b)
+    assert torch.allclose(out, F.normalize(b - 0.5 * a.mean(0), dim=1))
+    assert torch.allclose(out.norm(dim=1), torch.ones(4))
+    # the common component shrinks: pairwise cosines drop once it is (partly) removed
+    assert (out @ out.T).triu(1).sum() < (b @ b.T).triu(1).sum()
+
+
+def test_seed_with_teacher_centering_scores_centred_embeddings_and_checkpoints_the_centre():
+    import torch.nn.functional as F
+
+    from distill.methods import SEED
+
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 6))
+    method = SEED(student, None, embed_dim=6, queue_size=8, centering_momentum=0.9)
+    plain = SEED(student, None, embed_dim=6, queue_size=8)
+    plain.queue.load_state_dict(method.queue.state_dict())  # the same starting queue
+    images, t = torch.randn(4, 3, 2, 2), F.normalize(torch.randn(4, 6) + 3.0, dim=1)
+    # first step: the centre is zero, so the centred embeddings are the teacher's own
+    assert torch.allclose(method([images], teacher_emb=t)[0], plain([images], teacher_emb=t)[0])
+    assert torch.allclose(method.state_dict()["centering.center"], 0.1 * t.mean(0))
+    centred = F.normalize(t - 0.1 * t.mean(0), dim=1)
+    expected = seed_loss(student(images), centred, method.queue.embeddings.clone(), 0.2, 0.01)
+    assert torch.allclose(method([images], teacher_emb=t)[0], expected)  # then it scores centred embeddings
+    assert torch.allclose(method.queue.embeddings[4:], centred)  # ... and queues them
+    assert "centering.center" in method.state_dict() and "centering.center" not in plain.state_dict()
+
+
+def test_teacher_centering_is_refused_for_strategies_without_a_teacher_distribution():
+    from distill.config import ConfigError, load_config
+    from distill.schema import DistillConfig
+
+    with pytest.raises(ConfigError, match="teacher_centering"):
+        load_config(DistillConfig, Path(__file__).resolve().parents[2] / "configs/distill/demo.yaml",
+                    ["distill.strategy=moco", "distill.teacher_centering=true"])
