@@ -72,3 +72,28 @@ def load_launcher_config(launcher: str | None = None, overrides: list[str] = ())
     cfg.validate()
     return cfg
 
+
+
+def split_launcher_argv(argv: list[str]) -> tuple[LauncherConfig | None, list[str]]:
+    """A tool's command line -> (its launcher, or ``None`` when it names none; the command line
+    without ``--launcher X`` / ``--launcher=X`` and the ``launcher.<key>=value`` overrides), so
+    the job runs the rest as given::
+
+        cfg, rest = split_launcher_argv(sys.argv[1:])
+        if cfg is not None and cfg.launcher != "local":
+            submit("seed_transfer.cli.distill:main", rest, cfg, output_dir)
+    """
+    flag, rest, items = None, [], iter(argv)
+    for item in items:
+        if item == "--launcher":
+            flag = next(items, None)
+            if flag is None:
+                raise ConfigError(f"--launcher needs a value: one of {', '.join(LAUNCHERS)}")
+        elif item.startswith("--launcher="):
+            flag = item.partition("=")[2]
+        else:
+            rest.append(item)
+    ours, rest = split_launcher_overrides(rest)
+    if flag is None and not ours:
+        return None, rest
+    return load_launcher_config(flag, ours), rest

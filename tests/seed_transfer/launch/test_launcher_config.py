@@ -1,7 +1,7 @@
 import pytest
 
 from distill.config import ConfigError
-from seed_transfer.launch import LauncherConfig, load_launcher_config, split_launcher_overrides
+from seed_transfer.launch import LauncherConfig, load_launcher_config, split_launcher_argv, split_launcher_overrides
 
 
 def test_launcher_overrides_are_split_from_the_tools_and_typed():
@@ -25,3 +25,13 @@ def test_launcher_overrides_are_split_from_the_tools_and_typed():
 def test_bad_launcher_settings_name_the_key(flag, overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_launcher_config(flag, overrides)
+
+
+def test_a_tools_command_line_loses_the_launchers_options_only():
+    argv = ["--config", "c.yaml", "--launcher", "slurm", "optim.epochs=2", "launcher.nodes=2", "--resume"]
+    cfg, rest = split_launcher_argv(argv)
+    assert (cfg.launcher, cfg.nodes) == ("slurm", 2) and rest == ["--config", "c.yaml", "optim.epochs=2", "--resume"]
+    assert split_launcher_argv(["--launcher=torchrun"])[0].launcher == "torchrun"
+    assert split_launcher_argv(["--config", "c.yaml"]) == (None, ["--config", "c.yaml"])
+    with pytest.raises(ConfigError, match="--launcher needs a value"):
+        split_launcher_argv(["--config", "c.yaml", "--launcher"])
