@@ -73,7 +73,7 @@ class ComparePlan:
 
 def resolve(cfg: CompareConfig) -> ComparePlan:
     """Resolve and check every sub-config of ``cfg`` (distillation, classification, detection,
-    segmentation) without running or writing anything, so a typo in ``det.opts`` or a bad value
+    segmentation) without running or writing anything, so a typo in ``det.options`` or a bad value
     in ``cls.overrides`` stops the comparison before hours of distillation, naming the key."""
     template = Row("random", "random", cfg.student_arch)
     cls = tuple(cls_config(cfg, template, d) for d in cfg.cls.datasets or [None]) if cfg.cls.enabled else ()
@@ -83,7 +83,7 @@ def resolve(cfg: CompareConfig) -> ComparePlan:
 
         det = make_plan(DetRequest(str(config_path(cfg.det.config)), "random", Path(cfg.output_dir) / "det",
                                    seeds=cfg.det.seeds, data_root=resolve_path(cfg.det.data_root),
-                                   opts=tuple(cfg.det.opts), engine=cfg.det.engine, num_gpus=cfg.det.num_gpus,
+                                   opts=tuple(cfg.det.all_opts()), engine=cfg.det.engine, num_gpus=cfg.det.num_gpus,
                                    ims_per_batch=cfg.det.ims_per_batch))
     seg = None
     if cfg.seg.enabled:

@@ -139,7 +139,7 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
                      f"{episodes}); scores in % on the test split")
     if cfg.det.enabled:
         lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds with one "
-                     f"schedule (`{' '.join(cfg.det.opts) or 'as configured'}`), {cfg.det.seeds} seed(s); "
+                     f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s); "
                      f"COCO-style AP (%)")
     if cfg.seg.enabled:
         lines.append(f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "

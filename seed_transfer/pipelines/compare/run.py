@@ -116,7 +116,8 @@ def det_supported(row: Row, engine: str = "detectron2") -> bool:
 def finetune_settings(cfg: CompareConfig, stage: str) -> dict:
     """What a fine-tuning stage's results depend on (recorded beside them, compared on the next run)."""
     section = getattr(cfg, stage)
-    settings = {"config": section.config, "opts": list(section.opts), "data_root": section.data_root}
+    opts = section.all_opts() if stage == "det" else list(section.opts)
+    settings = {"config": section.config, "opts": opts, "data_root": section.data_root}
     if stage == "det":
         settings.update(engine=section.engine, ims_per_batch=section.ims_per_batch)
     return settings
@@ -151,7 +152,7 @@ def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[s
     engine = resolve_engine(cfg.det.engine)
     return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
         str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
-        data_root=resolve_path(cfg.det.data_root), opts=list(cfg.det.opts), num_gpus=cfg.det.num_gpus,
+        data_root=resolve_path(cfg.det.data_root), opts=cfg.det.all_opts(), num_gpus=cfg.det.num_gpus,
         ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine,
         resume=True))  # an interrupted seed continues from its last checkpoint (none: from the weights)
 

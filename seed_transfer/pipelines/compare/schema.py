@@ -8,9 +8,29 @@ Every key is typed; :meth:`CompareConfig.validate` checks the keys of this file,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from distill.config import ConfigError
 from distill.schema import STRATEGIES
+
+
+def detectron2_opts(options: dict, prefix: str = "det.options.") -> list[str]:
+    """``{"SOLVER": {"MAX_ITER": 500, "STEPS": [375, 450]}}`` -> ``["SOLVER.MAX_ITER", "500",
+    "SOLVER.STEPS", "(375, 450)"]``: Detectron2's command-line syntax (its values are Python literals)."""
+    pairs = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            pairs += [f"{key}.{k}" if i % 2 == 0 else k
+                      for i, k in enumerate(detectron2_opts(value, f"{prefix}{key}."))]
+        elif isinstance(value, (list, tuple)):
+            if any(isinstance(v, (list, tuple, dict)) for v in value):
+                raise ConfigError(f"{prefix}{key}: expected a list of scalars, got {value!r}")
+            pairs += [key, repr(tuple(value))]
+        elif value is None:
+            raise ConfigError(f"{prefix}{key} has no value: give one, or leave the key out")
+        else:
+            pairs += [key, value if isinstance(value, str) else repr(value)]
+    return pairs
 
 
 @dataclass
@@ -44,7 +64,11 @@ class ClsStageConfig:
 class DetStageConfig:
     enabled: bool = True
     config: str = "configs/det/trees_R_18_C4_demo.yaml"  # Detectron2 YAML; one schedule for every row
-    opts: list[str] = field(default_factory=list)  # Detectron2 KEY VALUE pairs, the same for every row
+    # Detectron2 config keys with typed values, as a nested mapping, the same for every row, e.g.
+    #   options: {SOLVER: {MAX_ITER: 500, STEPS: [375, 450]}, INPUT: {MIN_SIZE_TRAIN: [160]}}
+    # (a list is a Detectron2 tuple); one key on the command line: det.options.SOLVER.MAX_ITER=1000
+    options: dict[str, Any] = field(default_factory=dict)
+    opts: list[str] = field(default_factory=list)  # raw Detectron2 KEY VALUE strings, applied after options
     seeds: int = 1  # fine-tuning seeds per row (mean +- std)
     data_root: str | None = None  # dataset folder (the demo's tree tiles are built here on first use)
     num_gpus: int = 0
@@ -52,6 +76,10 @@ class DetStageConfig:
     # auto: Detectron2 when installed, else the torchvision engine (which also takes
     # MobileNet/EfficientNet/timm rows with an FPN config); or detectron2 / torchvision
     engine: str = "auto"
+
+    def all_opts(self) -> list[str]:
+        """``options`` then ``opts`` as the KEY VALUE strings both engines read."""
+        return [*detectron2_opts(self.options), *self.opts]
 
 
 @dataclass
@@ -90,6 +118,7 @@ class CompareConfig:
             raise ConfigError(f"det.engine={self.det.engine!r}; choose one of {', '.join(ENGINES)}")
         if len(self.det.opts) % 2:
             raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
+        detectron2_opts(self.det.options)  # values must be scalars or lists of scalars
 
 
 @dataclass

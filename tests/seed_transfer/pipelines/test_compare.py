@@ -250,3 +250,20 @@ def test_a_changed_fine_tuning_schedule_on_an_existing_output_dir_is_refused(tmp
     cfg.det.opts = [*cfg.det.opts, "SOLVER.BASE_LR", "0.02"]
     with pytest.raises(ConfigError, match=r"det/seed: opts: .*SOLVER.BASE_LR', '0.02'\]"):
         check_not_stale(cfg)
+
+
+def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
+    from seed_transfer.pipelines.compare.schema import detectron2_opts
+
+    assert detectron2_opts({"SOLVER": {"MAX_ITER": 500, "STEPS": [375, 450], "BASE_LR": 0.01},
+                            "INPUT": {"MIN_SIZE_TRAIN": [160]}, "MODEL": {"RPN": {"PRE_NMS_TOPK_TEST": 300}},
+                            "DATASETS": {"TRAIN": ["voc_2007_trainval"]}}) == [
+        "SOLVER.MAX_ITER", "500", "SOLVER.STEPS", "(375, 450)", "SOLVER.BASE_LR", "0.01",
+        "INPUT.MIN_SIZE_TRAIN", "(160,)", "MODEL.RPN.PRE_NMS_TOPK_TEST", "300",
+        "DATASETS.TRAIN", "('voc_2007_trainval',)"]
+    small = load_config(CompareConfig, REPO / "configs/compare/small.yaml", ["det.options.SOLVER.BASE_LR=0.02"])
+    opts = small.det.all_opts()  # the demo's options with the small preset's schedule merged over them
+    assert opts[opts.index("SOLVER.MAX_ITER") + 1] == "500" and opts[opts.index("SOLVER.BASE_LR") + 1] == "0.02"
+    assert opts[opts.index("INPUT.MIN_SIZE_TRAIN") + 1] == "(160,)"
+    with pytest.raises(ConfigError, match=r"det\.options\.SOLVER\.STEPS: expected a list of scalars"):
+        load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.options.SOLVER.STEPS=[[1, 2]]"])
