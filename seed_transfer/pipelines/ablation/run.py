@@ -37,7 +37,7 @@ from distill.teacher_cache import share_teacher_cache
 
 from ...classification.schema import TransferClsConfig
 from ..stages import Stages, config_path, student_is_complete
-from ..stale import stale_student
+from ..stale import stale_result, stale_student
 from .schema import (BASE_POINT, STUDENT_MODEL_NAME, TEACHER_AXIS, TEACHER_CACHE_DIR, AblationConfig, Grid, Point,
                      axis_overrides, selected_axes, slug)
 
@@ -180,6 +180,37 @@ def point_metrics(results: list[dict]) -> dict[str, float | None]:
 
 
 # ---------------------------------------------------------------- run loop
+def evaluations(cfg: AblationConfig, point: Point) -> list[tuple[str, TransferClsConfig, Path]]:
+    """The point's evaluations, resolved: (stage name, config, result file) for kNN and each dataset."""
+    from distill.engine import STUDENT_NAME
+
+    student = Path(point.distill.train.output_dir) / STUDENT_NAME
+    stages = []
+    if cfg.eval.knn.enabled:
+        kcfg = knn_config(cfg, point, student)
+        stages.append(("knn", kcfg, Path(kcfg.output_dir) / f"{STUDENT_MODEL_NAME}__knn.json"))
+    if cfg.eval.cls.enabled:
+        stages += [(f"cls {c.data.name}", c, Path(c.output_dir) / f"{STUDENT_MODEL_NAME}__{c.data.name}.json")
+                   for c in cls_configs(cfg, point, student)]
+    return stages
+
+
+def stale_outputs(cfg: AblationConfig, grid: Grid) -> list[str]:
+    """Outputs of other settings in ``output_dir``: students (distillation settings) and evaluation
+    results (protocol settings), by the comparison's rule (:mod:`seed_transfer.pipelines.stale`)."""
+    problems = []
+    for point in grid.points:
+        stale = stale_settings(point)
+        if stale:
+            problems.append(f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
+                            f"distilled with other settings ({'; '.join(stale)})")
+        for _, ecfg, result in evaluations(cfg, point):
+            changed = stale_result(json.loads(result.read_text()).get("config"), ecfg) if result.is_file() else []
+            if changed:
+                problems.append(f"point {point.name}: {result} was evaluated with other settings ({'; '.join(changed)})")
+    return problems
+
+
 def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
     """Distil (or resume, or skip) and evaluate one point; returns its record for the tables."""
     from distill.engine import STUDENT_NAME, train
@@ -191,18 +222,11 @@ def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
     done = student_is_complete(student, point.distill)
     stages.run("distill", point.name, done, lambda: None if done else train(point.distill, resume=True))
     results = []
-    if cfg.eval.knn.enabled:
-        kcfg = knn_config(cfg, point, student)
-        out = Path(kcfg.output_dir) / f"{STUDENT_MODEL_NAME}__knn.json"
-        previous = _fresh_json(out, student)
-        results.append(stages.run("knn", point.name, previous is not None,
-                                  lambda: previous if previous is not None else run_knn_eval(kcfg)))
-    if cfg.eval.cls.enabled:
-        for ccfg in cls_configs(cfg, point, student):
-            out = Path(ccfg.output_dir) / f"{STUDENT_MODEL_NAME}__{ccfg.data.name}.json"
-            previous = _fresh_json(out, student)
-            results.append(stages.run(f"cls {ccfg.data.name}", point.name, previous is not None,
-                                      lambda: previous if previous is not None else run_cls_transfer(ccfg)))
+    for stage, ecfg, result in evaluations(cfg, point):
+        previous = _fresh_json(result, student)
+        run = run_knn_eval if stage == "knn" else run_cls_transfer
+        results.append(stages.run(stage, point.name, previous is not None,
+                                  lambda: previous if previous is not None else run(ecfg)))
     return {"point": point.name, "settings": point.settings, "overrides": point.overrides, "status": "done",
             "metrics": point_metrics(results), "teacher_cache": teacher_cache_record(student)}
 
@@ -220,18 +244,18 @@ def run_ablation(cfg: AblationConfig) -> dict:
     from .report import write_reports
 
     tic = time.perf_counter()
-    grid = expand_grid(cfg)
+    grid = expand_grid(cfg)  # every point's distillation config, resolved and checked
+    for point in grid.points:  # ... and its evaluation configs, before anything runs
+        evaluations(cfg, point)
+    problems = stale_outputs(cfg, grid)  # never mix results of two different configs
+    if problems:
+        raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
+                          f"output_dir for the new settings, or delete those outputs to redo them")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     (out / "grid.json").write_text(json.dumps(
         [{"point": p.name, "settings": p.settings, "overrides": p.overrides} for p in grid.points], indent=2))
-    for point in grid.points:  # before anything runs: never mix results of two different configs
-        stale = stale_settings(point)
-        if stale:
-            raise ConfigError(f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
-                              f"distilled with other settings ({'; '.join(stale)}); use another output_dir "
-                              f"for the new settings, or delete that folder to redo the point")
     stages = Stages(out / "stages.json")
     records = []
     for i, point in enumerate(grid.points, 1):

@@ -4,7 +4,6 @@ skipping on a second run, and clear refusals of bad grids."""
 
 import csv
 import dataclasses
-import importlib.util
 import json
 import subprocess
 import sys
@@ -239,9 +238,8 @@ def test_cli_refuses_a_bad_grid_and_lists_points(capsys):
     assert result.returncode == 2
     assert "error: axes.teacher: unknown teacher preset 'nope'" in result.stderr
 
-    spec = importlib.util.spec_from_file_location("ablate_tool", REPO / "tools/ablate.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from seed_transfer.cli import ablate as tool
+
     assert tool.main(["--config", str(DEMO), "--dry-run", "only=[distill.strategy]"]) == 0
     assert capsys.readouterr().out.splitlines() == ["base: (base config)",
                                                     "distill.strategy-l2: distill.strategy=l2"]
@@ -265,3 +263,28 @@ def test_product_grid_report_has_one_row_per_point_and_a_plot_per_axis(tmp_path)
     assert [r["point"] for r in result["tables"]["distill.queue_size"]] == [p.name for p in grid.points]
     report = (tmp_path / "report.md").read_text()
     assert "## Full grid" in report and "(failed)" in report and "Failed points" in report
+
+
+def test_bad_evaluation_settings_are_refused_before_anything_runs(tmp_path):
+    """Every point's evaluation configs are resolved up front: a typo in eval.cls.overrides stops
+    the grid before the first distillation, with nothing written."""
+    cfg = demo(f"output_dir={tmp_path / 'abl'}", 'eval.cls.overrides=["features.resiz=16"]')
+    with pytest.raises(ConfigError, match=r"features\.resiz"):
+        run_ablation(cfg)
+    assert not (tmp_path / "abl").exists()
+
+
+def test_an_evaluation_of_other_settings_is_refused_naming_them(tmp_path):
+    from distill.config import to_dict
+    from seed_transfer.pipelines.ablation.run import evaluations, stale_outputs
+
+    cfg = demo(f"output_dir={tmp_path / 'abl'}", "only=[distill.queue_size]")
+    grid = expand_grid(cfg)
+    stage, ecfg, result = evaluations(cfg, grid.points[0])[-1]
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"config": to_dict(ecfg)}))
+    assert stale_outputs(cfg, grid) == []
+    changed = demo(f"output_dir={tmp_path / 'abl'}", "only=[distill.queue_size]",
+                   f"eval.cls.overrides={json.dumps([*cfg.eval.cls.overrides, 'knn.k=7'])}")
+    problems = stale_outputs(changed, expand_grid(changed))
+    assert len(problems) == 1 and "knn.k: " in problems[0] and "-> 7" in problems[0]
