@@ -14,18 +14,15 @@ depend heavily on the machine's load; use a quiet machine and set OMP_NUM_THREAD
 import argparse
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import torch
 
-import torch  # noqa: E402
-
-from distill.config import load_config  # noqa: E402
-from seed_transfer.segmentation.engine import import_mmseg  # noqa: E402
-from seed_transfer.segmentation.mmconfig import build_model  # noqa: E402
-from seed_transfer.segmentation.schema import SegTransferConfig  # noqa: E402
+from distill.config import load_config
+from seed_transfer.segmentation.engine import import_mmseg
+from seed_transfer.segmentation.mmconfig import build_model
+from seed_transfer.segmentation.schema import SegTransferConfig
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seg" / "fcn-d8_voc12aug-512x512_20k.yaml"
 

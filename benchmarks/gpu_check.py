@@ -132,8 +132,7 @@ def distillation_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str
 
 # ---------------------------------------------------------------- 2. SEED overhead
 def overhead_rows(args, dev: Device) -> list[tuple[str, str, str]]:
-    sys.path.insert(0, str(HERE))
-    from bench_seed_step import build, step_fn, timed
+    from bench_seed_step import build, step_fn, timed  # beside this script, so on sys.path when it runs
 
     torch.manual_seed(0)
     method, optimizer = build(argparse.Namespace(student="resnet18", teacher="resnet50",

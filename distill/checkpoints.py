@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import UserError
+from .errors import MissingFile, UserError
 from .export import STUDENT_FORMAT
 from .models import build_backbone
 
@@ -112,7 +112,7 @@ def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint: give the checkpoint file itself")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingFile(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file  # installed with timm

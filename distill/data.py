@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 import torchvision.transforms as T
 
 from .config import resolve_path
-from .errors import DataError
+from .errors import DataError, MissingFile
 from .stamps import DEFAULT_ROOT as STAMPS_ROOT, StampImages, open_composited
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -114,8 +114,8 @@ class ImageFolderImages(Dataset):
         from torchvision.datasets import ImageFolder
 
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"image folder {root!r} does not exist; expected the layout "
-                                    f"root/<class>/<image>.jpg (set data.root)")
+            raise MissingFile(f"image folder {root!r} does not exist; expected the layout "
+                              f"root/<class>/<image>.jpg (set data.root)")
         try:
             self.folder = ImageFolder(root)
         except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
@@ -142,7 +142,7 @@ class FileListImages(Dataset):
 
     def __init__(self, file_list: str, root: str | None = None):
         if not os.path.isfile(file_list):
-            raise FileNotFoundError(f"file list {file_list!r} does not exist")
+            raise MissingFile(f"file list {file_list!r} does not exist")
         root = root if root is not None else os.path.dirname(os.path.abspath(file_list))
         with open(file_list) as f:
             lines = [line.strip() for line in f]
@@ -150,7 +150,7 @@ class FileListImages(Dataset):
         if not self.paths:
             raise DataError(f"file list {file_list!r} lists no images: expected one image path per line")
         if not os.path.isfile(self.paths[0]):
-            raise FileNotFoundError(f"image {self.paths[0]!r}, the first entry of {file_list!r}, does not exist")
+            raise MissingFile(f"image {self.paths[0]!r}, the first entry of {file_list!r}, does not exist")
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -3,7 +3,10 @@
 A :class:`UserError` says what input is wrong (a config key or value, a file, a folder) and
 what to do about it. The tools print it as one line, ``error: <message>``, and exit with
 status 2; any other exception is a bug and keeps its traceback. :class:`~distill.config.ConfigError`
-and :class:`~distill.checkpoints.CheckpointError` are user errors, as is :class:`DataError`.
+and :class:`~distill.checkpoints.CheckpointError` are user errors, as are :class:`DataError`,
+:class:`MissingFile` and :class:`MissingDependency`. Code that finds bad input raises one of
+these where it finds it, so the command lines (``seed_transfer.cli.common.run_cli``) catch
+:class:`UserError` alone: a plain ``ValueError``, ``OSError`` or ``ImportError`` is a bug.
 """
 
 import sys
@@ -17,9 +20,14 @@ class DataError(UserError, ValueError):
     """An image source that cannot be trained on: no images, unreadable files, too few for a batch."""
 
 
-# A path the user gave that does not exist or cannot be read, as Python itself reports it
-# (the message names the path), is theirs to fix too.
-USER_ERRORS = (UserError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+class MissingFile(UserError, FileNotFoundError):
+    """A file or folder the input names (a config value, a dataset's layout) that is not there."""
+
+
+class MissingDependency(UserError, ImportError):
+    """An optional package a feature needs is not installed; the message says how to install it."""
+
+
 EXIT_USER_ERROR = 2
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .errors import DataError
+from .errors import DataError, MissingFile
 
 DEFAULT_ROOT = "/usr/share/tuxpaint/stamps"
 PACKAGE = "tuxpaint-stamps-default"
@@ -62,7 +62,7 @@ def stamps_root(root: str | Path | None = None) -> Path:
     """The stamps folder (``DEFAULT_ROOT`` when ``root`` is None); a missing one says how to install it."""
     path = Path(root if root is not None else DEFAULT_ROOT).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise MissingFile(
             f"Tux Paint stamps not found at {path}; install them with "
             f"`apt-get install --no-install-recommends {PACKAGE}` (Debian/Ubuntu) or set the root")
     return path

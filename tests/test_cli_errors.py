@@ -2,8 +2,11 @@
 status 2 and no traceback, and writes nothing to the output folder. One subprocess per case,
 each failing before any model is trained (a few seconds, mostly the imports)."""
 
+import ast
+import importlib
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -154,3 +157,189 @@ def test_compare_bad_key(tmp_path):
                       cwd=tmp_path)
     assert_one_line_error(result, "unknown config key 'bogus'")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- one CLI layer
+# tools/<tool>.py -> (its command line seed_transfer/cli/<module>.py, the console script)
+TOOLS = {
+    "distill.py": ("distill", "seed-distill"),
+    "transfer_cls.py": ("transfer_cls", "seed-transfer-cls"),
+    "transfer_det.py": ("transfer_det", "seed-transfer-det"),
+    "transfer_seg.py": ("transfer_seg", "seed-transfer-seg"),
+    "eval_linear.py": ("eval_linear", "seed-eval-linear"),
+    "eval_knn.py": ("eval_knn", "seed-eval-knn"),
+    "eval_semisup.py": ("eval_semisup", "seed-eval-semisup"),
+    "ablate.py": ("ablate", "seed-ablate"),
+    "compare.py": ("compare", "seed-transfer-compare"),
+    "convert_to_d2.py": ("convert_d2", "seed-convert-d2"),
+    "cls_table.py": ("cls_table", "seed-cls-table"),
+    "det_table.py": ("det_table", "seed-det-table"),
+}
+CONFIG_TOOLS = {  # module -> a config it reads (key=value overrides after it)
+    "distill": "configs/distill/base.yaml", "transfer_cls": "configs/transfer/cls/linear.yaml",
+    "eval_linear": "configs/eval/linear_imagenet.yaml", "eval_knn": "configs/eval/knn_imagenet.yaml",
+    "eval_semisup": "configs/eval/semisup_1pct.yaml", "ablate": "configs/ablation/demo.yaml",
+    "compare": "configs/compare/demo.yaml",
+}
+
+
+def cli(module: str):
+    return importlib.import_module(f"seed_transfer.cli.{module}")
+
+
+def test_every_tool_is_a_console_script_and_a_thin_wrapper():
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {script: f"seed_transfer.cli.{module}:main" for module, script in TOOLS.values()}
+    assert sorted(p.name for p in (REPO / "tools").glob("*.py")) == sorted([*TOOLS, "_entry.py"])
+    for tool, (module, _) in TOOLS.items():
+        assert callable(cli(module).main)
+        tree = ast.parse((REPO / "tools" / tool).read_text())
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert [ast.unparse(node) for node in imports] == [
+            "import sys", "import _entry", f"from seed_transfer.cli.{module} import main"], tool
+        assert "    python tools/" in ast.get_docstring(tree), f"{tool}: keep the usage examples"
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_help_through_the_wrapper(tmp_path, tool):
+    result = run_tool(tool, "--help", cwd=tmp_path)  # from another folder: nothing found by the cwd
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(f"usage: {tool}") and "python tools/" in result.stdout
+
+
+@pytest.mark.parametrize("module, script", list(TOOLS.values()))
+def test_help_through_the_console_script_entry(monkeypatch, capsys, module, script):
+    monkeypatch.setattr(sys, "argv", [script, "--help"])  # what the installed script runs: main()
+    with pytest.raises(SystemExit) as exit_:
+        cli(module).main()
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {script}") and f"`{script}" in out
+
+
+def test_help_through_python_m(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "seed_transfer.cli.distill", "--help"], capture_output=True,
+                            text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0 and "--teacher-only" in result.stdout, result.stderr[-3000:]
+
+
+def assert_one_line(capsys, *expected: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for text in expected:
+        assert text in err[0], err[0]
+
+
+@pytest.mark.parametrize("module", list(CONFIG_TOOLS))
+def test_a_bad_key_or_a_missing_config_is_one_line_and_exit_2(capsys, tmp_path, module):
+    config = str(REPO / CONFIG_TOOLS[module])
+    assert cli(module).main(["--config", config, "bogus.key=1", f"output_dir={tmp_path}"]) == 2
+    assert_one_line(capsys, "unknown config key 'bogus'")
+    assert cli(module).main(["--config", str(tmp_path / "nowhere.yaml")]) == 2
+    assert_one_line(capsys, f"config file not found: {tmp_path / 'nowhere.yaml'}")
+
+
+def test_table_and_converter_errors_are_one_line_and_exit_2(capsys, tmp_path):
+    assert cli("cls_table").main([str(tmp_path), "--out", str(tmp_path / "t")]) == 2
+    assert_one_line(capsys, f"no transfer_cls results found under {tmp_path}")
+    assert cli("det_table").main([str(tmp_path)]) == 2
+    assert_one_line(capsys, f"no summary.json under {tmp_path}")
+    assert cli("convert_d2").main([str(tmp_path / "nowhere.pth"), str(tmp_path / "out.pkl")]) == 2
+    assert_one_line(capsys, f"checkpoint not found: {tmp_path / 'nowhere.pth'}")
+
+
+@pytest.mark.parametrize("module, config", [("transfer_det", "configs/det/trees_R_18_C4_demo.yaml"),
+                                            ("transfer_seg", "configs/seg/demo_fcn-d8_voc_example.yaml")])
+def test_run_keys_of_detection_and_segmentation(capsys, monkeypatch, tmp_path, module, config):
+    """run.<key>=<value> sets the request, the flags are aliases; unknown or doubly given keys are refused."""
+    tool, config = cli(module), str(REPO / config)
+    assert tool.main(["--config", config, "run.seedz=2"]) == 2
+    assert_one_line(capsys, "unknown config key 'run.seedz'; did you mean 'run.seeds'?")
+    assert tool.main(["--config", config, "--seeds", "2", "run.seeds=3"]) == 2
+    assert_one_line(capsys, "--seeds and run.seeds= both set run.seeds")
+    assert tool.main(["--config", config, "run.seeds=two"]) == 2
+    assert_one_line(capsys, "run.seeds: expected int, got 'two'")
+    assert tool.main(["--config", config, f"run.weights={tmp_path / 'nowhere.pth'}"]) == 2
+    assert_one_line(capsys, f"run.weights={tmp_path / 'nowhere.pth'}: no such file")
+
+    requests = []
+    monkeypatch.setattr(tool, "transfer", lambda request: requests.append(request) or {})
+    monkeypatch.setattr(tool, "markdown_comparison", lambda summaries: "")
+    engine_opts = ["SOLVER.MAX_ITER", "2"] if module == "transfer_det" else ["schedule.iters=2"]
+    assert tool.main(["--config", config, "--seeds", "2", f"run.output_dir={tmp_path / 'out'}", "run.name=x",
+                      *engine_opts]) == 0
+    assert tool.main(["--config", config, "--output-dir", str(tmp_path / "out"), "--name", "x", "run.seeds=2",
+                      *engine_opts]) == 0  # flags first: detection's trailing arguments are all KEY VALUE pairs
+    assert requests[0] == requests[1]
+    assert (requests[0].seeds, requests[0].name, requests[0].weights) == (2, "x", "random")
+    assert requests[0].output_dir == tmp_path / "out" and requests[0].opts == tuple(engine_opts)
+    assert tool.main(["--config", config]) == 0  # the defaults: random init, outputs/<tool>/<config>/<name>
+    assert requests[2].output_dir == Path(f"outputs/{module}/{Path(config).stem}/random")
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError, FileNotFoundError, ImportError, KeyError])
+@pytest.mark.parametrize("module", [module for module, _ in TOOLS.values()])
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path, module, error):
+    """Only a UserError becomes exit 2: any other exception from the work propagates (a bug),
+    also the ValueError/OSError/ImportError that the tools used to turn into "error: ..."."""
+    def bug(*args, **kwargs):
+        raise error("a bug in the code")
+
+    monkeypatch.setattr(cli(module), "_run", bug)
+    args = (["--config", "any.yaml"] if module in CONFIG_TOOLS or module.startswith("transfer_") else
+            [str(tmp_path), str(tmp_path / "out")] if module == "convert_d2" else [str(tmp_path), "--out", "x"])
+    with pytest.raises(error, match="a bug in the code"):
+        cli(module).main(args)
+
+
+def test_a_bug_deep_in_a_tool_shows_a_traceback_in_a_fresh_process(tmp_path):
+    code = ("import sys, seed_transfer.cli.distill as tool\n"
+            "def load_config(*args): raise RuntimeError('a bug in the config loader')\n"
+            "tool.load_config = load_config\n"
+            f"sys.exit(tool.main(['--config', {str(REPO / 'configs/distill/base.yaml')!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" in result.stderr and result.stderr.strip().endswith("RuntimeError: a bug in the config loader")
+    assert "error: " not in result.stderr
+
+
+def test_the_user_errors_are_one_family():
+    """What the command lines catch: UserError alone; its kinds stay what callers caught before."""
+    from distill.checkpoints import CheckpointError
+    from distill.config import ConfigError
+    from distill.errors import DataError, MissingDependency, MissingFile, UserError
+
+    for kind, builtin in [(ConfigError, ValueError), (CheckpointError, ValueError), (DataError, ValueError),
+                          (MissingFile, FileNotFoundError), (MissingDependency, ImportError)]:
+        assert issubclass(kind, UserError) and issubclass(kind, builtin)
+    assert str(MissingFile("x.pth is not there")) == "x.pth is not there"
+
+
+def sys_path_edits(path: Path) -> list[int]:
+    """Lines of ``path`` that assign to, or call a method of, ``sys.path`` (or ``sys.path[...]``)."""
+    def is_sys_path(node) -> bool:
+        while isinstance(node, ast.Subscript):
+            node = node.value
+        return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                and node.value.id == "sys")
+
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        if any(is_sys_path(t) for t in targets):
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_sys_path(node.func.value)):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_only_the_entry_module_edits_sys_path(tmp_path):
+    edits = {str(path.relative_to(REPO)): lines
+             for folder in ("tools", "benchmarks", "seed_transfer", "distill")
+             for path in sorted((REPO / folder).rglob("*.py")) if (lines := sys_path_edits(path))}
+    assert list(edits) == ["tools/_entry.py"], edits
+    probe = tmp_path / "probe.py"  # the check sees each way of editing it
+    probe.write_text("import sys\nsys.path = []\nsys.path[:] = []\nsys.path.insert(0, 'x')\nsys.path += ['y']\n"
+                     "print(sys.path)\n")
+    assert sys_path_edits(probe) == [2, 3, 4, 5]

@@ -7,18 +7,15 @@ transfer; writes <output_dir>/report.md, results.csv and plots.
     python tools/compare.py --config configs/compare/demo.yaml det.seeds=3 output_dir=outputs/compare/demo3
     python tools/compare.py --config configs/compare/paper.yaml           # edit its paths first
 
-Every stage writes under output_dir and is skipped when its outputs exist: run the same
-command again to continue an interrupted comparison. Installed, the same command is
-`seed-transfer-compare --config ...`.
+Installed, the same command is `seed-transfer-compare`; `--help` tells the rest.
+The command line lives in seed_transfer/cli/compare.py.
 """
 
 import sys
-from pathlib import Path
 
-# tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _entry  # noqa: F401  first: lets ``import distill`` find the package, not tools/distill.py
 
-from seed_transfer.cli.compare import main  # noqa: E402
+from seed_transfer.cli.compare import main
 
 if __name__ == "__main__":
     sys.exit(main())

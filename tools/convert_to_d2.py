@@ -4,49 +4,15 @@
     python tools/convert_to_d2.py student.pth student_d2.pkl
     python tools/convert_to_d2.py moco_v2_800ep_pretrain.pth.tar moco_r50.pkl --arch resnet50
 
-Reads every layout distill.checkpoints reads (our student export, MoCo v1/v2/v3, SwAV, SimCLR,
-DINO, torchvision, timm ResNets). Prints the number of converted tensors, every key that was
-not converted, and the Detectron2 settings the weights need.
+Installed, the same command is `seed-convert-d2`; `--help` tells the rest.
+The command line lives in seed_transfer/cli/convert_d2.py.
 """
 
-import argparse
-import json
 import sys
-from pathlib import Path
 
-# tools/distill.py would shadow the ``distill`` package: keep this folder off sys.path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import _entry  # noqa: F401  first: lets ``import distill`` find the package, not tools/distill.py
 
-from distill.checkpoints import LAYOUTS  # noqa: E402
-from seed_transfer.detection.convert import convert_checkpoint  # noqa: E402
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", help="checkpoint file (.pth, .pth.tar, .safetensors)")
-    parser.add_argument("output", help="Detectron2 weights to write (.pkl)")
-    parser.add_argument("--arch", default=None, help="e.g. resnet50; default: the arch the file records")
-    parser.add_argument("--layout", default="auto", choices=("auto", *LAYOUTS))
-    parser.add_argument("--allow-unsafe-pickle", action="store_true",
-                        help="unpickle arbitrary classes (runs code from the file: trusted files only)")
-    args = parser.parse_args(argv)
-    try:
-        report = convert_checkpoint(args.input, args.output, args.arch, args.layout, args.allow_unsafe_pickle)
-    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{args.input} ({report['layout']}, {report['arch']}, ResNet-{report['depth']}): "
-          f"converted {report['converted']} tensors -> {args.output}")
-    if report["dropped"]:
-        print(f"left out by the checkpoint loader: {', '.join(report['dropped'])}")
-    print(f"skipped {len(report['skipped'])} keys" + (":" if report["skipped"] else ""))
-    for key in report["skipped"]:
-        print(f"  {key}")
-    print("Detectron2 settings these weights need:")
-    for key, value in report["settings"].items():
-        print(f"  {key}: {json.dumps(value)}")  # YAML-readable
-    return 0
-
+from seed_transfer.cli.convert_d2 import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distill.errors import DataError
+
 Z95 = 1.96  # two-sided 95% normal quantile
 
 
@@ -112,9 +114,9 @@ def sample_episodes(targets, n_way: int, k_shot: int, n_query: int, n_episodes: 
     eligible = eligible_classes(targets, per_class)
     if len(eligible) < n_way:
         counts = np.sort(np.unique(targets, return_counts=True)[1])[::-1]
-        raise ValueError(f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes with at "
-                         f"least {per_class} images; {len(eligible)} of {len(counts)} classes have that many "
-                         f"(the largest: {counts[:n_way].tolist()} images); lower n_query or n_way")
+        raise DataError(f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes with at "
+                        f"least {per_class} images; {len(eligible)} of {len(counts)} classes have that many "
+                        f"(the largest: {counts[:n_way].tolist()} images); lower n_query or n_way")
     members = {label: np.flatnonzero(targets == label) for label in eligible}
     rng = np.random.default_rng(seed)
     classes = np.stack([rng.choice(eligible, size=n_way, replace=False) for _ in range(n_episodes)])  # E x N

@@ -1,32 +1,38 @@
-"""Command line of the comparison (``tools/compare.py`` and the ``seed-transfer-compare``
-console script): config + key=value overrides -> every stage, then the report."""
+"""Compare SEED against plain self-supervised training (MoCo v2), random init and an
+optional supervised/teacher checkpoint on classification (linear + kNN) and detection
+transfer; writes <output_dir>/report.md, results.csv and plots.
 
-import argparse
-import logging
+    python tools/compare.py --config configs/compare/demo.yaml            # offline CPU demo
+    python tools/compare.py --config configs/compare/demo.yaml det.seeds=3 output_dir=outputs/compare/demo3
+    python tools/compare.py --config configs/compare/paper.yaml           # edit its paths first
+
+Installed, the same command is `seed-transfer-compare --config ...`. Every stage writes under
+output_dir and is skipped when its outputs exist: run the same command again to continue an
+interrupted comparison.
+"""
+
 import shlex
 import sys
 
 from distill.config import load_config
-from distill.errors import USER_ERRORS, report_user_error
 
 from ..pipelines.compare import CompareConfig, run_compare
 from ..pipelines.stages import config_path
+from .common import build_parser, run_cli
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="seed-transfer-compare", description=__doc__)
-    parser.add_argument("--config", required=True, help="e.g. configs/compare/demo.yaml")
-    parser.add_argument("overrides", nargs="*", help="key=value, e.g. det.seeds=3 cls.enabled=false")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides),
-                             command=_command_line(argv))
-    except (*USER_ERRORS, ImportError) as err:  # bad input, or a missing optional package (with how to install it)
-        return report_user_error(err)
+def _run(args, argv) -> int:
+    result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides),
+                         command=_command_line(argv))
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     print(f"{len(result['rows'])} rows, {len(result['stages'])} stages ({skipped} skipped) -> {result['report']}")
     return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser(__doc__, config="e.g. configs/compare/demo.yaml",
+                          overrides="key=value, e.g. det.seeds=3 cls.enabled=false")
+    return run_cli(_run, parser.parse_args(argv), argv)
 
 
 def _command_line(argv) -> str:
@@ -35,3 +41,7 @@ def _command_line(argv) -> str:
         return shlex.join(["seed-transfer-compare", *argv])
     program = ["python", sys.argv[0]] if sys.argv[0].endswith(".py") else ["seed-transfer-compare"]
     return shlex.join([*program, *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import difflib
 from pathlib import Path
 
+from distill.config import ConfigError
+
 from .aircraft import AIRCRAFT, build_aircraft
 from .base import SPLITS, ClassificationDataset, DatasetInfo, ImageFileDataset
 from .caltech101 import CALTECH101, build_caltech101
@@ -56,7 +58,7 @@ def dataset_info(name: str) -> DatasetInfo:
     if name not in DATASETS:
         close = difflib.get_close_matches(name, DATASETS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown dataset {name!r}{hint}; valid names: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}{hint}; valid names: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 

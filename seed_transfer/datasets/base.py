@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from distill.errors import DataError
+from distill.errors import DataError, MissingFile
 
 SPLITS = ("train", "val", "trainval", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -59,8 +59,9 @@ class Layout:
         self.dataset = dataset
         self.description = description  # e.g. "official DTD layout: dtd/images/<class>/, ..."
 
-    def missing(self, what: str, path: Path) -> FileNotFoundError:
-        return FileNotFoundError(f"{self.dataset}: expected the {what} {path} ({self.description})")
+    def missing(self, what: str, path: Path) -> MissingFile:
+        """A user error (one line and exit 2 in the tools); still a FileNotFoundError for callers that catch that."""
+        return MissingFile(f"{self.dataset}: expected the {what} {path} ({self.description})")
 
     def malformed(self, path: Path, reason: str, line: int | None = None) -> DataError:
         """A user error (one line and exit 2 in the tools); still a ValueError for callers that catch that."""

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from distill.errors import DataError
+
 from .base import DatasetInfo, ImageFileDataset, Layout, class_folders, image_files, split_parts
 
 IMAGEFOLDER = DatasetInfo("imagefolder", "top1", has_official_val=False)  # per instance: True when root/val exists
@@ -36,11 +38,11 @@ def build_imagefolder(root: str | Path, split: str, transform: Callable | None =
         folder = LAYOUT.folder(root / part, f"{part} folder")
         for name in class_folders(folder):
             if name not in index:
-                raise ValueError(f"imagefolder: class folder {folder / name} is not a class of {train} "
-                                 f"(classes come from the train split)")
+                raise DataError(f"imagefolder: class folder {folder / name} is not a class of {train} "
+                                f"(classes come from the train split)")
             files = image_files(folder / name)
             if part == "train" and not files:
-                raise ValueError(f"imagefolder: train class folder {folder / name} holds no images")
+                raise DataError(f"imagefolder: train class folder {folder / name} holds no images")
             image_paths += files
             targets += [index[name]] * len(files)
     return ImageFileDataset(info, split, classes, image_paths, targets, LAYOUT, transform)

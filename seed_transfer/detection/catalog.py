@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.config import ConfigError
+
 VOC = {"voc_2007_trainval": ("VOC2007", "trainval"), "voc_2007_train": ("VOC2007", "train"),
        "voc_2007_val": ("VOC2007", "val"), "voc_2007_test": ("VOC2007", "test"),
        "voc_2012_trainval": ("VOC2012", "trainval"), "voc_2012_train": ("VOC2012", "train")}
@@ -47,5 +49,5 @@ def dataset_spec(name: str, data_root: str | Path | None = None) -> DatasetSpec:
     if name in TREES:
         return DatasetSpec(name, "trees", root / "tree_tiles", TREES[name])
     known = sorted([*VOC, *COCO, *TREES])
-    raise ValueError(f"unknown detection dataset {name!r}; known names: {', '.join(known)} "
-                     f"(files under --data-root, layouts in seed_transfer/detection/catalog.py)")
+    raise ConfigError(f"unknown detection dataset {name!r}; known names: {', '.join(known)} "
+                      f"(files under --data-root, layouts in seed_transfer/detection/catalog.py)")

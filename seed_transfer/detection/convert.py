@@ -37,7 +37,7 @@ import re
 import numpy as np
 import torch
 
-from distill.checkpoints import load_pretrained
+from distill.checkpoints import CheckpointError, load_pretrained
 from distill.export import atomic_save
 
 # Blocks per stage (layer1..layer4) -> depth, for BasicBlock and Bottleneck ResNets.
@@ -133,8 +133,8 @@ def convert_to_detectron2(
     """
     inferred = infer_depth(state)
     if depth is not None and depth != inferred:
-        raise ValueError(f"depth={depth} was given, but the weights are a ResNet-{inferred} "
-                         f"(blocks per stage and block type); Detectron2 would skip or misplace layers")
+        raise CheckpointError(f"depth={depth} was given, but the weights are a ResNet-{inferred} "
+                              f"(blocks per stage and block type); Detectron2 would skip or misplace layers")
     converted: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     for key, value in state.items():
@@ -177,7 +177,7 @@ def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "a
     try:
         converted, skipped = convert_to_detectron2(state)
     except ValueError as e:
-        raise ValueError(f"{path} (arch {arch}, layout {parsed.layout}): {e}") from None
+        raise CheckpointError(f"{path} (arch {arch}, layout {parsed.layout}): {e}") from None
     depth = infer_depth(state)
     write_detectron2_pkl(converted, out_path, {"arch": arch, "source": str(path), "layout": parsed.layout})
     return {"arch": arch, "depth": depth, "layout": parsed.layout, "converted": len(converted),

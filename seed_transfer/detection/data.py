@@ -37,6 +37,8 @@ import xml.etree.ElementTree as ET
 
 from PIL import Image
 
+from distill.errors import DataError, MissingFile
+
 logger = logging.getLogger(__name__)
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -58,7 +60,7 @@ def box_mode_name(mode) -> str:
         return "XYXY_ABS"
     if name in (XYWH_ABS, "XYWH_ABS"):
         return "XYWH_ABS"
-    raise ValueError(f"unsupported bbox_mode {mode!r}: expected XYXY_ABS (0) or XYWH_ABS (1)")
+    raise DataError(f"unsupported bbox_mode {mode!r}: expected XYXY_ABS (0) or XYWH_ABS (1)")
 
 
 def clip_box(box: Sequence[float], width: float, height: float) -> list[float]:
@@ -97,8 +99,8 @@ def _checked_voc_boxes(annotations: list[dict], width: int | None, height: int |
         inside = clip_box(box, width, height) if width is not None else box
         if is_empty(inside):
             where = f" after clipping to the {width}x{height} image" if inside != box else ""
-            raise ValueError(f"{xml_path}: {what} has an empty or inverted box {_fmt(box)} (x0, y0, x1, y1 in pixels "
-                             f"from 0: x1 <= x0 or y1 <= y0{where}): fix its <bndbox> or remove the object")
+            raise DataError(f"{xml_path}: {what} has an empty or inverted box {_fmt(box)} (x0, y0, x1, y1 in pixels "
+                            f"from 0: x1 <= x0 or y1 <= y0{where}): fix its <bndbox> or remove the object")
         if inside != box:
             clipped.append(f"{what} {_fmt(box)} -> {_fmt(inside)}")
             annotation["bbox"] = inside
@@ -111,7 +113,7 @@ def _checked_voc_boxes(annotations: list[dict], width: int | None, height: int |
 def _text(element: ET.Element, tag: str, xml_path: Path) -> str:
     child = element.find(tag)
     if child is None or child.text is None:
-        raise ValueError(f"{xml_path}: <{element.tag}> has no <{tag}> ({VOC_LAYOUT})")
+        raise DataError(f"{xml_path}: <{element.tag}> has no <{tag}> ({VOC_LAYOUT})")
     return child.text.strip()
 
 
@@ -128,11 +130,11 @@ def read_voc_xml(xml_path: str | Path, classes: Sequence[str], one_based: bool =
     """
     xml_path = Path(xml_path)
     if not xml_path.is_file():
-        raise FileNotFoundError(f"expected the annotation file {xml_path} ({VOC_LAYOUT})")
+        raise MissingFile(f"expected the annotation file {xml_path} ({VOC_LAYOUT})")
     try:
         tree = ET.parse(xml_path).getroot()
     except ET.ParseError as err:
-        raise ValueError(f"{xml_path}: not valid XML ({err})") from err
+        raise DataError(f"{xml_path}: not valid XML ({err})") from err
     size = tree.find("size")
     height = width = None
     if size is not None and size.findtext("height") and size.findtext("width"):
@@ -141,10 +143,10 @@ def read_voc_xml(xml_path: str | Path, classes: Sequence[str], one_based: bool =
     for obj in tree.findall("object"):
         name = _text(obj, "name", xml_path)
         if name not in classes:
-            raise ValueError(f"{xml_path}: object class {name!r} is not one of the dataset's classes {list(classes)}")
+            raise DataError(f"{xml_path}: object class {name!r} is not one of the dataset's classes {list(classes)}")
         box_element = obj.find("bndbox")
         if box_element is None:
-            raise ValueError(f"{xml_path}: an <object> ({name}) has no <bndbox>")
+            raise DataError(f"{xml_path}: an <object> ({name}) has no <bndbox>")
         box = [float(_text(box_element, tag, xml_path)) for tag in ("xmin", "ymin", "xmax", "ymax")]
         if one_based:
             box[0] -= 1.0
@@ -164,8 +166,8 @@ def find_voc_root(root: str | Path) -> Path:
         return root
     candidates = sorted(p for pattern in ("VOC20*", "VOCdevkit/VOC20*") for p in root.glob(pattern) if p.is_dir())
     if len(candidates) > 1:
-        raise ValueError(f"{root} holds several VOC folders ({', '.join(map(str, candidates))}); "
-                         "pass the one to read, e.g. VOCdevkit/VOC2007")
+        raise DataError(f"{root} holds several VOC folders ({', '.join(map(str, candidates))}); "
+                        "pass the one to read, e.g. VOCdevkit/VOC2007")
     return candidates[0] if candidates else root
 
 
@@ -181,15 +183,15 @@ def load_voc(root: str | Path, split: str, classes: Sequence[str] = VOC_CLASSES)
     classes = tuple(classes)
     split_file = root / "ImageSets" / "Main" / f"{split}.txt"
     if not split_file.is_file():
-        raise FileNotFoundError(f"expected the split file {split_file} ({VOC_LAYOUT})")
+        raise MissingFile(f"expected the split file {split_file} ({VOC_LAYOUT})")
     image_ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
     if not image_ids:
-        raise ValueError(f"{split_file}: lists no images")
+        raise DataError(f"{split_file}: lists no images")
     records = []
     for image_id in image_ids:
         image_path = root / "JPEGImages" / f"{image_id}.jpg"
         if not image_path.is_file():
-            raise FileNotFoundError(f"expected the image {image_path} ({VOC_LAYOUT})")
+            raise MissingFile(f"expected the image {image_path} ({VOC_LAYOUT})")
         xml_path = root / "Annotations" / f"{image_id}.xml"
         record = read_voc_xml(xml_path, classes)
         if record["height"] is None:  # no <size>: read it from the image header, then clip
@@ -209,7 +211,7 @@ def load_voc_many(specs: Iterable[tuple[str | Path, str]], classes: Sequence[str
         part = load_voc(root, split, classes)
         repeated = seen.intersection(r["image_id"] for r in part)
         if repeated:
-            raise ValueError(f"image ids of {root} ({split}) repeat earlier parts, e.g. {sorted(repeated)[:3]}")
+            raise DataError(f"image ids of {root} ({split}) repeat earlier parts, e.g. {sorted(repeated)[:3]}")
         seen.update(r["image_id"] for r in part)
         records += part
     return records
@@ -244,14 +246,14 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     """
     json_path, image_root = Path(json_path).expanduser(), Path(image_root).expanduser()
     if not json_path.is_file():
-        raise FileNotFoundError(f"expected the COCO annotation file {json_path} ({COCO_LAYOUT})")
+        raise MissingFile(f"expected the COCO annotation file {json_path} ({COCO_LAYOUT})")
     if not image_root.is_dir():
-        raise FileNotFoundError(f"expected the image folder {image_root} ({COCO_LAYOUT})")
+        raise MissingFile(f"expected the image folder {image_root} ({COCO_LAYOUT})")
     with open(json_path) as f:
         coco = json.load(f)
     for key in ("images", "annotations", "categories"):
         if key not in coco:
-            raise ValueError(f"{json_path}: no {key!r} list ({COCO_LAYOUT})")
+            raise DataError(f"{json_path}: no {key!r} list ({COCO_LAYOUT})")
     categories = sorted(coco["categories"], key=lambda c: c["id"])
     contiguous = {c["id"]: i for i, c in enumerate(categories)}
     classes = [c["name"] for c in categories]
@@ -261,14 +263,14 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     dropped, clipped, empty = 0, [], []
     for ann in coco["annotations"]:
         if ann["image_id"] not in by_image:
-            raise ValueError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
+            raise DataError(f"{json_path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
         if ann["category_id"] not in contiguous:
-            raise ValueError(f"{json_path}: annotation {ann.get('id')} has unknown category {ann['category_id']}")
+            raise DataError(f"{json_path}: annotation {ann.get('id')} has unknown category {ann['category_id']}")
         x, y, w, h = (float(v) for v in ann["bbox"])
         if w < 0 or h < 0:
-            raise ValueError(f"{json_path}: annotation {ann.get('id')} (image {ann['image_id']}) has a negative width "
-                             f"or height in its bbox {ann['bbox']} (COCO boxes are [x, y, width, height]): fix or "
-                             "remove it")
+            raise DataError(f"{json_path}: annotation {ann.get('id')} (image {ann['image_id']}) has a negative width "
+                            f"or height in its bbox {ann['bbox']} (COCO boxes are [x, y, width, height]): fix or "
+                            "remove it")
         box = clip_box([x, y, x + w, y + h], *sizes[ann["image_id"]])
         if is_empty(box):
             empty.append(ann.get("id"))
@@ -298,7 +300,7 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     for image in coco["images"]:
         image_path = image_root / image["file_name"]
         if not image_path.is_file():
-            raise FileNotFoundError(f"expected the image {image_path} (listed in {json_path}; {COCO_LAYOUT})")
+            raise MissingFile(f"expected the image {image_path} (listed in {json_path}; {COCO_LAYOUT})")
         records.append({"file_name": str(image_path), "image_id": image["id"], "height": int(image["height"]),
                         "width": int(image["width"]), "annotations": by_image[image["id"]]})
     return records, classes

@@ -30,6 +30,8 @@ from xmin/ymin as Detectron2's reader does).
 from collections.abc import Mapping, Sequence
 import contextlib
 import io
+from distill.errors import DataError, MissingDependency
+
 
 import numpy as np
 
@@ -147,7 +149,7 @@ def voc_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Seq
             aps[k] = 100 * np.asarray(_voc_class_aps(gt[k], detections[k], VOC_IOU_THRESHOLDS, use_07_metric))
     evaluated = ~np.isnan(aps[:, 0])
     if not evaluated.any():
-        raise ValueError("the records hold no non-difficult ground-truth box: VOC AP is undefined")
+        raise DataError("the records hold no non-difficult ground-truth box: VOC AP is undefined")
     per_threshold = aps[evaluated].mean(axis=0)  # mean over classes
     results = {"AP": float(per_threshold.mean()),
                "AP50": float(per_threshold[VOC_IOU_THRESHOLDS.index(0.5)]),
@@ -175,7 +177,7 @@ def _pycocotools():
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError as err:
-        raise ImportError("the COCO metric needs pycocotools: `pip install pycocotools`") from err
+        raise MissingDependency("the COCO metric needs pycocotools: `pip install pycocotools`") from err
     return mask_util, COCO, COCOeval
 
 
@@ -214,7 +216,7 @@ def coco_ground_truth(records: Sequence[dict], classes: Sequence[str], with_mask
                         "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": int(ann.get("iscrowd", 0))}
             segmentation = ann.get("segmentation")
             if with_masks and segmentation is None:
-                raise ValueError(f"image {record['image_id']}: an annotation has no segmentation; mask AP needs one")
+                raise DataError(f"image {record['image_id']}: an annotation has no segmentation; mask AP needs one")
             if isinstance(segmentation, list):
                 coco_ann["area"] = _polygon_area(segmentation)
             elif segmentation is not None:

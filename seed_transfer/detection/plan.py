@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass
 
 from distill.config import ConfigError
+from distill.errors import MissingDependency
+
 
 from ..finetune import FinetuneRequest, seed_metrics
 from .norms import NORM_KEYS, run_norm
@@ -96,7 +98,7 @@ def resolve_engine(engine: str) -> str:
     elif engine == "detectron2" and not installed:
         from .d2 import INSTALL_HINT
 
-        raise ImportError(INSTALL_HINT + " Or use --engine torchvision, which needs no Detectron2.")
+        raise MissingDependency(INSTALL_HINT + " Or use --engine torchvision, which needs no Detectron2.")
     return engine
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from distill.errors import DataError, MissingDependency, MissingFile
+
 from .data import read_voc_xml
 
 CLASSES = ("Tree",)
@@ -46,13 +48,13 @@ def deepforest_data_dir() -> Path:
     deepforest (its ``__init__`` needs pytorch-lightning)."""
     spec = importlib.util.find_spec("deepforest")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"deepforest is not installed: {INSTALL_HINT}")
+        raise MissingDependency(f"deepforest is not installed: {INSTALL_HINT}")
     data_dir = Path(list(spec.submodule_search_locations)[0]) / "data"
     for stem in SOURCES:
         for suffix in (".png", ".xml"):
             if not (data_dir / f"{stem}{suffix}").is_file():
-                raise FileNotFoundError(f"expected {data_dir / (stem + suffix)} in the deepforest package; "
-                                        f"{INSTALL_HINT}")
+                raise MissingFile(f"expected {data_dir / (stem + suffix)} in the deepforest package; "
+                                  f"{INSTALL_HINT}")
     return data_dir
 
 
@@ -65,7 +67,7 @@ def split_rows(rows: list[int], tile_size: int, test_fraction: float) -> dict[st
     """Row offsets of each split: the last rows are test, the rows wholly above them train."""
     num_test = max(1, round(test_fraction * len(rows)))
     if num_test >= len(rows):
-        raise ValueError(f"only {len(rows)} tile rows: too few for a train/test split")
+        raise DataError(f"only {len(rows)} tile rows: too few for a train/test split")
     cut = rows[-num_test]
     return {"train": [y for y in rows if y + tile_size <= cut], "test": rows[-num_test:]}
 
@@ -149,8 +151,8 @@ def build_tree_tiles(out_dir: str | Path, tile_size: int = 200, overlap: int = 0
         with Image.open(data_dir / f"{stem}.png") as source:
             image = source.convert("RGB")
         if (annotation["width"], annotation["height"]) not in (image.size, (None, None)):
-            raise ValueError(f"{stem}: the XML size {annotation['width']}x{annotation['height']} "
-                             f"differs from the image's {image.size[0]}x{image.size[1]}")
+            raise DataError(f"{stem}: the XML size {annotation['width']}x{annotation['height']} "
+                            f"differs from the image's {image.size[0]}x{image.size[1]}")
         rows = split_rows(tile_starts(image.height, tile_size, stride), tile_size, test_fraction)
         columns = tile_starts(image.width, tile_size, stride)
         for split in SPLITS:

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from distill import distributed as du
 from distill.config import resolve_path
 from distill.data import SeededViews
+from distill.errors import MissingFile
 from seed_transfer.datasets import ClassificationDataset, build_dataset
 from seed_transfer.classification.features import Features
 
@@ -84,8 +85,8 @@ def imagenet_split(root: str | Path, split: str, transform=None) -> Classificati
     """``train`` or ``val`` of an ImageNet-style folder (``root/train/<wnid>/``, ``root/val/<wnid>/``)."""
     root = Path(root).expanduser()
     if split == "val" and not (root / "val").is_dir():
-        raise FileNotFoundError(f"ImageNet evaluation needs the validation images sorted into class folders: "
-                                f"expected {root / 'val'}/<wnid>/<image> beside {root / 'train'}/")
+        raise MissingFile(f"ImageNet evaluation needs the validation images sorted into class folders: "
+                          f"expected {root / 'val'}/<wnid>/<image> beside {root / 'train'}/")
     return build_dataset("imagefolder", root, split, transform)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from distill.config import to_dict
+from distill.errors import MissingFile
 from distill.run_info import code_version
 
 from ..classification.transfer import SplitFeatures, model_name
@@ -31,8 +32,8 @@ def run_knn_eval(cfg: TransferClsConfig, chunk_size: int = 1024) -> dict:
     """Bank = ``train`` split, queries = ``val`` split of ``cfg.data``; writes ``<output_dir>/<model>__knn.json``."""
     features = SplitFeatures(cfg)
     if not features.has_official_val:
-        raise FileNotFoundError(f"kNN evaluation needs an ImageNet-style val folder: expected "
-                                f"{Path(features.root) / 'val'}/<class>/<image> beside train/")
+        raise MissingFile(f"kNN evaluation needs an ImageNet-style val folder: expected "
+                          f"{Path(features.root) / 'val'}/<class>/<image> beside train/")
     bank, queries = features("train"), features("val")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tic = time.perf_counter()

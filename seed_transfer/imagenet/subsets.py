@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.errors import MissingFile
 from seed_transfer.datasets.base import DatasetInfo, ImageFileDataset, Layout, class_folders
 
 SUBSET = DatasetInfo("imagenet-subset", "top1", has_official_val=True)
@@ -65,7 +66,7 @@ def build_subset(train_root: str | Path, list_path: str | Path, transform: Calla
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         shown = ", ".join(missing[:MAX_LISTED]) + (", ..." if len(missing) > MAX_LISTED else "")
-        raise FileNotFoundError(
+        raise MissingFile(
             f"imagenet-subset: {len(missing)} of the {len(names)} images listed in {list_path} are missing from "
             f"{train_root}: {shown}. data.root must hold the full ImageNet train/ folder ({LAYOUT.description}), "
             f"and the list must be the one for this dataset")

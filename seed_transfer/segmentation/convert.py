@@ -15,7 +15,7 @@ import re
 
 import torch
 
-from distill.checkpoints import load_pretrained
+from distill.checkpoints import CheckpointError, load_pretrained
 from distill.export import atomic_save
 from seed_transfer.detection.convert import infer_depth
 
@@ -65,7 +65,7 @@ def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "a
         if check:
             check_mmseg_keys(converted, depth)
     except ValueError as err:
-        raise ValueError(f"{path} (arch {arch}, layout {parsed.layout}): {err}") from None
+        raise CheckpointError(f"{path} (arch {arch}, layout {parsed.layout}): {err}") from None
     meta = {"arch": arch, "depth": depth, "source": str(path), "layout": parsed.layout}
     atomic_save({"state_dict": converted, "meta": meta}, out_path)
     return {"arch": arch, "depth": depth, "layout": parsed.layout, "converted": len(converted), "skipped": skipped,

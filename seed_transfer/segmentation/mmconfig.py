@@ -9,6 +9,8 @@ initialisation with a random stem. The zoo's ``r50b`` configs use the same plain
 
 from dataclasses import asdict
 
+from distill.config import ConfigError
+
 from .schema import SegScheduleConfig, SegTransferConfig
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]  # RGB, 0-255: the torchvision preprocessing of every checkpoint
@@ -23,7 +25,7 @@ def scaled_schedule(schedule: SegScheduleConfig, total_batch: int) -> dict:
     ``accumulate`` keeps the zoo's numbers exactly and accumulates gradients over
     reference / batch iterations (BN statistics still see the smaller batch)."""
     if total_batch < 1:
-        raise ValueError(f"total batch must be >= 1, got {total_batch}")
+        raise ConfigError(f"total batch must be >= 1, got {total_batch}")
     ratio = total_batch / schedule.reference_batch
     out = {"rule": "reference", "reference_batch": schedule.reference_batch, "total_batch": total_batch,
            "lr": schedule.lr, "iters": schedule.iters, "val_interval": schedule.val_interval,
@@ -32,9 +34,9 @@ def scaled_schedule(schedule: SegScheduleConfig, total_batch: int) -> dict:
         return out
     if schedule.scaling == "accumulate":
         if schedule.reference_batch % total_batch:
-            raise ValueError(f"schedule.scaling=accumulate needs the total batch ({total_batch}) to divide "
-                             f"schedule.reference_batch ({schedule.reference_batch}); change data.batch_size "
-                             "or use schedule.scaling=linear")
+            raise ConfigError(f"schedule.scaling=accumulate needs the total batch ({total_batch}) to divide "
+                              f"schedule.reference_batch ({schedule.reference_batch}); change data.batch_size "
+                              "or use schedule.scaling=linear")
         steps = schedule.reference_batch // total_batch
         return {**out, "rule": f"accumulate x{steps}", "accumulate": steps, "iters": schedule.iters * steps,
                 "val_interval": schedule.val_interval * steps,

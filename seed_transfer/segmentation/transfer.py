@@ -62,8 +62,8 @@ def run_seed(cfg: SegTransferConfig, seed: int, seed_dir: Path, backbone: Prepar
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if world_size > 1 and device == "cpu":  # MMEngine's launcher calls torch.cuda.set_device per process
-        raise ValueError(f"{world_size} processes without CUDA: MMEngine's torchrun launcher needs one GPU per "
-                         "process. On CPU run a single process (python tools/transfer_seg.py ...).")
+        raise ConfigError(f"{world_size} processes without CUDA: MMEngine's torchrun launcher needs one GPU per "
+                          "process. On CPU run a single process (python tools/transfer_seg.py ...).")
     data = resolve_dataset(cfg.data.dataset, cfg.data.root, seed_dir)
     mm, schedule = build_mmengine_config(cfg, data, depth=depth, backbone_file=backbone.file,
                                          work_dir=str(seed_dir), seed=seed, world_size=world_size, device=device)

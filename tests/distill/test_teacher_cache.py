@@ -3,7 +3,6 @@ any change of teacher, views or data, partial caches are completed (never truste
 was written), a complete cache means no teacher at all, --teacher-only fills it, the disk
 check refuses what does not fit, and DDP ranks fill one cache together."""
 
-import importlib.util
 import logging
 import shutil
 import subprocess
@@ -231,10 +230,10 @@ def test_resume_with_a_cache_equals_an_uninterrupted_live_run(tmp_path, data_roo
 
 # ---------------------------------------------------------------- --teacher-only
 def distill_tool():
-    spec = importlib.util.spec_from_file_location("distill_tool", REPO / "tools/distill.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The command line of tools/distill.py (its main)."""
+    from seed_transfer.cli import distill
+
+    return distill
 
 
 def test_teacher_only_fills_the_cache_that_students_then_read(tmp_path, data_root, teacher_file, forbid_teacher,

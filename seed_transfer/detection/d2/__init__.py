@@ -1,6 +1,8 @@
 """The Detectron2 engine. Importing this package needs Detectron2; nothing else in the
 project imports it at module level, so the core works without it."""
 
+from distill.errors import MissingDependency
+
 INSTALL_HINT = (
     "Detectron2 is not installed. Install it with `bash tools/install_detectron2.sh` "
     "(the pure-Python sal-detectron2 0.7.2 build, CPU and GPU), or build the official "
@@ -14,5 +16,5 @@ def require_detectron2():
     try:
         import detectron2
     except ImportError as err:
-        raise ImportError(INSTALL_HINT) from err
+        raise MissingDependency(INSTALL_HINT) from err
     return detectron2

@@ -19,6 +19,8 @@ from pathlib import Path
 import re
 
 from . import require_detectron2
+from distill.errors import DataError
+
 
 require_detectron2()
 
@@ -85,8 +87,8 @@ def register_coco_json(name: str, json_file: str | Path, image_root: str | Path,
         if metadata.get("thing_classes") is None:
             metadata.thing_classes = names
         elif list(metadata.thing_classes) != names:
-            raise ValueError(f"{json_file}: categories {names} differ from the registered classes "
-                             f"{list(metadata.thing_classes)} of {name!r}")
+            raise DataError(f"{json_file}: categories {names} differ from the registered classes "
+                            f"{list(metadata.thing_classes)} of {name!r}")
         return loaded
 
     # Not "json_file": Detectron2's COCOEvaluator would then score against the JSON's own

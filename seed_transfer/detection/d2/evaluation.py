@@ -11,6 +11,8 @@ predictions are gathered on the main process, which alone returns the results.
 """
 
 from . import require_detectron2
+from distill.config import ConfigError
+
 
 require_detectron2()
 
@@ -126,7 +128,7 @@ def build_evaluator(dataset_name: str, with_masks: bool = False) -> DatasetEvalu
     evaluator_type = metadata.get("evaluator_type")
     if evaluator_type == "pascal_voc":
         if with_masks:
-            raise ValueError(f"{dataset_name}: the VOC detection metric has no mask AP")
+            raise ConfigError(f"{dataset_name}: the VOC detection metric has no mask AP")
         if metadata.get("voc_use_07_metric") is None and metadata.get("year") is not None:
             from detectron2.evaluation import PascalVOCDetectionEvaluator
 

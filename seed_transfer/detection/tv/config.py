@@ -19,6 +19,8 @@ from pathlib import Path
 import yaml
 
 from distill.config import ConfigError
+from distill.errors import MissingFile
+
 
 DEFAULTS_FILE = Path(__file__).with_name("d2_defaults.yaml")
 BASE_KEY = "_BASE_"
@@ -99,7 +101,7 @@ def _merge(into: dict, update: dict, source: str, prefix: str = "") -> None:
 def _read_with_bases(path: Path, seen: tuple = ()) -> dict:
     """The file's keys over those of its ``_BASE_`` chain (plain dicts, not yet checked)."""
     if not path.is_file():
-        raise FileNotFoundError(f"detection config not found: {path}" + (f" (the _BASE_ of {seen[-1]})" if seen else ""))
+        raise MissingFile(f"detection config not found: {path}" + (f" (the _BASE_ of {seen[-1]})" if seen else ""))
     if path.resolve() in seen:
         raise ConfigError(f"{path}: _BASE_ files include each other ({' -> '.join(map(str, seen))})")
     data = yaml.safe_load(path.read_text()) or {}

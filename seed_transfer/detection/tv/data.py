@@ -17,6 +17,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from distill.config import ConfigError
+from distill.errors import DataError
+
 from ..catalog import dataset_spec
 from ..data import VOC_CLASSES, box_xyxy, find_voc_root, load_coco_json, load_voc
 from ..tree_tiles import build_tree_tiles
@@ -45,7 +48,7 @@ def load_training_records(names, data_root=None, filter_empty: bool = True) -> t
     for name in names:
         part = load_dataset(name, data_root)
         if classes is not None and part["classes"] != classes:
-            raise ValueError(f"DATASETS.TRAIN: {name} has classes {part['classes']}, earlier sets {classes}")
+            raise ConfigError(f"DATASETS.TRAIN: {name} has classes {part['classes']}, earlier sets {classes}")
         classes = part["classes"]
         records += part["records"]
     return [r for r in records if has_boxes(r)] if filter_empty else records, classes
@@ -108,7 +111,7 @@ class IterationBatches(torch.utils.data.Sampler):
     def __init__(self, size: int, per_process: int, seed: int, start: int, max_iter: int, rank: int = 0,
                  world_size: int = 1, flip_prob: float = 0.5):
         if size < 1:
-            raise ValueError("the training set is empty (no image with a box)")
+            raise DataError("the training set is empty (no image with a box)")
         self.size, self.per_process, self.seed = size, per_process, seed
         self.start, self.max_iter, self.rank, self.world_size, self.flip_prob = start, max_iter, rank, world_size, flip_prob
         self._epoch, self._order = None, None

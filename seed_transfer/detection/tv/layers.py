@@ -21,6 +21,8 @@ from torch.distributed.nn.functional import all_reduce
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FrozenBatchNorm2d, roi_align
 
+from distill.config import ConfigError
+
 NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "FrozenBN", "GN")
 
 
@@ -55,7 +57,7 @@ class NaiveSyncBatchNorm(nn.BatchNorm2d):
 def norm_layer(name: str):
     """A ``norm(num_channels)`` factory for a Detectron2 ``NORM`` value, or None for ""."""
     if name not in NORMS:
-        raise ValueError(f"unsupported NORM {name!r}; the torchvision engine knows {NORMS}")
+        raise ConfigError(f"unsupported NORM {name!r}; the torchvision engine knows {NORMS}")
     return {"": None, "BN": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm, "naiveSyncBN": NaiveSyncBatchNorm,
             "FrozenBN": FrozenBatchNorm2d, "GN": partial(nn.GroupNorm, 32)}[name]
 
@@ -88,8 +90,8 @@ def convert_norm(module: nn.Module, name: str) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     convert = {"FrozenBN": _frozen, "naiveSyncBN": _naive_sync}.get(name)
     if convert is None:
-        raise ValueError(f"the backbone NORM must be BN, SyncBN, naiveSyncBN or FrozenBN for pretrained weights, "
-                         f"got {name!r}")
+        raise ConfigError(f"the backbone NORM must be BN, SyncBN, naiveSyncBN or FrozenBN for pretrained weights, "
+                          f"got {name!r}")
     if type(module) is nn.BatchNorm2d:  # exactly: a NaiveSyncBatchNorm is one too
         return convert(module)
     for child_name, child in module.named_children():
@@ -139,7 +141,7 @@ class RoIPooler(nn.Module):
         self.output_size, self.sampling_ratio, self.aligned = output_size, sampling_ratio, aligned
         self.min_level, self.max_level = int(math.log2(strides[0])), int(math.log2(strides[-1]))
         if [2 ** level for level in range(self.min_level, self.max_level + 1)] != self.strides:
-            raise ValueError(f"pooler strides must be consecutive powers of 2, got {strides}")
+            raise ConfigError(f"pooler strides must be consecutive powers of 2, got {strides}")
         self.canonical_box_size, self.canonical_level = canonical_box_size, canonical_level
 
     def forward(self, features: dict, boxes: list[torch.Tensor], image_shapes=None) -> torch.Tensor:

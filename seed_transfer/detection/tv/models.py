@@ -30,6 +30,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
+from distill.config import ConfigError
+
 from .heads import D2RoIHeads, D2RPN, Res5Head
 from .layers import D2AnchorGenerator, RoIPooler, c2_msra_fill, c2_xavier_fill, convert_norm, norm_layer
 from .transform import D2Transform
@@ -42,7 +44,7 @@ C4_HEADS = ("Res5ROIHeads", "Res5ROIHeadsAnyDepth", "Res5ROIHeadsExtraNorm")
 def layout_of(cfg) -> str:
     name = cfg.MODEL.BACKBONE.NAME
     if name not in LAYOUTS:
-        raise ValueError(f"MODEL.BACKBONE.NAME {name!r}: the torchvision engine builds {sorted(LAYOUTS)}")
+        raise ConfigError(f"MODEL.BACKBONE.NAME {name!r}: the torchvision engine builds {sorted(LAYOUTS)}")
     return LAYOUTS[name]
 
 
@@ -91,19 +93,19 @@ def _feature_stages(network: nn.Module) -> tuple[nn.Module, list[int]]:
         last_at = {f["reduction"]: i for i, f in enumerate(info)}  # the last stage at each stride
         picks = [last_at.get(s) for s in FPN_STRIDES]
         if None in picks:
-            raise ValueError(f"{type(network).__name__}: FPN needs feature maps at strides {FPN_STRIDES}, timm "
-                             f"reports {[f['reduction'] for f in info]}")
+            raise ConfigError(f"{type(network).__name__}: FPN needs feature maps at strides {FPN_STRIDES}, timm "
+                              f"reports {[f['reduction'] for f in info]}")
         nested = any("." in info[i]["module"] for i in picks)  # e.g. EfficientNet's "blocks.1"
         body = timm.models.FeatureListNet(network, out_indices=picks, flatten_sequential=nested)
         return _ListToDict(body), [info[i]["num_chs"] for i in picks]
     features = getattr(network, "features", None)
     if not isinstance(features, nn.Sequential):
-        raise ValueError(f"{type(network).__name__}: the FPN layout takes ResNets, torchvision models with a "
-                         "`features` Sequential (MobileNet, EfficientNet) or timm CNNs")
+        raise ConfigError(f"{type(network).__name__}: the FPN layout takes ResNets, torchvision models with a "
+                          "`features` Sequential (MobileNet, EfficientNet) or timm CNNs")
     strides = _strides(features)
     picks = {s: max(i for i, si in enumerate(strides) if si == s) for s in FPN_STRIDES if s in strides}
     if len(picks) != len(FPN_STRIDES):
-        raise ValueError(f"{type(network).__name__}: FPN needs stages at strides {FPN_STRIDES}, found {strides}")
+        raise ConfigError(f"{type(network).__name__}: FPN needs stages at strides {FPN_STRIDES}, found {strides}")
     return_layers = {str(i): f"res{k + 2}" for k, i in enumerate(picks.values())}
     return IntermediateLayerGetter(features, return_layers), _channels(features, return_layers)
 
@@ -159,26 +161,26 @@ def build_backbone(cfg, network: nn.Module) -> tuple[Backbone, nn.Module | None]
     freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
     is_resnet = isinstance(network, torchvision.models.ResNet)
     if freeze_at and not is_resnet:
-        raise ValueError(f"MODEL.BACKBONE.FREEZE_AT {freeze_at} names ResNet stages; for "
-                         f"{type(network).__name__} set MODEL.BACKBONE.FREEZE_AT 0")
+        raise ConfigError(f"MODEL.BACKBONE.FREEZE_AT {freeze_at} names ResNet stages; for "
+                          f"{type(network).__name__} set MODEL.BACKBONE.FREEZE_AT 0")
     if is_resnet:
         _freeze_resnet(network, freeze_at)
     network = convert_norm(network, cfg.MODEL.RESNETS.NORM)  # the stages left trainable
     if layout_of(cfg) == "C4":
         if not is_resnet:
-            raise ValueError(f"the C4 layout (MODEL.BACKBONE.NAME build_resnet_backbone) needs a torchvision ResNet, "
-                             f"got {type(network).__name__}: use an FPN config (e.g. configs/det/trees_R_50_FPN_demo.yaml)")
+            raise ConfigError(f"the C4 layout (MODEL.BACKBONE.NAME build_resnet_backbone) needs a torchvision ResNet, "
+                              f"got {type(network).__name__}: use an FPN config (e.g. configs/det/trees_R_50_FPN_demo.yaml)")
         body = C4Body(network)
         c4 = _probe(body)["res4"].shape[1]
         head = cfg.MODEL.ROI_HEADS.NAME
         if head not in C4_HEADS:
-            raise ValueError(f"MODEL.ROI_HEADS.NAME {head!r}: a C4 model takes one of {C4_HEADS}")
+            raise ConfigError(f"MODEL.ROI_HEADS.NAME {head!r}: a C4 model takes one of {C4_HEADS}")
         extra = norm_layer(cfg.MODEL.RESNETS.NORM)(2 * c4) if head == "Res5ROIHeadsExtraNorm" else None  # res5: 2 x res4
         return Backbone(body, c4, ["res4"], [16]), Res5Head(network.layer4, extra)
     body, channels = _feature_stages(network)
     fpn_cfg = cfg.MODEL.FPN
     if fpn_cfg.FUSE_TYPE != "sum":
-        raise ValueError(f"MODEL.FPN.FUSE_TYPE {fpn_cfg.FUSE_TYPE!r}: torchvision's FPN sums (set it to 'sum')")
+        raise ConfigError(f"MODEL.FPN.FUSE_TYPE {fpn_cfg.FUSE_TYPE!r}: torchvision's FPN sums (set it to 'sum')")
     # Detectron2's FPN: 1x1 lateral + 3x3 output convs (kaiming-uniform a=1, as torchvision's),
     # norm per FPN.NORM, p6 = max-pool(p5, 1, stride 2) (LastLevelMaxPool in both libraries).
     fpn = FeaturePyramidNetwork(channels, fpn_cfg.OUT_CHANNELS, LastLevelMaxPool(), norm_layer(fpn_cfg.NORM))
@@ -210,10 +212,10 @@ def _mask_predictor(in_channels: int, cfg) -> MaskRCNNPredictor:
 
 def _pooler(cfg_head, backbone: Backbone, names: list[str]) -> RoIPooler:
     if cfg_head.POOLER_TYPE not in ("ROIAlignV2", "ROIAlign"):
-        raise ValueError(f"POOLER_TYPE {cfg_head.POOLER_TYPE!r}: the torchvision engine has ROIAlignV2 and ROIAlign")
+        raise ConfigError(f"POOLER_TYPE {cfg_head.POOLER_TYPE!r}: the torchvision engine has ROIAlignV2 and ROIAlign")
     missing = [n for n in names if n not in backbone.names]
     if missing:
-        raise ValueError(f"IN_FEATURES {names}: the backbone gives {backbone.names}, not {missing}")
+        raise ConfigError(f"IN_FEATURES {names}: the backbone gives {backbone.names}, not {missing}")
     strides = [backbone.strides[backbone.names.index(n)] for n in names]
     return RoIPooler(names, strides, cfg_head.POOLER_RESOLUTION, cfg_head.POOLER_SAMPLING_RATIO,
                      aligned=cfg_head.POOLER_TYPE == "ROIAlignV2")  # V2: aligned=True; torchvision: always False
@@ -223,16 +225,16 @@ def build_rpn(cfg, backbone: Backbone) -> D2RPN:
     rpn, anchors = cfg.MODEL.RPN, cfg.MODEL.ANCHOR_GENERATOR
     levels = list(rpn.IN_FEATURES)
     if levels != backbone.names[:len(levels)] or not levels:
-        raise ValueError(f"MODEL.RPN.IN_FEATURES {levels}: the backbone gives {backbone.names}")
+        raise ConfigError(f"MODEL.RPN.IN_FEATURES {levels}: the backbone gives {backbone.names}")
     if anchors.OFFSET != 0.0 or rpn.BBOX_REG_LOSS_TYPE != "smooth_l1" or rpn.HEAD_NAME != "StandardRPNHead":
-        raise ValueError("the torchvision engine supports MODEL.ANCHOR_GENERATOR.OFFSET 0.0, "
-                         "MODEL.RPN.BBOX_REG_LOSS_TYPE smooth_l1 and MODEL.RPN.HEAD_NAME StandardRPNHead")
+        raise ConfigError("the torchvision engine supports MODEL.ANCHOR_GENERATOR.OFFSET 0.0, "
+                          "MODEL.RPN.BBOX_REG_LOSS_TYPE smooth_l1 and MODEL.RPN.HEAD_NAME StandardRPNHead")
     # Detectron2's anchors (torchvision's default is 32..512 over 5 levels): one entry broadcasts to all levels.
     sizes = anchors.SIZES * len(levels) if len(anchors.SIZES) == 1 else anchors.SIZES
     ratios = anchors.ASPECT_RATIOS * len(levels) if len(anchors.ASPECT_RATIOS) == 1 else anchors.ASPECT_RATIOS
     generator = D2AnchorGenerator(tuple(map(tuple, sizes)), tuple(map(tuple, ratios)))
     if len(set(generator.num_anchors_per_location())) != 1:
-        raise ValueError("MODEL.ANCHOR_GENERATOR: every level needs the same number of anchors (sizes x ratios)")
+        raise ConfigError("MODEL.ANCHOR_GENERATOR: every level needs the same number of anchors (sizes x ratios)")
     head = RPNHead(backbone.out_channels, generator.num_anchors_per_location()[0])  # N(0, 0.01) init, as Detectron2
     (bg_iou, fg_iou), min_size = rpn.IOU_THRESHOLDS, cfg.MODEL.PROPOSAL_GENERATOR.MIN_SIZE
     return D2RPN(
@@ -249,8 +251,8 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
     model, roi = cfg.MODEL, cfg.MODEL.ROI_HEADS
     box_cfg, num_classes = model.ROI_BOX_HEAD, roi.NUM_CLASSES
     if box_cfg.CLS_AGNOSTIC_BBOX_REG or box_cfg.BBOX_REG_LOSS_TYPE != "smooth_l1":
-        raise ValueError("the torchvision engine supports class-specific smooth_l1 box regression "
-                         "(MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG False, BBOX_REG_LOSS_TYPE smooth_l1)")
+        raise ConfigError("the torchvision engine supports class-specific smooth_l1 box regression "
+                          "(MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG False, BBOX_REG_LOSS_TYPE smooth_l1)")
     box_pool = _pooler(box_cfg, backbone, list(roi.IN_FEATURES))
     mask_pool = mask_head = mask_predictor = None
     if res5 is not None:  # C4: res5 head, mean-pooled for the predictor
@@ -259,8 +261,8 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
             mask_predictor = _mask_predictor(box_dim, cfg)
     else:
         if roi.NAME != "StandardROIHeads" or box_cfg.NAME != "FastRCNNConvFCHead":
-            raise ValueError(f"MODEL.ROI_HEADS.NAME {roi.NAME!r} / ROI_BOX_HEAD.NAME {box_cfg.NAME!r}: an FPN "
-                             "model takes StandardROIHeads with FastRCNNConvFCHead")
+            raise ConfigError(f"MODEL.ROI_HEADS.NAME {roi.NAME!r} / ROI_BOX_HEAD.NAME {box_cfg.NAME!r}: an FPN "
+                              "model takes StandardROIHeads with FastRCNNConvFCHead")
         size = box_cfg.POOLER_RESOLUTION
         box_head = FastRCNNConvFCHead((backbone.out_channels, size, size), [box_cfg.CONV_DIM] * box_cfg.NUM_CONV,
                                       [box_cfg.FC_DIM] * box_cfg.NUM_FC, norm_layer(box_cfg.NORM))
@@ -276,7 +278,7 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
             mask_predictor = _mask_predictor(mask_cfg.CONV_DIM, cfg)
     box_predictor = _d2_predictor_init(FastRCNNPredictor(box_dim, num_classes + 1))  # + background (index 0)
     if roi.IOU_THRESHOLDS != [roi.IOU_THRESHOLDS[0]] or not roi.PROPOSAL_APPEND_GT:
-        raise ValueError("MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and PROPOSAL_APPEND_GT True")
+        raise ConfigError("MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and PROPOSAL_APPEND_GT True")
     return D2RoIHeads(
         box_pool, box_head, box_predictor,
         fg_iou_thresh=roi.IOU_THRESHOLDS[0], bg_iou_thresh=roi.IOU_THRESHOLDS[0],
@@ -292,9 +294,9 @@ def build_detector(cfg, network: nn.Module) -> GeneralizedRCNN:
     """Faster R-CNN (Mask R-CNN when ``MODEL.MASK_ON``) for ``cfg`` around the classification
     ``network`` (a torchvision/timm backbone with its weights loaded)."""
     if cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or cfg.MODEL.PROPOSAL_GENERATOR.NAME != "RPN":
-        raise ValueError("the torchvision engine builds MODEL.META_ARCHITECTURE GeneralizedRCNN with an RPN")
+        raise ConfigError("the torchvision engine builds MODEL.META_ARCHITECTURE GeneralizedRCNN with an RPN")
     if cfg.MODEL.KEYPOINT_ON or cfg.MODEL.LOAD_PROPOSALS:
-        raise ValueError("MODEL.KEYPOINT_ON / LOAD_PROPOSALS are not supported by the torchvision engine")
+        raise ConfigError("MODEL.KEYPOINT_ON / LOAD_PROPOSALS are not supported by the torchvision engine")
     backbone, res5 = build_backbone(cfg, network)
     transform = D2Transform(cfg, size_divisible=32 if layout_of(cfg) == "FPN" else 1)
     return GeneralizedRCNN(backbone, build_rpn(cfg, backbone), build_roi_heads(cfg, backbone, res5), transform)

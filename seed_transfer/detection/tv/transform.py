@@ -12,14 +12,16 @@ takes both phases' sizes. Detections are mapped back to the input image size by 
 import torch
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, _resize_image_and_masks, resize_boxes
 
+from distill.config import ConfigError
+
 
 def pixel_stats(cfg) -> tuple[list[float], list[float]]:
     """``MODEL.PIXEL_MEAN/STD`` (0-255, ``INPUT.FORMAT`` order) as torchvision's 0-1 RGB values."""
     mean, std, fmt = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD), cfg.INPUT.FORMAT
     if fmt not in ("RGB", "BGR"):
-        raise ValueError(f"INPUT.FORMAT {fmt!r}: the torchvision engine reads RGB or BGR configs")
+        raise ConfigError(f"INPUT.FORMAT {fmt!r}: the torchvision engine reads RGB or BGR configs")
     if len(mean) != 3 or len(std) != 3:
-        raise ValueError(f"MODEL.PIXEL_MEAN/STD need 3 values, got {mean} / {std}")
+        raise ConfigError(f"MODEL.PIXEL_MEAN/STD need 3 values, got {mean} / {std}")
     if fmt == "BGR":  # images are read as RGB; Detectron2's BGR statistics are reversed to match
         mean, std = mean[::-1], std[::-1]
     return [m / 255.0 for m in mean], [s / 255.0 for s in std]
@@ -34,8 +36,8 @@ class D2Transform(GeneralizedRCNNTransform):
         sizes = list(inp.MIN_SIZE_TRAIN) if isinstance(inp.MIN_SIZE_TRAIN, list) else [inp.MIN_SIZE_TRAIN]
         if inp.MIN_SIZE_TRAIN_SAMPLING not in ("choice", "range") or (
                 inp.MIN_SIZE_TRAIN_SAMPLING == "range" and len(sizes) != 2):
-            raise ValueError(f"INPUT.MIN_SIZE_TRAIN_SAMPLING {inp.MIN_SIZE_TRAIN_SAMPLING!r} with MIN_SIZE_TRAIN "
-                             f"{sizes}: use 'choice', or 'range' with two sizes")
+            raise ConfigError(f"INPUT.MIN_SIZE_TRAIN_SAMPLING {inp.MIN_SIZE_TRAIN_SAMPLING!r} with MIN_SIZE_TRAIN "
+                              f"{sizes}: use 'choice', or 'range' with two sizes")
         super().__init__(sizes, inp.MAX_SIZE_TRAIN, mean, std, size_divisible=max(size_divisible, 1))
         self.sampling, self.max_size_train = inp.MIN_SIZE_TRAIN_SAMPLING, inp.MAX_SIZE_TRAIN
         self.min_size_test, self.max_size_test = inp.MIN_SIZE_TEST, inp.MAX_SIZE_TEST

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from distill.errors import MissingDependency
 from seed_transfer.detection import tree_tiles
 from seed_transfer.detection.data import load_coco_json
 from seed_transfer.detection.tree_tiles import build_tree_tiles, clip_boxes, split_rows, tile_starts
@@ -90,5 +91,5 @@ def test_missing_deepforest_says_how_to_install(tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(tree_tiles.importlib.util, "find_spec",
                         lambda name, *args: None if name == "deepforest" else real_find_spec(name, *args))
-    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps deepforest==2\.1\.0"):
+    with pytest.raises(MissingDependency, match=r"pip install --no-deps deepforest==2\.1\.0"):  # exit 2 in the tools
         build_tree_tiles(tmp_path)

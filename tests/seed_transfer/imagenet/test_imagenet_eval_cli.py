@@ -1,4 +1,4 @@
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -10,10 +10,8 @@ REPO = Path(__file__).parents[3]
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command line of tools/<name>.py (its main)."""
+    return importlib.import_module(f"seed_transfer.cli.{name}")
 
 
 def common(tmp_path, root):
