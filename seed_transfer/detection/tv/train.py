@@ -31,6 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from distill import distributed as du
+from distill.config import ConfigError
 from distill.resume import flatten
 from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, launch, optimizer_step,
                              read_training_state, restore_training_state, save_training_state, set_rng_state)
@@ -56,11 +57,11 @@ def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=Fals
     network, arch = load_backbone(None if random_init else weights, arch, layout, allow_unsafe_pickle, seed)
     depth = arch.removeprefix("resnet")
     if depth.isdigit() and int(depth) != cfg.MODEL.RESNETS.DEPTH:
-        raise ValueError(f"the weights are a {arch}, but the config has MODEL.RESNETS.DEPTH {cfg.MODEL.RESNETS.DEPTH}: "
-                         f"use the R{depth} config or override MODEL.RESNETS.DEPTH {depth}")
+        raise ConfigError(f"the weights are a {arch}, but the config has MODEL.RESNETS.DEPTH "
+                          f"{cfg.MODEL.RESNETS.DEPTH}: use the R{depth} config or override MODEL.RESNETS.DEPTH {depth}")
     if cfg.MODEL.RESNETS.STRIDE_IN_1X1 and isinstance(network, torchvision.models.ResNet):
-        raise ValueError("MODEL.RESNETS.STRIDE_IN_1X1 True is the Caffe2 (MSRA) ResNet; torchvision ResNets "
-                         "stride in the 3x3 conv: set MODEL.RESNETS.STRIDE_IN_1X1 False")
+        raise ConfigError("MODEL.RESNETS.STRIDE_IN_1X1 True is the Caffe2 (MSRA) ResNet; torchvision ResNets "
+                          "stride in the 3x3 conv: set MODEL.RESNETS.STRIDE_IN_1X1 False")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the heads' initialisation depends on the seed only
         model = build_detector(cfg, network)
@@ -98,13 +99,13 @@ def lr_factor(iteration: int, solver) -> float:
     elif solver.LR_SCHEDULER_NAME == "WarmupCosineLR":
         factor = 0.5 * (1 + math.cos(math.pi * iteration / solver.MAX_ITER))
     else:
-        raise ValueError(f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
-                         "WarmupMultiStepLR and WarmupCosineLR")
+        raise ConfigError(f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
+                          "WarmupMultiStepLR and WarmupCosineLR")
     if iteration < solver.WARMUP_ITERS:
         alpha = iteration / solver.WARMUP_ITERS
         warmup = {"linear": solver.WARMUP_FACTOR * (1 - alpha) + alpha, "constant": solver.WARMUP_FACTOR}
         if solver.WARMUP_METHOD not in warmup:
-            raise ValueError(f"SOLVER.WARMUP_METHOD {solver.WARMUP_METHOD!r}: use linear or constant")
+            raise ConfigError(f"SOLVER.WARMUP_METHOD {solver.WARMUP_METHOD!r}: use linear or constant")
         factor *= warmup[solver.WARMUP_METHOD]
     return factor
 
@@ -167,7 +168,7 @@ def evaluate(model, cfg, data_root, device) -> dict:
             continue
         if test["metric"] == "voc":
             if cfg.MODEL.MASK_ON:
-                raise ValueError(f"{name}: the VOC detection metric has no mask AP (set MODEL.MASK_ON False)")
+                raise ConfigError(f"{name}: the VOC detection metric has no mask AP (set MODEL.MASK_ON False)")
             found = {"bbox": voc_detection_ap(test["records"], predictions, test["classes"],
                                               use_07_metric=test["use_07_metric"])}
         else:
@@ -229,7 +230,8 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     model.train()
     flip = 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
     if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
-        raise ValueError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
+        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal "
+                          "or none")
 
     def batches(first, last, sampler_seed):
         sampler = IterationBatches(len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world, flip)
@@ -307,8 +309,8 @@ def _run(plan: DetPlan, seed: int, output_dir: Path, backbone: PreparedWeights) 
     records, classes = load_training_records(cfg.DATASETS.TRAIN, request.data_root,
                                              cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
-        raise ValueError(f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
-                         f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
+        raise ConfigError(f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+                          f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
     model, init = build_model(cfg, backbone.file, request.arch, request.layout, request.allow_unsafe_pickle, seed)
     model.to(device)
     train(cfg, model, records, output_dir, seed, device, request.resume)
