@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from distill.config import load_config
-from seed_transfer.segmentation.engine import import_mmseg
+from seed_transfer.segmentation.mmseg_setup import import_mmseg
 from seed_transfer.segmentation.mmconfig import build_model
 from seed_transfer.segmentation.schema import SegTransferConfig
 

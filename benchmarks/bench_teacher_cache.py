@@ -31,7 +31,7 @@ import torchvision
 from distill.builder import build_method
 from distill.checkpoints import safe_load
 from distill.config import load_config
-from distill.engine import train
+from distill.trainer import train
 from distill.schema import DistillConfig
 
 REPO = Path(__file__).resolve().parents[1]

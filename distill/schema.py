@@ -20,7 +20,8 @@ class StudentConfig:
 @dataclass
 class TeacherConfig:
     arch: str = "resnet50"  # architecture of the checkpoint (resnet50/101/152, wide_resnet50_2, ...)
-    weights: str | None = None  # checkpoint path (MoCo/SwAV/SimCLR/DINO/torchvision/timm); pkg://module/file for a packaged one
+    # checkpoint path (MoCo/SwAV/SimCLR/DINO/torchvision/timm); pkg://module/file for a packaged one
+    weights: str | None = None
     layout: str = "auto"  # auto or one of distill.checkpoints.LAYOUTS
     use_head: bool = True  # use the checkpoint's projection head when it has one; else pooled features
     input_size: int | None = None  # resize the student's view to this size for the teacher (None: same view)

@@ -1,4 +1,4 @@
-"""The training runtime every loop of the project runs on: distillation (:mod:`distill.engine`),
+"""The training runtime every loop of the project runs on: distillation (:mod:`distill.trainer`),
 the ImageNet linear/semi-supervised trainer (:mod:`seed_transfer.imagenet.trainer`) and the
 torchvision detection engine (:mod:`seed_transfer.detection.tv.train`).
 

@@ -15,7 +15,7 @@ and fills teacher.cache_dir; students with the same teacher, data and train.seed
 import sys
 
 from distill.config import load_config
-from distill.engine import precompute_teacher, train
+from distill.trainer import precompute_teacher, train
 from distill.schema import DistillConfig
 
 from .common import build_parser, run_cli

@@ -101,8 +101,9 @@ class SemisupConfig(_EvalConfig):
     def validate(self) -> None:
         super().validate()
         if not self.data.subset_file:
-            raise ConfigError("data.subset_file is required: the subset list (e.g. data.subset_file=/path/1percent.txt, "
-                              "SimCLR's published list: one train image file name per line)")
+            raise ConfigError("data.subset_file is required: the subset list (e.g. "
+                              "data.subset_file=/path/1percent.txt, SimCLR's published list: one train image file "
+                              "name per line)")
         if self.features.cached:
             raise ConfigError("features.cached=true is for the linear probe: fine-tuning changes the backbone, "
                               "so its features cannot be cached")

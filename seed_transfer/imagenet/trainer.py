@@ -3,7 +3,7 @@ SGD with a per-step schedule, AMP on CUDA, DDP through ``torchrun``, validation 
 ``metrics.csv``, tqdm progress, and atomic checkpoints with exact resume, on the training runtime
 every loop shares (:mod:`distill.runtime`).
 
-Exact resume (as in :mod:`distill.engine`): the checkpoint (:mod:`distill.runtime.checkpoint`) holds
+Exact resume (as in :mod:`distill.trainer`): the checkpoint (:mod:`distill.runtime.checkpoint`) holds
 the trained weights, optimizer, AMP scaler, step, evaluation history and RNG states, and the
 config values that must match (``TrainJob.resume_key``); the schedule is a function of the step; data
 order and augmentation are functions of (seed, epoch, index) (:class:`distill.data.ResumableSampler`).

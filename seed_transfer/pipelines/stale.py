@@ -40,7 +40,7 @@ def changed_settings(saved: dict, current: dict, sections: tuple[str, ...] | Non
 def stale_student(dcfg) -> list[str]:
     """Settings that differ between ``dcfg`` and the student already exported in its output folder."""
     from distill.checkpoints import safe_load
-    from distill.engine import STUDENT_NAME
+    from distill.trainer import STUDENT_NAME
 
     student = Path(dcfg.train.output_dir) / STUDENT_NAME
     if not student.is_file():

@@ -1,7 +1,7 @@
 """Semantic segmentation transfer (FCN / DeepLabV3 with MMSegmentation) of any checkpoint.
 
 MMSegmentation is an optional extra: nothing here imports it at module import time; the
-functions that need it go through :func:`seed_transfer.segmentation.engine.import_mmseg`,
+functions that need it go through :func:`seed_transfer.segmentation.mmseg_setup.import_mmseg`,
 which says how to install it when it is missing.
 """
 

@@ -37,7 +37,7 @@ def convert_to_mmseg(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
 def check_mmseg_keys(converted: dict[str, torch.Tensor], depth: int) -> None:
     """Build mmseg's ``ResNet(depth)`` and refuse any missing, unexpected or mis-shaped key (by
     name). Needs the [seg] extra; wide ResNets / ResNeXt fail here with their shapes."""
-    from .engine import import_mmseg
+    from .mmseg_setup import import_mmseg
 
     import_mmseg()
     from mmseg.models.backbones import ResNet

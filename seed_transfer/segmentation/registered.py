@@ -1,5 +1,5 @@
 """The two pieces this package adds to MMSegmentation's registries (imported by
-:func:`seed_transfer.segmentation.engine.import_mmseg`, after mmseg itself):
+:func:`seed_transfer.segmentation.mmseg_setup.import_mmseg`, after mmseg itself):
 
 - ``SegConfusionMetric``: accumulates the confusion matrix over the (distributed) val set and
   reports mIoU / mAcc / aAcc and per-class IoU / Acc (:mod:`.metrics`);

@@ -23,7 +23,7 @@ from ..finetune import (METRICS_FILE, FinetuneRequest, PreparedWeights, markdown
                         seed_metrics, summarize, write_json, write_summary)
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
-from .engine import import_mmseg, mmengine_safe_globals
+from .mmseg_setup import import_mmseg, mmengine_safe_globals
 from .mmconfig import build_mmengine_config
 from .schema import SegTransferConfig
 

@@ -11,7 +11,7 @@ import yaml
 
 from distill.checkpoints import safe_load
 from distill.config import ConfigError
-from distill.engine import train
+from distill.trainer import train
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import run, tiny_config
 

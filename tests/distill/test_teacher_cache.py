@@ -17,7 +17,7 @@ import torch
 from distill.builder import build_student
 from distill.checkpoints import safe_load
 from distill.config import ConfigError, load_config
-from distill.engine import build_source
+from distill.trainer import build_source
 from distill.methods import SEED, L2Distill, SEEDMoCo
 from distill.schema import DistillConfig
 from distill.teacher import FrozenTeacher
@@ -82,7 +82,7 @@ def forbid_teacher(monkeypatch):
 
     def forbid():
         monkeypatch.setattr("distill.builder.build_teacher", refuse)
-        monkeypatch.setattr("distill.engine.build_teacher", refuse)
+        monkeypatch.setattr("distill.trainer.build_teacher", refuse)
 
     return forbid
 

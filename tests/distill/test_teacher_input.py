@@ -13,7 +13,7 @@ import torchvision.transforms as T
 from distill.builder import build_teacher
 from distill.config import ConfigError, load_config
 from distill.data import IMAGENET, UNIT_RANGE, Normalization, SeededViews, mocov2_transform
-from distill.engine import build_source, view_transform
+from distill.trainer import build_source, view_transform
 from distill.schema import DistillConfig
 from distill.teacher import FrozenTeacher, resolve_input_norm
 from distill.teacher_cache import TeacherCache

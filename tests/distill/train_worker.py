@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from distill.builder import build_method  # noqa: E402
 from distill.config import load_config  # noqa: E402
-from distill.engine import train  # noqa: E402
+from distill.trainer import train  # noqa: E402
 from distill.schema import DistillConfig  # noqa: E402
 from distill.teacher import FrozenTeacher  # noqa: E402
 from tiny import TINY, tiny_cnn  # noqa: E402

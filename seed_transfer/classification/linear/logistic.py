@@ -333,7 +333,8 @@ def linear_transfer(
     Args:
         train_x, val_x, test_x: (N, D) frozen features of each split.
         train_y, val_y, test_y: (N,) class indices; for ``metric="map11"`` (N, C) targets
-            in {1, 0, -1}; -1 (difficult) as the metric says (:func:`~seed_transfer.classification.metrics.difficult_rule`).
+            in {1, 0, -1}; -1 (difficult) as the metric says
+            (:func:`~seed_transfer.classification.metrics.difficult_rule`).
         metric: "top1", "mean_per_class", "map11" or "map11_ignore_difficult".
         c_grid: inverse regularisation strengths; default :func:`default_c_grid`.
         n_jobs: joblib worker processes (-1 = all cores); the work is split the same way

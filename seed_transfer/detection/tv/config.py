@@ -81,7 +81,8 @@ def _flat_keys(node: dict, prefix: str = "") -> list[str]:
 
 def _unknown_key(key: str, source: str) -> ConfigError:
     close = difflib.get_close_matches(key, _flat_keys(_defaults()), n=3)
-    return ConfigError(f"{source}: {key} is not a Detectron2 config key" + (f"; did you mean {close}?" if close else ""))
+    hint = f"; did you mean {close}?" if close else ""
+    return ConfigError(f"{source}: {key} is not a Detectron2 config key{hint}")
 
 
 def _merge(into: dict, update: dict, source: str, prefix: str = "") -> None:

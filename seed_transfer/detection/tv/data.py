@@ -89,7 +89,8 @@ class DetectionDataset(Dataset):
                   "labels": torch.tensor([a["category_id"] + 1 for a in annotations], dtype=torch.int64)[keep]}
         if self.with_masks:
             masks = [_polygons_to_mask(a["segmentation"], height, width) for a in annotations]
-            target["masks"] = torch.from_numpy(np.stack(masks) if masks else np.zeros((0, height, width), np.uint8))[keep]
+            stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
+            target["masks"] = torch.from_numpy(stacked)[keep]
         if flip:
             image = image.flip(-1)
             target["boxes"] = torch.stack([width - target["boxes"][:, 2], target["boxes"][:, 1],
@@ -113,7 +114,8 @@ class IterationBatches(torch.utils.data.Sampler):
         if size < 1:
             raise DataError("the training set is empty (no image with a box)")
         self.size, self.per_process, self.seed = size, per_process, seed
-        self.start, self.max_iter, self.rank, self.world_size, self.flip_prob = start, max_iter, rank, world_size, flip_prob
+        self.start, self.max_iter, self.flip_prob = start, max_iter, flip_prob
+        self.rank, self.world_size = rank, world_size
         self._epoch, self._order = None, None
 
     def __len__(self):
@@ -122,7 +124,8 @@ class IterationBatches(torch.utils.data.Sampler):
     def _position(self, position: int) -> int:
         epoch, offset = divmod(position, self.size)
         if epoch != self._epoch:
-            self._order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._order = torch.randperm(self.size, generator=generator)
             self._epoch = epoch
         return int(self._order[offset])
 

@@ -169,13 +169,15 @@ def build_backbone(cfg, network: nn.Module) -> tuple[Backbone, nn.Module | None]
     if layout_of(cfg) == "C4":
         if not is_resnet:
             raise ConfigError(f"the C4 layout (MODEL.BACKBONE.NAME build_resnet_backbone) needs a torchvision ResNet, "
-                              f"got {type(network).__name__}: use an FPN config (e.g. configs/det/trees_R_50_FPN_demo.yaml)")
+                              f"got {type(network).__name__}: use an FPN config "
+                              f"(e.g. configs/det/trees_R_50_FPN_demo.yaml)")
         body = C4Body(network)
         c4 = _probe(body)["res4"].shape[1]
         head = cfg.MODEL.ROI_HEADS.NAME
         if head not in C4_HEADS:
             raise ConfigError(f"MODEL.ROI_HEADS.NAME {head!r}: a C4 model takes one of {C4_HEADS}")
-        extra = norm_layer(cfg.MODEL.RESNETS.NORM)(2 * c4) if head == "Res5ROIHeadsExtraNorm" else None  # res5: 2 x res4
+        # res5 has 2 x res4's channels
+        extra = norm_layer(cfg.MODEL.RESNETS.NORM)(2 * c4) if head == "Res5ROIHeadsExtraNorm" else None
         return Backbone(body, c4, ["res4"], [16]), Res5Head(network.layer4, extra)
     body, channels = _feature_stages(network)
     fpn_cfg = cfg.MODEL.FPN
@@ -236,7 +238,7 @@ def build_rpn(cfg, backbone: Backbone) -> D2RPN:
     if len(set(generator.num_anchors_per_location())) != 1:
         raise ConfigError("MODEL.ANCHOR_GENERATOR: every level needs the same number of anchors (sizes x ratios)")
     head = RPNHead(backbone.out_channels, generator.num_anchors_per_location()[0])  # N(0, 0.01) init, as Detectron2
-    (bg_iou, fg_iou), min_size = rpn.IOU_THRESHOLDS, cfg.MODEL.PROPOSAL_GENERATOR.MIN_SIZE
+    bg_iou, fg_iou = rpn.IOU_THRESHOLDS
     return D2RPN(
         generator, head, fg_iou_thresh=fg_iou, bg_iou_thresh=bg_iou,
         batch_size_per_image=rpn.BATCH_SIZE_PER_IMAGE, positive_fraction=rpn.POSITIVE_FRACTION,
@@ -278,7 +280,8 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
             mask_predictor = _mask_predictor(mask_cfg.CONV_DIM, cfg)
     box_predictor = _d2_predictor_init(FastRCNNPredictor(box_dim, num_classes + 1))  # + background (index 0)
     if roi.IOU_THRESHOLDS != [roi.IOU_THRESHOLDS[0]] or not roi.PROPOSAL_APPEND_GT:
-        raise ConfigError("MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and PROPOSAL_APPEND_GT True")
+        raise ConfigError("MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and "
+                          "PROPOSAL_APPEND_GT True")
     return D2RoIHeads(
         box_pool, box_head, box_predictor,
         fg_iou_thresh=roi.IOU_THRESHOLDS[0], bg_iou_thresh=roi.IOU_THRESHOLDS[0],

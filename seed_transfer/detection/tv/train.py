@@ -234,7 +234,8 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
                           "or none")
 
     def batches(first, last, sampler_seed):
-        sampler = IterationBatches(len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world, flip)
+        sampler = IterationBatches(len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world,
+                                   flip)
         return torch.utils.data.DataLoader(DetectionDataset(records, cfg.MODEL.MASK_ON), batch_sampler=sampler,
                                            num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=collate,
                                            pin_memory=device.type == "cuda")

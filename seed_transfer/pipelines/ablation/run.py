@@ -182,7 +182,7 @@ def point_metrics(results: list[dict]) -> dict[str, float | None]:
 # ---------------------------------------------------------------- run loop
 def evaluations(cfg: AblationConfig, point: Point) -> list[tuple[str, TransferClsConfig, Path]]:
     """The point's evaluations, resolved: (stage name, config, result file) for kNN and each dataset."""
-    from distill.engine import STUDENT_NAME
+    from distill.trainer import STUDENT_NAME
 
     student = Path(point.distill.train.output_dir) / STUDENT_NAME
     stages = []
@@ -207,13 +207,14 @@ def stale_outputs(cfg: AblationConfig, grid: Grid) -> list[str]:
         for _, ecfg, result in evaluations(cfg, point):
             changed = stale_result(json.loads(result.read_text()).get("config"), ecfg) if result.is_file() else []
             if changed:
-                problems.append(f"point {point.name}: {result} was evaluated with other settings ({'; '.join(changed)})")
+                problems.append(f"point {point.name}: {result} was evaluated with other settings "
+                                f"({'; '.join(changed)})")
     return problems
 
 
 def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
     """Distil (or resume, or skip) and evaluate one point; returns its record for the tables."""
-    from distill.engine import STUDENT_NAME, train
+    from distill.trainer import STUDENT_NAME, train
 
     from ...classification.transfer import run_cls_transfer
     from ...imagenet.knn import run_knn_eval

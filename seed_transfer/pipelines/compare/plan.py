@@ -87,7 +87,7 @@ def resolve(cfg: CompareConfig) -> ComparePlan:
                                    ims_per_batch=cfg.det.ims_per_batch))
     seg = None
     if cfg.seg.enabled:
-        from ...segmentation.engine import import_mmseg
+        from ...segmentation.mmseg_setup import import_mmseg
         from ...segmentation.schema import SegTransferConfig
 
         import_mmseg()  # the [seg] extra, with its install command when it is missing

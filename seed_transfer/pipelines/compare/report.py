@@ -93,7 +93,8 @@ def _budget_lines(cfg: CompareConfig) -> list[str]:
         f"- **Distillation config**: `{cfg.distill.config}` + `{' '.join(cfg.distill.overrides) or '(no overrides)'}`",
     ]
     if caches:
-        lines.append(f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): {'; '.join(caches)}")
+        lines.append(f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): "
+                     f"{'; '.join(caches)}")
     return lines
 
 
@@ -138,7 +139,8 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
                      f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}"
                      f"{episodes}); scores in % on the test split")
     if cfg.det.enabled:
-        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds with one "
+        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds "
+                     f"with one "
                      f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s); "
                      f"COCO-style AP (%)")
     if cfg.seg.enabled:

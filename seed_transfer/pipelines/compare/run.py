@@ -64,7 +64,7 @@ def check_not_stale(cfg: CompareConfig) -> None:
 
 
 def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
-    from distill.engine import STUDENT_NAME, train
+    from distill.trainer import STUDENT_NAME, train
 
     rows = []
     for (strategy, member), dcfg in distill_configs(cfg).items():

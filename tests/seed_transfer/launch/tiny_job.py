@@ -13,7 +13,7 @@ from pathlib import Path
 
 from train_worker import tiny_config, tiny_method
 
-from distill.engine import train
+from distill.trainer import train
 
 DEFAULTS = ["train.checkpoint_every=3"]  # 6 steps; checkpoints after steps 3 and 6
 

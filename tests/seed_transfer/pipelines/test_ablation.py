@@ -173,7 +173,7 @@ def tiny_grid(tmp_path) -> AblationConfig:
 
 
 def test_tiny_grid_end_to_end_resumes_and_skips(tiny_grid):
-    from distill.engine import train
+    from distill.trainer import train
 
     out = Path(tiny_grid.output_dir)
     base = next(p for p in expand_grid(tiny_grid).points if p.name == "base")

@@ -60,7 +60,7 @@ def test_full_mmcv_is_left_untouched(monkeypatch):
 
 
 def test_mmseg_models_import_with_the_stand_in():
-    from seed_transfer.segmentation.engine import import_mmseg
+    from seed_transfer.segmentation.mmseg_setup import import_mmseg
 
     import_mmseg()
     import mmcv.ops

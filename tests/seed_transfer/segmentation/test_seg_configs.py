@@ -44,7 +44,7 @@ def test_scaling_rule():
 
 
 def test_mmengine_config_builds_the_model():
-    from seed_transfer.segmentation.engine import import_mmseg
+    from seed_transfer.segmentation.mmseg_setup import import_mmseg
 
     import_mmseg()
     from mmengine.registry import DefaultScope

@@ -6,7 +6,7 @@ import torchvision
 
 from distill.export import export_student
 from seed_transfer.segmentation.convert import convert_checkpoint, convert_to_mmseg
-from seed_transfer.segmentation.engine import import_mmseg
+from seed_transfer.segmentation.mmseg_setup import import_mmseg
 
 
 def _mmseg_resnet(depth: int, state: dict) -> torch.nn.Module:

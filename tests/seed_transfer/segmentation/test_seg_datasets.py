@@ -56,7 +56,7 @@ def test_cityscapes_label_ids_are_mapped(tmp_path):
     data = resolve_dataset("cityscapes", tmp_path, tmp_path / "run")
     assert data["train"][0]["seg_map_suffix"] == "_gtFine_labelIds.png"
     assert data["label_transforms"] == [{"type": "CityscapesLabelIdsToTrainIds"}]
-    from seed_transfer.segmentation.engine import import_mmseg
+    from seed_transfer.segmentation.mmseg_setup import import_mmseg
 
     import_mmseg()
     from seed_transfer.segmentation.registered import CityscapesLabelIdsToTrainIds

@@ -47,7 +47,7 @@ def test_bad_inputs_are_named():
 
 
 def test_registered_metric_matches_mmseg_iou_metric():
-    from seed_transfer.segmentation.engine import import_mmseg
+    from seed_transfer.segmentation.mmseg_setup import import_mmseg
 
     import_mmseg()
     from mmseg.evaluation import IoUMetric

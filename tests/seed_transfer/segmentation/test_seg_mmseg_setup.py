@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from seed_transfer.segmentation.engine import import_mmseg, mmengine_safe_globals
+from seed_transfer.segmentation.mmseg_setup import import_mmseg, mmengine_safe_globals
 
 
 @pytest.mark.parametrize("module", ["mmseg", "mmengine"])

@@ -78,7 +78,7 @@ def test_outputs_written(tmp_path, data_root):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data_root):
-    from distill.engine import train
+    from distill.trainer import train
 
     cfg = tiny_config(data_root, tmp_path, "train.checkpoint_every=2")
     method = tiny_method(cfg)

@@ -286,7 +286,8 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
             metrics.close()
         export_student(method.student.backbone, cfg.student.arch, student_path, meta={
             "strategy": cfg.distill.strategy, "step": step, "total_steps": total_steps,
-            "teacher": {"arch": cfg.teacher.arch, "weights": cfg.teacher.weights} if cfg.distill.strategy != "moco" else None,
+            "teacher": (None if cfg.distill.strategy == "moco"
+                        else {"arch": cfg.teacher.arch, "weights": cfg.teacher.weights}),
             "teacher_cache": teacher_feed.record() if teacher_feed is not None else None,
             "config": to_dict(cfg)})
         log.info("student written to %s", student_path)
