@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from distill.config import ConfigError, from_dict, parse_overrides
+from distill.distributed import is_launch_main_process
 
 from ..backbones import RANDOM, require_weights, weights_name
 
@@ -72,3 +73,17 @@ def build_request(cls: type, args: argparse.Namespace, tool: str, keys: list[str
 REQUEST_FLAGS = {"weights": "--weights", "arch": "--arch", "layout": "--layout",
                  "allow_unsafe_pickle": "--allow-unsafe-pickle", "name": "--name", "output_dir": "--output-dir",
                  "seeds": "--seeds", "data_root": "--data-root", "resume": "--resume"}
+
+
+def run_transfer(tokens: list[str], request_cls: type, args: argparse.Namespace, tool: str, flags, transfer,
+                 table) -> int:
+    """The request of ``tokens`` (``run.<key>=<value>`` and the engine's overrides) and the flags, built
+    and checked before any folder is made; then ``transfer(request)`` and its ``table`` row, printed by
+    one process under torchrun."""
+    keys, opts = split_request_keys(tokens)
+    request = build_request(request_cls, args, tool, keys, opts, flags)
+    summary = transfer(request)
+    if is_launch_main_process():
+        print(table([summary]))
+        print(f"-> {request.output_dir}/summary.json")
+    return 0

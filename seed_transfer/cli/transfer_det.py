@@ -24,12 +24,10 @@ override the Detectron2 config (e.g. SOLVER.MAX_ITER 100) in both engines.
 import argparse
 import sys
 
-from distill.distributed import is_launch_main_process
-
 from ..detection.plan import ENGINES, DetRequest
 from ..detection.transfer import markdown_comparison, transfer
 from .common import build_parser, run_cli
-from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, build_request, split_request_keys
+from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, run_transfer
 
 DET_FLAGS = {**REQUEST_FLAGS, "engine": "--engine", "num_gpus": "--num-gpus", "ims_per_batch": "--ims-per-batch"}
 
@@ -51,13 +49,8 @@ def parse_args(argv=None):
 
 
 def _run(args) -> int:
-    keys, opts = split_request_keys(args.opts)
-    request = build_request(DetRequest, args, "transfer_det", keys, opts, DET_FLAGS)  # before any folder is made
-    summary = transfer(request)
-    if is_launch_main_process():  # under torchrun, one process reports
-        print(markdown_comparison([summary]))
-        print(f"-> {request.output_dir}/summary.json")
-    return 0
+    return run_transfer(args.opts, DetRequest, args, "transfer_det", DET_FLAGS, transfer,
+                        markdown_comparison)
 
 
 def main(argv=None) -> int:

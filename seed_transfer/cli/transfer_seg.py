@@ -19,12 +19,10 @@ pip install -e '.[seg]'.
 
 import sys
 
-from distill.distributed import is_launch_main_process
-
 from ..finetune import FinetuneRequest
 from ..segmentation.transfer import markdown_comparison, transfer
 from .common import build_parser, run_cli
-from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, build_request, split_request_keys
+from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, run_transfer
 
 
 def parse_args(argv=None):
@@ -35,13 +33,8 @@ def parse_args(argv=None):
 
 
 def _run(args) -> int:
-    keys, opts = split_request_keys(args.overrides)
-    request = build_request(FinetuneRequest, args, "transfer_seg", keys, opts, REQUEST_FLAGS)  # before any folder
-    summary = transfer(request)
-    if is_launch_main_process():  # under torchrun, one process reports
-        print(markdown_comparison([summary]))
-        print(f"-> {request.output_dir}/summary.json")
-    return 0
+    return run_transfer(args.overrides, FinetuneRequest, args, "transfer_seg", REQUEST_FLAGS, transfer,
+                        markdown_comparison)
 
 
 def main(argv=None) -> int:
