@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_engine import assert_same_state, student_of, training_state
+from test_trainer import assert_same_state, student_of, training_state
 from tiny import make_image_folder
 from train_worker import run
 

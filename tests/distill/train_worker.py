@@ -1,4 +1,4 @@
-"""Runs a tiny distillation, alone or under torchrun (used by test_engine.py).
+"""Runs a tiny distillation, alone or under torchrun (used by test_trainer.py).
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 train_worker.py DATA OUT key=value ...
 """
