@@ -343,3 +343,32 @@ def test_only_the_entry_module_edits_sys_path(tmp_path):
     probe.write_text("import sys\nsys.path = []\nsys.path[:] = []\nsys.path.insert(0, 'x')\nsys.path += ['y']\n"
                      "print(sys.path)\n")
     assert sys_path_edits(probe) == [2, 3, 4, 5]
+
+
+def test_a_slurm_launch_without_slurm_fails_up_front_with_one_line(tmp_path, capsys, monkeypatch):
+    """--launcher on a long-running tool: slurm on a machine without sbatch is refused before anything
+    is submitted or written (exit 2, one line); local runs the tool here as before."""
+    import shutil
+
+    from seed_transfer.cli import distill
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no sbatch, whatever this machine has
+    out = tmp_path / "run"
+    argv = ["--config", str(REPO / "configs/distill/demo.yaml"), f"train.output_dir={out}", "--launcher", "slurm"]
+    assert distill.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sbatch" in err[0] and not out.exists()
+    assert distill.main([*argv[:-2], "launcher.launcher=torchrun", "launcher.nodes=2"]) == 2  # one node from here
+    assert "--nnodes 2" in capsys.readouterr().err
+
+
+def test_the_run_folder_of_a_launched_tool_comes_from_its_config():
+    from distill.schema import DistillConfig
+    from seed_transfer.cli.common import run_folder
+    from seed_transfer.pipelines.compare import CompareConfig
+
+    argv = ["--config", "configs/distill/demo.yaml", "train.output_dir=/scratch/me/run1", "optim.epochs=3"]
+    assert str(run_folder("distill", argv, DistillConfig, "train.output_dir")) == "/scratch/me/run1"
+    assert str(run_folder("compare", ["--config=configs/compare/demo.yaml"], CompareConfig, "output_dir")) == \
+        "outputs/compare/demo"
+    assert str(run_folder("transfer_det", ["--config", "x.yaml"], None, "output_dir")) == "outputs/transfer_det"

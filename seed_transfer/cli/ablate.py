@@ -17,7 +17,7 @@ import sys
 from distill.config import load_config
 
 from ..pipelines.ablation import AblationConfig, expand_grid, run_ablation
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 
 
 def _run(args) -> int:
@@ -35,6 +35,7 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
+@launchable("ablate", AblationConfig)
 def main(argv=None) -> int:
     parser = build_parser(__doc__, config="YAML file under configs/ablation/",
                           overrides="key=value, e.g. mode=product only=[distill.queue_size] "

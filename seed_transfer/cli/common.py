@@ -12,11 +12,19 @@ hands the work to :func:`run_cli`::
 :class:`~distill.errors.UserError` (bad input, raised where the input is found to be bad) is
 printed as one line ``error: <message>`` with status 2; every other exception is a bug and
 propagates with its traceback.
+
+:func:`launchable` gives a long-running tool's ``main`` the launcher options of
+:mod:`seed_transfer.launch` (``--launcher local|torchrun|slurm`` and ``launcher.<key>=value``):
+``local`` (the default) runs here, ``torchrun`` on this machine's GPUs, ``slurm`` submits a job
+whose submitit folder (logs of every task) is ``<the run's output folder>/submitit``.
 """
 
 import argparse
+import functools
 import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from distill.errors import UserError, report_user_error
@@ -56,3 +64,51 @@ def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
     except UserError as err:
         return report_user_error(err)
     return 0 if status is None else int(status)
+
+
+def launchable(tool: str, config_cls: type | None = None, output_key: str = "output_dir"):
+    """Decorate ``seed_transfer.cli.<tool>.main`` with the launcher options; without them ``main``
+    runs as before. ``config_cls`` and ``output_key`` (a dotted key, e.g. ``train.output_dir``)
+    name the run's output folder, which holds the job's submitit folder; a tool without one
+    (its folder is a run key) uses ``outputs/<tool>``."""
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def launching_main(argv=None) -> int:
+            given = sys.argv[1:] if argv is None else list(argv)
+            if not any(a == "--launcher" or a.startswith(("--launcher=", "launcher.")) for a in given):
+                return main(argv)  # as typed (None: sys.argv), e.g. for the command line a report records
+            return run_cli(_launch, tool, given, main, config_cls, output_key)
+
+        return launching_main
+
+    return wrap
+
+
+def _launch(tool: str, argv: list[str], main: Callable[..., int], config_cls, output_key: str) -> int:
+    from ..launch.config import split_launcher_argv
+    from ..launch.submit import submit
+
+    cfg, rest = split_launcher_argv(argv)
+    if cfg.launcher == "local":
+        return main(rest)
+    result = submit(f"seed_transfer.cli.{tool}:main", rest, cfg, run_folder(tool, rest, config_cls, output_key))
+    return result if isinstance(result, int) else 0  # a submitted SLURM job: its id and logs are printed
+
+
+def run_folder(tool: str, argv: list[str], config_cls, output_key: str) -> Path:
+    """The output folder of the run ``argv`` asks for (its ``--config`` and ``key=value`` overrides)."""
+    from distill.config import load_config
+
+    from ..pipelines.stages import config_path
+
+    config = next((a.partition("=")[2] for a in argv if a.startswith("--config=")), None)
+    if "--config" in argv[:-1]:
+        config = argv[argv.index("--config") + 1]
+    if config_cls is None or config is None:
+        return Path("outputs") / tool
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    value = load_config(config_cls, config_path(config), overrides)
+    for part in output_key.split("."):
+        value = getattr(value, part)
+    return Path(value)

@@ -18,7 +18,7 @@ from distill.config import load_config
 
 from ..pipelines.compare import CompareConfig, run_compare
 from ..pipelines.stages import config_path
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 
 
 def _run(args, argv) -> int:
@@ -29,6 +29,7 @@ def _run(args, argv) -> int:
     return 0
 
 
+@launchable("compare", CompareConfig)
 def main(argv=None) -> int:
     parser = build_parser(__doc__, config="e.g. configs/compare/demo.yaml",
                           overrides="key=value, e.g. det.seeds=3 cls.enabled=false")

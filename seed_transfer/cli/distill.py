@@ -18,7 +18,7 @@ from distill.config import load_config
 from distill.trainer import precompute_teacher, train
 from distill.schema import DistillConfig
 
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 
 
 def parse_args(argv=None):
@@ -40,6 +40,7 @@ def _run(args) -> int:
     return 0
 
 
+@launchable("distill", DistillConfig, "train.output_dir")
 def main(argv=None) -> int:
     return run_cli(_run, parse_args(argv))
 

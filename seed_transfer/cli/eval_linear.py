@@ -17,7 +17,7 @@ from distill.config import load_config
 
 from ..imagenet.linear_probe import run_linear_probe
 from ..imagenet.schema import LinearEvalConfig
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 
 
 def _run(args) -> int:
@@ -30,6 +30,7 @@ def _run(args) -> int:
     return 0
 
 
+@launchable("eval_linear", LinearEvalConfig)
 def main(argv=None) -> int:
     parser = build_parser(__doc__, config="YAML file under configs/eval/",
                           resume="continue from <train.output_dir>/checkpoint.pth",

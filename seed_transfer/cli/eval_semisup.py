@@ -18,7 +18,7 @@ from distill.config import load_config
 
 from ..imagenet.schema import SemisupConfig
 from ..imagenet.semisup import run_semisup
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 
 
 def _run(args) -> int:
@@ -31,6 +31,7 @@ def _run(args) -> int:
     return 0
 
 
+@launchable("eval_semisup", SemisupConfig)
 def main(argv=None) -> int:
     parser = build_parser(__doc__, config="YAML file under configs/eval/",
                           resume="continue from <train.output_dir>/checkpoint.pth",

@@ -26,7 +26,7 @@ import sys
 
 from ..detection.plan import ENGINES, DetRequest
 from ..detection.transfer import markdown_comparison, transfer
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, run_transfer
 
 DET_FLAGS = {**REQUEST_FLAGS, "engine": "--engine", "num_gpus": "--num-gpus", "ims_per_batch": "--ims-per-batch"}
@@ -53,6 +53,7 @@ def _run(args) -> int:
                         markdown_comparison)
 
 
+@launchable("transfer_det")
 def main(argv=None) -> int:
     return run_cli(_run, parse_args(argv))
 

@@ -21,7 +21,7 @@ import sys
 
 from ..finetune import FinetuneRequest
 from ..segmentation.transfer import markdown_comparison, transfer
-from .common import build_parser, run_cli
+from .common import build_parser, launchable, run_cli
 from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, run_transfer
 
 
@@ -37,6 +37,7 @@ def _run(args) -> int:
                         markdown_comparison)
 
 
+@launchable("transfer_seg")
 def main(argv=None) -> int:
     return run_cli(_run, parse_args(argv))
 
