@@ -58,11 +58,7 @@ def test_finished_seeds_are_skipped_and_resume_reads_mmengine_checkpoints(demo_r
 
 
 def test_tool_reports_bad_inputs(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("transfer_seg_tool", ROOT / "tools" / "transfer_seg.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from seed_transfer.cli import transfer_seg as tool  # what tools/transfer_seg.py runs
     # random init without a depth
     assert tool.main(["--config", str(DEMO), "--output-dir", str(tmp_path / "a"), "model.depth=null"]) == 2
     assert "model.depth=50" in capsys.readouterr().err
