@@ -24,6 +24,14 @@ def config_path(path: str) -> Path:
     return given if given.is_file() or given.is_absolute() else REPO_ROOT / given
 
 
+def dataset_overrides(dataset: str | None) -> list[str]:
+    """A pipeline's ``"name"`` / ``"name:root"`` dataset entry as classification overrides (None: the config's)."""
+    if not dataset:
+        return []
+    name, _, root = dataset.partition(":")
+    return [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
+
+
 def row_dir_name(name: str) -> str:
     return name.replace("+", "_")
 
@@ -61,15 +69,6 @@ SETTINGS_FILE = "settings.json"  # beside a stage's outputs: the settings that p
 def write_settings(folder: Path, settings: dict) -> None:
     """Record, once a stage has finished, the settings that produced ``folder``'s outputs."""
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-
-
-def stale_folder(folder: Path, settings: dict) -> list[str]:
-    """Settings that differ between ``settings`` and those recorded in ``folder`` by :func:`write_settings`
-    (``["opts: [...] -> [...]"]``; nothing when the folder records none, e.g. written before they were kept)."""
-    from .stale import changed_settings
-
-    recorded = folder / SETTINGS_FILE
-    return changed_settings(json.loads(recorded.read_text()), settings) if recorded.is_file() else []
 
 
 def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:

@@ -8,9 +8,12 @@ result on the protocol sections of its transfer config (less ``CLS_NEUTRAL``: ho
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from distill.config import to_dict
+from distill.config import ConfigError, to_dict
+
+from .stages import SETTINGS_FILE
 
 RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
 STUDENT_NEUTRAL = ("data.num_workers", "teacher.cache_dir", "teacher.cache_batch_size")  # ... except these
@@ -52,3 +55,18 @@ def stale_student(dcfg) -> list[str]:
 def stale_result(saved_config: dict | None, ccfg) -> list[str]:
     """Protocol settings that differ between a classification result's recorded config and ``ccfg``."""
     return changed_settings(saved_config, to_dict(ccfg), CLS_SECTIONS, CLS_NEUTRAL) if saved_config else []
+
+
+def stale_folder(folder: Path, settings: dict) -> list[str]:
+    """Settings that differ between ``settings`` and those recorded in ``folder`` by
+    :func:`~seed_transfer.pipelines.stages.write_settings` (``["opts: [...] -> [...]"]``; nothing
+    when the folder records none, e.g. written before they were kept)."""
+    recorded = folder / SETTINGS_FILE
+    return changed_settings(json.loads(recorded.read_text()), settings) if recorded.is_file() else []
+
+
+def refuse_stale(output_dir: str | Path, problems: list[str]) -> None:
+    """Stop, naming every output of other settings in ``output_dir`` (none: nothing happens)."""
+    if problems:
+        raise ConfigError(f"{output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
+                          f"output_dir for the new settings, or delete those outputs to redo them")

@@ -36,8 +36,8 @@ from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
 
 from ...classification.schema import TransferClsConfig
-from ..stages import Stages, config_path, student_is_complete
-from ..stale import stale_result, stale_student
+from ..stages import Stages, config_path, dataset_overrides, student_is_complete
+from ..stale import refuse_stale, stale_result, stale_student
 from .schema import (BASE_POINT, STUDENT_MODEL_NAME, TEACHER_AXIS, TEACHER_CACHE_DIR, AblationConfig, Grid, Point,
                      axis_overrides, selected_axes, slug)
 
@@ -147,14 +147,8 @@ def cls_configs(cfg: AblationConfig, point: Point, student: Path) -> list[Transf
     """One TransferClsConfig per dataset of eval.cls (``name`` or ``name:root``; none: the config's)."""
     base = [*cfg.eval.cls.overrides, f"model.weights={student}", f"model.name={STUDENT_MODEL_NAME}",
             f"output_dir={eval_dir(cfg, point)}"]
-    configs = []
-    for dataset in cfg.eval.cls.datasets or [None]:
-        extra = []
-        if dataset:
-            name, _, root = dataset.partition(":")
-            extra = [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
-        configs.append(load_config(TransferClsConfig, config_path(cfg.eval.cls.config), [*base, *extra]))
-    return configs
+    return [load_config(TransferClsConfig, config_path(cfg.eval.cls.config), [*base, *dataset_overrides(dataset)])
+            for dataset in cfg.eval.cls.datasets or [None]]
 
 
 def _fresh_json(path: Path, student: Path) -> dict | None:
@@ -248,10 +242,7 @@ def run_ablation(cfg: AblationConfig) -> dict:
     grid = expand_grid(cfg)  # every point's distillation config, resolved and checked
     for point in grid.points:  # ... and its evaluation configs, before anything runs
         evaluations(cfg, point)
-    problems = stale_outputs(cfg, grid)  # never mix results of two different configs
-    if problems:
-        raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
-                          f"output_dir for the new settings, or delete those outputs to redo them")
+    refuse_stale(cfg.output_dir, stale_outputs(cfg, grid))  # never mix results of two different configs
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")

@@ -12,7 +12,7 @@ from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
 
 from ...classification.schema import TransferClsConfig
-from ..stages import config_path, row_dir_name
+from ..stages import config_path, dataset_overrides, row_dir_name
 from .schema import CompareConfig, Row
 
 TEACHER_CACHE_DIR = "teacher_cache"  # <output_dir>/teacher_cache, shared by runs with the same teacher views
@@ -54,10 +54,7 @@ def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferCls
         overrides.append(f"model.seed={row.member}")
     if row.arch:
         overrides.append(f"model.arch={row.arch}")
-    if dataset:
-        name, _, root = dataset.partition(":")
-        overrides += [f"data.name={name}"] + ([f"data.root={root}"] if root else [])
-    return load_config(TransferClsConfig, config_path(cfg.cls.config), overrides)
+    return load_config(TransferClsConfig, config_path(cfg.cls.config), [*overrides, *dataset_overrides(dataset)])
 
 
 # ---------------------------------------------------------------- every sub-config, before anything runs

@@ -22,32 +22,33 @@ import logging
 import time
 from pathlib import Path
 
-from distill.config import ConfigError, dump_config, resolve_path
+from distill.config import dump_config, resolve_path
 
 from ...backbones import PIXELS
 from ...classification import report as cls_report
 from ...classification.transfer import model_name
-from ..stages import Stages, config_path, row_dir_name, stale_folder, student_is_complete, write_settings
-from ..stale import stale_result, stale_student
-from .plan import cls_config, distill_configs, resolve
+from ..stages import Stages, config_path, row_dir_name, student_is_complete, write_settings
+from ..stale import refuse_stale, stale_folder, stale_result, stale_student
+from .plan import ComparePlan, cls_config, distill_configs, resolve
 from .report import write_report
 from .schema import CompareConfig, Row
 
 log = logging.getLogger(__name__)
 
 
-def check_not_stale(cfg: CompareConfig) -> None:
+def check_not_stale(cfg: CompareConfig, plan: ComparePlan | None = None) -> None:
     """Refuse, before anything runs, an ``output_dir`` whose students, classification results or
     fine-tuning folders were produced by other settings, naming them (the rule of
-    :mod:`seed_transfer.pipelines.stale`; fine-tuning settings: :func:`finetune_settings`)."""
+    :mod:`seed_transfer.pipelines.stale`; fine-tuning settings: :func:`finetune_settings`). ``plan``:
+    the sub-configs when already resolved (:func:`~.plan.resolve`)."""
     problems = []
-    for dcfg in distill_configs(cfg).values():
+    for dcfg in (plan.distill if plan else distill_configs(cfg)).values():
         changed = stale_student(dcfg)
         if changed:
             problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
     if cfg.cls.enabled:
-        for dataset in cfg.cls.datasets or [None]:
-            ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), dataset)
+        template = Row("random", "random", cfg.student_arch)
+        for ccfg in plan.cls if plan else [cls_config(cfg, template, d) for d in cfg.cls.datasets or [None]]:
             for result in sorted(Path(ccfg.output_dir).glob(f"*__{ccfg.data.name}.json")):
                 changed = stale_result(json.loads(result.read_text()).get("config"), ccfg)
                 if changed:
@@ -58,16 +59,15 @@ def check_not_stale(cfg: CompareConfig) -> None:
                 changed = stale_folder(folder, finetune_settings(cfg, stage))
                 if changed:
                     problems.append(f"{folder}: {'; '.join(changed)}")
-    if problems:
-        raise ConfigError(f"{cfg.output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
-                          f"output_dir for the new settings, or delete those outputs to redo them")
+    refuse_stale(cfg.output_dir, problems)
 
 
-def run_distill(cfg: CompareConfig, stages: Stages) -> list[Row]:
+def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None) -> list[Row]:
+    """Distil (or resume, or skip) every (strategy, member) of ``configs`` (default: :func:`~.plan.distill_configs`)."""
     from distill.trainer import STUDENT_NAME, train
 
     rows = []
-    for (strategy, member), dcfg in distill_configs(cfg).items():
+    for (strategy, member), dcfg in (configs or distill_configs(cfg)).items():
         student = Path(dcfg.train.output_dir) / STUDENT_NAME
         done = student_is_complete(student, dcfg)
         row = Row(strategy, str(student), cfg.student_arch, strategy, member)
@@ -181,13 +181,13 @@ def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
     """Run every stage (skipping finished ones) and write the report (``command``, the command
     line that ran it, goes at its top); returns rows, results and stage records."""
     tic = time.perf_counter()
-    resolve(cfg)  # every sub-config checked before anything is written or run
+    plan = resolve(cfg)  # every sub-config checked before anything is written or run
     out = Path(cfg.output_dir)
-    check_not_stale(cfg)
+    check_not_stale(cfg, plan)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     stages = Stages(out / "stages.json")
-    rows = build_rows(cfg, run_distill(cfg, stages))
+    rows = build_rows(cfg, run_distill(cfg, stages, plan.distill))
     cls_results = run_cls(cfg, rows, stages) if cfg.cls.enabled else []
     if cls_results:
         cls_report.write_csv(cls_results, out / "cls" / "cls_results.csv")

@@ -14,22 +14,22 @@ from distill.config import ConfigError
 from distill.schema import STRATEGIES
 
 
-def detectron2_opts(options: dict, prefix: str = "det.options.") -> list[str]:
+def detectron2_opts(options: dict, prefix: str = "") -> list[str]:
     """``{"SOLVER": {"MAX_ITER": 500, "STEPS": [375, 450]}}`` -> ``["SOLVER.MAX_ITER", "500",
     "SOLVER.STEPS", "(375, 450)"]``: Detectron2's command-line syntax (its values are Python literals)."""
     pairs = []
     for key, value in options.items():
+        name = f"{prefix}{key}"
         if isinstance(value, dict):
-            pairs += [f"{key}.{k}" if i % 2 == 0 else k
-                      for i, k in enumerate(detectron2_opts(value, f"{prefix}{key}."))]
+            pairs += detectron2_opts(value, f"{name}.")
         elif isinstance(value, (list, tuple)):
             if any(isinstance(v, (list, tuple, dict)) for v in value):
-                raise ConfigError(f"{prefix}{key}: expected a list of scalars, got {value!r}")
-            pairs += [key, repr(tuple(value))]
+                raise ConfigError(f"det.options.{name}: expected a list of scalars, got {value!r}")
+            pairs += [name, repr(tuple(value))]
         elif value is None:
-            raise ConfigError(f"{prefix}{key} has no value: give one, or leave the key out")
+            raise ConfigError(f"det.options.{name} has no value: give one, or leave the key out")
         else:
-            pairs += [key, value if isinstance(value, str) else repr(value)]
+            pairs += [name, value if isinstance(value, str) else repr(value)]
     return pairs
 
 
