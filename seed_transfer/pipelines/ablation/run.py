@@ -189,16 +189,17 @@ def evaluations(cfg: AblationConfig, point: Point) -> list[tuple[str, TransferCl
     return stages
 
 
-def stale_outputs(cfg: AblationConfig, grid: Grid) -> list[str]:
+def stale_outputs(cfg: AblationConfig, grid: Grid, evals: dict[str, list] | None = None) -> list[str]:
     """Outputs of other settings in ``output_dir``: students (distillation settings) and evaluation
-    results (protocol settings), by the comparison's rule (:mod:`seed_transfer.pipelines.stale`)."""
+    results (protocol settings), by the comparison's rule (:mod:`seed_transfer.pipelines.stale`).
+    ``evals``: each point's :func:`evaluations` by point name, when already resolved."""
     problems = []
     for point in grid.points:
         stale = stale_settings(point)
         if stale:
             problems.append(f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
                             f"distilled with other settings ({'; '.join(stale)})")
-        for _, ecfg, result in evaluations(cfg, point):
+        for _, ecfg, result in evals[point.name] if evals else evaluations(cfg, point):
             changed = stale_result(json.loads(result.read_text()).get("config"), ecfg) if result.is_file() else []
             if changed:
                 problems.append(f"point {point.name}: {result} was evaluated with other settings "
@@ -206,8 +207,9 @@ def stale_outputs(cfg: AblationConfig, grid: Grid) -> list[str]:
     return problems
 
 
-def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
-    """Distil (or resume, or skip) and evaluate one point; returns its record for the tables."""
+def run_point(cfg: AblationConfig, point: Point, stages: Stages, evals: list | None = None) -> dict:
+    """Distil (or resume, or skip) and evaluate one point (``evals``: its :func:`evaluations`, when
+    already resolved); returns its record for the tables."""
     from distill.trainer import STUDENT_NAME, train
 
     from ...classification.transfer import run_cls_transfer
@@ -217,7 +219,7 @@ def run_point(cfg: AblationConfig, point: Point, stages: Stages) -> dict:
     done = student_is_complete(student, point.distill)
     stages.run("distill", point.name, done, lambda: None if done else train(point.distill, resume=True))
     results = []
-    for stage, ecfg, result in evaluations(cfg, point):
+    for stage, ecfg, result in evaluations(cfg, point) if evals is None else evals:
         previous = _fresh_json(result, student)
         run = run_knn_eval if stage == "knn" else run_cls_transfer
         results.append(stages.run(stage, point.name, previous is not None,
@@ -240,9 +242,8 @@ def run_ablation(cfg: AblationConfig) -> dict:
 
     tic = time.perf_counter()
     grid = expand_grid(cfg)  # every point's distillation config, resolved and checked
-    for point in grid.points:  # ... and its evaluation configs, before anything runs
-        evaluations(cfg, point)
-    refuse_stale(cfg.output_dir, stale_outputs(cfg, grid))  # never mix results of two different configs
+    evals = {p.name: evaluations(cfg, p) for p in grid.points}  # ... and its evaluations, before anything runs
+    refuse_stale(cfg.output_dir, stale_outputs(cfg, grid, evals))  # never mix results of two different configs
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
@@ -253,7 +254,7 @@ def run_ablation(cfg: AblationConfig) -> dict:
     for i, point in enumerate(grid.points, 1):
         log.info("[%d/%d] point %s (%s)", i, len(grid.points), point.name, " ".join(point.overrides) or "base config")
         try:
-            records.append(run_point(cfg, point, stages))
+            records.append(run_point(cfg, point, stages, evals[point.name]))
         except FloatingPointError as err:  # a diverged setting is a result of the ablation, not a crash
             log.error("point %s failed: %s", point.name, err)
             records.append({"point": point.name, "settings": point.settings, "overrides": point.overrides,
