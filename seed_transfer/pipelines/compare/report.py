@@ -13,7 +13,7 @@ from distill.run_info import code_version, hardware_text
 from distill.schema import DistillConfig
 
 from ...classification import report as cls_report
-from .plan import TEACHER_CACHE_DIR, cls_config, distill_config, distill_configs
+from .plan import TEACHER_CACHE_DIR, cls_config, distill_configs
 from .schema import CompareConfig, Row
 from .table import differences, differences_markdown, results_table, write_results_csv
 
@@ -65,14 +65,14 @@ def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _budget_lines(cfg: CompareConfig) -> list[str]:
+def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConfig]) -> list[str]:
     """Teacher, data and budget of the distillation, from the (shared) SEED config, and what
-    the finished students record (steps, teacher-cache use)."""
+    the finished students of ``configs`` (by strategy and member) record (steps, teacher-cache use)."""
     if not cfg.distill.strategies:
         return []
-    dcfg = distill_config(cfg, cfg.distill.strategies[0])
+    dcfg = configs[(cfg.distill.strategies[0], 0)]
     steps, caches = [], []
-    for (strategy, member), member_cfg in distill_configs(cfg).items():
+    for (strategy, member), member_cfg in configs.items():
         student = Path(member_cfg.train.output_dir) / "student.pth"
         if student.is_file():
             meta = safe_load(student).get("meta", {})
@@ -123,13 +123,14 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     diffs = differences(columns, table)
     write_results_csv(columns, table + diffs, out / "results.csv")
     plot_results(columns, table, out / "results.png")
-    runs = {s: Path(distill_config(cfg, s).train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
+    configs = distill_configs(cfg)  # every (strategy, member), resolved once for the whole report
+    runs = {s: Path(configs[(s, 0)].train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
     has_curves = bool(runs) and plot_loss_curves(runs, out / "loss_curves.png")
 
     lines = [f"# {cfg.title}", ""]
     if cfg.note:
         lines += [f"> {cfg.note.strip()}", ""]
-    lines += _budget_lines(cfg)
+    lines += _budget_lines(cfg, configs)
     if cfg.cls.enabled:
         ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
         fewshot = getattr(ccfg, "fewshot", None)
