@@ -1,5 +1,7 @@
 """A :class:`~seed_transfer.segmentation.schema.SegTransferConfig` -> the MMEngine config dict
 MMSegmentation trains from: the model-zoo FCN-D8 / DeepLabV3-D8 recipe on a plain-stem ResNet.
+The recipe's numbers (strides, dilations, head widths, dropout, loss weights, crop and flip,
+sliding window) are config keys (``configs/seg/base/*.yaml``); this module only maps them.
 
 Why ``ResNet`` (plain 7x7 stem, ``style='pytorch'``) and not the zoo's default ``ResNetV1c``:
 V1c has a deep stem (three 3x3 convs) that no torchvision / MoCo / SwAV / SimCLR / DINO / SEED
@@ -11,7 +13,7 @@ from dataclasses import asdict
 
 from distill.config import ConfigError
 
-from .schema import SegScheduleConfig, SegTransferConfig
+from .schema import BASIC_DEPTHS, SegScheduleConfig, SegTransferConfig
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]  # RGB, 0-255: the torchvision preprocessing of every checkpoint
 IMAGENET_STD = [58.395, 57.12, 57.375]
@@ -47,39 +49,47 @@ def scaled_schedule(schedule: SegScheduleConfig, total_batch: int) -> dict:
             "checkpoint_interval": max(1, round(schedule.checkpoint_interval / ratio))}
 
 
+def stage_channels(depth: int, index: int) -> int:
+    """Output channels of ResNet stage ``index`` (0-3): 64..512 (BasicBlock), 256..2048 (Bottleneck)."""
+    return (64 << index) * (1 if depth in BASIC_DEPTHS else 4)
+
+
 def _heads(cfg: SegTransferConfig, depth: int, num_classes: int, norm_cfg: dict) -> tuple[dict, dict | None]:
-    basic = depth in (18, 34)  # BasicBlock stages end at 512 / 256 channels; the zoo's R18 heads are narrower
-    in4, in3 = (512, 256) if basic else (2048, 1024)
-    width, aux_width = (128, 64) if basic else (512, 256)
-    common = dict(in_index=3, in_channels=in4, channels=width, dropout_ratio=0.1, num_classes=num_classes,
-                  norm_cfg=norm_cfg, align_corners=False,
-                  loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0))
-    if cfg.model.head == "fcn":
-        decode = dict(type="FCNHead", num_convs=2, concat_input=True, **common)
+    m = cfg.model
+    width, aux_width = m.head_channels(depth)
+    common = dict(in_index=m.in_index, in_channels=stage_channels(depth, m.in_index), channels=width,
+                  dropout_ratio=m.dropout_ratio, num_classes=num_classes, norm_cfg=norm_cfg, align_corners=False,
+                  loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=m.loss_weight))
+    if m.head == "fcn":
+        decode = dict(type="FCNHead", num_convs=m.fcn_num_convs, concat_input=m.fcn_concat_input, **common)
     else:
-        decode = dict(type="ASPPHead", dilations=(1, 12, 24, 36), **common)
+        decode = dict(type="ASPPHead", dilations=tuple(m.aspp_dilations), **common)
     aux = None
-    if cfg.model.aux_head:
-        aux = dict(type="FCNHead", in_channels=in3, in_index=2, channels=aux_width, num_convs=1, concat_input=False,
-                   dropout_ratio=0.1, num_classes=num_classes, norm_cfg=norm_cfg, align_corners=False,
-                   loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=0.4))
+    if m.aux_head:
+        aux = dict(type="FCNHead", in_channels=stage_channels(depth, m.aux_in_index), in_index=m.aux_in_index,
+                   channels=aux_width, num_convs=m.aux_num_convs, concat_input=m.aux_concat_input,
+                   dropout_ratio=m.aux_dropout_ratio, num_classes=num_classes, norm_cfg=norm_cfg,
+                   align_corners=False,
+                   loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=m.aux_loss_weight))
     return decode, aux
 
 
 def build_model(cfg: SegTransferConfig, depth: int, num_classes: int, backbone_file: str | None) -> dict:
-    """EncoderDecoder: dilated ResNet (strides 1,2,1,1; dilations 1,1,2,4: output stride 8) + heads.
-    ``backbone_file``: converted weights (:mod:`.convert`) or None for mmseg's random init."""
+    """EncoderDecoder: ResNet with the config's strides / dilations (the zoo's D8: 1,2,1,1 and
+    1,1,2,4, output stride 8) + heads. ``backbone_file``: converted weights (:mod:`.convert`) or
+    None for mmseg's random init."""
     norm_cfg = dict(type=cfg.model.norm, requires_grad=True)
     crop = tuple(cfg.data.crop_size)
-    backbone = dict(type="ResNet", depth=depth, num_stages=4, out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4),
-                    strides=(1, 2, 1, 1), norm_cfg=norm_cfg, norm_eval=False, style="pytorch",
-                    contract_dilation=True)
+    backbone = dict(type="ResNet", depth=depth, num_stages=4, out_indices=(0, 1, 2, 3),
+                    dilations=tuple(cfg.model.dilations), strides=tuple(cfg.model.strides), norm_cfg=norm_cfg,
+                    norm_eval=False, style="pytorch", contract_dilation=True)
     if backbone_file:
         backbone["init_cfg"] = dict(type="Pretrained", checkpoint=str(backbone_file))
     decode, aux = _heads(cfg, depth, num_classes, norm_cfg)
     test_cfg = dict(mode="whole")
-    if cfg.model.test_mode == "slide":  # windows overlapping by a third, as the zoo's slide configs
-        test_cfg = dict(mode="slide", crop_size=crop, stride=tuple(max(1, c * 2 // 3) for c in crop))
+    if cfg.model.test_mode == "slide":
+        window, stride = cfg.slide_window()
+        test_cfg = dict(mode="slide", crop_size=tuple(window), stride=tuple(stride))
     model = dict(type="EncoderDecoder",
                  data_preprocessor=dict(type="SegDataPreProcessor", mean=IMAGENET_MEAN, std=IMAGENET_STD,
                                         bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop),
@@ -94,8 +104,8 @@ def pipelines(cfg: SegTransferConfig, label_transforms: list[dict]) -> tuple[lis
     scale = tuple(cfg.data.scale)
     train = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), *label_transforms,
              dict(type="RandomResize", scale=scale, ratio_range=tuple(cfg.data.ratio_range), keep_ratio=True),
-             dict(type="RandomCrop", crop_size=tuple(cfg.data.crop_size), cat_max_ratio=0.75),
-             dict(type="RandomFlip", prob=0.5)]
+             dict(type="RandomCrop", crop_size=tuple(cfg.data.crop_size), cat_max_ratio=cfg.data.cat_max_ratio),
+             dict(type="RandomFlip", prob=cfg.data.flip_prob)]
     if cfg.data.photometric:
         train.append(dict(type="PhotoMetricDistortion"))
     train.append(dict(type="PackSegInputs"))

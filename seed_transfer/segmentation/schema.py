@@ -1,7 +1,8 @@
 """Typed schema of the segmentation transfer configs (``configs/seg/*.yaml``).
 
-The YAML files hold the MMSegmentation model-zoo protocol as data (model, dataset, crop,
-schedule); :mod:`seed_transfer.segmentation.mmconfig` turns one into an MMEngine config.
+The YAML files hold the MMSegmentation model-zoo protocol as data (backbone strides and dilations,
+heads, dataset, crop and augmentation, schedule): ``configs/seg/base/*.yaml`` state every recipe key,
+the defaults here mirror them; :mod:`seed_transfer.segmentation.mmconfig` only maps a config to MMEngine.
 Override any key as ``key=value`` (``schedule.iters=100``, ``data.root=/datasets``).
 """
 
@@ -13,18 +14,55 @@ HEADS = ("fcn", "deeplabv3")
 NORMS = ("SyncBN", "BN")
 DATASETS = ("voc12", "voc12aug", "cityscapes", "voc_example")
 SCALINGS = ("linear", "accumulate")
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+BASIC_DEPTHS = (18, 34)  # BasicBlock ResNets (stages end at 64..512 channels); the others are Bottleneck (256..2048)
+# (decode, aux) head widths where model.channels / model.aux_channels are None: the zoo's R50 heads,
+# and its narrower R18 heads for BasicBlock ResNets
+DEFAULT_CHANNELS = {"Bottleneck": (512, 256), "BasicBlock": (128, 64)}
 
 
 @dataclass
 class SegModelConfig:
-    head: str = "fcn"  # fcn (FCNHead, 2 convs) | deeplabv3 (ASPP, rates 1/12/24/36); both D8 (output stride 8)
+    head: str = "fcn"  # fcn (FCNHead) | deeplabv3 (ASPPHead)
     # ResNet depth; None takes the checkpoint's (a random init needs it: model.depth=50).
     depth: int | None = None
     # SyncBN as in the model zoo; a single process (1 GPU, CPU) runs it as BN (MMEngine reverts it).
     norm: str = "SyncBN"
-    aux_head: bool = True  # FCN auxiliary head on stage 3 (loss weight 0.4), as the zoo configs
-    # FCN-D8 / DeepLabV3-D8 inference: whole image (zoo) or sliding window (crop-sized windows)
+    # Backbone: per-stage strides and dilations of the ResNet; the zoo's D8 (output stride 8)
+    # replaces the strides of stages 3-4 by dilations 2 and 4 (D16 would be 1,2,2,1 / 1,1,1,2).
+    strides: list[int] = field(default_factory=lambda: [1, 2, 1, 1])
+    dilations: list[int] = field(default_factory=lambda: [1, 1, 2, 4])
+    # Decode head: on stage in_index (0-3; 3 = the last, its in_channels follow the depth),
+    # `channels` wide (None: the depth's zoo width, 512 for Bottleneck R50/101/152, 128 for
+    # BasicBlock R18/R34), dropout before the classifier, cross-entropy with loss_weight.
+    in_index: int = 3
+    channels: int | None = None
+    dropout_ratio: float = 0.1
+    loss_weight: float = 1.0
+    fcn_num_convs: int = 2  # head fcn only: 3x3 convs of the FCNHead
+    fcn_concat_input: bool = True  # head fcn only: concatenate the input to the convs' output
+    aspp_dilations: list[int] = field(default_factory=lambda: [1, 12, 24, 36])  # head deeplabv3 only: ASPP rates
+    # Auxiliary FCN head (training only), as in the zoo configs: on stage 3 (aux_in_index 2),
+    # aux_channels wide (None: 256 for Bottleneck, 64 for BasicBlock), 1 conv, loss weight 0.4.
+    aux_head: bool = True
+    aux_in_index: int = 2
+    aux_channels: int | None = None
+    aux_num_convs: int = 1
+    aux_concat_input: bool = False
+    aux_dropout_ratio: float = 0.1
+    aux_loss_weight: float = 0.4
+    # FCN-D8 / DeepLabV3-D8 inference: whole image (zoo) or sliding window (data.crop_size windows)
     test_mode: str = "whole"
+    # test_mode slide: window stride [H, W]; None: two thirds of the window (rounded down), i.e.
+    # windows overlapping by a third, as the zoo's slide configs (512x1024 -> 341x682)
+    slide_stride: list[int] | None = None
+
+    def head_channels(self, depth: int) -> tuple[int, int]:
+        """(decode, aux) head widths at ``depth``: model.channels / model.aux_channels, or where
+        None the zoo's width for the depth's block type (:data:`DEFAULT_CHANNELS`)."""
+        default = DEFAULT_CHANNELS["BasicBlock" if depth in BASIC_DEPTHS else "Bottleneck"]
+        return (default[0] if self.channels is None else self.channels,
+                default[1] if self.aux_channels is None else self.aux_channels)
 
 
 @dataclass
@@ -39,6 +77,10 @@ class SegDataConfig:
     batch_size: int = 4  # per GPU (per process)
     num_workers: int = 4
     photometric: bool = True  # PhotoMetricDistortion
+    # RandomCrop: retry (up to 10 times) a crop where one class covers more than this share of
+    # the labelled pixels; 1.0 takes the first crop
+    cat_max_ratio: float = 0.75
+    flip_prob: float = 0.5  # RandomFlip (horizontal)
 
 
 @dataclass
@@ -72,7 +114,7 @@ class SegTransferConfig:
                                     ("model.test_mode", self.model.test_mode, ("whole", "slide"))):
             if value not in options:
                 raise ConfigError(f"{key}: {value!r} is not one of {', '.join(options)}")
-        if self.model.depth is not None and self.model.depth not in (18, 34, 50, 101, 152):
+        if self.model.depth is not None and self.model.depth not in RESNET_DEPTHS:
             raise ConfigError(f"model.depth: {self.model.depth} is not a ResNet depth (18, 34, 50, 101, 152)")
         for key, pair in (("data.crop_size", self.data.crop_size), ("data.scale", self.data.scale),
                           ("data.ratio_range", self.data.ratio_range)):
@@ -85,3 +127,44 @@ class SegTransferConfig:
                 raise ConfigError(f"schedule.{key} must be >= 1, got {getattr(self.schedule, key)}")
         if self.data.batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {self.data.batch_size}")
+        self._validate_recipe()
+
+    def _validate_recipe(self) -> None:
+        """The model-zoo recipe's numbers: backbone, heads, crop / flip, sliding window."""
+        m = self.model
+        for key in ("strides", "dilations"):
+            values = getattr(m, key)
+            if len(values) != 4 or min(values) < 1:
+                raise ConfigError(f"model.{key}: expected four integers >= 1 (one per ResNet stage), got {values}")
+        for key in ("in_index", "aux_in_index"):
+            if getattr(m, key) not in (0, 1, 2, 3):
+                raise ConfigError(f"model.{key}: {getattr(m, key)} is not a ResNet stage index (0, 1, 2, 3)")
+        for key in ("channels", "aux_channels"):
+            if getattr(m, key) is not None and getattr(m, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1 or null (the depth's width), got {getattr(m, key)}")
+        for key in ("fcn_num_convs", "aux_num_convs"):
+            if getattr(m, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1, got {getattr(m, key)}")
+        for key in ("dropout_ratio", "aux_dropout_ratio"):
+            if not 0 <= getattr(m, key) < 1:
+                raise ConfigError(f"model.{key} must be in [0, 1), got {getattr(m, key)}")
+        for key in ("loss_weight", "aux_loss_weight"):
+            if getattr(m, key) < 0:
+                raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}")
+        if not m.aspp_dilations or min(m.aspp_dilations) < 1:
+            raise ConfigError(f"model.aspp_dilations: expected one or more integers >= 1, got {m.aspp_dilations}")
+        if m.slide_stride is not None and (len(m.slide_stride) != 2 or min(m.slide_stride) < 1 or any(
+                s > c for s, c in zip(m.slide_stride, self.data.crop_size))):
+            raise ConfigError(f"model.slide_stride: expected null or [H, W] in [1, data.crop_size "
+                              f"{self.data.crop_size}] (larger strides leave pixels unpredicted), got {m.slide_stride}")
+        if not 0 < self.data.cat_max_ratio <= 1:
+            raise ConfigError(f"data.cat_max_ratio must be in (0, 1] (1: no retry), got {self.data.cat_max_ratio}")
+        if not 0 <= self.data.flip_prob <= 1:
+            raise ConfigError(f"data.flip_prob must be in [0, 1], got {self.data.flip_prob}")
+
+    def slide_window(self) -> tuple[list[int], list[int]]:
+        """test_mode slide: (window, stride) [H, W]; the window is data.crop_size, the stride
+        model.slide_stride or, where None, two thirds of the window (rounded down)."""
+        window = list(self.data.crop_size)
+        stride = self.model.slide_stride or [max(1, c * 2 // 3) for c in window]
+        return window, list(stride)
