@@ -8,11 +8,12 @@
 Read it back with :func:`distill.checkpoints.load_pretrained` (layout ``seed-student``).
 """
 
+import contextlib
 import glob
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -63,6 +64,26 @@ def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created if missing) for the ``with`` block: processes
+    that build the same thing on first use (a dataset folder; parallel jobs of a comparison) take
+    turns, and the later ones find it built. POSIX ``flock``; where it is missing, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # e.g. Windows: one process at a time is the user's to arrange
+        yield
+        return
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def remove_stale_temporaries(*paths: str | Path) -> None:

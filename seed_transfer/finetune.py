@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 
 
-def run_seeds(output_dir: str | Path, seeds: int, run_one: Callable[[int, Path], dict]) -> list[dict]:
-    """``run_one(seed, seed_dir)`` for every seed without a ``seed_dir/metrics.json`` (which
-    ``run_one`` writes); the finished seeds' results are read back. Returns one dict per seed."""
+def run_seeds(output_dir: str | Path, seeds: int, run_one: Callable[[int, Path], dict],
+              only: int | None = None) -> list[dict]:
+    """``run_one(seed, seed_dir)`` for every seed (``only``: that seed) without a ``seed_dir/metrics.json``
+    (which ``run_one`` writes); the finished seeds' results are read back. Returns one dict per seed."""
     results = []
-    for seed in range(seeds):
+    for seed in range(seeds) if only is None else [only]:
         seed_dir = Path(output_dir) / f"seed{seed}"
         done = seed_dir / METRICS_FILE
         if done.is_file():
@@ -101,6 +102,8 @@ class FinetuneRequest:
     arch: str | None = None  # when the checkpoint does not record it
     layout: str = "auto"
     allow_unsafe_pickle: bool = False
+    # fine-tune this seed only and write no summary (one job of a comparison run as a cluster DAG)
+    only_seed: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "output_dir", Path(self.output_dir))
@@ -113,6 +116,8 @@ class FinetuneRequest:
     def check(self) -> None:
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
+        if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
+            raise ConfigError(f"only_seed={self.only_seed} must be one of the seeds 0..{self.seeds - 1}")
 
 
 @dataclass(frozen=True)

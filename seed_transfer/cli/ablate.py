@@ -26,7 +26,10 @@ def _run(args) -> int:
         for point in expand_grid(cfg).points:
             print(f"{point.name}: {' '.join(point.overrides) or '(base config)'}")
         return 0
-    result = run_ablation(cfg)
+    return _summary(run_ablation(cfg))
+
+
+def _summary(result: dict) -> int:
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     failed = [p["point"] for p in result["points"] if p["status"] != "done"]
     failures = f", failed: {', '.join(failed)}" if failed else ""
@@ -35,13 +38,26 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-@launchable("ablate", AblationConfig)
+def _dag(launcher, argv) -> int:
+    """``--launcher slurm``: every point a job of its own (:mod:`seed_transfer.pipelines.ablation.dag`);
+    this process waits for them and writes the report."""
+    from ..pipelines.ablation.dag import run_ablation_dag
+
+    args = _parser().parse_args(argv)
+    return _summary(run_ablation_dag(load_config(AblationConfig, args.config, args.overrides), launcher))
+
+
+@launchable("ablate", AblationConfig, dag=_dag)
 def main(argv=None) -> int:
+    return run_cli(_run, _parser().parse_args(argv))
+
+
+def _parser():
     parser = build_parser(__doc__, config="YAML file under configs/ablation/",
                           overrides="key=value, e.g. mode=product only=[distill.queue_size] "
                                     "'axes.distill.tau_teacher=[0.01, 0.1]'")
     parser.add_argument("--dry-run", action="store_true", help="print the points and their overrides, run nothing")
-    return run_cli(_run, parser.parse_args(argv))
+    return parser
 
 
 if __name__ == "__main__":

@@ -66,11 +66,14 @@ def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
     return 0 if status is None else int(status)
 
 
-def launchable(tool: str, config_cls: type | None = None, output_key: str = "output_dir"):
+def launchable(tool: str, config_cls: type | None = None, output_key: str = "output_dir",
+               dag: Callable[..., int] | None = None):
     """Decorate ``seed_transfer.cli.<tool>.main`` with the launcher options; without them ``main``
     runs as before. ``config_cls`` and ``output_key`` (a dotted key, e.g. ``train.output_dir``)
     name the run's output folder, which holds the job's submitit folder; a tool without one
-    (its folder is a run key) uses ``outputs/<tool>``."""
+    (its folder is a run key) uses ``outputs/<tool>``. ``dag(launcher_cfg, argv)``: what
+    ``launcher: slurm`` does instead of submitting the tool as one job (a pipeline whose stages
+    become jobs of their own, e.g. the comparison)."""
 
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -78,20 +81,22 @@ def launchable(tool: str, config_cls: type | None = None, output_key: str = "out
             given = sys.argv[1:] if argv is None else list(argv)
             if not any(a == "--launcher" or a.startswith(("--launcher=", "launcher.")) for a in given):
                 return main(argv)  # as typed (None: sys.argv), e.g. for the command line a report records
-            return run_cli(_launch, tool, given, main, config_cls, output_key)
+            return run_cli(_launch, tool, given, main, config_cls, output_key, dag)
 
         return launching_main
 
     return wrap
 
 
-def _launch(tool: str, argv: list[str], main: Callable[..., int], config_cls, output_key: str) -> int:
+def _launch(tool: str, argv: list[str], main: Callable[..., int], config_cls, output_key: str, dag=None) -> int:
     from ..launch.config import split_launcher_argv
     from ..launch.submit import submit
 
     cfg, rest = split_launcher_argv(argv)
     if cfg.launcher == "local":
         return main(rest)
+    if cfg.launcher == "slurm" and dag is not None:
+        return dag(cfg, rest)
     result = submit(f"seed_transfer.cli.{tool}:main", rest, cfg, run_folder(tool, rest, config_cls, output_key))
     return result if isinstance(result, int) else 0  # a submitted SLURM job: its id and logs are printed
 

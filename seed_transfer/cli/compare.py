@@ -9,6 +9,14 @@ transfer; writes <output_dir>/report.md, results.csv and plots.
 Installed, the same command is `seed-transfer-compare --config ...`. Every stage writes under
 output_dir and is skipped when its outputs exist: run the same command again to continue an
 interrupted comparison.
+
+On a cluster, `--launcher slurm` makes every stage a SLURM job (each distillation, then every
+row x dataset and row x fine-tuning seed, in parallel; resources per stage: the config's
+`jobs.<stage>` keys over `launcher.<key>=value`); this command waits for them and writes the
+report. `launcher.executor=local` runs the same jobs as local processes:
+
+    python tools/compare.py --config configs/compare/paper.yaml --launcher slurm \
+        launcher.partition=learnlab "jobs.distill={gpus_per_node: 8}" "jobs.det={gpus_per_node: 1}"
 """
 
 import shlex
@@ -29,11 +37,26 @@ def _run(args, argv) -> int:
     return 0
 
 
-@launchable("compare", CompareConfig)
+def _parser():
+    return build_parser(__doc__, config="e.g. configs/compare/demo.yaml",
+                        overrides="key=value, e.g. det.seeds=3 cls.enabled=false")
+
+
+def _dag(launcher, argv) -> int:
+    """``--launcher slurm``: every stage a job of its own (:mod:`seed_transfer.pipelines.compare.dag`);
+    this process waits for them and writes the report."""
+    from ..pipelines.compare.dag import run_compare_dag
+
+    args = _parser().parse_args(argv)
+    cfg = load_config(CompareConfig, config_path(args.config), args.overrides)
+    result = run_compare_dag(cfg, launcher, command=_command_line(None))
+    print(f"{len(result['rows'])} rows, {len(result['stages'])} stages -> {result['report']}")
+    return 0
+
+
+@launchable("compare", CompareConfig, dag=_dag)
 def main(argv=None) -> int:
-    parser = build_parser(__doc__, config="e.g. configs/compare/demo.yaml",
-                          overrides="key=value, e.g. det.seeds=3 cls.enabled=false")
-    return run_cli(_run, parser.parse_args(argv), argv)
+    return run_cli(_run, _parser().parse_args(argv), argv)
 
 
 def _command_line(argv) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from distill.errors import DataError, MissingDependency, MissingFile
+from distill.export import exclusive
 
 from .data import read_voc_xml
 
@@ -124,6 +125,11 @@ def build_tree_tiles(out_dir: str | Path, tile_size: int = 200, overlap: int = 0
     A manifest with the same parameters, source files and existing outputs is reused as it is.
     """
     out_dir = Path(out_dir).expanduser()
+    with exclusive(out_dir.parent / f".{out_dir.name}.lock"):  # parallel jobs: one builds, the others reuse
+        return _build(out_dir, tile_size, overlap, min_visible, test_fraction)
+
+
+def _build(out_dir: Path, tile_size: int, overlap: int, min_visible: float, test_fraction: float) -> dict:
     params = _params(tile_size, overlap, min_visible, test_fraction)
     data_dir = deepforest_data_dir()
     sources = {f"{stem}.png": (data_dir / f"{stem}.png").stat().st_size for stem in SOURCES}

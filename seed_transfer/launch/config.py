@@ -13,7 +13,7 @@
   submitit (a workstation, the tests); ``debug`` runs it in this process.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from distill.config import ConfigError, from_dict, parse_overrides
 
@@ -54,6 +54,14 @@ class LauncherConfig:
     @property
     def world_size(self) -> int:
         return self.nodes * self.gpus_per_node
+
+
+def check_launcher_keys(keys: dict, where: str) -> None:
+    """Refuse a mapping of launcher keys (a pipeline's ``jobs.<stage>``) that names an unknown one."""
+    known = {f.name for f in fields(LauncherConfig)} - {"launcher"}
+    bad = sorted(set(keys) - known)
+    if bad:
+        raise ConfigError(f"{where}: unknown launcher keys {bad}; choose from {', '.join(sorted(known))}")
 
 
 def split_launcher_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:

@@ -30,14 +30,21 @@ class CommandJob(submitit.helpers.Checkpointable):
     each task gets the variables ``torchrun`` would set (``RANK``, ``LOCAL_RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``) before ``fn`` runs, so
     :func:`distill.distributed.init_from_env` joins them into one process group.
-    ``requeues``: how many times this job has requeued itself so far.
+    ``requeues``: how many times this job has requeued itself so far. ``threads``: torch's intra-op
+    threads in each task (``launcher.cpus_per_task``; ``None``: torch's default, every core).
     """
 
-    def __init__(self, fn: str | Callable, argv: list[str], max_requeues: int, requeues: int = 0):
+    def __init__(self, fn: str | Callable, argv: list[str], max_requeues: int, requeues: int = 0,
+                 threads: int | None = None):
         self.fn, self.argv, self.max_requeues, self.requeues = fn, list(argv), max_requeues, requeues
+        self.threads = threads
 
     def __call__(self) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        if self.threads:  # the task's CPUs (launcher.cpus_per_task), not every core of the node: parallel
+            import torch  # jobs on one machine would otherwise oversubscribe it many times over
+
+            torch.set_num_threads(self.threads)
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:  # devices: distill.distributed picks cuda:LOCAL_RANK of those visible
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
@@ -60,4 +67,5 @@ class CommandJob(submitit.helpers.Checkpointable):
         argv = self.argv if RESUME_FLAG in self.argv else [*self.argv, RESUME_FLAG]
         log.warning("preempted or out of time: requeued (%d of at most %d) as %s %s", self.requeues + 1,
                     self.max_requeues, fn_name(self.fn), shlex.join(argv))
-        return submitit.helpers.DelayedSubmission(CommandJob(self.fn, argv, self.max_requeues, self.requeues + 1))
+        return submitit.helpers.DelayedSubmission(CommandJob(self.fn, argv, self.max_requeues, self.requeues + 1,
+                                                             self.threads))

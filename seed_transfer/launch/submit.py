@@ -84,7 +84,7 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
 
     name = cfg.job_name or fn_name(fn).rpartition(":")[0].rpartition(".")[2]
     executor = slurm_executor(cfg, Path(output_dir) / SUBMITIT_FOLDER, name)
-    job = executor.submit(CommandJob(fn, argv, cfg.max_requeues))
+    job = executor.submit(CommandJob(fn, argv, cfg.max_requeues, threads=cfg.cpus_per_task))
     where = "SLURM" if cfg.executor == "slurm" else f"submitit's {cfg.executor} executor"
     print(f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.gpus_per_node} process(es)) to {where}\n"
           f"  follow: tail -f {job.paths.stdout} {job.paths.stderr}"

@@ -37,28 +37,37 @@ def row_dir_name(name: str) -> str:
 
 
 class Stages:
-    """Records what each stage did (``ran`` / ``skipped``) and how long it took."""
+    """Records what each stage did (``ran`` / ``skipped`` / ``ran as jobs``) and how long it took.
 
-    def __init__(self, path: Path):
-        self.path, self.records = path, []
+    ``jobs``: ``{(stage, row): seconds}`` of the stages that cluster jobs ran (:mod:`.compare.dag`);
+    this process only reads or summarises their outputs, and records the jobs' seconds."""
+
+    def __init__(self, path: Path, jobs: dict[tuple[str, str], float] | None = None):
+        self.path, self.records, self.jobs = path, [], dict(jobs or {})
         previous = json.loads(path.read_text()) if path.is_file() else []
         # a skipped stage reports the seconds it took when it ran (kept in <output_dir>/stages.json)
         self.previous = {(r["stage"], r["row"]): r["seconds"] for r in previous}
 
     def run(self, stage: str, row: str, done: bool, fn):
         tic = time.perf_counter()
-        if done:
+        in_jobs = (stage, row) in self.jobs
+        if in_jobs:
+            log.info("[%s] %s: ran as cluster jobs (%.0f s), collecting", stage, row, self.jobs[stage, row])
+        elif done:
             log.info("[%s] %s: outputs exist, skipped", stage, row)
         else:
             log.info("[%s] %s: running", stage, row)
         value = fn()
-        seconds = self.previous.get((stage, row), 0.0) if done else time.perf_counter() - tic
-        self.records.append({"stage": stage, "row": row, "status": "skipped" if done else "ran",
-                             "seconds": round(seconds, 2)})
+        if in_jobs:
+            seconds, status = self.jobs[stage, row], "ran as jobs"
+        else:
+            seconds = self.previous.get((stage, row), 0.0) if done else time.perf_counter() - tic
+            status = "skipped" if done else "ran"
+        self.records.append({"stage": stage, "row": row, "status": status, "seconds": round(seconds, 2)})
         merged = {(r["stage"], r["row"]): r for r in self.records}
         self.path.write_text(json.dumps([*({"stage": k[0], "row": k[1], "seconds": v} for k, v in self.previous.items()
                                            if k not in merged), *self.records], indent=2))
-        if not done:
+        if not done and not in_jobs:
             log.info("[%s] %s: done in %.0f s", stage, row, seconds)
         return value
 

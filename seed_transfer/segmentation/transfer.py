@@ -122,7 +122,9 @@ def transfer(request: FinetuneRequest) -> dict:
             write_json(result, seed_dir / METRICS_FILE)
         return result
 
-    per_seed = run_seeds(request.output_dir, request.seeds, run_one)
+    per_seed = run_seeds(request.output_dir, request.seeds, run_one, only=request.only_seed)
+    if request.only_seed is not None:  # one job of a comparison DAG: the summary comes once every seed is done
+        return per_seed[0]
     summary = summarize([r["results"] for r in per_seed], SUMMARY_METRICS)
     return write_summary(request, ENGINE, per_seed, summary, markdown_comparison,
                          model={"head": cfg.model.head, "depth": depth, "norm": cfg.model.norm},
@@ -132,8 +134,8 @@ def transfer(request: FinetuneRequest) -> dict:
 def run_segmentation_transfer(config: str | Path, weights: str | None, output_dir: str | Path, seeds: int = 1,
                               name: str | None = None, data_root: str | None = None, opts=(), resume: bool = False,
                               arch: str | None = None, layout: str = "auto",
-                              allow_unsafe_pickle: bool = False) -> dict:
+                              allow_unsafe_pickle: bool = False, only_seed: int | None = None) -> dict:
     """:func:`transfer` of the :class:`~seed_transfer.finetune.FinetuneRequest` of these keywords."""
     return transfer(FinetuneRequest(config, weights, output_dir, seeds=seeds, name=name, data_root=data_root,
                                     opts=tuple(opts), resume=resume, arch=arch, layout=layout,
-                                    allow_unsafe_pickle=allow_unsafe_pickle))
+                                    allow_unsafe_pickle=allow_unsafe_pickle, only_seed=only_seed))

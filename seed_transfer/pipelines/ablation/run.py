@@ -236,29 +236,60 @@ def teacher_cache_record(student: Path) -> dict | None:
     return safe_load(student).get("meta", {}).get("teacher_cache") if student.is_file() else None
 
 
-def run_ablation(cfg: AblationConfig) -> dict:
-    """Run every point (skipping finished ones), then write tables, plots and report.md."""
-    from .report import write_reports
+def point_done(cfg: AblationConfig, point: Point, evals: list | None = None) -> bool:
+    """The point's student is complete and every evaluation is newer than it."""
+    from distill.trainer import STUDENT_NAME
 
-    tic = time.perf_counter()
+    student = Path(point.distill.train.output_dir) / STUDENT_NAME
+    evals = evaluations(cfg, point) if evals is None else evals
+    return student_is_complete(student, point.distill) and all(
+        _fresh_json(result, student) is not None for _, _, result in evals)
+
+
+def run_point_or_fail(cfg: AblationConfig, point: Point, stages: Stages, evals: list | None = None) -> dict:
+    """:func:`run_point`; a diverged setting (FloatingPointError) is a result of the ablation, not a crash."""
+    try:
+        return run_point(cfg, point, stages, evals)
+    except FloatingPointError as err:
+        log.error("point %s failed: %s", point.name, err)
+        return {"point": point.name, "settings": point.settings, "overrides": point.overrides,
+                "status": f"failed: {err}", "metrics": {}}
+
+
+def prepare(cfg: AblationConfig) -> tuple[Grid, dict[str, list]]:
+    """Every point's distillation config and evaluations, resolved and checked, and the output folder
+    refused if it holds results of other settings; nothing is written."""
     grid = expand_grid(cfg)  # every point's distillation config, resolved and checked
     evals = {p.name: evaluations(cfg, p) for p in grid.points}  # ... and its evaluations, before anything runs
     refuse_stale(cfg.output_dir, stale_outputs(cfg, grid, evals))  # never mix results of two different configs
+    return grid, evals
+
+
+def run_ablation(cfg: AblationConfig, jobs: dict[str, dict] | None = None, started: float | None = None) -> dict:
+    """Run every point (skipping finished ones), then write tables, plots and report.md. ``jobs``:
+    the points that cluster jobs ran (:mod:`.dag`), by name: ``{"record", "stages", "seconds"}``;
+    ``started``: the ``time.perf_counter()`` at which this invocation began (default: now)."""
+    from .report import write_reports
+
+    tic = time.perf_counter() if started is None else started
+    grid, evals = prepare(cfg)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     (out / "grid.json").write_text(json.dumps(
         [{"point": p.name, "settings": p.settings, "overrides": p.overrides} for p in grid.points], indent=2))
-    stages = Stages(out / "stages.json")
+    jobs = jobs or {}
+    stages = Stages(out / "stages.json", {(s["stage"], s["row"]): s["seconds"]
+                                          for job in jobs.values() for s in job["stages"] if s["status"] == "ran"})
     records = []
     for i, point in enumerate(grid.points, 1):
+        if point.name in jobs:  # its job's record, and its stages as the job ran them
+            for s in jobs[point.name]["stages"]:
+                stages.run(s["stage"], s["row"], True, lambda: None)
+            records.append(jobs[point.name]["record"])
+            continue
         log.info("[%d/%d] point %s (%s)", i, len(grid.points), point.name, " ".join(point.overrides) or "base config")
-        try:
-            records.append(run_point(cfg, point, stages, evals[point.name]))
-        except FloatingPointError as err:  # a diverged setting is a result of the ablation, not a crash
-            log.error("point %s failed: %s", point.name, err)
-            records.append({"point": point.name, "settings": point.settings, "overrides": point.overrides,
-                            "status": f"failed: {err}", "metrics": {}})
+        records.append(run_point_or_fail(cfg, point, stages, evals[point.name]))
     report = write_reports(cfg, grid, records, stages.records, time.perf_counter() - tic)
     log.info("report written to %s", report["report"])
     return {"points": records, "stages": stages.records, **report}

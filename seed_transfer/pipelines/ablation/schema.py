@@ -63,8 +63,14 @@ class AblationConfig:
     teacher_cache: bool = True
     title: str = "SEED ablation"
     note: str = ""  # written at the top of the report
+    # With --launcher slurm every point (its distillation and evaluations) is a job of its own, all
+    # in parallel; these launcher keys over the command line's size each, e.g. {gpus_per_node: 8}.
+    jobs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        from ...launch.config import check_launcher_keys
+
+        check_launcher_keys(self.jobs, "jobs")
         if self.mode not in MODES:
             raise ConfigError(f"mode={self.mode!r}: choose one of {', '.join(MODES)}")
         if not (self.eval.knn.enabled or self.eval.cls.enabled):

@@ -151,9 +151,11 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
                  f"seeds) x the fine-tuning seeds; each cell is the mean ± std over its units")
     code = code_version()
     commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
+    in_jobs = sum(s["status"] == "ran as jobs" for s in stages)
+    jobs = f", {in_jobs} run as cluster jobs (in parallel: their seconds add up)" if in_jobs else ""
     lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
               f"(this invocation: {wall_seconds / 60:.1f} min wall, "
-              f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done); "
+              f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done{jobs}); "
               f"code {code.get('package_version', '')} at commit `{commit}`",
               f"- **Hardware** (of this invocation): {hardware_text()}"]
     if command:

@@ -62,17 +62,24 @@ def check_not_stale(cfg: CompareConfig, plan: ComparePlan | None = None) -> None
     refuse_stale(cfg.output_dir, problems)
 
 
+def student_rows(cfg: CompareConfig, configs: dict) -> list[Row]:
+    """One row per (strategy, member) of ``configs``, its weights the student its distillation exports."""
+    from distill.trainer import STUDENT_NAME
+
+    return [Row(strategy, str(Path(dcfg.train.output_dir) / STUDENT_NAME), cfg.student_arch, strategy, member)
+            for (strategy, member), dcfg in configs.items()]
+
+
 def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None) -> list[Row]:
     """Distil (or resume, or skip) every (strategy, member) of ``configs`` (default: :func:`~.plan.distill_configs`)."""
-    from distill.trainer import STUDENT_NAME, train
+    from distill.trainer import train
 
-    rows = []
-    for (strategy, member), dcfg in (configs or distill_configs(cfg)).items():
-        student = Path(dcfg.train.output_dir) / STUDENT_NAME
+    configs = configs or distill_configs(cfg)
+    rows = student_rows(cfg, configs)
+    for row, dcfg in zip(rows, configs.values()):
+        student = Path(row.weights)
         done = student_is_complete(student, dcfg)
-        row = Row(strategy, str(student), cfg.student_arch, strategy, member)
         row.weights = str(stages.run("distill", row.tag, done, lambda: student if done else train(dcfg, resume=True)))
-        rows.append(row)
     return rows
 
 
@@ -123,38 +130,62 @@ def finetune_settings(cfg: CompareConfig, stage: str) -> dict:
     return settings
 
 
-def _run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages, seeds: int, engine: str,
-                    transfer) -> dict[tuple[str, int], dict]:
-    """``transfer(row, out)`` for every row the engine can build, each in ``<output_dir>/<stage>/<tag>``;
-    skipped when its ``summary.json`` covers ``seeds`` seeds. Returns the summaries by (row name,
-    member). A random init is fine-tuned once: its initialisation already follows the fine-tuning seed."""
-    summaries = {}
+def finetune_rows(cfg: CompareConfig, stage: str, rows: list[Row]) -> list[tuple[Row, Path]]:
+    """The rows ``stage`` (det, seg) fine-tunes, each with its folder ``<output_dir>/<stage>/<tag>``: those
+    the engine can build (MMSegmentation's ResNet takes ResNet rows only, as Detectron2). A random
+    init is fine-tuned once: its initialisation already follows the fine-tuning seed."""
+    engine = "detectron2"
+    if stage == "det":
+        from ...detection.plan import resolve_engine
+
+        engine = resolve_engine(cfg.det.engine)
+    chosen = []
     for row in rows:
         if not det_supported(row, engine):
             log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
-            continue
-        if row.weights == "random" and row.member:
-            continue
-        out = Path(cfg.output_dir) / stage / row_dir_name(row.tag)
-        summary_file = out / "summary.json"
-        done = summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
+        elif not (row.weights == "random" and row.member):
+            chosen.append((row, Path(cfg.output_dir) / stage / row_dir_name(row.tag)))
+    return chosen
+
+
+def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | None = None) -> dict:
+    """Fine-tune ``row`` into ``out`` with the stage's one schedule: every seed, then the summary (returned);
+    with ``seed``, that seed only (a cluster job of :mod:`.dag`; returns its metrics)."""
+    if stage == "det":
+        from ...detection.plan import resolve_engine
+        from ...detection.transfer import run_detection_transfer
+
+        return run_detection_transfer(
+            str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
+            data_root=resolve_path(cfg.det.data_root), opts=cfg.det.all_opts(), num_gpus=cfg.det.num_gpus,
+            ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=resolve_engine(cfg.det.engine),
+            resume=True, only_seed=seed)  # an interrupted seed continues from its last checkpoint
+    from ...segmentation.transfer import run_segmentation_transfer
+
+    # a random init has no checkpoint to take the depth from
+    depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
+    return run_segmentation_transfer(config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
+                                     name=row.name, data_root=resolve_path(cfg.seg.data_root),
+                                     opts=[*cfg.seg.opts, *depth], arch=row.arch, only_seed=seed)
+
+
+def summary_covers(out: Path, seeds: int) -> bool:
+    summary_file = out / "summary.json"
+    return summary_file.is_file() and json.loads(summary_file.read_text()).get("seeds") == seeds
+
+
+def run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
+    """:func:`finetune` of every row of :func:`finetune_rows`, skipped when its ``summary.json``
+    covers the stage's seeds. Returns the summaries by (row name, member)."""
+    seeds = getattr(cfg, stage).seeds
+    summaries = {}
+    for row, out in finetune_rows(cfg, stage, rows):
+        done = summary_covers(out, seeds)
         summaries[(row.name, row.member)] = stages.run(stage, row.tag, done, lambda: json.loads(
-            summary_file.read_text()) if done else transfer(row, out))
+            (out / "summary.json").read_text()) if done else finetune(cfg, stage, row, out))
         if not done:
             write_settings(out, finetune_settings(cfg, stage))
     return summaries
-
-
-def run_det(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
-    from ...detection.plan import resolve_engine
-    from ...detection.transfer import run_detection_transfer
-
-    engine = resolve_engine(cfg.det.engine)
-    return _run_finetuning("det", cfg, rows, stages, cfg.det.seeds, engine, lambda row, out: run_detection_transfer(
-        str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
-        data_root=resolve_path(cfg.det.data_root), opts=cfg.det.all_opts(), num_gpus=cfg.det.num_gpus,
-        ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=engine,
-        resume=True))  # an interrupted seed continues from its last checkpoint (none: from the weights)
 
 
 def _resnet_depth(arch: str | None) -> int | None:
@@ -162,38 +193,27 @@ def _resnet_depth(arch: str | None) -> int | None:
     return int(digits) if (arch or "").startswith("resnet") and digits else None
 
 
-def run_seg(cfg: CompareConfig, rows: list[Row], stages: Stages) -> dict[tuple[str, int], dict]:
-    from ...segmentation.transfer import run_segmentation_transfer
-
-    def transfer(row: Row, out: Path) -> dict:
-        # a random init has no checkpoint to take the depth from
-        depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
-        return run_segmentation_transfer(config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
-                                         name=row.name, data_root=resolve_path(cfg.seg.data_root),
-                                         opts=[*cfg.seg.opts, *depth], arch=row.arch)
-
-    # MMSegmentation's ResNet takes ResNet rows only: the Detectron2 rule
-    return _run_finetuning("seg", cfg, rows, stages, cfg.seg.seeds, "detectron2", transfer)
-
-
 # ---------------------------------------------------------------- entry point
-def run_compare(cfg: CompareConfig, command: str | None = None) -> dict:
+def run_compare(cfg: CompareConfig, command: str | None = None, jobs: dict | None = None,
+                started: float | None = None) -> dict:
     """Run every stage (skipping finished ones) and write the report (``command``, the command
-    line that ran it, goes at its top); returns rows, results and stage records."""
-    tic = time.perf_counter()
+    line that ran it, goes at its top); returns rows, results and stage records. ``jobs``: the
+    ``{(stage, row): seconds}`` of stages that cluster jobs have run (:mod:`.dag`), ``started``
+    the ``time.perf_counter()`` at which this invocation began (default: now)."""
+    tic = time.perf_counter() if started is None else started
     plan = resolve(cfg)  # every sub-config checked before anything is written or run
     out = Path(cfg.output_dir)
     check_not_stale(cfg, plan)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    stages = Stages(out / "stages.json")
+    stages = Stages(out / "stages.json", jobs)
     rows = build_rows(cfg, run_distill(cfg, stages, plan.distill))
     cls_results = run_cls(cfg, rows, stages) if cfg.cls.enabled else []
     if cls_results:
         cls_report.write_csv(cls_results, out / "cls" / "cls_results.csv")
         cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
-    det = run_det(cfg, rows, stages) if cfg.det.enabled else {}
-    seg = run_seg(cfg, rows, stages) if cfg.seg.enabled else {}
+    det = run_finetuning("det", cfg, rows, stages) if cfg.det.enabled else {}
+    seg = run_finetuning("seg", cfg, rows, stages) if cfg.seg.enabled else {}
     report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg,
                           command)
     log.info("report written to %s", out / "report.md")

@@ -92,6 +92,24 @@ class SegStageConfig:
 
 
 @dataclass
+class JobsConfig:
+    """Each stage's resources when the comparison runs as a DAG of cluster jobs (``--launcher slurm``):
+    ``launcher.<key>`` values over the command line's, e.g. ``distill: {gpus_per_node: 8, time_min: 4320}``,
+    ``det: {gpus_per_node: 1}`` (one job per distillation, per row x dataset, per row x fine-tuning seed)."""
+
+    distill: dict[str, Any] = field(default_factory=dict)
+    cls: dict[str, Any] = field(default_factory=dict)
+    det: dict[str, Any] = field(default_factory=dict)
+    seg: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from ...launch.config import check_launcher_keys
+
+        for stage in ("distill", "cls", "det", "seg"):
+            check_launcher_keys(getattr(self, stage), f"jobs.{stage}")
+
+
+@dataclass
 class CompareConfig:
     output_dir: str = "outputs/compare"
     title: str = "SEED vs plain self-supervised training"
@@ -102,8 +120,10 @@ class CompareConfig:
     cls: ClsStageConfig = field(default_factory=ClsStageConfig)
     det: DetStageConfig = field(default_factory=DetStageConfig)
     seg: SegStageConfig = field(default_factory=SegStageConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)  # resources per stage on a cluster (--launcher slurm)
 
     def validate(self) -> None:
+        self.jobs.validate()
         bad = [s for s in self.distill.strategies if s not in STRATEGIES]
         if bad:
             raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")

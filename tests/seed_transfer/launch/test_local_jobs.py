@@ -16,7 +16,8 @@ from tiny import make_image_folder
 from tiny_job import main as tiny_main
 
 HERE = Path(__file__).parent
-LOCAL_JOB = ["executor=local", "max_requeues=2", "time_min=10", "cpus_per_task=1"]
+# a job runs torch on cpus_per_task threads; the same count as the direct run here, so the same arithmetic
+LOCAL_JOB = ["executor=local", "max_requeues=2", "time_min=10", f"cpus_per_task={torch.get_num_threads()}"]
 
 
 @pytest.fixture(scope="module")

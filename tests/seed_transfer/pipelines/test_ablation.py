@@ -5,6 +5,7 @@ skipping on a second run, and clear refusals of bad grids."""
 import csv
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,36 @@ def test_an_evaluation_of_other_settings_is_refused_naming_them(tmp_path):
                    f"eval.cls.overrides={json.dumps([*cfg.eval.cls.overrides, 'knn.k=7'])}")
     problems = stale_outputs(changed, expand_grid(changed))
     assert len(problems) == 1 and "knn.k: " in problems[0] and "-> 7" in problems[0]
+
+
+@pytest.mark.slow
+def test_the_grid_as_parallel_local_jobs_gives_the_sequential_tables(tiny_grid, tmp_path, monkeypatch):
+    from seed_transfer.launch import load_launcher_config
+    from seed_transfer.pipelines.ablation.dag import run_ablation_dag
+
+    paths = [str(Path(__file__).parent), str(REPO / "tests" / "distill"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))  # the jobs import ablation_job, tiny
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the jobs run (launcher.cpus_per_task=1): the same arithmetic
+    try:
+        sequential = run_ablation(tiny_grid)
+    finally:
+        torch.set_num_threads(threads)
+    cfg, events = dataclasses.replace(tiny_grid, output_dir=str(tmp_path / "dag")), []
+    launcher = load_launcher_config("slurm", ["executor=local", "cpus_per_task=1", "time_min=30", "max_requeues=0"])
+    result = run_ablation_dag(cfg, launcher, poll_seconds=0.2, on_event=lambda kind, name: events.append((kind, name)),
+                              job_fn="ablation_job:main")
+    first_end = next(i for i, (kind, _) in enumerate(events) if kind != "submitted")
+    assert first_end == 3  # every point submitted before any ended: they ran side by side
+    assert sorted(name for _, name in events) == sorted(2 * ["point base", "point distill.tau_teacher-0.1",
+                                                             "point teacher-tiny_b"])
+    assert [p["point"] for p in result["points"]] == [p["point"] for p in sequential["points"]]
+    assert [p["metrics"] for p in result["points"]] == [p["metrics"] for p in sequential["points"]]
+    assert result["tables"] == sequential["tables"]
+    assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
+
+    events.clear()  # every point finished: no job, the same tables
+    again = run_ablation_dag(cfg, launcher, poll_seconds=0.2, on_event=lambda kind, name: events.append((kind, name)),
+                             job_fn="ablation_job:main")
+    assert events == [] and again["tables"] == sequential["tables"]
+    assert all(s["status"] == "skipped" for s in again["stages"])

@@ -1,0 +1,55 @@
+"""The ablation as cluster jobs (``--launcher slurm``; ``launcher.executor=local`` runs the same
+jobs as parallel local processes; the machinery: :mod:`seed_transfer.pipelines.jobs`): one job
+per unfinished point (its distillation, then its evaluations), all points at once, each sized by
+the config's ``jobs`` launcher keys over the command line's; then, in this process,
+:func:`~.run.run_ablation` writes the tables and the report from the jobs' records, as a run in
+one process would (a diverged point is a failed row there too, not a failed job).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ...launch.config import LauncherConfig
+from ...launch.submit import check
+from ..jobs import DAG_FOLDER, Node, record_file, run_node, run_nodes, stage_launchers, write_job_config
+from ..stages import Stages
+from .run import point_done, prepare, run_ablation, run_point_or_fail
+from .schema import AblationConfig
+
+JOB_FN = "seed_transfer.pipelines.ablation.dag:run_job"
+
+
+def nodes(cfg: AblationConfig) -> list[Node]:
+    """One job per point of the grid, none depending on another."""
+    grid, evals = prepare(cfg)
+    folder = Path(cfg.output_dir) / DAG_FOLDER
+
+    def run(point) -> dict:
+        stages = Stages(record_file(folder, f"stages {point.name}"))
+        record = run_point_or_fail(cfg, point, stages, evals[point.name])
+        return {"record": record, "stages": stages.records}
+
+    return [Node(f"point {p.name}", "point", p.name, "point", (), lambda p=p: point_done(cfg, p, evals[p.name]),
+                 lambda p=p: run(p), keep_result=True) for p in grid.points]
+
+
+def run_ablation_dag(cfg: AblationConfig, launcher: LauncherConfig, poll_seconds: float = 5.0,
+                     on_event=None, job_fn: str = JOB_FN) -> dict:
+    """Every unfinished point as a job, then the report; returns what :func:`~.run.run_ablation` returns.
+    ``job_fn``: what each job runs (a test's wrapper of :func:`run_job` that registers its models)."""
+    started = time.perf_counter()
+    check(launcher)  # no SLURM / submitit here: stop before anything is written or submitted
+    cfg = replace(cfg, output_dir=str(Path(cfg.output_dir).expanduser().resolve()))  # jobs may start elsewhere
+    graph = nodes(cfg)  # every point resolved, stale outputs refused
+    resources = stage_launchers({"point": cfg.jobs}, launcher)
+    write_job_config(cfg, cfg.output_dir)
+    records = run_nodes(graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event)
+    return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records.values()}, started=started)
+
+
+def run_job(argv: list[str]) -> int:
+    """One point's job (:func:`~seed_transfer.pipelines.jobs.run_node` of this pipeline's nodes)."""
+    return run_node(argv, AblationConfig, nodes)

@@ -1,0 +1,94 @@
+"""The comparison as a DAG of cluster jobs (``--launcher slurm``; ``launcher.executor=local``
+runs the same jobs as parallel local processes; the machinery: :mod:`seed_transfer.pipelines.jobs`):
+
+- one job per distillation (strategy x member), all at once;
+- one per (row, classification dataset), one per (row, detection seed), one per (row,
+  segmentation seed), each submitted as soon as its row's distillation has finished (random
+  init, pixels and the teacher at once);
+- then, in this process, the sequential :func:`~.run.run_compare`, which finds every output,
+  writes the fine-tuning summaries and the report: the same ``results.csv`` as a run in one
+  process.
+
+Finished stages are not submitted again (the sequential run's rule), so the same command
+continues an interrupted or partly failed comparison. Each stage's resources are
+``jobs.<stage>`` launcher keys over the command line's (:class:`~.schema.JobsConfig`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ...launch.config import LauncherConfig
+from ...launch.submit import check
+from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
+from ..stages import student_is_complete
+from .plan import ComparePlan, cls_config, resolve
+from .run import build_rows, check_not_stale, finetune, finetune_rows, run_compare, student_rows, summary_covers
+from .schema import CompareConfig
+
+JOB_FN = "seed_transfer.pipelines.compare.dag:run_job"
+STAGES = ("distill", "cls", "det", "seg")
+
+
+def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
+    """Every job of the comparison, in a fixed order (the same in the driver and in each job)."""
+    from distill.trainer import train
+
+    from ...classification.transfer import model_name, run_cls_transfer
+
+    graph = []
+    students = student_rows(cfg, plan.distill)
+    for row, dcfg in zip(students, plan.distill.values()):
+        graph.append(Node(f"distill {row.tag}", "distill", row.tag, "distill", (),
+                          lambda s=Path(row.weights), d=dcfg: student_is_complete(s, d),
+                          lambda d=dcfg: train(d, resume=True)))
+    rows = build_rows(cfg, students)
+
+    def after(row) -> tuple[str, ...]:
+        return (f"distill {row.tag}",) if row.strategy else ()
+
+    if cfg.cls.enabled:
+        for dataset in cfg.cls.datasets or [None]:
+            for row in rows:
+                ccfg = cls_config(cfg, row, dataset)
+                out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
+                graph.append(Node(f"cls {ccfg.data.name} {row.tag}", f"cls {ccfg.data.name}", row.tag, "cls",
+                                  after(row), out.is_file, lambda c=ccfg: run_cls_transfer(c)))
+    for stage in ("det", "seg"):
+        if getattr(cfg, stage).enabled:
+            seeds = getattr(cfg, stage).seeds
+            for row, out in finetune_rows(cfg, stage, rows):
+                for seed in range(seeds):
+                    graph.append(Node(
+                        f"{stage} {row.tag} seed{seed}", stage, row.tag, stage, after(row),
+                        lambda o=out, k=seed: summary_covers(o, seeds) or (o / f"seed{k}" / "metrics.json").is_file(),
+                        lambda st=stage, r=row, o=out, k=seed: finetune(cfg, st, r, o, seed=k)))
+    return graph
+
+
+def launchers(cfg: CompareConfig, launcher: LauncherConfig) -> dict[str, LauncherConfig]:
+    """Each stage's resources: its ``jobs.<stage>`` keys over ``launcher`` (the command line's)."""
+    return stage_launchers({stage: getattr(cfg.jobs, stage) for stage in STAGES}, launcher)
+
+
+def run_compare_dag(cfg: CompareConfig, launcher: LauncherConfig, command: str | None = None,
+                    poll_seconds: float = 5.0, on_event=None) -> dict:
+    """The comparison as cluster jobs (see the module docstring); returns what
+    :func:`~.run.run_compare` returns. Raises a :class:`~distill.errors.UserError` naming every
+    failed job and its log (after the independent jobs have ended; no report is written)."""
+    started = time.perf_counter()
+    check(launcher)  # no SLURM / submitit here: stop before anything is written or submitted
+    cfg = replace(cfg, output_dir=str(Path(cfg.output_dir).expanduser().resolve()))  # jobs may start elsewhere
+    plan = resolve(cfg)
+    check_not_stale(cfg, plan)
+    resources = launchers(cfg, launcher)
+    write_job_config(cfg, cfg.output_dir)
+    records = run_nodes(nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event)
+    return run_compare(cfg, command, jobs=job_seconds(records), started=started)
+
+
+def run_job(argv: list[str]) -> int:
+    """One job of the DAG (:func:`~seed_transfer.pipelines.jobs.run_node` of this pipeline's nodes)."""
+    return run_node(argv, CompareConfig, lambda cfg: nodes(cfg, resolve(cfg)))

@@ -1,0 +1,132 @@
+"""A pipeline's stages as cluster jobs, shared by the comparison and the ablation (``--launcher
+slurm``; ``launcher.executor=local`` runs the same jobs as parallel local processes).
+
+A pipeline describes its stages as :class:`Node` s (what each makes, what it needs first);
+:func:`run_nodes` submits the unfinished ones through :func:`seed_transfer.launch.dag.run_dag`
+and waits. Each job runs :func:`run_node`: it loads the config the driver wrote
+(``<output_dir>/dag/config.yaml``), rebuilds the same nodes and runs its own, then records its
+seconds (and, for nodes that ask, its return value) in ``<output_dir>/dag/job_<name>.json``,
+which the driver reads back for the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from distill.config import ConfigError, dump_config, from_dict, load_config
+from distill.errors import UserError
+
+from ..finetune import json_safe
+from ..launch.config import LauncherConfig
+from ..launch.dag import Job, failure_report, run_dag
+
+log = logging.getLogger(__name__)
+DAG_FOLDER = "dag"  # <output_dir>/dag: the config the jobs read, and each job's record
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One job: ``run()`` makes the outputs that ``done()`` finds."""
+
+    name: str  # unique, e.g. "distill seed-s1", "det seed seed0"
+    stage: str  # the stage record it counts towards (stages.Stages): "distill", "cls digits", "det", ...
+    row: str  # the row (point) it belongs to
+    resources: str  # which jobs.<section> sizes it
+    deps: tuple[str, ...]
+    done: Callable[[], bool]
+    run: Callable[[], object]
+    keep_result: bool = False  # record run()'s return value for the driver
+
+
+def stage_launchers(sections: dict[str, dict], launcher: LauncherConfig) -> dict[str, LauncherConfig]:
+    """Each ``jobs.<section>``'s launcher keys over ``launcher``, checked (a bad value names its key)."""
+    out = {}
+    for section, keys in sections.items():
+        stage_cfg = from_dict(LauncherConfig, {**asdict(launcher), **keys}, prefix=f"jobs.{section}.")
+        try:
+            stage_cfg.validate()
+        except ConfigError as err:
+            raise ConfigError(f"jobs.{section}: {err}") from None
+        out[section] = stage_cfg
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def record_file(folder: Path, name: str) -> Path:
+    return folder / f"job_{_safe(name)}.json"
+
+
+def write_job_config(cfg, output_dir: str | Path) -> Path:
+    """The pipeline's config as every job reads it: ``<output_dir>/dag/config.yaml``."""
+    path = Path(output_dir) / DAG_FOLDER / CONFIG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, path)
+    return path
+
+
+def run_nodes(graph: list[Node], launchers: dict[str, LauncherConfig], output_dir: str | Path, job_fn: str,
+              poll_seconds: float = 5.0, on_event=None) -> dict[str, dict]:
+    """Submit every node of ``graph`` that is not done as a job (``job_fn(["--config",
+    <output_dir>/dag/config.yaml, "--job", name])``, written by :func:`write_job_config`), each as
+    soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
+    that ran, by node name. Raises a :class:`~distill.errors.UserError` naming every failed job
+    with its log (once the independent jobs have ended)."""
+    folder = Path(output_dir) / DAG_FOLDER
+    todo = [node for node in graph if not node.done()]
+    names = {node.name for node in todo}
+    title = Path(output_dir).name
+    jobs = [Job(node.name, job_fn, ("--config", str(folder / CONFIG_NAME), "--job", node.name),
+                tuple(d for d in node.deps if d in names),
+                replace(launchers[node.resources], job_name=launchers[node.resources].job_name
+                        or f"{title}:{node.name}"))
+            for node in todo]
+    log.info("%d of %d jobs to run (%d done already)", len(jobs), len(graph), len(graph) - len(jobs))
+    outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event)
+    failed = failure_report(outcomes)
+    if failed:
+        raise UserError(f"{sum(o.status != 'done' for o in outcomes)} of {len(outcomes)} jobs did not finish: "
+                        f"{failed}. Fix the cause and run the same command again: finished stages are skipped")
+    return {name: json.loads(record_file(folder, name).read_text()) for name in sorted(names)}
+
+
+def job_seconds(records: dict[str, dict]) -> dict[tuple[str, str], float]:
+    """``{(stage, row): seconds}`` of the jobs' records, summed per stage and row (a row's seeds add up)."""
+    seconds = {}
+    for record in records.values():
+        key = (record["stage"], record["row"])
+        seconds[key] = seconds.get(key, 0.0) + record["seconds"]
+    return seconds
+
+
+def run_node(argv: list[str], config_cls: type, build: Callable[[object], list[Node]]) -> int:
+    """One job: ``--config <output_dir>/dag/config.yaml --job <name> [--resume]`` (a requeue adds
+    ``--resume``; every stage resumes anyway). ``build(cfg)``: the pipeline's nodes."""
+    parser = argparse.ArgumentParser(prog="pipeline job")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    by_name = {node.name: node for node in build(load_config(config_cls, args.config))}
+    if args.job not in by_name:
+        raise ConfigError(f"{args.config} has no job {args.job!r}; its jobs: {', '.join(by_name)}")
+    node = by_name[args.job]
+    tic = time.perf_counter()
+    value = node.run()
+    if int(os.environ.get("RANK", 0)):  # one record per job, from its first task
+        return 0
+    record = {"stage": node.stage, "row": node.row, "job": node.name, "seconds": round(time.perf_counter() - tic, 2)}
+    if node.keep_result:
+        record["result"] = json_safe(value)
+    record_file(Path(args.config).parent, node.name).write_text(json.dumps(record) + "\n")
+    return 0

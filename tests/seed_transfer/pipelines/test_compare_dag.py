@@ -1,0 +1,109 @@
+"""The comparison as a DAG of jobs on submitit's local executor (real processes): the golden
+preset's stages run as parallel jobs and the report and results.csv are the sequential run's,
+byte for byte; a second invocation submits nothing; a config that cannot launch fails up front."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill.config import ConfigError, load_config
+from distill.errors import UserError
+from seed_transfer.launch import load_launcher_config
+from seed_transfer.pipelines.compare import CompareConfig, run_compare
+from seed_transfer.pipelines.compare.dag import launchers, nodes, run_compare_dag
+from seed_transfer.pipelines.compare.plan import resolve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "golden"))
+from golden import PRESET  # noqa: E402
+
+LOCAL = ["executor=local", "cpus_per_task=1", "time_min=30", "max_requeues=0"]
+
+
+def golden_config(out: Path, datasets: Path, *overrides) -> CompareConfig:
+    return load_config(CompareConfig, PRESET, [f"output_dir={out}", f"det.data_root={datasets}", *overrides])
+
+
+def test_the_dag_has_one_job_per_distillation_row_dataset_and_fine_tuning_seed(tmp_path):
+    cfg = golden_config(tmp_path / "cmp", tmp_path / "data")
+    graph = {node.name: node for node in nodes(cfg, resolve(cfg))}
+    distills = [n for n in graph if n.startswith("distill ")]
+    assert distills == ["distill seed", "distill seed-s1", "distill moco", "distill moco-s1"]
+    # 4 students + 2 random members + pixels + teacher, on one dataset
+    assert sum(n.startswith("cls ") for n in graph) == 8
+    assert graph["cls digits seed-s1"].deps == ("distill seed-s1",)
+    assert graph["cls digits random-s1"].deps == ()
+    # detection: the 4 students, random once, the teacher; 2 seeds each; no pixel row
+    dets = [n for n in graph if n.startswith("det ")]
+    assert len(dets) == 6 * 2 and "det moco seed1" in dets and not any("pixels" in n for n in dets)
+    assert graph["det moco seed1"].deps == ("distill moco",)
+    assert not any(node.done() for node in graph.values())
+
+
+def test_each_stage_gets_its_own_resources_and_a_bad_key_is_named(tmp_path):
+    cfg = golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 8, time_min: 600}",
+                        "jobs.det={gpus_per_node: 1}")
+    resources = launchers(cfg, load_launcher_config("slurm", ["gpus_per_node=2", "partition=p"]))
+    assert (resources["distill"].gpus_per_node, resources["distill"].time_min) == (8, 600)
+    assert resources["det"].gpus_per_node == 1 and resources["cls"].gpus_per_node == 2
+    assert {launcher.partition for launcher in resources.values()} == {"p"}
+    with pytest.raises(ConfigError, match=r"jobs.det: unknown launcher keys \['gpus'\]"):
+        golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.det={gpus: 1}")
+    with pytest.raises(ConfigError, match="jobs.distill.*gpus_per_node must be at least 1"):
+        launchers(golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 0}"),
+                  load_launcher_config("slurm", LOCAL))
+
+
+def test_without_slurm_the_dag_fails_up_front_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no sbatch
+    out = tmp_path / "cmp"
+    with pytest.raises(UserError, match="no sbatch on PATH"):
+        run_compare_dag(golden_config(out, tmp_path / "data"), load_launcher_config("slurm"))
+    assert not out.exists()
+
+
+# The golden preset cut to one distillation (SEED), random init and two detection seeds: 7 jobs,
+# 3 of them free to start at once, and a sequential run to compare with, in about a minute.
+SMALL_DAG = ["distill.strategies=[seed]", "distill.seeds=1", "rows.pixels=false", "rows.teacher=null"]
+
+
+def _report(out: Path) -> list[str]:
+    """report.md without what differs between invocations (timings, the stage table, hardware)."""
+    text = (out / "report.md").read_text().replace(str(out), "<output_dir>")
+    return [line for line in text.splitlines()
+            if not line.startswith(("- **Compute time**", "- **Hardware**", "| distill", "| cls", "| det"))]
+
+
+@pytest.mark.slow
+def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_sequential_report(tmp_path):
+    sequential, out, events = tmp_path / "sequential", tmp_path / "dag", []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the jobs run (launcher.cpus_per_task=1): the same arithmetic
+    try:
+        run_compare(golden_config(sequential, tmp_path / "datasets", *SMALL_DAG), command="compare")
+    finally:
+        torch.set_num_threads(threads)
+    cfg = golden_config(out, tmp_path / "datasets", *SMALL_DAG)
+    result = run_compare_dag(cfg, load_launcher_config("slurm", LOCAL), command="compare", poll_seconds=0.2,
+                             on_event=lambda kind, name: events.append((kind, name)))
+    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == \
+        (sequential / "results.csv").read_text().replace(str(sequential), "<output_dir>")
+    assert _report(out) == _report(sequential)
+
+    # the jobs without a dependency were all submitted before the first one ended: they ran side
+    # by side; the student's jobs waited for its distillation
+    first_end = next(i for i, (kind, _) in enumerate(events) if kind != "submitted")
+    assert {name for _, name in events[:first_end]} == {"distill seed", "cls digits random", "det random seed0",
+                                                        "det random seed1"}
+    assert [kind for kind, _ in events].count("done") == len(nodes(cfg, resolve(cfg))) == 7
+    assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
+    assert "run as cluster jobs" in (out / "report.md").read_text()
+    assert len(list((out / "submitit").glob("*_log.err"))) == 7
+
+    events.clear()  # everything is done: nothing is submitted, the same results come out
+    run_compare_dag(cfg, load_launcher_config("slurm", LOCAL), poll_seconds=0.2,
+                    on_event=lambda kind, name: events.append((kind, name)))
+    assert events == []
+    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == \
+        (sequential / "results.csv").read_text().replace(str(sequential), "<output_dir>")
