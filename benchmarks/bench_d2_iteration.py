@@ -45,8 +45,9 @@ def batch(n: int, min_size: int, device: str):
     for _ in range(n):
         xy = torch.rand(5, 2, generator=g) * torch.tensor([w * 0.7, h * 0.7])
         wh = 30 + torch.rand(5, 2, generator=g) * 150
-        inst = Instances((h, w), gt_boxes=Boxes(torch.cat([xy, xy + wh], 1)),
-                         gt_classes=torch.randint(0, 20, (5,), generator=g))
+        inst = Instances(
+            (h, w), gt_boxes=Boxes(torch.cat([xy, xy + wh], 1)), gt_classes=torch.randint(0, 20, (5,), generator=g)
+        )
         items.append({"image": torch.rand(3, h, w) * 255, "instances": inst.to(device)})
     return items
 
@@ -89,10 +90,15 @@ def run(args, device: str, times: dict) -> None:
             if i >= args.warmup:
                 per_iter.append(time.perf_counter() - tic)
         times[depth] = statistics.median(per_iter)
-        memory = (f"peak GPU {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if device == "cuda" else
-                  f"peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-        print(f"R{depth}-C4 on {device}: {times[depth]:.3f} s/iter (median of {args.iters}, batch {args.batch}, "
-              f"{args.min_size}px short side), {memory}")
+        memory = (
+            f"peak GPU {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+            if device == "cuda"
+            else f"peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        )
+        print(
+            f"R{depth}-C4 on {device}: {times[depth]:.3f} s/iter (median of {args.iters}, batch {args.batch}, "
+            f"{args.min_size}px short side), {memory}"
+        )
         del model, optimizer
 
 

@@ -26,11 +26,28 @@ REPO = Path(__file__).resolve().parents[1]
 
 def schedule_opts(args) -> list[str]:
     steps = f"({int(args.iters * 0.75)},)"
-    return ["SOLVER.MAX_ITER", str(args.iters), "SOLVER.STEPS", steps, "SOLVER.WARMUP_ITERS", str(max(args.iters // 10, 1)),
-            "SOLVER.IMS_PER_BATCH", str(args.batch), "SOLVER.CHECKPOINT_PERIOD", str(args.iters),
-            "INPUT.MIN_SIZE_TRAIN", f"({args.size},)", "INPUT.MIN_SIZE_TEST", str(args.size),
-            "MODEL.RPN.POST_NMS_TOPK_TEST", str(args.proposals), "MODEL.RPN.POST_NMS_TOPK_TRAIN", str(4 * args.rois),
-            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(args.rois)]
+    return [
+        "SOLVER.MAX_ITER",
+        str(args.iters),
+        "SOLVER.STEPS",
+        steps,
+        "SOLVER.WARMUP_ITERS",
+        str(max(args.iters // 10, 1)),
+        "SOLVER.IMS_PER_BATCH",
+        str(args.batch),
+        "SOLVER.CHECKPOINT_PERIOD",
+        str(args.iters),
+        "INPUT.MIN_SIZE_TRAIN",
+        f"({args.size},)",
+        "INPUT.MIN_SIZE_TEST",
+        str(args.size),
+        "MODEL.RPN.POST_NMS_TOPK_TEST",
+        str(args.proposals),
+        "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+        str(4 * args.rois),
+        "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+        str(args.rois),
+    ]
 
 
 def step_times(engine: str, config: str, opts: list[str], weights: str, data_root: str, batch: int, steps: int):
@@ -72,9 +89,16 @@ def step_times(engine: str, config: str, opts: list[str], weights: str, data_roo
             for image, t in items:
                 scale = cfg.INPUT.MIN_SIZE_TRAIN[0] / min(image.shape[1:])
                 image = torch.nn.functional.interpolate(image[None], scale_factor=scale, mode="bilinear")[0]
-                inputs.append({"image": image * 255, "instances": Instances(
-                    image.shape[1:], gt_boxes=Boxes(t["boxes"] * scale), gt_classes=t["labels"] - 1)})
+                inputs.append(
+                    {
+                        "image": image * 255,
+                        "instances": Instances(
+                            image.shape[1:], gt_boxes=Boxes(t["boxes"] * scale), gt_classes=t["labels"] - 1
+                        ),
+                    }
+                )
             return model(inputs)
+
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9)
     times = []
@@ -118,24 +142,40 @@ def main():
     results, seconds = {}, {}
     for engine in ("detectron2", "torchvision"):
         tic = time.perf_counter()
-        summary = run_detection_transfer(args.config, weights, work / engine, seeds=args.seeds, name=engine,
-                                         engine=engine, data_root=data_root, opts=opts)
+        summary = run_detection_transfer(
+            args.config,
+            weights,
+            work / engine,
+            seeds=args.seeds,
+            name=engine,
+            engine=engine,
+            data_root=data_root,
+            opts=opts,
+        )
         results[engine] = summary["summary"]["bbox"]
         print(f"{engine}: fine-tune + evaluate {time.perf_counter() - tic:.0f} s", flush=True)
         seconds[engine] = step_times(engine, args.config, opts, weights, data_root, args.batch, args.timing_steps)
 
-    print(f"\n{Path(args.config).name}, {args.iters} iterations x {args.batch} images at {args.size} px, "
-          f"{args.seeds} seed(s), tree tiles (trees_test), weights {Path(weights).name}")
+    print(
+        f"\n{Path(args.config).name}, {args.iters} iterations x {args.batch} images at {args.size} px, "
+        f"{args.seeds} seed(s), tree tiles (trees_test), weights {Path(weights).name}"
+    )
     print("| metric | detectron2 | torchvision | torchvision - detectron2 |\n|---|---|---|---|")
     for metric in SUMMARY_METRICS:
         d2, tv = results["detectron2"].get(metric), results["torchvision"].get(metric)
         if d2 and tv:
-            print(f"| {metric} | {d2['mean']:.2f} ± {d2['std']:.2f} | {tv['mean']:.2f} ± {tv['std']:.2f} | "
-                  f"{tv['mean'] - d2['mean']:+.2f} |")
-    print(f"\ns/iteration (median of {args.timing_steps} training steps, batch {args.batch}, CPU threads "
-          f"{torch.get_num_threads()}): detectron2 {seconds['detectron2']:.3f}, torchvision {seconds['torchvision']:.3f}, "
-          f"ratio torchvision/detectron2 {seconds['torchvision'] / seconds['detectron2']:.2f}")
-    (work / "bench.json").write_text(json.dumps({"args": vars(args), "bbox": results, "seconds_per_iter": seconds}, indent=2))
+            print(
+                f"| {metric} | {d2['mean']:.2f} ± {d2['std']:.2f} | {tv['mean']:.2f} ± {tv['std']:.2f} | "
+                f"{tv['mean'] - d2['mean']:+.2f} |"
+            )
+    print(
+        f"\ns/iteration (median of {args.timing_steps} training steps, batch {args.batch}, CPU threads "
+        f"{torch.get_num_threads()}): detectron2 {seconds['detectron2']:.3f}, torchvision {seconds['torchvision']:.3f}, "
+        f"ratio torchvision/detectron2 {seconds['torchvision'] / seconds['detectron2']:.2f}"
+    )
+    (work / "bench.json").write_text(
+        json.dumps({"args": vars(args), "bbox": results, "seconds_per_iter": seconds}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -53,17 +53,23 @@ def main():
     parser.add_argument("--tol", type=float, default=None, help="lbfgs tol of both sweeps (default: 1e-4 / rows)")
     parser.add_argument("--max-iter", type=int, default=DEFAULT_MAX_ITER)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="cap BLAS threads of this process (both sweeps) to compare at equal threading")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="cap BLAS threads of this process (both sweeps) to compare at equal threading",
+    )
     args = parser.parse_args()
 
     splits = make_features(args.n_train, args.n_val, args.n_test, args.dim, args.classes, args.separation, args.seed)
     data = [a for split in splits for a in split]
     grid = default_c_grid(args.grid)
-    print(f"train {args.n_train} x {args.dim}, {args.classes} classes, val {args.n_val}, test {args.n_test}, "
-          f"{args.grid} C values, tol {args.tol or '1e-4/rows'}, max_iter {args.max_iter}, n_jobs {args.n_jobs}, "
-          f"BLAS threads {args.blas_threads or 'default'}; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"train {args.n_train} x {args.dim}, {args.classes} classes, val {args.n_val}, test {args.n_test}, "
+        f"{args.grid} C values, tol {args.tol or '1e-4/rows'}, max_iter {args.max_iter}, n_jobs {args.n_jobs}, "
+        f"BLAS threads {args.blas_threads or 'default'}; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
 
     with threadpool_limits(args.blas_threads):
         tic = time.perf_counter()
@@ -74,14 +80,18 @@ def main():
         fast_total = time.perf_counter() - tic
 
     for name, res, total in (("plain sklearn sweep", plain, plain_total), ("linear_transfer", fast, fast_total)):
-        print(f"{name:20s} total {total:7.1f} s "
-              f"(sweep {res.seconds['sweep']:.1f} s, refit {res.seconds['refit']:.1f} s)"
-              f"  lbfgs iterations {res.iterations['sweep']} + {res.iterations['refit']}"
-              f"  fits at max_iter {res.iterations['fits_at_max_iter']}"
-              f"  best C {res.best_c:.4g}  val {max(s for _, s in res.val_curve):.2f}  test top-1 {res.test_score:.2f}")
-    print(f"speed-up {plain_total / fast_total:.2f}x; same C: {plain.best_c == fast.best_c}; "
-          f"test difference {fast.test_score - plain.test_score:+.2f} points; "
-          f"load average {os.getloadavg()[0]:.2f} at end")
+        print(
+            f"{name:20s} total {total:7.1f} s "
+            f"(sweep {res.seconds['sweep']:.1f} s, refit {res.seconds['refit']:.1f} s)"
+            f"  lbfgs iterations {res.iterations['sweep']} + {res.iterations['refit']}"
+            f"  fits at max_iter {res.iterations['fits_at_max_iter']}"
+            f"  best C {res.best_c:.4g}  val {max(s for _, s in res.val_curve):.2f}  test top-1 {res.test_score:.2f}"
+        )
+    print(
+        f"speed-up {plain_total / fast_total:.2f}x; same C: {plain.best_c == fast.best_c}; "
+        f"test difference {fast.test_score - plain.test_score:+.2f} points; "
+        f"load average {os.getloadavg()[0]:.2f} at end"
+    )
     print("C, val top-1 plain, val top-1 fast:")
     for (c, a), (_, b) in zip(plain.val_curve, fast.val_curve):
         print(f"  {c:10.4g}  {a:6.2f}  {b:6.2f}")

@@ -86,12 +86,16 @@ def main():
         base.append(timed(lambda: step_fn(method, optimizer, images, False, amp), device))
         seed.append(timed(lambda: step_fn(method, optimizer, images, True, amp), device))
         ratios.append(seed[-1] / base[-1])
-    print(f"device {device}, student {args.student}, teacher {args.teacher}, batch {args.batch}, "
-          f"{args.image_size}px, K={args.queue_size}, AMP {amp}, {args.steps} steps each")
+    print(
+        f"device {device}, student {args.student}, teacher {args.teacher}, batch {args.batch}, "
+        f"{args.image_size}px, K={args.queue_size}, AMP {amp}, {args.steps} steps each"
+    )
     print(f"(a) teacher fwd + student fwd/bwd, trivial loss: median {statistics.median(base) * 1e3:.1f} ms/step")
     print(f"(b) full SEED step:                             median {statistics.median(seed) * 1e3:.1f} ms/step")
-    print(f"overhead (b)/(a): median of paired ratios {statistics.median(ratios):.4f} "
-          f"({(statistics.median(ratios) - 1) * 100:+.2f}%)")
+    print(
+        f"overhead (b)/(a): median of paired ratios {statistics.median(ratios):.4f} "
+        f"({(statistics.median(ratios) - 1) * 100:+.2f}%)"
+    )
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     else:

@@ -80,8 +80,10 @@ def main(argv=None) -> None:
         peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (peak RSS, process)"
         name = f"CPU, {torch.get_num_threads()} threads"
     print(f"FCN-R{args.depth}-D8, {height}x{width}, batch {args.batch}, {name}")
-    print(f"iteration: {statistics.median(times):.2f} s median over {args.iters} "
-          f"(min {min(times):.2f}, max {max(times):.2f}); {args.batch / statistics.median(times):.2f} images/s")
+    print(
+        f"iteration: {statistics.median(times):.2f} s median over {args.iters} "
+        f"(min {min(times):.2f}, max {max(times):.2f}); {args.batch / statistics.median(times):.2f} images/s"
+    )
     print(f"peak memory: {peak}")
 
 

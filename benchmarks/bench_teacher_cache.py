@@ -50,13 +50,24 @@ def write_teacher(path: Path) -> Path:
 def point_config(args, teacher: Path, student: str, tau: float, output_dir: Path, cache: Path | None):
     epochs = args.epochs
     overrides = [
-        f"student.arch={student}", "teacher.arch=resnet50", "teacher.layout=mocov2", f"teacher.weights={teacher}",
-        f"teacher.input_size={args.teacher_size}", "data.source=demo",
+        f"student.arch={student}",
+        "teacher.arch=resnet50",
+        "teacher.layout=mocov2",
+        f"teacher.weights={teacher}",
+        f"teacher.input_size={args.teacher_size}",
+        "data.source=demo",
         f"data.demo_length={args.batch * args.steps // epochs}",
-        f"data.image_size={args.image_size}", f"data.num_workers={args.workers}", f"optim.batch_size={args.batch}",
-        f"optim.epochs={epochs}", "optim.warmup_epochs=0", f"distill.queue_size={args.queue_size}",
-        f"distill.tau_teacher={tau}", f"train.output_dir={output_dir}", "train.tensorboard=false",
-        f"train.log_every={args.steps}", f"train.checkpoint_every={args.steps}",
+        f"data.image_size={args.image_size}",
+        f"data.num_workers={args.workers}",
+        f"optim.batch_size={args.batch}",
+        f"optim.epochs={epochs}",
+        "optim.warmup_epochs=0",
+        f"distill.queue_size={args.queue_size}",
+        f"distill.tau_teacher={tau}",
+        f"train.output_dir={output_dir}",
+        "train.tensorboard=false",
+        f"train.log_every={args.steps}",
+        f"train.checkpoint_every={args.steps}",
     ]
     if cache is not None:
         overrides.append(f"teacher.cache_dir={cache}")
@@ -103,11 +114,20 @@ def sweep(args, teacher: Path, student: str, work: Path) -> dict:
         cached_s.append(timed_run(cached))
         modes.append(safe_load(Path(cached.train.output_dir) / "student.pth")["meta"]["teacher_cache"]["mode"])
         same.append(identical_students(Path(live.train.output_dir), Path(cached.train.output_dir)))
-        print(f"  {student} tau_T={tau:g}: live {live_s[-1]:.1f} s, cached {cached_s[-1]:.1f} s ({modes[-1]}), "
-              f"identical: {same[-1]}", flush=True)
+        print(
+            f"  {student} tau_T={tau:g}: live {live_s[-1]:.1f} s, cached {cached_s[-1]:.1f} s ({modes[-1]}), "
+            f"identical: {same[-1]}",
+            flush=True,
+        )
     share = teacher_share(point_config(args, teacher, student, args.taus[0], work / "unused", None), args.timing_steps)
-    return {"student": student, "live": sum(live_s), "cached": sum(cached_s), "share": share, "same": same,
-            "modes": modes}
+    return {
+        "student": student,
+        "live": sum(live_s),
+        "cached": sum(cached_s),
+        "share": share,
+        "same": same,
+        "modes": modes,
+    }
 
 
 def main():
@@ -130,17 +150,24 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_teacher_cache_") as tmp:
         work = Path(args.workdir or tmp)
         teacher = write_teacher(work / "resnet50_mocov2_random.pth")
-        print(f"tau_T sweep {args.taus}: {args.steps} steps x batch {args.batch}, student {args.image_size} px, "
-              f"teacher ResNet-50 (random init) at {args.teacher_size} px, K={args.queue_size}, "
-              f"{torch.get_num_threads()} CPU threads, {args.workers} loader workers", flush=True)
+        print(
+            f"tau_T sweep {args.taus}: {args.steps} steps x batch {args.batch}, student {args.image_size} px, "
+            f"teacher ResNet-50 (random init) at {args.teacher_size} px, K={args.queue_size}, "
+            f"{torch.get_num_threads()} CPU threads, {args.workers} loader workers",
+            flush=True,
+        )
         results = [sweep(args, teacher, student, work) for student in args.students]
 
-    print("\n| student | points | live teacher (s) | teacher cache (s) | ratio | teacher share of a live step | "
-          "cache use | identical students |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| student | points | live teacher (s) | teacher cache (s) | ratio | teacher share of a live step | "
+        "cache use | identical students |\n|---|---|---|---|---|---|---|---|"
+    )
     for r in results:
-        print(f"| {r['student']} | {len(r['same'])} | {r['live']:.1f} | {r['cached']:.1f} | "
-              f"{r['live'] / r['cached']:.2f}x | {r['share'] * 100:.0f}% | {', '.join(r['modes'])} | "
-              f"{sum(r['same'])}/{len(r['same'])} |")
+        print(
+            f"| {r['student']} | {len(r['same'])} | {r['live']:.1f} | {r['cached']:.1f} | "
+            f"{r['live'] / r['cached']:.2f}x | {r['share'] * 100:.0f}% | {', '.join(r['modes'])} | "
+            f"{sum(r['same'])}/{len(r['same'])} |"
+        )
 
 
 if __name__ == "__main__":

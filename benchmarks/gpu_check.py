@@ -124,8 +124,13 @@ def distillation_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str
             dev.reset_peak()
             seconds = dev.seconds(lambda: step(cached), args.steps, args.warmup)
             rate = args.batch * args.steps / seconds
-            rows.append((f"distillation {label}, {'teacher cache' if cached else 'live teacher'}",
-                         images_per_second(rate), dev.peak()))
+            rows.append(
+                (
+                    f"distillation {label}, {'teacher cache' if cached else 'live teacher'}",
+                    images_per_second(rate),
+                    dev.peak(),
+                )
+            )
         cache.close()
     return rows
 
@@ -135,8 +140,9 @@ def overhead_rows(args, dev: Device) -> list[tuple[str, str, str]]:
     from bench_seed_step import build, step_fn, timed  # beside this script, so on sys.path when it runs
 
     torch.manual_seed(0)
-    method, optimizer = build(argparse.Namespace(student="resnet18", teacher="resnet50",
-                                                 queue_size=args.queue_size), dev.device)
+    method, optimizer = build(
+        argparse.Namespace(student="resnet18", teacher="resnet50", queue_size=args.queue_size), dev.device
+    )
     method.train()
     images = torch.randn(args.batch, 3, args.image_size, args.image_size, device=dev.device)
     if dev.channels_last:
@@ -150,8 +156,13 @@ def overhead_rows(args, dev: Device) -> list[tuple[str, str, str]]:
         base = timed(lambda: step_fn(method, optimizer, images, False, dev.amp), dev.device)
         ratios.append(timed(lambda: step_fn(method, optimizer, images, True, dev.amp), dev.device) / base)
     overhead = (statistics.median(ratios) - 1) * 100
-    return [(f"SEED step over teacher fwd + student fwd/bwd (R18 <- R50, K={args.queue_size:,})",
-             f"{overhead:+.2f}% (target <= 2%)", dev.peak())]
+    return [
+        (
+            f"SEED step over teacher fwd + student fwd/bwd (R18 <- R50, K={args.queue_size:,})",
+            f"{overhead:+.2f}% (target <= 2%)",
+            dev.peak(),
+        )
+    ]
 
 
 # ---------------------------------------------------------------- 3. data loader
@@ -169,8 +180,13 @@ def loader_rows(args, dev: Device, model_rate: str | None) -> list[tuple[str, st
     count = sum(len(indices) for _, indices in batches)
     rate = count / (time.perf_counter() - tic)
     versus = f" (model R18 <- R50, live teacher: {model_rate})" if model_rate else ""
-    return [(f"data loader, MoCo v2 augmentation at {args.image_size} px, {workers} workers",
-             f"{images_per_second(rate)}{versus}", "-")]
+    return [
+        (
+            f"data loader, MoCo v2 augmentation at {args.image_size} px, {workers} workers",
+            f"{images_per_second(rate)}{versus}",
+            "-",
+        )
+    ]
 
 
 # ---------------------------------------------------------------- 4. detection
@@ -182,8 +198,12 @@ def detection_batch(args, dev: Device, generator: torch.Generator):
         corner = torch.rand(5, 2, generator=generator) * torch.tensor([width * 0.6, height * 0.6])
         size = 20 + torch.rand(5, 2, generator=generator) * torch.tensor([width * 0.3, height * 0.3])
         images.append(torch.rand(3, height, width, generator=generator))
-        targets.append({"boxes": torch.cat([corner, corner + size], dim=1),
-                        "labels": torch.randint(1, 21, (5,), generator=generator)})
+        targets.append(
+            {
+                "boxes": torch.cat([corner, corner + size], dim=1),
+                "labels": torch.randint(1, 21, (5,), generator=generator),
+            }
+        )
     return images, targets
 
 
@@ -214,8 +234,16 @@ def detection_tv_rows(args, dev: Device) -> list[tuple[str, str, str]]:
     from seed_transfer.detection.tv.config import load_run_config
     from seed_transfer.detection.tv.train import build_model
 
-    plan = make_plan(DetRequest(DET_CONFIG, "random", ".", opts=detection_opts(args), engine="torchvision",
-                                num_gpus=int(dev.device.type == "cuda")))
+    plan = make_plan(
+        DetRequest(
+            DET_CONFIG,
+            "random",
+            ".",
+            opts=detection_opts(args),
+            engine="torchvision",
+            num_gpus=int(dev.device.type == "cuda"),
+        )
+    )
     cfg = load_run_config(plan)
     model, _ = build_model(cfg, "random")
     model.to(dev.device).train()
@@ -223,16 +251,27 @@ def detection_tv_rows(args, dev: Device) -> list[tuple[str, str, str]]:
     images = [i.to(dev.device) for i in images]
     targets = [{k: v.to(dev.device) for k, v in t.items()} for t in targets]
     dev.reset_peak()
-    seconds = train_iterations(model, [p for p in model.parameters() if p.requires_grad],
-                               lambda: model(images, targets), dev, args)
-    return [(f"detection torchvision engine, R18-C4, batch {args.det_batch} at {args.det_size} px",
-             f"{seconds:.3f} s/iteration", dev.peak())]
+    seconds = train_iterations(
+        model, [p for p in model.parameters() if p.requires_grad], lambda: model(images, targets), dev, args
+    )
+    return [
+        (
+            f"detection torchvision engine, R18-C4, batch {args.det_batch} at {args.det_size} px",
+            f"{seconds:.3f} s/iteration",
+            dev.peak(),
+        )
+    ]
 
 
 def detection_d2_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str]]:
     if importlib.util.find_spec("detectron2") is None:
-        return [("detection Detectron2 engine", "skipped: Detectron2 is not installed "
-                 "(bash tools/install_detectron2.sh)", "-")]
+        return [
+            (
+                "detection Detectron2 engine",
+                "skipped: Detectron2 is not installed (bash tools/install_detectron2.sh)",
+                "-",
+            )
+        ]
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.modeling import build_model as build_d2_model
     from detectron2.structures import Boxes, Instances
@@ -247,22 +286,42 @@ def detection_d2_rows(args, dev: Device, work: Path) -> list[tuple[str, str, str
     torch.manual_seed(0)
     student = export_student(build_backbone("resnet18")[0], "resnet18", work / "resnet18.pth", meta={})
     convert_checkpoint(student, work / "resnet18.pkl")
-    plan = make_plan(DetRequest(DET_CONFIG, student, work / "d2", opts=detection_opts(args), engine="detectron2",
-                                num_gpus=int(dev.device.type == "cuda")))
+    plan = make_plan(
+        DetRequest(
+            DET_CONFIG,
+            student,
+            work / "d2",
+            opts=detection_opts(args),
+            engine="detectron2",
+            num_gpus=int(dev.device.type == "cuda"),
+        )
+    )
     cfg = build_cfg(plan, 0, work / "d2", str(work / "resnet18.pkl"))
     model = build_d2_model(cfg)
     DetectionCheckpointer(model).load(str(work / "resnet18.pkl"))
     model.train()
     images, targets = detection_batch(args, dev, torch.Generator().manual_seed(0))
-    inputs = [{"image": (image * 255).to(dev.device), "instances": Instances(
-        image.shape[1:], gt_boxes=Boxes(t["boxes"].to(dev.device)), gt_classes=(t["labels"] - 1).to(dev.device))}
-        for image, t in zip(images, targets)]
+    inputs = [
+        {
+            "image": (image * 255).to(dev.device),
+            "instances": Instances(
+                image.shape[1:], gt_boxes=Boxes(t["boxes"].to(dev.device)), gt_classes=(t["labels"] - 1).to(dev.device)
+            ),
+        }
+        for image, t in zip(images, targets)
+    ]
     dev.reset_peak()
     with EventStorage(0):  # Detectron2's losses log into it
-        seconds = train_iterations(model, [p for p in model.parameters() if p.requires_grad],
-                                   lambda: model(inputs), dev, args)
-    return [(f"detection Detectron2 engine, R18-C4, batch {args.det_batch} at {args.det_size} px",
-             f"{seconds:.3f} s/iteration", dev.peak())]
+        seconds = train_iterations(
+            model, [p for p in model.parameters() if p.requires_grad], lambda: model(inputs), dev, args
+        )
+    return [
+        (
+            f"detection Detectron2 engine, R18-C4, batch {args.det_batch} at {args.det_size} px",
+            f"{seconds:.3f} s/iteration",
+            dev.peak(),
+        )
+    ]
 
 
 # ---------------------------------------------------------------- main
@@ -289,24 +348,38 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.cpu_smoke and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device (torch.cuda.is_available() is False); run it on a machine with a GPU "
-              "(--cpu-smoke checks the script on the CPU)", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device (torch.cuda.is_available() is False); run it on a machine with a GPU "
+            "(--cpu-smoke checks the script on the CPU)",
+            file=sys.stderr,
+        )
         return 2
     dev = Device(args.cpu_smoke)
     if dev.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name() if dev.device.type == "cuda" else "CPU smoke run (toy sizes: no figures)"
-    print(f"gpu_check on {name}, torch {torch.__version__}, batch {args.batch} at {args.image_size} px, "
-          f"AMP {dev.amp}, channels-last {dev.channels_last}", flush=True)
+    print(
+        f"gpu_check on {name}, torch {torch.__version__}, batch {args.batch} at {args.image_size} px, "
+        f"AMP {dev.amp}, channels-last {dev.channels_last}",
+        flush=True,
+    )
     rows, failed, tic = [], [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = Path(tmp)
-        sections = [("distillation", lambda: distillation_rows(args, dev, work)),
-                    ("SEED overhead", lambda: overhead_rows(args, dev)),
-                    ("data loader", lambda: loader_rows(args, dev, next(
-                        (r[1] for r in rows if r[0].startswith("distillation R18") and "live" in r[0]), None))),
-                    ("detection torchvision", lambda: detection_tv_rows(args, dev)),
-                    ("detection Detectron2", lambda: detection_d2_rows(args, dev, work))]
+        sections = [
+            ("distillation", lambda: distillation_rows(args, dev, work)),
+            ("SEED overhead", lambda: overhead_rows(args, dev)),
+            (
+                "data loader",
+                lambda: loader_rows(
+                    args,
+                    dev,
+                    next((r[1] for r in rows if r[0].startswith("distillation R18") and "live" in r[0]), None),
+                ),
+            ),
+            ("detection torchvision", lambda: detection_tv_rows(args, dev)),
+            ("detection Detectron2", lambda: detection_d2_rows(args, dev, work)),
+        ]
         for section, run in sections:
             start = time.perf_counter()
             try:

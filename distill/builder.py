@@ -20,14 +20,26 @@ log = logging.getLogger(__name__)
 def build_teacher(cfg: DistillConfig) -> FrozenTeacher:
     t = cfg.teacher
     backbone, head, parsed = load_pretrained(
-        resolve_path(t.weights), t.arch, layout=t.layout, allow_unsafe_pickle=t.allow_unsafe_pickle,
+        resolve_path(t.weights),
+        t.arch,
+        layout=t.layout,
+        allow_unsafe_pickle=t.allow_unsafe_pickle,
         use_head=t.use_head,
     )
-    log.info("teacher %s from %s (layout %s, %s)", t.arch, t.weights, parsed.layout,
-             "projection head" if head is not None else "pooled features")
+    log.info(
+        "teacher %s from %s (layout %s, %s)",
+        t.arch,
+        t.weights,
+        parsed.layout,
+        "projection head" if head is not None else "pooled features",
+    )
     input_norm, source = resolve_input_norm(t.input_norm, parsed.layout)
-    log.info("teacher input: %s (%s)%s", describe_norm(input_norm), source,
-             "" if input_norm == IMAGENET else "; the student's ImageNet-normalised views are re-normalised for it")
+    log.info(
+        "teacher input: %s (%s)%s",
+        describe_norm(input_norm),
+        source,
+        "" if input_norm == IMAGENET else "; the student's ImageNet-normalised views are re-normalised for it",
+    )
     return FrozenTeacher(backbone, head, input_size=t.input_size, input_norm=input_norm, view_norm=IMAGENET)
 
 
@@ -36,8 +48,9 @@ def build_student(arch: str, out_dim: int) -> EmbeddingNet:
     return EmbeddingNet(backbone, MLPHead(feature_dim, out_dim))
 
 
-def build_method(cfg: DistillConfig, teacher: nn.Module | None = None,
-                 cached_embed_dim: int | None = None) -> nn.Module:
+def build_method(
+    cfg: DistillConfig, teacher: nn.Module | None = None, cached_embed_dim: int | None = None
+) -> nn.Module:
     """The distillation module for ``cfg.distill.strategy``.
 
     ``teacher`` overrides ``cfg.teacher`` (tests, or a teacher built in memory).
@@ -68,5 +81,15 @@ def build_method(cfg: DistillConfig, teacher: nn.Module | None = None,
         return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher, centering)
     if d.strategy == "l2":
         return L2Distill(student, teacher)
-    return SEEDMoCo(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher,
-                    d.moco_temperature, d.moco_momentum, d.moco_weight, centering)
+    return SEEDMoCo(
+        student,
+        teacher,
+        embed_dim,
+        d.queue_size,
+        d.tau_student,
+        d.tau_teacher,
+        d.moco_temperature,
+        d.moco_momentum,
+        d.moco_weight,
+        centering,
+    )

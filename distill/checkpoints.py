@@ -46,8 +46,12 @@ log = logging.getLogger(__name__)
 
 LAYOUTS = ("seed-student", "mocov1", "mocov2", "mocov3", "swav", "simclr", "dino", "torchvision", "timm")
 # Explicit layouts that also accept a file detected as another (plain state dicts look alike).
-_ALSO_ACCEPTS = {"torchvision": {"timm"}, "timm": {"torchvision"}, "dino": {"torchvision", "timm"},
-                 "simclr": {"torchvision"}}
+_ALSO_ACCEPTS = {
+    "torchvision": {"timm"},
+    "timm": {"torchvision"},
+    "dino": {"torchvision", "timm"},
+    "simclr": {"torchvision"},
+}
 # Key prefixes only timm models have (EfficientNet/MobileNet, ConvNeXt, ViT).
 _TIMM_PREFIXES = ("conv_stem.", "blocks.", "stages.", "patch_embed.", "cls_token")
 # Final classifier module names in torchvision and timm. ``classifier.0`` is never one (in a
@@ -76,8 +80,16 @@ def safe_globals_allowlist() -> list:
     allowed: list = [argparse.Namespace, np.dtype]  # MoCo/DINO args, numpy dtypes
     # numpy scalars (e.g. a best accuracy); files from numpy 1.x name the module numpy.core.
     allowed += [(core.multiarray.scalar, f"{m}.multiarray.scalar") for m in ("numpy.core", "numpy._core")]
-    names = ["Bool"] + [f"{k}{b}" for k, bits in (("Int", (8, 16, 32, 64)), ("UInt", (8, 16, 32, 64)),
-                        ("Float", (16, 32, 64)), ("Complex", (64, 128))) for b in bits]
+    names = ["Bool"] + [
+        f"{k}{b}"
+        for k, bits in (
+            ("Int", (8, 16, 32, 64)),
+            ("UInt", (8, 16, 32, 64)),
+            ("Float", (16, 32, 64)),
+            ("Complex", (64, 128)),
+        )
+        for b in bits
+    ]
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25
     allowed += [getattr(dtypes, f"{n}DType") for n in names if hasattr(dtypes, f"{n}DType")]
     return allowed
@@ -95,8 +107,10 @@ def _check_magic(path: Path) -> None:
     if not start:
         raise CheckpointError(f"{path} is not a checkpoint (it is empty): check the path")
     if not start.startswith(_TORCH_MAGIC):
-        raise CheckpointError(f"{path} is not a checkpoint (it starts with {start!r}, not with the zip or pickle "
-                              f"header of a torch.save file): check the path")
+        raise CheckpointError(
+            f"{path} is not a checkpoint (it starts with {start!r}, not with the zip or pickle "
+            f"header of a torch.save file): check the path"
+        )
 
 
 def _damaged(path: Path, err: Exception) -> CheckpointError:
@@ -144,14 +158,17 @@ def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
 
 def _under(sd: dict, prefix: str) -> dict:
     """The entries of ``sd`` whose key starts with ``prefix``, prefix removed."""
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
 def _state_dict(obj) -> dict[str, torch.Tensor] | None:
     """``obj["state_dict"]`` or ``obj`` itself if it is a dict of tensors; ``module.`` removed."""
     sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(sd, dict) or not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                     for k, v in sd.items()):
+    if (
+        not isinstance(sd, dict)
+        or not sd
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items())
+    ):
         return None
     return _under(sd, "module.") if all(k.startswith("module.") for k in sd) else sd
 
@@ -201,9 +218,7 @@ def detect_layout(obj) -> str:
             return "simclr"
         if any(k.endswith(".weight") for k in sd):
             return "timm" if _has(sd, *_TIMM_PREFIXES) else "torchvision"
-    raise CheckpointError(
-        f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {', '.join(LAYOUTS)}"
-    )
+    raise CheckpointError(f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {', '.join(LAYOUTS)}")
 
 
 def _as_head(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
@@ -242,8 +257,9 @@ def _parse_moco(obj, layout: str) -> ParsedCheckpoint:
     else:
         encoder, dropped = _under(sd, "encoder_q."), ["encoder_k", "queue", "queue_ptr"]
     backbone = {k: v for k, v in encoder.items() if not k.startswith("fc.")}
-    return ParsedCheckpoint(layout, backbone, _as_head(_under(encoder, "fc.")), {**_meta(obj), "dropped": dropped},
-                            _tally(sd, *dropped))
+    return ParsedCheckpoint(
+        layout, backbone, _as_head(_under(encoder, "fc.")), {**_meta(obj), "dropped": dropped}, _tally(sd, *dropped)
+    )
 
 
 def _parse_swav(obj, layout: str) -> ParsedCheckpoint:
@@ -278,9 +294,17 @@ def _parse_student(obj, layout: str) -> ParsedCheckpoint:
     return ParsedCheckpoint(layout, dict(obj["state_dict"]), None, {**obj.get("meta", {}), "arch": obj["arch"]})
 
 
-_PARSERS = {"seed-student": _parse_student, "mocov1": _parse_moco, "mocov2": _parse_moco, "mocov3": _parse_moco,
-            "swav": _parse_swav, "simclr": _parse_plain, "dino": _parse_dino, "torchvision": _parse_plain,
-            "timm": _parse_plain}
+_PARSERS = {
+    "seed-student": _parse_student,
+    "mocov1": _parse_moco,
+    "mocov2": _parse_moco,
+    "mocov3": _parse_moco,
+    "swav": _parse_swav,
+    "simclr": _parse_plain,
+    "dino": _parse_dino,
+    "torchvision": _parse_plain,
+    "timm": _parse_plain,
+}
 
 
 def parse_checkpoint(obj, layout: str = "auto") -> ParsedCheckpoint:
@@ -358,16 +382,27 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
     expected = model.state_dict()
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
-        problems = [_listing(what, items) for what, items in (
-            ("shape mismatches", mismatched), ("missing from the checkpoint", missing),
-            ("unexpected in the checkpoint", unexpected)) if items]
+        problems = [
+            _listing(what, items)
+            for what, items in (
+                ("shape mismatches", mismatched),
+                ("missing from the checkpoint", missing),
+                ("unexpected in the checkpoint", unexpected),
+            )
+            if items
+        ]
         guess = _guess_arch(state)
         raise CheckpointError(
             f"{source} does not fit the {type(model).__name__} backbone, probably the wrong architecture"
-            + (f" (the weights look like {guess})" if guess else "") + ". " + "; ".join(problems)
+            + (f" (the weights look like {guess})" if guess else "")
+            + ". "
+            + "; ".join(problems)
         )
     model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked, checked above
 
@@ -406,14 +441,18 @@ def load_pretrained(
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     if use_head and parsed.layout == "mocov3" and parsed.head is None:
-        raise CheckpointError(f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
-                              "teacher.use_head=false to use its pooled backbone features instead")
+        raise CheckpointError(
+            f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
+            "teacher.use_head=false to use its pooled backbone features instead"
+        )
     if arch is None:
         arch = parsed.meta.get("arch")
         if not arch:
-            raise CheckpointError(f"{path} (layout {parsed.layout}) does not record its architecture: "
-                                  f"give it explicitly (e.g. --arch resnet50, model.arch=resnet50 or "
-                                  f"teacher.arch=resnet50, as the tool names it)")
+            raise CheckpointError(
+                f"{path} (layout {parsed.layout}) does not record its architecture: "
+                f"give it explicitly (e.g. --arch resnet50, model.arch=resnet50 or "
+                f"teacher.arch=resnet50, as the tool names it)"
+            )
     backbone, _ = build_backbone(arch)
     source = f"{path} (layout {parsed.layout})"
     file_arch = parsed.meta.get("arch")

@@ -160,7 +160,7 @@ def resolve_path(value: str | None) -> str | None:
     file shipped inside an installed Python package (e.g. demo weights)."""
     if value is None or not value.startswith(PACKAGE_SCHEME):
         return None if value is None else str(Path(value).expanduser())
-    module, _, relative = value[len(PACKAGE_SCHEME):].partition("/")
+    module, _, relative = value[len(PACKAGE_SCHEME) :].partition("/")
     try:
         root = importlib.resources.files(module)
     except ModuleNotFoundError:

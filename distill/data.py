@@ -56,8 +56,9 @@ def mix_seed(*values: int) -> int:
     return h >> 1
 
 
-def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_scale_min: float = 0.2,
-                     blur: bool = True) -> Callable[[Image.Image], torch.Tensor]:
+def mocov2_transform(
+    image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_scale_min: float = 0.2, blur: bool = True
+) -> Callable[[Image.Image], torch.Tensor]:
     """MoCo v2 augmentation (``main_moco.py --aug-plus``): PIL image -> 3 x image_size x image_size float tensor.
 
     ``crop_scale_min`` is the smallest RandomResizedCrop area (MoCo: 0.2) and ``blur`` the
@@ -68,15 +69,17 @@ def mocov2_transform(image_size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD
     # GaussianBlur takes sigma directly and needs a finite (odd) kernel: ~10% of the side.
     kernel_size = int(0.1 * image_size) // 2 * 2 + 1
     blurring = [T.RandomApply([T.GaussianBlur(kernel_size, sigma=(0.1, 2.0))], p=0.5)] if blur else []
-    return T.Compose([
-        T.RandomResizedCrop(image_size, scale=(crop_scale_min, 1.0)),
-        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        T.RandomGrayscale(p=0.2),
-        *blurring,
-        T.RandomHorizontalFlip(),
-        T.ToTensor(),
-        T.Normalize(mean, std),
-    ])
+    return T.Compose(
+        [
+            T.RandomResizedCrop(image_size, scale=(crop_scale_min, 1.0)),
+            T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            T.RandomGrayscale(p=0.2),
+            *blurring,
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
 
 
 def _sha256_lines(lines: Iterable[str]) -> str:
@@ -98,13 +101,21 @@ def _no_images(root: str) -> DataError:
     layout = f"expected ImageNet's layout root/<class>/<image> with images of type {', '.join(IMG_EXTENSIONS)}"
     classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
     if not classes:
-        return DataError(f"image folder {root!r} has no class folders: {layout} "
-                         f"(for a flat list of images use data.source=filelist)")
-    without = [name for name in classes if not any(
-        file.lower().endswith(IMG_EXTENSIONS) for _, _, files in os.walk(os.path.join(root, name)) for file in files)]
+        return DataError(
+            f"image folder {root!r} has no class folders: {layout} (for a flat list of images use data.source=filelist)"
+        )
+    without = [
+        name
+        for name in classes
+        if not any(
+            file.lower().endswith(IMG_EXTENSIONS) for _, _, files in os.walk(os.path.join(root, name)) for file in files
+        )
+    ]
     listed = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
-    return DataError(f"image folder {root!r}: {len(without)} of its {len(classes)} class folders hold no image "
-                     f"({listed}); {layout}: add images or remove those folders")
+    return DataError(
+        f"image folder {root!r}: {len(without)} of its {len(classes)} class folders hold no image "
+        f"({listed}); {layout}: add images or remove those folders"
+    )
 
 
 class ImageFolderImages(Dataset):
@@ -114,8 +125,9 @@ class ImageFolderImages(Dataset):
         from torchvision.datasets import ImageFolder
 
         if not os.path.isdir(root):
-            raise MissingFile(f"image folder {root!r} does not exist; expected the layout "
-                              f"root/<class>/<image>.jpg (set data.root)")
+            raise MissingFile(
+                f"image folder {root!r} does not exist; expected the layout root/<class>/<image>.jpg (set data.root)"
+            )
         try:
             self.folder = ImageFolder(root)
         except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
@@ -164,17 +176,28 @@ class FileListImages(Dataset):
 
 
 # Colour natural photos that scikit-image ships inside the package (no pooch, no network).
-DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
-               "immunohistochemistry", "retina", "motorcycle_left")
+DEMO_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "motorcycle_left",
+)
 
 
 def _demo_photos(max_short_side: int) -> list[Image.Image]:
     import skimage.data
 
-    arrays = [skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
-              for name in DEMO_PHOTOS]
+    arrays = [
+        skimage.data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(skimage.data, name)()
+        for name in DEMO_PHOTOS
+    ]
     try:  # optional: scikit-learn's two sample photos (china, flower)
         from sklearn.datasets import load_sample_images
+
         arrays += list(load_sample_images().images)
     except ImportError:
         pass
@@ -209,8 +232,14 @@ class DemoPhotos(Dataset):
 
     def fingerprint(self) -> str:
         """sha256 of the photo list (with scikit-learn's two photos when it is installed) and sizes."""
-        return _sha256_lines([*DEMO_PHOTOS, f"photos={len(self.photos)}", f"length={self.length}",
-                              f"max_short_side={self.max_short_side}"])
+        return _sha256_lines(
+            [
+                *DEMO_PHOTOS,
+                f"photos={len(self.photos)}",
+                f"length={self.length}",
+                f"max_short_side={self.max_short_side}",
+            ]
+        )
 
 
 def source_identity(data, source: Dataset) -> dict:
@@ -219,9 +248,14 @@ def source_identity(data, source: Dataset) -> dict:
     has no ``fingerprint()``)."""
     absolute = lambda path: os.path.abspath(resolve_path(path)) if path else None  # noqa: E731
     fingerprint = getattr(source, "fingerprint", None)
-    return {"source": data.source, "root": absolute(data.root), "file_list": absolute(data.file_list),
-            "images": f"sha256:{fingerprint()}" if fingerprint is not None else None, "length": len(source),
-            "demo_length": data.demo_length if data.source == "demo" else None}
+    return {
+        "source": data.source,
+        "root": absolute(data.root),
+        "file_list": absolute(data.file_list),
+        "images": f"sha256:{fingerprint()}" if fingerprint is not None else None,
+        "length": len(source),
+        "demo_length": data.demo_length if data.source == "demo" else None,
+    }
 
 
 def build_source_dataset(source: str, root: str | None = None, file_list: str | None = None, **kwargs) -> Dataset:
@@ -305,15 +339,25 @@ class ResumableSampler(Sampler):
     ``set_position(epoch, step_in_epoch)`` before each epoch.
     """
 
-    def __init__(self, dataset_len: int, batch_size_per_rank: int, seed: int, rank: int = 0,
-                 world_size: int = 1, drop_last: bool = True):
+    def __init__(
+        self,
+        dataset_len: int,
+        batch_size_per_rank: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = True,
+    ):
         if batch_size_per_rank < 1 or world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"bad sampler layout: batch_size_per_rank={batch_size_per_rank}, "
-                             f"rank={rank}, world_size={world_size}")
+            raise ValueError(
+                f"bad sampler layout: batch_size_per_rank={batch_size_per_rank}, rank={rank}, world_size={world_size}"
+            )
         global_batch = batch_size_per_rank * world_size
         if dataset_len < global_batch:
-            raise ValueError(f"dataset has {dataset_len} images, fewer than one global batch of {global_batch} "
-                             f"({batch_size_per_rank} per rank x {world_size} ranks)")
+            raise ValueError(
+                f"dataset has {dataset_len} images, fewer than one global batch of {global_batch} "
+                f"({batch_size_per_rank} per rank x {world_size} ranks)"
+            )
         self.dataset_len, self.batch_size, self.seed = dataset_len, batch_size_per_rank, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         self.epoch, self.step_in_epoch = 0, 0
@@ -331,8 +375,10 @@ class ResumableSampler(Sampler):
     def set_position(self, epoch: int, step_in_epoch: int = 0) -> None:
         """Iterate epoch ``epoch`` from global batch ``step_in_epoch`` (0 = the start) on."""
         if epoch < 0 or not 0 <= step_in_epoch <= self.steps_per_epoch():
-            raise ValueError(f"bad position epoch={epoch}, step_in_epoch={step_in_epoch} "
-                             f"(an epoch has {self.steps_per_epoch()} steps)")
+            raise ValueError(
+                f"bad position epoch={epoch}, step_in_epoch={step_in_epoch} "
+                f"(an epoch has {self.steps_per_epoch()} steps)"
+            )
         self.epoch, self.step_in_epoch = epoch, step_in_epoch
 
     def rank_indices(self, epoch: int, first_step: int = 0, last_step: int | None = None) -> torch.Tensor:
@@ -354,9 +400,17 @@ class ResumableSampler(Sampler):
         return (self.steps_per_epoch() - self.step_in_epoch) * self.batch_size
 
 
-def build_loader(views: SeededViews, sampler: ResumableSampler, batch_size_per_rank: int, num_workers: int,
-                 pin_memory: bool) -> DataLoader:
+def build_loader(
+    views: SeededViews, sampler: ResumableSampler, batch_size_per_rank: int, num_workers: int, pin_memory: bool
+) -> DataLoader:
     """Loader of per-rank batches: a list of ``num_views`` tensors, each B x 3 x H x W (with
     ``views.with_index``: that list and the B dataset indices, an int64 tensor)."""
-    return DataLoader(views, batch_size=batch_size_per_rank, sampler=sampler, num_workers=num_workers,
-                      pin_memory=pin_memory, drop_last=True, persistent_workers=num_workers > 0)
+    return DataLoader(
+        views,
+        batch_size=batch_size_per_rank,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        persistent_workers=num_workers > 0,
+    )

@@ -22,14 +22,16 @@ from .queue import EmbeddingQueue
 from .shuffle_bn import batch_shuffle, batch_unshuffle
 
 
-def teacher_embeddings(teacher: nn.Module | None, images: torch.Tensor,
-                       teacher_emb: torch.Tensor | None) -> torch.Tensor:
+def teacher_embeddings(
+    teacher: nn.Module | None, images: torch.Tensor, teacher_emb: torch.Tensor | None
+) -> torch.Tensor:
     """``teacher_emb`` when given (precomputed), else ``teacher(images)``: N x C, no gradient."""
     if teacher_emb is not None:
         return teacher_emb
     if teacher is None:
-        raise ValueError("this method was built without a teacher (its embeddings come from a teacher cache): "
-                         "pass teacher_emb")
+        raise ValueError(
+            "this method was built without a teacher (its embeddings come from a teacher cache): pass teacher_emb"
+        )
     return teacher(images)
 
 
@@ -43,8 +45,16 @@ class SEED(nn.Module):
 
     num_views = 1
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
-                 tau_student: float = 0.2, tau_teacher: float = 0.01, centering_momentum: float | None = None):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        embed_dim: int,
+        queue_size: int = 65536,
+        tau_student: float = 0.2,
+        tau_teacher: float = 0.01,
+        centering_momentum: float | None = None,
+    ):
         super().__init__()
         self.student, self.teacher = student, teacher
         self.queue = EmbeddingQueue(queue_size, embed_dim)
@@ -52,8 +62,9 @@ class SEED(nn.Module):
         # None: the paper (no centring); else DINO-style centring of the teacher (distill/centering.py)
         self.centering = None if centering_momentum is None else TeacherCentering(embed_dim, centering_momentum)
 
-    def distill(self, images: torch.Tensor,
-                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def distill(
+        self, images: torch.Tensor, teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """SEED loss on one view; returns (loss, student embeddings N x C). ``teacher_emb``
         (N x C): the teacher's embeddings of ``images``, when computed ahead."""
         student_emb = self.student(images)  # N x C
@@ -65,8 +76,9 @@ class SEED(nn.Module):
         self.queue.push(concat_all_gather(teacher_emb))  # after the loss: the batch is not its own negative
         return loss, student_emb
 
-    def forward(self, views: list[torch.Tensor],
-                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, views: list[torch.Tensor], teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss, _ = self.distill(views[0], teacher_emb)
         return loss, {"loss_seed": loss.detach()}
 
@@ -76,8 +88,14 @@ class MomentumContrast(nn.Module):
     student, shuffle-BN under DDP, and a queue of keys. Not a full method: it scores
     queries that the owner computes with the student."""
 
-    def __init__(self, student: nn.Module, embed_dim: int, queue_size: int = 65536,
-                 temperature: float = 0.2, momentum: float = 0.999):
+    def __init__(
+        self,
+        student: nn.Module,
+        embed_dim: int,
+        queue_size: int = 65536,
+        temperature: float = 0.2,
+        momentum: float = 0.999,
+    ):
         super().__init__()
         self.key_encoder = copy.deepcopy(student).requires_grad_(False)
         self.queue = EmbeddingQueue(queue_size, embed_dim)
@@ -105,14 +123,21 @@ class MoCo(nn.Module):
 
     num_views = 2
 
-    def __init__(self, student: nn.Module, embed_dim: int, queue_size: int = 65536,
-                 temperature: float = 0.2, momentum: float = 0.999):
+    def __init__(
+        self,
+        student: nn.Module,
+        embed_dim: int,
+        queue_size: int = 65536,
+        temperature: float = 0.2,
+        momentum: float = 0.999,
+    ):
         super().__init__()
         self.student = student
         self.moco = MomentumContrast(student, embed_dim, queue_size, temperature, momentum)
 
-    def forward(self, views: list[torch.Tensor],
-                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, views: list[torch.Tensor], teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``teacher_emb`` is ignored: there is no teacher (the engine's uniform call)."""
         loss = self.moco(self.student, self.student(views[0]), views[1])
         return loss, {"loss_moco": loss.detach()}
@@ -127,8 +152,9 @@ class L2Distill(nn.Module):
         super().__init__()
         self.student, self.teacher = student, teacher
 
-    def forward(self, views: list[torch.Tensor],
-                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, views: list[torch.Tensor], teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         student_emb = self.student(views[0])  # N x C
         loss = l2_distillation_loss(student_emb, teacher_embeddings(self.teacher, views[0], teacher_emb))
         return loss, {"loss_l2": loss.detach()}
@@ -139,15 +165,26 @@ class SEEDMoCo(SEED):
 
     num_views = 2
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None, embed_dim: int, queue_size: int = 65536,
-                 tau_student: float = 0.2, tau_teacher: float = 0.01, moco_temperature: float = 0.2,
-                 moco_momentum: float = 0.999, moco_weight: float = 1.0, centering_momentum: float | None = None):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        embed_dim: int,
+        queue_size: int = 65536,
+        tau_student: float = 0.2,
+        tau_teacher: float = 0.01,
+        moco_temperature: float = 0.2,
+        moco_momentum: float = 0.999,
+        moco_weight: float = 1.0,
+        centering_momentum: float | None = None,
+    ):
         super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher, centering_momentum)
         self.moco = MomentumContrast(student, embed_dim, queue_size, moco_temperature, moco_momentum)
         self.moco_weight = moco_weight
 
-    def forward(self, views: list[torch.Tensor],
-                teacher_emb: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, views: list[torch.Tensor], teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss_seed, student_emb = self.distill(views[0], teacher_emb)
         loss_moco = self.moco(self.student, student_emb, views[1])
         loss = loss_seed + self.moco_weight * loss_moco

@@ -53,8 +53,9 @@ class MetricsLog:
         try:
             return int(row[header.index("step")])
         except (ValueError, IndexError) as err:
-            raise ValueError(f"{self.csv_path}: cannot read the step of the row {row} ({err}); "
-                             f"move the file away to start a new log") from None
+            raise ValueError(
+                f"{self.csv_path}: cannot read the step of the row {row} ({err}); move the file away to start a new log"
+            ) from None
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         row = {"step": step, **scalars}

@@ -59,18 +59,22 @@ def check_arch(arch: str, key: str = "arch") -> None:
     if arch.startswith(TIMM_PREFIX):
         import timm  # optional at import time: only timm students need it
 
-        name = arch[len(TIMM_PREFIX):]
+        name = arch[len(TIMM_PREFIX) :]
         if not timm.is_model(name):
             close = difflib.get_close_matches(name, timm.list_models(), n=3)
-            raise ConfigError(f"{key}={arch}: timm has no model {name!r}"
-                              + (f"; close matches: {', '.join(TIMM_PREFIX + c for c in close)}" if close else "")
-                              + " (timm.list_models() lists them)")
+            raise ConfigError(
+                f"{key}={arch}: timm has no model {name!r}"
+                + (f"; close matches: {', '.join(TIMM_PREFIX + c for c in close)}" if close else "")
+                + " (timm.list_models() lists them)"
+            )
     elif arch not in available_archs():
         close = difflib.get_close_matches(arch, available_archs(), n=3)
-        raise ConfigError(f"{key}={arch}: unknown architecture"
-                          + (f"; close matches: {', '.join(close)}" if close else "")
-                          + " (a torchvision classification model, see torchvision.models.list_models(), "
-                            "or timm:<name> for a timm model)")
+        raise ConfigError(
+            f"{key}={arch}: unknown architecture"
+            + (f"; close matches: {', '.join(close)}" if close else "")
+            + " (a torchvision classification model, see torchvision.models.list_models(), "
+            "or timm:<name> for a timm model)"
+        )
 
 
 def build_backbone(arch: str) -> tuple[nn.Module, int]:
@@ -86,7 +90,7 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
     if arch.startswith(TIMM_PREFIX):
         import timm
 
-        model = timm.create_model(arch[len(TIMM_PREFIX):], pretrained=False, num_classes=0)
+        model = timm.create_model(arch[len(TIMM_PREFIX) :], pretrained=False, num_classes=0)
         # timm >= 1.0: num_features is the last feature map's width; models with a
         # pre-logits layer (MobileNetV3's conv_head) output head_hidden_size instead.
         return model, getattr(model, "head_hidden_size", None) or model.num_features

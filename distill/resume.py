@@ -31,10 +31,16 @@ from .teacher_cache import teacher_identity
 log = logging.getLogger(__name__)
 
 RESUME_FREE = (
-    "data.num_workers", "train.output_dir", "train.log_every", "train.checkpoint_every", "train.tensorboard",
+    "data.num_workers",
+    "train.output_dir",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.tensorboard",
     "train.max_steps",  # where the run stops; the schedule spans optim.epochs either way
     "train.channels_last",  # a memory layout: the same training up to float rounding, as on another GPU
-    "teacher.cache_dir", "teacher.cache_batch_size", "teacher.allow_unsafe_pickle",
+    "teacher.cache_dir",
+    "teacher.cache_batch_size",
+    "teacher.allow_unsafe_pickle",
 )
 
 
@@ -79,18 +85,25 @@ def changed_keys(checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConf
     if "fingerprint" in checkpoint:
         saved, current = checkpoint["fingerprint"], fingerprint
     else:
-        log.warning("the checkpoint predates run fingerprints: its config is checked, not the content of the "
-                    "teacher file nor the number of images")
+        log.warning(
+            "the checkpoint predates run fingerprints: its config is checked, not the content of the "
+            "teacher file nor the number of images"
+        )
         saved, current = _training_keys(checkpoint["config"]), _training_keys(to_dict(cfg))
         saved.pop("teacher.weights", None)
-    return [f"{key}: {_show(key, saved[key])} -> {_show(key, value)}" for key, value in current.items()
-            if key in saved and saved[key] != value]
+    return [
+        f"{key}: {_show(key, saved[key])} -> {_show(key, value)}"
+        for key, value in current.items()
+        if key in saved and saved[key] != value
+    ]
 
 
 def check_resumable(path, checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConfig) -> None:
     """Raise a ConfigError naming every training key that changed since ``checkpoint`` was written."""
     changed = changed_keys(checkpoint, fingerprint, cfg)
     if changed:
-        raise ConfigError(f"cannot resume {path}: settings that alter the training changed since it was written "
-                          f"({'; '.join(changed)}); resume with the settings it was written with, or start a new "
-                          f"run in another train.output_dir")
+        raise ConfigError(
+            f"cannot resume {path}: settings that alter the training changed since it was written "
+            f"({'; '.join(changed)}); resume with the settings it was written with, or start a new "
+            f"run in another train.output_dir"
+        )

@@ -18,8 +18,14 @@ def code_version() -> dict:
     root = Path(distill.__file__).resolve().parent.parent
     info = {"package_version": distill.__version__}
     try:
-        run = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,  # noqa: E731
-                                           timeout=10, check=True).stdout.strip()
+        run = lambda *args: subprocess.run(
+            ["git", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,  # noqa: E731
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         info["git_commit"] = run("rev-parse", "HEAD")
         info["git_dirty"] = bool(run("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
@@ -31,13 +37,19 @@ def hardware() -> dict:
     """The machine a result was measured on: CPU model and logical cores, memory, GPUs."""
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     try:
-        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+        kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         memory = f"{kib / 2**20:.0f} GiB"
     except (OSError, StopIteration, ValueError):
         memory = None

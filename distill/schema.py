@@ -122,8 +122,10 @@ class DistillConfig:
         if not 0 <= d.centering_momentum < 1:
             raise ConfigError(f"distill.centering_momentum={d.centering_momentum} must be in [0, 1)")
         if d.teacher_centering and d.strategy not in ("seed", "seed+moco"):
-            raise ConfigError(f"distill.teacher_centering=true centres the teacher's embeddings of the SEED loss; "
-                              f"strategy {d.strategy!r} has none: use seed or seed+moco, or leave it false")
+            raise ConfigError(
+                f"distill.teacher_centering=true centres the teacher's embeddings of the SEED loss; "
+                f"strategy {d.strategy!r} has none: use seed or seed+moco, or leave it false"
+            )
         if d.strategy in NEEDS_TEACHER and not self.teacher.weights:
             raise ConfigError(
                 f"distill.strategy={d.strategy!r} needs a teacher: set teacher.weights=/path/to/checkpoint "
@@ -131,11 +133,14 @@ class DistillConfig:
             )
         t = self.teacher
         if t.cache_dir is not None and not t.cache_dir.strip():
-            raise ConfigError("teacher.cache_dir is empty: give a folder (teacher.cache_dir=/path/teacher_cache) "
-                              "or null to run the teacher live")
+            raise ConfigError(
+                "teacher.cache_dir is empty: give a folder (teacher.cache_dir=/path/teacher_cache) "
+                "or null to run the teacher live"
+            )
         if t.cache_batch_size is not None and t.cache_batch_size < 1:
-            raise ConfigError(f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 "
-                              f"(or null: the training batch per process)")
+            raise ConfigError(
+                f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 (or null: the training batch per process)"
+            )
         self._validate_data()
         self._validate_archs()
         check_input_norm(t.input_norm)
@@ -149,8 +154,9 @@ class DistillConfig:
         if data.source in ("imagefolder", "filelist") and not (data.root or data.file_list):
             raise ConfigError(f"data.source={data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")
         if data.image_size < 1 or data.demo_length < 1:
-            raise ConfigError(f"data.image_size and data.demo_length must be >= 1, got {data.image_size}, "
-                              f"{data.demo_length}")
+            raise ConfigError(
+                f"data.image_size and data.demo_length must be >= 1, got {data.image_size}, {data.demo_length}"
+            )
         if not 0 < data.crop_scale_min <= 1:
             raise ConfigError(f"data.crop_scale_min={data.crop_scale_min} must be in (0, 1] (MoCo v2: 0.2)")
 
@@ -170,8 +176,12 @@ def check_input_norm(value: str | list[float]) -> None:
     """``teacher.input_norm`` is a name of INPUT_NORMS or 3 means and 3 positive stds."""
     if isinstance(value, str):
         if value not in INPUT_NORMS:
-            raise ConfigError(f"teacher.input_norm={value!r}: choose one of {', '.join(INPUT_NORMS)} or give "
-                              f"[mean_r, mean_g, mean_b, std_r, std_g, std_b]")
+            raise ConfigError(
+                f"teacher.input_norm={value!r}: choose one of {', '.join(INPUT_NORMS)} or give "
+                f"[mean_r, mean_g, mean_b, std_r, std_g, std_b]"
+            )
     elif len(value) != 6 or min(value[3:]) <= 0:
-        raise ConfigError(f"teacher.input_norm={value}: an explicit normalisation is 6 numbers, "
-                          f"[mean_r, mean_g, mean_b, std_r, std_g, std_b], with every std > 0")
+        raise ConfigError(
+            f"teacher.input_norm={value}: an explicit normalisation is 6 numbers, "
+            f"[mean_r, mean_g, mean_b, std_r, std_g, std_b], with every std > 0"
+        )

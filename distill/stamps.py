@@ -64,7 +64,8 @@ def stamps_root(root: str | Path | None = None) -> Path:
     if not path.is_dir():
         raise MissingFile(
             f"Tux Paint stamps not found at {path}; install them with "
-            f"`apt-get install --no-install-recommends {PACKAGE}` (Debian/Ubuntu) or set the root")
+            f"`apt-get install --no-install-recommends {PACKAGE}` (Debian/Ubuntu) or set the root"
+        )
     return path
 
 
@@ -75,7 +76,7 @@ def _short_side(path: Path) -> int:
 
 def _is_mirror_copy(path: Path) -> bool:
     stem = path.stem
-    return stem.endswith(MIRROR_SUFFIX) and path.with_name(stem[:-len(MIRROR_SUFFIX)] + path.suffix).is_file()
+    return stem.endswith(MIRROR_SUFFIX) and path.with_name(stem[: -len(MIRROR_SUFFIX)] + path.suffix).is_file()
 
 
 def stamp_files(root: str | Path | None = None) -> list[str]:
@@ -130,8 +131,10 @@ class StampImages(Dataset):
         self.root = stamps_root(root)
         self.paths = unlabelled_stamps(self.root)
         if not self.paths:
-            raise DataError(f"no PNG of at least {MIN_SIDE} px outside the evaluation categories under {self.root} "
-                            f"(data.root): point it at the Tux Paint stamps folder")
+            raise DataError(
+                f"no PNG of at least {MIN_SIDE} px outside the evaluation categories under {self.root} "
+                f"(data.root): point it at the Tux Paint stamps folder"
+            )
 
     def __len__(self) -> int:
         return len(self.paths)

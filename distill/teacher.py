@@ -43,8 +43,14 @@ class FrozenTeacher(nn.Module):
     another ``input_norm`` gets them re-normalised, exactly: x * std_v / std_t + (mean_v - mean_t) / std_t.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module | None = None, input_size: int | None = None,
-                 input_norm: Normalization = IMAGENET, view_norm: Normalization = IMAGENET):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module | None = None,
+        input_size: int | None = None,
+        input_norm: Normalization = IMAGENET,
+        view_norm: Normalization = IMAGENET,
+    ):
         super().__init__()
         self.backbone = backbone
         self.head = head if head is not None else nn.Identity()

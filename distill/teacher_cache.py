@@ -73,8 +73,9 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 22) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _weights_identity(path: str, inode: int, size: int, mtime_ns: int, layout: str,
-                      allow_unsafe_pickle: bool) -> tuple[str, str]:
+def _weights_identity(
+    path: str, inode: int, size: int, mtime_ns: int, layout: str, allow_unsafe_pickle: bool
+) -> tuple[str, str]:
     """(sha256, layout) of a teacher file, the layout detected when ``auto``; remembered per
     file version (path, inode, size, mtime), as the cache key and the resume check both ask."""
     if layout == "auto":
@@ -96,34 +97,55 @@ def teacher_identity(cfg, require_file: bool = True) -> dict:
     weights = resolve_path(t.weights)
     if weights and os.path.isfile(weights):
         stat = os.stat(weights)
-        sha256, layout = _weights_identity(os.path.abspath(weights), stat.st_ino, stat.st_size, stat.st_mtime_ns,
-                                           t.layout, t.allow_unsafe_pickle)
+        sha256, layout = _weights_identity(
+            os.path.abspath(weights), stat.st_ino, stat.st_size, stat.st_mtime_ns, t.layout, t.allow_unsafe_pickle
+        )
     elif require_file:
-        raise ConfigError(f"teacher.cache_dir needs teacher.weights to be a file (its sha256 is part of the cache "
-                          f"key), got {t.weights!r}; set teacher.cache_dir=null to run this teacher live")
+        raise ConfigError(
+            f"teacher.cache_dir needs teacher.weights to be a file (its sha256 is part of the cache "
+            f"key), got {t.weights!r}; set teacher.cache_dir=null to run this teacher live"
+        )
     else:
         sha256, layout = None, None
     input_norm, _ = resolve_input_norm(t.input_norm, layout)
-    return {"weights": f"sha256:{sha256}" if sha256 else t.weights, "arch": t.arch, "layout": layout or t.layout,
-            "use_head": t.use_head, "input_size": t.input_size, "input_norm": [*input_norm.mean, *input_norm.std]}
+    return {
+        "weights": f"sha256:{sha256}" if sha256 else t.weights,
+        "arch": t.arch,
+        "layout": layout or t.layout,
+        "use_head": t.use_head,
+        "input_size": t.input_size,
+        "input_norm": [*input_norm.mean, *input_norm.std],
+    }
 
 
 def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> dict:
     """What the teacher's embeddings of a run's views depend on (see the module docstring)."""
     d = cfg.data
     if getattr(source, "fingerprint", None) is None:
-        raise ConfigError(f"teacher.cache_dir: the data source {type(source).__name__} cannot say which images it "
-                          f"holds (no fingerprint() method), so a cache could be read for other data; give it one "
-                          f"or set teacher.cache_dir=null")
+        raise ConfigError(
+            f"teacher.cache_dir: the data source {type(source).__name__} cannot say which images it "
+            f"holds (no fingerprint() method), so a cache could be read for other data; give it one "
+            f"or set teacher.cache_dir=null"
+        )
     on_cuda = device.type == "cuda"
     return {
         "format": CACHE_FORMAT,
         "teacher": teacher_identity(cfg),
-        "views": {"augmentation": AUGMENTATION, "image_size": d.image_size, "crop_scale_min": d.crop_scale_min,
-                  "blur": d.blur, "mean": list(IMAGENET.mean), "std": list(IMAGENET.std), "seed": cfg.train.seed},
+        "views": {
+            "augmentation": AUGMENTATION,
+            "image_size": d.image_size,
+            "crop_scale_min": d.crop_scale_min,
+            "blur": d.blur,
+            "mean": list(IMAGENET.mean),
+            "std": list(IMAGENET.std),
+            "seed": cfg.train.seed,
+        },
         "data": source_identity(d, source),
-        "compute": {"device": device.type, "amp": on_cuda and cfg.train.amp,
-                    "channels_last": on_cuda and cfg.train.channels_last},
+        "compute": {
+            "device": device.type,
+            "amp": on_cuda and cfg.train.amp,
+            "channels_last": on_cuda and cfg.train.channels_last,
+        },
     }
 
 
@@ -149,8 +171,10 @@ def _bytes(value: float) -> str:
 def size_text(dataset_length: int, epochs: int, embed_dim: int, itemsize: int) -> str:
     """``teacher cache: 1.28M x 200 epochs x 128 x 4 bytes = 131 GB`` (+ the written masks)."""
     total = dataset_length * epochs * embed_dim * itemsize
-    return (f"teacher cache: {_si(dataset_length)} x {epochs} epochs x {embed_dim} x {itemsize} bytes = "
-            f"{_bytes(total)} (+ {_bytes(dataset_length * epochs)} of written masks)")
+    return (
+        f"teacher cache: {_si(dataset_length)} x {epochs} epochs x {embed_dim} x {itemsize} bytes = "
+        f"{_bytes(total)} (+ {_bytes(dataset_length * epochs)} of written masks)"
+    )
 
 
 # ---------------------------------------------------------------- files
@@ -162,8 +186,10 @@ def _open_sized(path: Path, size: int) -> int:
         os.ftruncate(fd, size)
     elif current != size:
         os.close(fd)
-        raise CacheError(f"{path} has {current} bytes, its cache's meta.json says {size}: the folder is damaged; "
-                         f"delete {path.parent} and run again")
+        raise CacheError(
+            f"{path} has {current} bytes, its cache's meta.json says {size}: the folder is damaged; "
+            f"delete {path.parent} and run again"
+        )
     return fd
 
 
@@ -194,8 +220,9 @@ class TeacherCache:
             return None
         meta = json.loads(path.read_text())
         if meta.get("format") != CACHE_FORMAT or meta.get("key") != self.key:
-            raise CacheError(f"{path} belongs to another cache (format {meta.get('format')!r} or key differ): "
-                             f"delete {self.folder}")
+            raise CacheError(
+                f"{path} belongs to another cache (format {meta.get('format')!r} or key differ): delete {self.folder}"
+            )
         return meta
 
     @property
@@ -220,11 +247,18 @@ class TeacherCache:
         dtype_name = str(dtype).removeprefix("torch.")
         if self.meta is not None:
             if (self.meta["embed_dim"], self.meta["dtype"]) != (embed_dim, dtype_name):
-                raise CacheError(f"{self.folder}: the teacher gives {embed_dim} x {dtype_name}, the cache holds "
-                                 f"{self.meta['embed_dim']} x {self.meta['dtype']}; delete the folder")
+                raise CacheError(
+                    f"{self.folder}: the teacher gives {embed_dim} x {dtype_name}, the cache holds "
+                    f"{self.meta['embed_dim']} x {self.meta['dtype']}; delete the folder"
+                )
             return
-        self.meta = {"format": CACHE_FORMAT, "embed_dim": embed_dim, "dtype": dtype_name,
-                     "dataset_length": self.dataset_length, "key": self.key}
+        self.meta = {
+            "format": CACHE_FORMAT,
+            "embed_dim": embed_dim,
+            "dtype": dtype_name,
+            "dataset_length": self.dataset_length,
+            "key": self.key,
+        }
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_save(self.meta, self.folder / META_NAME, dump=lambda obj, f: f.write(json.dumps(obj, indent=2).encode()))
 
@@ -240,12 +274,15 @@ class TeacherCache:
         text = size_text(self.dataset_length, epochs, self.meta["embed_dim"], self._dtype.itemsize)
         needed = self.dataset_length * epochs * (self._row_bytes + 1) - self.allocated_bytes()
         free = shutil.disk_usage(self.folder).free
-        log.info("%s in %s; %s still to write, %s free on that disk", text, self.folder, _bytes(max(needed, 0)),
-                 _bytes(free))
+        log.info(
+            "%s in %s; %s still to write, %s free on that disk", text, self.folder, _bytes(max(needed, 0)), _bytes(free)
+        )
         if needed > free:
-            raise ConfigError(f"teacher.cache_dir={cache_dir}: {text}; {_bytes(needed)} are still to write but the "
-                              f"disk has {_bytes(free)} free; point teacher.cache_dir at a larger disk, or set "
-                              f"teacher.cache_dir=null to run the teacher live")
+            raise ConfigError(
+                f"teacher.cache_dir={cache_dir}: {text}; {_bytes(needed)} are still to write but the "
+                f"disk has {_bytes(free)} free; point teacher.cache_dir at a larger disk, or set "
+                f"teacher.cache_dir=null to run the teacher live"
+            )
 
     # --- rows
     def _path(self, epoch: int, kind: str) -> Path:
@@ -277,8 +314,10 @@ class TeacherCache:
         """Store B x embed_dim ``embeddings`` as the rows of ``indices``: data, flush, then the mask."""
         expected = (len(indices), self.meta["embed_dim"])
         if tuple(embeddings.shape) != expected or embeddings.dtype != self._dtype:
-            raise CacheError(f"{self.folder}: got teacher embeddings {tuple(embeddings.shape)} {embeddings.dtype}, "
-                             f"expected {expected} {self._dtype}")
+            raise CacheError(
+                f"{self.folder}: got teacher embeddings {tuple(embeddings.shape)} {embeddings.dtype}, "
+                f"expected {expected} {self._dtype}"
+            )
         raw = embeddings.detach().cpu().contiguous().view(torch.uint8).numpy()  # B x row_bytes
         data_fd, mask_fd = self._open_for_write(epoch)
         for index, row in zip(indices.tolist(), raw):
@@ -290,8 +329,10 @@ class TeacherCache:
     def _open_for_write(self, epoch: int) -> tuple[int, int]:
         if epoch not in self._write_fds:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._write_fds[epoch] = (_open_sized(self._path(epoch, "emb"), self.dataset_length * self._row_bytes),
-                                      _open_sized(self._path(epoch, "written"), self.dataset_length))
+            self._write_fds[epoch] = (
+                _open_sized(self._path(epoch, "emb"), self.dataset_length * self._row_bytes),
+                _open_sized(self._path(epoch, "written"), self.dataset_length),
+            )
         return self._write_fds[epoch]
 
     # --- coverage
@@ -335,8 +376,10 @@ class CachedTeacher:
             self.read_steps += 1
             return self.cache.read(epoch, indices).to(images.device, non_blocking=True)
         if self.teacher is None:
-            raise CacheError(f"{self.cache.folder}: rows of epoch {epoch} that were written when this run started "
-                             f"are missing now (was the folder changed during the run?); run again to complete it")
+            raise CacheError(
+                f"{self.cache.folder}: rows of epoch {epoch} that were written when this run started "
+                f"are missing now (was the folder changed during the run?); run again to complete it"
+            )
         embeddings = self.teacher(images)
         self.cache.write(epoch, indices, embeddings)
         self.computed_steps += 1
@@ -345,13 +388,18 @@ class CachedTeacher:
     def record(self) -> dict:
         """What this run did with the cache, for the student's export meta."""
         mode = "read" if not self.computed_steps else "wrote" if not self.read_steps else "completed"
-        return {"folder": str(self.cache.folder), "mode": mode, "read_steps": self.read_steps,
-                "computed_steps": self.computed_steps}
+        return {
+            "folder": str(self.cache.folder),
+            "mode": mode,
+            "read_steps": self.read_steps,
+            "computed_steps": self.computed_steps,
+        }
 
 
 @torch.no_grad()
-def teacher_output(teacher: nn.Module, image_size: int, device: torch.device, amp: bool,
-                   channels_last: bool) -> tuple[int, torch.dtype]:
+def teacher_output(
+    teacher: nn.Module, image_size: int, device: torch.device, amp: bool, channels_last: bool
+) -> tuple[int, torch.dtype]:
     """(embed_dim, dtype) of ``teacher``'s embeddings, from one dummy batch run as the training runs it."""
     images = torch.zeros(2, 3, image_size, image_size, device=device)
     if channels_last:

@@ -37,8 +37,18 @@ from .export import export_student, remove_stale_temporaries
 from .metrics_log import MetricsLog
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .run_info import write_run_info
-from .runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, all_ranks, optimizer_step,
-                      read_training_state, restore_training_state, resumable_batches, save_training_state)
+from .runtime import (
+    CallbackHook,
+    PeriodicCheckpoint,
+    ProgressBar,
+    TrainLoop,
+    all_ranks,
+    optimizer_step,
+    read_training_state,
+    restore_training_state,
+    resumable_batches,
+    save_training_state,
+)
 from .schedule import warmup_cosine
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher_cache import CachedTeacher, TeacherCache, teacher_output
@@ -54,12 +64,18 @@ def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
 
 
-def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int,
-                    fingerprint: dict) -> None:
+def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int, fingerprint: dict) -> None:
     """Everything a resumed run continues from (:mod:`distill.runtime.checkpoint`), with the config
     and the fingerprint it must match (:mod:`distill.resume`)."""
-    save_training_state(path, step=step, model=_training_state(method), optimizer=optimizer, scaler=scaler,
-                        fingerprint=fingerprint, config=to_dict(cfg))
+    save_training_state(
+        path,
+        step=step,
+        model=_training_state(method),
+        optimizer=optimizer,
+        scaler=scaler,
+        fingerprint=fingerprint,
+        config=to_dict(cfg),
+    )
 
 
 def read_checkpoint(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
@@ -72,8 +88,11 @@ def read_checkpoint(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
 
 def _teacher_changes(saved_config: dict, cfg: DistillConfig) -> list[str]:
     saved, current = saved_config.get("teacher", {}), to_dict(cfg)["teacher"]
-    return [f"teacher.{key}: {saved[key]!r} -> {value!r}" for key, value in current.items()
-            if f"teacher.{key}" not in RESUME_FREE and key in saved and saved[key] != value]
+    return [
+        f"teacher.{key}: {saved[key]!r} -> {value!r}"
+        for key, value in current.items()
+        if f"teacher.{key}" not in RESUME_FREE and key in saved and saved[key] != value
+    ]
 
 
 def _check_shapes(path: Path, checkpoint: dict, method: nn.Module, cfg: DistillConfig) -> None:
@@ -81,15 +100,20 @@ def _check_shapes(path: Path, checkpoint: dict, method: nn.Module, cfg: DistillC
     embedding size: say so, and which teacher setting changed, before load_state_dict would."""
     model = method.state_dict()
     keys = [key for key, saved in checkpoint["model"].items() if key in model and saved.shape != model[key].shape]
-    mismatched = [f"{key} is {' x '.join(map(str, checkpoint['model'][key].shape))} there and "
-                  f"{' x '.join(map(str, model[key].shape))} here"
-                  for key in sorted(keys, key=lambda key: "queue" not in key)]  # the queue says it best
+    mismatched = [
+        f"{key} is {' x '.join(map(str, checkpoint['model'][key].shape))} there and "
+        f"{' x '.join(map(str, model[key].shape))} here"
+        for key in sorted(keys, key=lambda key: "queue" not in key)
+    ]  # the queue says it best
     if mismatched:
         changes = "; ".join(_teacher_changes(checkpoint["config"], cfg)) or (
-            f"no teacher setting changed, so the content of teacher.weights={cfg.teacher.weights} did")
-        raise ConfigError(f"cannot resume {path}: the teacher's embedding size changed ({'; '.join(mismatched[:2])}): "
-                          f"{changes}. Resume with the teacher the run started with, or start a new run in another "
-                          f"train.output_dir")
+            f"no teacher setting changed, so the content of teacher.weights={cfg.teacher.weights} did"
+        )
+        raise ConfigError(
+            f"cannot resume {path}: the teacher's embedding size changed ({'; '.join(mismatched[:2])}): "
+            f"{changes}. Resume with the teacher the run started with, or start a new run in another "
+            f"train.output_dir"
+        )
 
 
 def restore_checkpoint(path: Path, checkpoint: dict, cfg: DistillConfig, method, optimizer, scaler) -> int:
@@ -113,16 +137,19 @@ def _mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, float]:
 def build_source(cfg: DistillConfig) -> torch.utils.data.Dataset:
     """The image source that ``cfg.data`` describes."""
     demo_kwargs = {"length": cfg.data.demo_length} if cfg.data.source == "demo" else {}
-    return build_source_dataset(cfg.data.source, resolve_path(cfg.data.root), resolve_path(cfg.data.file_list),
-                                **demo_kwargs)
+    return build_source_dataset(
+        cfg.data.source, resolve_path(cfg.data.root), resolve_path(cfg.data.file_list), **demo_kwargs
+    )
 
 
 def require_one_batch(cfg: DistillConfig, source: torch.utils.data.Dataset) -> None:
     """A DataError, naming the data and the batch, when ``source`` cannot fill one global batch."""
     if len(source) < cfg.optim.batch_size:
         where = f"data.root={cfg.data.root}" if cfg.data.root else f"data.source={cfg.data.source}"
-        raise DataError(f"{where} holds {len(source)} images, fewer than one batch (optim.batch_size="
-                        f"{cfg.optim.batch_size}): lower optim.batch_size or add images")
+        raise DataError(
+            f"{where} holds {len(source)} images, fewer than one batch (optim.batch_size="
+            f"{cfg.optim.batch_size}): lower optim.batch_size or add images"
+        )
 
 
 def view_transform(cfg: DistillConfig):
@@ -153,18 +180,28 @@ def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> Teac
     return TeacherCache.for_run(cfg, source, device)
 
 
-def prepare_cache_writes(cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device,
-                         epochs: int) -> None:
+def prepare_cache_writes(
+    cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device, epochs: int
+) -> None:
     """Record what the teacher produces in the cache's metadata, log the size, check the disk."""
     on_cuda = device.type == "cuda"
-    embed_dim, dtype = teacher_output(teacher, cfg.data.image_size, device, amp=on_cuda and cfg.train.amp,
-                                      channels_last=on_cuda and cfg.train.channels_last)
+    embed_dim, dtype = teacher_output(
+        teacher,
+        cfg.data.image_size,
+        device,
+        amp=on_cuda and cfg.train.amp,
+        channels_last=on_cuda and cfg.train.channels_last,
+    )
     cache.create(embed_dim, dtype)
     cache.check_disk(epochs, cfg.teacher.cache_dir)
 
 
-def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = None,
-          source: torch.utils.data.Dataset | None = None) -> Path:
+def train(
+    cfg: DistillConfig,
+    resume: bool = False,
+    method: nn.Module | None = None,
+    source: torch.utils.data.Dataset | None = None,
+) -> Path:
     """Run (or continue) the distillation of ``cfg``; returns the exported student's path.
 
     ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data). With
@@ -188,7 +225,8 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     cache = open_teacher_cache(cfg, source, device)
     cache_is_new = cache is not None and cache.meta is None
     cache_complete = cache is not None and all_ranks(
-        cache.covers(sampler, checkpoint["step"] if checkpoint else 0, stop_step), device)
+        cache.covers(sampler, checkpoint["step"] if checkpoint else 0, stop_step), device
+    )
 
     torch.manual_seed(cfg.train.seed)  # identical initialisation (queues included) on every rank
     if method is None:
@@ -205,18 +243,28 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         teacher_feed = CachedTeacher(cache, method.teacher)
         if not cache_complete:
             prepare_cache_writes(cache, method.teacher, cfg, device, epochs=-(-stop_step // steps_per_epoch))
-        log.info("teacher cache %s: %s", cache.folder,
-                 "read (every step of this run is cached: the teacher is not run)" if cache_complete else
-                 "written (a new cache)" if cache_is_new else
-                 "completed (partial: cached batches are read, the others computed and written)")
+        log.info(
+            "teacher cache %s: %s",
+            cache.folder,
+            "read (every step of this run is cached: the teacher is not run)"
+            if cache_complete
+            else "written (a new cache)"
+            if cache_is_new
+            else "completed (partial: cached batches are read, the others computed and written)",
+        )
 
     views = SeededViews(source, view_transform(cfg), num_views=method.num_views, with_index=True)
     loader = build_loader(views, sampler, per_rank, cfg.data.num_workers, pin_memory=on_cuda)
-    lrs = warmup_cosine(cfg.optim.base_lr * cfg.optim.batch_size / 256, total_steps,
-                        round(cfg.optim.warmup_epochs * steps_per_epoch))
+    lrs = warmup_cosine(
+        cfg.optim.base_lr * cfg.optim.batch_size / 256, total_steps, round(cfg.optim.warmup_epochs * steps_per_epoch)
+    )
 
-    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=lrs[0],
-                                momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
+    optimizer = torch.optim.SGD(
+        [p for p in method.parameters() if p.requires_grad],
+        lr=lrs[0],
+        momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay,
+    )
     # One AMP path: the scaler is None when AMP is off (always on the CPU).
     scaler = torch.amp.GradScaler("cuda") if on_cuda and cfg.train.amp else None
 
@@ -236,8 +284,9 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
     if du.is_distributed():
         # No buffer broadcast each step: the queues are identical on every rank by
         # construction (same seed, all-gathered updates) and BN statistics stay per rank.
-        model = DistributedDataParallel(method, device_ids=[device.index] if on_cuda else None,
-                                        forward_sync_buffers=False)
+        model = DistributedDataParallel(
+            method, device_ids=[device.index] if on_cuda else None, forward_sync_buffers=False
+        )
 
     def run_step(step: int, batch) -> tuple[torch.Tensor, dict]:
         (views, indices), epoch = batch, step // steps_per_epoch
@@ -249,9 +298,15 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
             teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
             loss, parts = model(images, teacher_emb=teacher_emb)
-        optimizer_step(loss, optimizer, scaler, nonfinite=lambda value: (
-            f"loss is {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {ckpt_path}. "
-            "Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher."))
+        optimizer_step(
+            loss,
+            optimizer,
+            scaler,
+            nonfinite=lambda value: (
+                f"loss is {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {ckpt_path}. "
+                "Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher."
+            ),
+        )
         return loss.detach(), parts
 
     # The rows an interrupted run logged after its checkpoint are logged again from here.
@@ -266,30 +321,50 @@ def train(cfg: DistillConfig, resume: bool = False, method: nn.Module | None = N
         loss, parts = loop.outputs
         scalars = _mean_over_ranks({"loss": loss, **parts})
         elapsed, tic = time.perf_counter() - tic, time.perf_counter()
-        scalars.update(lr=lrs[loop.step - 1], epoch=loop.step / steps_per_epoch,
-                       images_per_sec=cfg.train.log_every * cfg.optim.batch_size / max(elapsed, 1e-9))
+        scalars.update(
+            lr=lrs[loop.step - 1],
+            epoch=loop.step / steps_per_epoch,
+            images_per_sec=cfg.train.log_every * cfg.optim.batch_size / max(elapsed, 1e-9),
+        )
         progress.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{scalars['lr']:.4g}")
         if metrics is not None:
             metrics.log(loop.step, scalars)
 
-    hooks = [progress, CallbackHook(after_step=log_scalars),
-             PeriodicCheckpoint(lambda done: save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, done,
-                                                             fingerprint), cfg.train.checkpoint_every)]
+    hooks = [
+        progress,
+        CallbackHook(after_step=log_scalars),
+        PeriodicCheckpoint(
+            lambda done: save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, done, fingerprint),
+            cfg.train.checkpoint_every,
+        ),
+    ]
     method.train()
     step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
-        resumable_batches(loader, sampler, step, steps_per_epoch))
+        resumable_batches(loader, sampler, step, steps_per_epoch)
+    )
     if cache is not None:
         cache.close()
     student_path = out / STUDENT_NAME
     if is_main:
         if metrics is not None:
             metrics.close()
-        export_student(method.student.backbone, cfg.student.arch, student_path, meta={
-            "strategy": cfg.distill.strategy, "step": step, "total_steps": total_steps,
-            "teacher": (None if cfg.distill.strategy == "moco"
-                        else {"arch": cfg.teacher.arch, "weights": cfg.teacher.weights}),
-            "teacher_cache": teacher_feed.record() if teacher_feed is not None else None,
-            "config": to_dict(cfg)})
+        export_student(
+            method.student.backbone,
+            cfg.student.arch,
+            student_path,
+            meta={
+                "strategy": cfg.distill.strategy,
+                "step": step,
+                "total_steps": total_steps,
+                "teacher": (
+                    None
+                    if cfg.distill.strategy == "moco"
+                    else {"arch": cfg.teacher.arch, "weights": cfg.teacher.weights}
+                ),
+                "teacher_cache": teacher_feed.record() if teacher_feed is not None else None,
+                "config": to_dict(cfg),
+            },
+        )
         log.info("student written to %s", student_path)
     du.barrier()
     return student_path
@@ -338,8 +413,12 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     prepare_cache_writes(cache, teacher, cfg, device, epochs)
     views = SeededViews(source, view_transform(cfg), num_views=1, with_index=True)
     loader = build_loader(views, sampler, batch, cfg.data.num_workers, pin_memory=on_cuda)
-    progress = tqdm(total=sum(sampler.steps_per_epoch() - first for first in todo.values()),
-                    disable=not du.is_main_process(), desc="teacher cache", dynamic_ncols=True)
+    progress = tqdm(
+        total=sum(sampler.steps_per_epoch() - first for first in todo.values()),
+        disable=not du.is_main_process(),
+        desc="teacher cache",
+        dynamic_ncols=True,
+    )
     with torch.inference_mode():
         for epoch, first in todo.items():
             sampler.set_position(epoch, first)

@@ -50,12 +50,15 @@ def require_weights(weights: str | None, key: str, keywords: tuple[str, ...] = (
     if path.is_dir():
         raise ConfigError(f"{key}={weights} is a directory, not a checkpoint: give the checkpoint file itself")
     if not path.is_file():
-        raise ConfigError(f"{key}={weights}: no such file; give a checkpoint file (any layout the distillation "
-                          f"teachers accept) or {' or '.join(map(repr, keywords))}")
+        raise ConfigError(
+            f"{key}={weights}: no such file; give a checkpoint file (any layout the distillation "
+            f"teachers accept) or {' or '.join(map(repr, keywords))}"
+        )
 
 
-def load_backbone(weights: str | None, arch: str | None = None, layout: str = "auto",
-                  allow_unsafe_pickle: bool = False, seed: int = 0) -> tuple[nn.Module, str]:
+def load_backbone(
+    weights: str | None, arch: str | None = None, layout: str = "auto", allow_unsafe_pickle: bool = False, seed: int = 0
+) -> tuple[nn.Module, str]:
     """Backbone (images -> pooled features) in eval mode, and its architecture name.
 
     ``weights`` None or ``"random"`` gives a random initialisation seeded by ``seed``

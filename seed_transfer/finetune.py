@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 
 
-def run_seeds(output_dir: str | Path, seeds: int, run_one: Callable[[int, Path], dict],
-              only: int | None = None) -> list[dict]:
+def run_seeds(
+    output_dir: str | Path, seeds: int, run_one: Callable[[int, Path], dict], only: int | None = None
+) -> list[dict]:
     """``run_one(seed, seed_dir)`` for every seed (``only``: that seed) without a ``seed_dir/metrics.json``
     (which ``run_one`` writes); the finished seeds' results are read back. Returns one dict per seed."""
     results = []
@@ -80,11 +81,15 @@ def mean_std(values: list[float | None]) -> dict:
     values = [math.nan if v is None else float(v) for v in values]
     if any(math.isnan(v) for v in values):
         return {"mean": math.nan, "std": math.nan, "values": values}
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 # ---------------------------------------------------------------- the request and the weights
+
 
 @dataclass(frozen=True)
 class FinetuneRequest:
@@ -139,14 +144,20 @@ def prepare_weights(request: FinetuneRequest, out_file: Path, convert: Callable[
     converts nothing. Keys the converter did not convert are logged."""
     if is_random(request.weights):
         return PreparedWeights(None, {"init": RANDOM})
-    report = convert(request.weights, out_file, arch=request.arch, layout=request.layout,
-                     allow_unsafe_pickle=request.allow_unsafe_pickle)
+    report = convert(
+        request.weights,
+        out_file,
+        arch=request.arch,
+        layout=request.layout,
+        allow_unsafe_pickle=request.allow_unsafe_pickle,
+    )
     if report["skipped"]:
         log.warning("keys not converted (not part of the ResNet backbone): %s", report["skipped"])
     return PreparedWeights(str(out_file), {"init": "converted", **{key: report[key] for key in INIT_KEYS}})
 
 
 # ---------------------------------------------------------------- results of a seed, summary over seeds
+
 
 def seed_metrics(engine: str, seed: int, init: dict, schedule: dict, results: dict, **extra) -> dict:
     """A seed's ``metrics.json``, one schema for every fine-tuning engine: the ``engine``, the
@@ -179,14 +190,28 @@ def markdown_table(summaries: list[dict], metrics, by_task: bool = False) -> str
     return "\n".join(lines)
 
 
-def write_summary(request: FinetuneRequest, engine: str, per_seed: list[dict], summary: dict,
-                  table: Callable[[list[dict]], str], **extra) -> dict:
+def write_summary(
+    request: FinetuneRequest,
+    engine: str,
+    per_seed: list[dict],
+    summary: dict,
+    table: Callable[[list[dict]], str],
+    **extra,
+) -> dict:
     """The transfer's ``summary.json`` (returned; and ``summary.md``, the row of ``table``), written
     by one process under torchrun: name, engine, config, weights, init and schedule (the first
     seed's), seeds, the engine's ``extra`` keys and ``summary`` (mean ± std per metric)."""
-    record = {"name": request.row, "engine": engine, "config": str(request.config), "weights": request.weights,
-              "init": per_seed[0]["init"], "seeds": request.seeds, "schedule": per_seed[0]["schedule"], **extra,
-              "summary": summary}
+    record = {
+        "name": request.row,
+        "engine": engine,
+        "config": str(request.config),
+        "weights": request.weights,
+        "init": per_seed[0]["init"],
+        "seeds": request.seeds,
+        "schedule": per_seed[0]["schedule"],
+        **extra,
+        "summary": summary,
+    }
     if is_launch_main_process():
         write_json(record, request.output_dir / "summary.json")
         (request.output_dir / "summary.md").write_text(table([record]) + "\n")

@@ -20,8 +20,13 @@ REPO = Path(__file__).parents[1]
 
 
 def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "tools" / tool), *map(str, args)], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / tool), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> str:
@@ -53,50 +58,81 @@ def bad(tmp_path_factory) -> SimpleNamespace:
     (root / "non_images" / "a").mkdir(parents=True)
     (root / "non_images" / "a" / "README.txt").write_text("photos to come\n")
     (root / "non_images" / "a" / "labels.csv").write_text("file,label\n")
-    return SimpleNamespace(root=root, teacher=teacher, truncated=truncated, text=text, directory=root / "checkpoints",
-                           images=make_image_folder(root / "images", classes=2, per_class=4),
-                           few=make_image_folder(root / "few", classes=2, per_class=2),
-                           empty=root / "empty", class_folders=root / "class_folders",
-                           non_images=root / "non_images")
+    return SimpleNamespace(
+        root=root,
+        teacher=teacher,
+        truncated=truncated,
+        text=text,
+        directory=root / "checkpoints",
+        images=make_image_folder(root / "images", classes=2, per_class=4),
+        few=make_image_folder(root / "few", classes=2, per_class=2),
+        empty=root / "empty",
+        class_folders=root / "class_folders",
+        non_images=root / "non_images",
+    )
 
 
 def distill_args(bad, out: Path, **overrides) -> list[str]:
-    settings = {"data.root": bad.images, "teacher.weights": bad.teacher, "teacher.arch": "mobilenet_v3_small",
-                "student.arch": "resnet18", "data.image_size": 32, "data.num_workers": 0, "optim.batch_size": 8,
-                "distill.queue_size": 64, "optim.epochs": 1, "train.tensorboard": "false", "train.output_dir": out,
-                **overrides}
+    settings = {
+        "data.root": bad.images,
+        "teacher.weights": bad.teacher,
+        "teacher.arch": "mobilenet_v3_small",
+        "student.arch": "resnet18",
+        "data.image_size": 32,
+        "data.num_workers": 0,
+        "optim.batch_size": 8,
+        "distill.queue_size": 64,
+        "optim.epochs": 1,
+        "train.tensorboard": "false",
+        "train.output_dir": out,
+        **overrides,
+    }
     return ["--config", REPO / "configs/distill/base.yaml", *(f"{key}={value}" for key, value in settings.items())]
 
 
 DISTILL_CASES = {  # case -> (overrides, what the error line says)
     "truncated teacher checkpoint": (
         lambda b: {"teacher.weights": b.truncated},
-        ["truncated.pth is truncated or damaged (PytorchStreamReader failed", "copy or download it again"]),
+        ["truncated.pth is truncated or damaged (PytorchStreamReader failed", "copy or download it again"],
+    ),
     "text file as teacher checkpoint": (
-        lambda b: {"teacher.weights": b.text}, ["notes.pth is not a checkpoint (it starts with", "check the path"]),
+        lambda b: {"teacher.weights": b.text},
+        ["notes.pth is not a checkpoint (it starts with", "check the path"],
+    ),
     "directory as teacher checkpoint": (
-        lambda b: {"teacher.weights": b.directory}, ["checkpoints is a directory, not a checkpoint"]),
+        lambda b: {"teacher.weights": b.directory},
+        ["checkpoints is a directory, not a checkpoint"],
+    ),
     "missing teacher checkpoint": (
-        lambda b: {"teacher.weights": b.root / "nowhere.pth"}, ["checkpoint not found:", "nowhere.pth"]),
+        lambda b: {"teacher.weights": b.root / "nowhere.pth"},
+        ["checkpoint not found:", "nowhere.pth"],
+    ),
     "wrong layout for the file": (
         lambda b: {"teacher.layout": "mocov2"},
-        ["mobilenet_v3_small.pth: expected a mocov2 checkpoint, but the file is laid out as torchvision"]),
+        ["mobilenet_v3_small.pth: expected a mocov2 checkpoint, but the file is laid out as torchvision"],
+    ),
     "wrong arch for the file": (
-        lambda b: {"teacher.arch": "resnet18"}, ["does not fit the ResNet backbone, probably the wrong architecture"]),
-    "empty image folder": (
-        lambda b: {"data.root": b.empty}, ["empty' has no class folders", "root/<class>/<image>"]),
+        lambda b: {"teacher.arch": "resnet18"},
+        ["does not fit the ResNet backbone, probably the wrong architecture"],
+    ),
+    "empty image folder": (lambda b: {"data.root": b.empty}, ["empty' has no class folders", "root/<class>/<image>"]),
     "class folders with no images": (
-        lambda b: {"data.root": b.class_folders}, ["2 of its 2 class folders hold no image (a, b)", ".jpg"]),
-    "non-image files only": (
-        lambda b: {"data.root": b.non_images}, ["1 of its 1 class folders hold no image (a)"]),
+        lambda b: {"data.root": b.class_folders},
+        ["2 of its 2 class folders hold no image (a, b)", ".jpg"],
+    ),
+    "non-image files only": (lambda b: {"data.root": b.non_images}, ["1 of its 1 class folders hold no image (a)"]),
     "unknown torchvision arch": (
         lambda b: {"student.arch": "resnet19"},
-        ["student.arch=resnet19: unknown architecture; close matches: resnet18"]),
+        ["student.arch=resnet19: unknown architecture; close matches: resnet18"],
+    ),
     "unknown timm arch": (
         lambda b: {"student.arch": "timm:nonexistent_net"},
-        ["student.arch=timm:nonexistent_net: timm has no model 'nonexistent_net'"]),
+        ["student.arch=timm:nonexistent_net: timm has no model 'nonexistent_net'"],
+    ),
     "fewer images than one batch": (
-        lambda b: {"data.root": b.few}, ["holds 4 images, fewer than one batch (optim.batch_size=8)"]),
+        lambda b: {"data.root": b.few},
+        ["holds 4 images, fewer than one batch (optim.batch_size=8)"],
+    ),
 }
 
 
@@ -104,8 +140,9 @@ DISTILL_CASES = {  # case -> (overrides, what the error line says)
 def test_distill_bad_input(bad, tmp_path, case):
     overrides, expected = DISTILL_CASES[case]
     out = tmp_path / "out"
-    line = assert_one_line_error(run_tool("distill.py", *distill_args(bad, out, **overrides(bad)), cwd=tmp_path),
-                                 *expected)
+    line = assert_one_line_error(
+        run_tool("distill.py", *distill_args(bad, out, **overrides(bad)), cwd=tmp_path), *expected
+    )
     assert line.count(str(bad.root)) <= 1  # the bad file or folder is named once
     assert not out.exists()  # nothing written: no config.yaml or run_info.json naming a run that never started
 
@@ -126,35 +163,57 @@ def test_distill_resume_from_a_truncated_checkpoint(bad, tmp_path):
 
 def test_transfer_cls_missing_dataset_root(tmp_path):
     out = tmp_path / "out"
-    result = run_tool("transfer_cls.py", "--config", REPO / "configs/transfer/cls/linear.yaml", "model.weights=random",
-                      "model.arch=resnet18", "data.name=imagefolder", f"data.root={tmp_path / 'nowhere'}",
-                      f"output_dir={out}", "features.cache_dir=null", cwd=tmp_path)
+    result = run_tool(
+        "transfer_cls.py",
+        "--config",
+        REPO / "configs/transfer/cls/linear.yaml",
+        "model.weights=random",
+        "model.arch=resnet18",
+        "data.name=imagefolder",
+        f"data.root={tmp_path / 'nowhere'}",
+        f"output_dir={out}",
+        "features.cache_dir=null",
+        cwd=tmp_path,
+    )
     assert_one_line_error(result, f"expected the train folder {tmp_path / 'nowhere'}/train")
     assert not out.exists()
 
 
 def test_transfer_cls_bad_weights_path(tmp_path):
     out = tmp_path / "out"
-    result = run_tool("transfer_cls.py", "--config", REPO / "configs/transfer/cls/digits_demo.yaml",
-                      f"model.weights={tmp_path / 'nowhere.pth'}", f"output_dir={out}", cwd=tmp_path)
+    result = run_tool(
+        "transfer_cls.py",
+        "--config",
+        REPO / "configs/transfer/cls/digits_demo.yaml",
+        f"model.weights={tmp_path / 'nowhere.pth'}",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert_one_line_error(result, f"model.weights={tmp_path / 'nowhere.pth'}: no such file", "'random'")
     assert not out.exists()
 
 
-@pytest.mark.parametrize("tool, config", [("transfer_det.py", "configs/det/trees_R_18_C4_demo.yaml"),
-                                          ("transfer_seg.py", "configs/seg/demo_fcn-d8_voc_example.yaml")])
+@pytest.mark.parametrize(
+    "tool, config",
+    [
+        ("transfer_det.py", "configs/det/trees_R_18_C4_demo.yaml"),
+        ("transfer_seg.py", "configs/seg/demo_fcn-d8_voc_example.yaml"),
+    ],
+)
 def test_transfer_det_and_seg_missing_weights(tmp_path, tool, config):
     out = tmp_path / "out"
-    result = run_tool(tool, "--config", REPO / config, "--weights", tmp_path / "nowhere.pth", "--output-dir", out,
-                      cwd=tmp_path)
+    result = run_tool(
+        tool, "--config", REPO / config, "--weights", tmp_path / "nowhere.pth", "--output-dir", out, cwd=tmp_path
+    )
     assert_one_line_error(result, f"--weights={tmp_path / 'nowhere.pth'}: no such file")
     assert not out.exists()
 
 
 def test_compare_bad_key(tmp_path):
     out = tmp_path / "out"
-    result = run_tool("compare.py", "--config", REPO / "configs/compare/demo.yaml", "bogus.key=1", f"output_dir={out}",
-                      cwd=tmp_path)
+    result = run_tool(
+        "compare.py", "--config", REPO / "configs/compare/demo.yaml", "bogus.key=1", f"output_dir={out}", cwd=tmp_path
+    )
     assert_one_line_error(result, "unknown config key 'bogus'")
     assert not out.exists()
 
@@ -176,9 +235,12 @@ TOOLS = {
     "det_table.py": ("det_table", "seed-det-table"),
 }
 CONFIG_TOOLS = {  # module -> a config it reads (key=value overrides after it)
-    "distill": "configs/distill/base.yaml", "transfer_cls": "configs/transfer/cls/linear.yaml",
-    "eval_linear": "configs/eval/linear_imagenet.yaml", "eval_knn": "configs/eval/knn_imagenet.yaml",
-    "eval_semisup": "configs/eval/semisup_1pct.yaml", "ablate": "configs/ablation/demo.yaml",
+    "distill": "configs/distill/base.yaml",
+    "transfer_cls": "configs/transfer/cls/linear.yaml",
+    "eval_linear": "configs/eval/linear_imagenet.yaml",
+    "eval_knn": "configs/eval/knn_imagenet.yaml",
+    "eval_semisup": "configs/eval/semisup_1pct.yaml",
+    "ablate": "configs/ablation/demo.yaml",
     "compare": "configs/compare/demo.yaml",
 }
 
@@ -196,7 +258,10 @@ def test_every_tool_is_a_console_script_and_a_thin_wrapper():
         tree = ast.parse((REPO / "tools" / tool).read_text())
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         assert [ast.unparse(node) for node in imports] == [
-            "import sys", "import _entry", f"from seed_transfer.cli.{module} import main"], tool
+            "import sys",
+            "import _entry",
+            f"from seed_transfer.cli.{module} import main",
+        ], tool
         assert "    python tools/" in ast.get_docstring(tree), f"{tool}: keep the usage examples"
 
 
@@ -218,8 +283,13 @@ def test_help_through_the_console_script_entry(monkeypatch, capsys, module, scri
 
 
 def test_help_through_python_m(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "seed_transfer.cli.distill", "--help"], capture_output=True,
-                            text=True, timeout=300, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "seed_transfer.cli.distill", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert result.returncode == 0 and "--teacher-only" in result.stdout, result.stderr[-3000:]
 
 
@@ -248,8 +318,13 @@ def test_table_and_converter_errors_are_one_line_and_exit_2(capsys, tmp_path):
     assert_one_line(capsys, f"checkpoint not found: {tmp_path / 'nowhere.pth'}")
 
 
-@pytest.mark.parametrize("module, config", [("transfer_det", "configs/det/trees_R_18_C4_demo.yaml"),
-                                            ("transfer_seg", "configs/seg/demo_fcn-d8_voc_example.yaml")])
+@pytest.mark.parametrize(
+    "module, config",
+    [
+        ("transfer_det", "configs/det/trees_R_18_C4_demo.yaml"),
+        ("transfer_seg", "configs/seg/demo_fcn-d8_voc_example.yaml"),
+    ],
+)
 def test_run_keys_of_detection_and_segmentation(capsys, monkeypatch, tmp_path, module, config):
     """run.<key>=<value> sets the request, the flags are aliases; unknown or doubly given keys are refused."""
     tool, config = cli(module), str(REPO / config)
@@ -266,10 +341,18 @@ def test_run_keys_of_detection_and_segmentation(capsys, monkeypatch, tmp_path, m
     monkeypatch.setattr(tool, "transfer", lambda request: requests.append(request) or {})
     monkeypatch.setattr(tool, "markdown_comparison", lambda summaries: "")
     engine_opts = ["SOLVER.MAX_ITER", "2"] if module == "transfer_det" else ["schedule.iters=2"]
-    assert tool.main(["--config", config, "--seeds", "2", f"run.output_dir={tmp_path / 'out'}", "run.name=x",
-                      *engine_opts]) == 0
-    assert tool.main(["--config", config, "--output-dir", str(tmp_path / "out"), "--name", "x", "run.seeds=2",
-                      *engine_opts]) == 0  # flags first: detection's trailing arguments are all KEY VALUE pairs
+    assert (
+        tool.main(
+            ["--config", config, "--seeds", "2", f"run.output_dir={tmp_path / 'out'}", "run.name=x", *engine_opts]
+        )
+        == 0
+    )
+    assert (
+        tool.main(
+            ["--config", config, "--output-dir", str(tmp_path / "out"), "--name", "x", "run.seeds=2", *engine_opts]
+        )
+        == 0
+    )  # flags first: detection's trailing arguments are all KEY VALUE pairs
     assert requests[0] == requests[1]
     assert (requests[0].seeds, requests[0].name, requests[0].weights) == (2, "x", "random")
     assert requests[0].output_dir == tmp_path / "out" and requests[0].opts == tuple(engine_opts)
@@ -282,21 +365,29 @@ def test_run_keys_of_detection_and_segmentation(capsys, monkeypatch, tmp_path, m
 def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path, module, error):
     """Only a UserError becomes exit 2: any other exception from the work propagates (a bug),
     also the ValueError/OSError/ImportError that the tools used to turn into "error: ..."."""
+
     def bug(*args, **kwargs):
         raise error("a bug in the code")
 
     monkeypatch.setattr(cli(module), "_run", bug)
-    args = (["--config", "any.yaml"] if module in CONFIG_TOOLS or module.startswith("transfer_") else
-            [str(tmp_path), str(tmp_path / "out")] if module == "convert_d2" else [str(tmp_path), "--out", "x"])
+    args = (
+        ["--config", "any.yaml"]
+        if module in CONFIG_TOOLS or module.startswith("transfer_")
+        else [str(tmp_path), str(tmp_path / "out")]
+        if module == "convert_d2"
+        else [str(tmp_path), "--out", "x"]
+    )
     with pytest.raises(error, match="a bug in the code"):
         cli(module).main(args)
 
 
 def test_a_bug_deep_in_a_tool_shows_a_traceback_in_a_fresh_process(tmp_path):
-    code = ("import sys, seed_transfer.cli.distill as tool\n"
-            "def load_config(*args): raise RuntimeError('a bug in the config loader')\n"
-            "tool.load_config = load_config\n"
-            f"sys.exit(tool.main(['--config', {str(REPO / 'configs/distill/base.yaml')!r}]))\n")
+    code = (
+        "import sys, seed_transfer.cli.distill as tool\n"
+        "def load_config(*args): raise RuntimeError('a bug in the config loader')\n"
+        "tool.load_config = load_config\n"
+        f"sys.exit(tool.main(['--config', {str(REPO / 'configs/distill/base.yaml')!r}]))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" in result.stderr and result.stderr.strip().endswith("RuntimeError: a bug in the config loader")
@@ -309,39 +400,58 @@ def test_the_user_errors_are_one_family():
     from distill.config import ConfigError
     from distill.errors import DataError, MissingDependency, MissingFile, UserError
 
-    for kind, builtin in [(ConfigError, ValueError), (CheckpointError, ValueError), (DataError, ValueError),
-                          (MissingFile, FileNotFoundError), (MissingDependency, ImportError)]:
+    for kind, builtin in [
+        (ConfigError, ValueError),
+        (CheckpointError, ValueError),
+        (DataError, ValueError),
+        (MissingFile, FileNotFoundError),
+        (MissingDependency, ImportError),
+    ]:
         assert issubclass(kind, UserError) and issubclass(kind, builtin)
     assert str(MissingFile("x.pth is not there")) == "x.pth is not there"
 
 
 def sys_path_edits(path: Path) -> list[int]:
     """Lines of ``path`` that assign to, or call a method of, ``sys.path`` (or ``sys.path[...]``)."""
+
     def is_sys_path(node) -> bool:
         while isinstance(node, ast.Subscript):
             node = node.value
-        return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
-                and node.value.id == "sys")
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "path"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        )
 
     lines = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        targets = (node.targets if isinstance(node, ast.Assign) else
-                   [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+            else []
+        )
         if any(is_sys_path(t) for t in targets):
             lines.append(node.lineno)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_sys_path(node.func.value)):
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_sys_path(node.func.value):
             lines.append(node.lineno)
     return sorted(lines)
 
 
 def test_only_the_entry_module_edits_sys_path(tmp_path):
-    edits = {str(path.relative_to(REPO)): lines
-             for folder in ("tools", "benchmarks", "seed_transfer", "distill")
-             for path in sorted((REPO / folder).rglob("*.py")) if (lines := sys_path_edits(path))}
+    edits = {
+        str(path.relative_to(REPO)): lines
+        for folder in ("tools", "benchmarks", "seed_transfer", "distill")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if (lines := sys_path_edits(path))
+    }
     assert list(edits) == ["tools/_entry.py"], edits
     probe = tmp_path / "probe.py"  # the check sees each way of editing it
-    probe.write_text("import sys\nsys.path = []\nsys.path[:] = []\nsys.path.insert(0, 'x')\nsys.path += ['y']\n"
-                     "print(sys.path)\n")
+    probe.write_text(
+        "import sys\nsys.path = []\nsys.path[:] = []\nsys.path.insert(0, 'x')\nsys.path += ['y']\nprint(sys.path)\n"
+    )
     assert sys_path_edits(probe) == [2, 3, 4, 5]
 
 
@@ -369,6 +479,8 @@ def test_the_run_folder_of_a_launched_tool_comes_from_its_config():
 
     argv = ["--config", "configs/distill/demo.yaml", "train.output_dir=/scratch/me/run1", "optim.epochs=3"]
     assert str(run_folder("distill", argv, DistillConfig, "train.output_dir")) == "/scratch/me/run1"
-    assert str(run_folder("compare", ["--config=configs/compare/demo.yaml"], CompareConfig, "output_dir")) == \
-        "outputs/compare/demo"
+    assert (
+        str(run_folder("compare", ["--config=configs/compare/demo.yaml"], CompareConfig, "output_dir"))
+        == "outputs/compare/demo"
+    )
     assert str(run_folder("transfer_det", ["--config", "x.yaml"], None, "output_dir")) == "outputs/transfer_det"

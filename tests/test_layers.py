@@ -35,9 +35,12 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
 
 
 def violations(package: str, forbidden: set[str]) -> list[str]:
-    return [f"{path.relative_to(REPO)}:{line}: imports {name}"
-            for path in sorted((REPO / package).rglob("*.py"))
-            for line, name in imported_modules(path) if name.split(".")[0] in forbidden]
+    return [
+        f"{path.relative_to(REPO)}:{line}: imports {name}"
+        for path in sorted((REPO / package).rglob("*.py"))
+        for line, name in imported_modules(path)
+        if name.split(".")[0] in forbidden
+    ]
 
 
 def test_distill_imports_neither_seed_transfer_nor_tools():
@@ -48,13 +51,16 @@ def test_seed_transfer_does_not_import_tools():
     assert violations("seed_transfer", TOOL_MODULES) == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from seed_transfer.finetune import x\n", "seed_transfer.finetune"),
-    ("def f():\n    import seed_transfer\n", "seed_transfer"),
-    ("from .. import backbones\n", "seed_transfer"),
-    ("from ..cli.common import run_cli\n", "seed_transfer.cli.common"),
-    ("from . import common\n", "seed_transfer.detection"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from seed_transfer.finetune import x\n", "seed_transfer.finetune"),
+        ("def f():\n    import seed_transfer\n", "seed_transfer"),
+        ("from .. import backbones\n", "seed_transfer"),
+        ("from ..cli.common import run_cli\n", "seed_transfer.cli.common"),
+        ("from . import common\n", "seed_transfer.detection"),
+    ],
+)
 def test_the_check_sees_every_kind_of_import(tmp_path, monkeypatch, source, expected):
     """The reader itself: absolute, lazy and relative imports (as from seed_transfer/detection/x.py)."""
     monkeypatch.setattr(__import__(__name__), "REPO", tmp_path)

@@ -45,12 +45,8 @@ def seed_loss(
         teacher_emb = at_least_float32(teacher_emb.detach())
         queue = queue.detach().to(student_emb.dtype)
         # Similarities to D+ = [own teacher embedding; queue]: N x (1+K)
-        student_logits = torch.cat(
-            [(student_emb * teacher_emb).sum(dim=1, keepdim=True), student_emb @ queue.T], dim=1
-        )
-        teacher_logits = torch.cat(
-            [(teacher_emb * teacher_emb).sum(dim=1, keepdim=True), teacher_emb @ queue.T], dim=1
-        )
+        student_logits = torch.cat([(student_emb * teacher_emb).sum(dim=1, keepdim=True), student_emb @ queue.T], dim=1)
+        teacher_logits = torch.cat([(teacher_emb * teacher_emb).sum(dim=1, keepdim=True), teacher_emb @ queue.T], dim=1)
         teacher_prob = F.softmax(teacher_logits / tau_teacher, dim=1)
         student_log_prob = F.log_softmax(student_logits / tau_student, dim=1)
         return -(teacher_prob * student_log_prob).sum(dim=1).mean()

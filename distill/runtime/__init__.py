@@ -16,7 +16,20 @@ from .loop import CallbackHook, HookBase, PeriodicCheckpoint, ProgressBar, Train
 from .step import all_finite, all_ranks, backward_step, optimizer_step
 
 __all__ = [
-    "CallbackHook", "HookBase", "PeriodicCheckpoint", "ProgressBar", "TrainLoop", "all_finite", "all_ranks",
-    "backward_step", "launch", "optimizer_step", "read_training_state", "restore_training_state",
-    "resumable_batches", "rng_state", "save_training_state", "set_rng_state",
+    "CallbackHook",
+    "HookBase",
+    "PeriodicCheckpoint",
+    "ProgressBar",
+    "TrainLoop",
+    "all_finite",
+    "all_ranks",
+    "backward_step",
+    "launch",
+    "optimizer_step",
+    "read_training_state",
+    "restore_training_state",
+    "resumable_batches",
+    "rng_state",
+    "save_training_state",
+    "set_rng_state",
 ]

@@ -37,8 +37,11 @@ FORMAT = "seed-transfer/train-state-v1"
 def rng_state() -> dict:
     """The global RNG states: torch (CPU), Python's ``random``, numpy and, where available, CUDA."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -57,23 +60,34 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_training_state(path: str | Path, *, step: int, model: dict, optimizer: torch.optim.Optimizer, scaler,
-                        fingerprint: dict | None, **extra) -> None:
+def save_training_state(
+    path: str | Path,
+    *,
+    step: int,
+    model: dict,
+    optimizer: torch.optim.Optimizer,
+    scaler,
+    fingerprint: dict | None,
+    **extra,
+) -> None:
     """Write the checkpoint of the format above to ``path``, atomically; ``model`` is the state
     dict to restore, ``extra`` the loop's own entries."""
     reserved = {"format", "step", "model", "optimizer", "scaler", "rng", "fingerprint"} & extra.keys()
     if reserved:
         raise ValueError(f"extra checkpoint entries {sorted(reserved)} would replace the format's own")
-    atomic_save({
-        "format": FORMAT,
-        "step": step,
-        "model": model,
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": rng_state(),
-        "fingerprint": fingerprint,
-        **extra,
-    }, path)
+    atomic_save(
+        {
+            "format": FORMAT,
+            "step": step,
+            "model": model,
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": rng_state(),
+            "fingerprint": fingerprint,
+            **extra,
+        },
+        path,
+    )
 
 
 def _upgrade(state: dict) -> dict:
@@ -82,8 +96,10 @@ def _upgrade(state: dict) -> dict:
         return state
     if "iteration" in state and "step" not in state:  # the torchvision detection engine's
         state = {k: v for k, v in state.items() if k not in ("iteration", "torch_rng", "cuda_rng")} | {
-            "step": state["iteration"], "fingerprint": None,
-            "rng": {"torch": state["torch_rng"], **({"cuda": state["cuda_rng"]} if state["cuda_rng"] else {})}}
+            "step": state["iteration"],
+            "fingerprint": None,
+            "rng": {"torch": state["torch_rng"], **({"cuda": state["cuda_rng"]} if state["cuda_rng"] else {})},
+        }
     if "resume_key" in state and "fingerprint" not in state:  # the ImageNet trainer's
         state = {k: v for k, v in state.items() if k != "resume_key"} | {"fingerprint": state["resume_key"]}
     return state  # distillation checkpoints had these keys already ("fingerprint" once it existed)

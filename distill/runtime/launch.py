@@ -27,8 +27,13 @@ def _free_port() -> int:
 
 
 def _spawned(local_rank: int, main: Callable, args: tuple, world: int, port: int, backend: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
-                      LOCAL_RANK=str(local_rank), WORLD_SIZE=str(world))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(local_rank),
+        LOCAL_RANK=str(local_rank),
+        WORLD_SIZE=str(world),
+    )
     dist.init_process_group(backend, rank=local_rank, world_size=world)
     try:
         main(*args)
@@ -56,7 +61,8 @@ def launch(main: Callable, args: tuple = (), num_processes: int = 1, backend: st
         dist.barrier()
         return result
     if num_processes > 1:
-        torch.multiprocessing.spawn(_spawned, args=(main, args, num_processes, _free_port(), backend),
-                                    nprocs=num_processes)
+        torch.multiprocessing.spawn(
+            _spawned, args=(main, args, num_processes, _free_port(), backend), nprocs=num_processes
+        )
         return None
     return main(*args)

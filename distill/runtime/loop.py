@@ -49,8 +49,9 @@ class TrainLoop:
     """``run_step(step, batch)`` for ``step`` in ``start..stop-1``, with ``hooks`` around it (see
     the module docstring). ``start`` is where a resumed run continues."""
 
-    def __init__(self, run_step: Callable[[int, Any], Any], hooks: Iterable[HookBase] = (), start: int = 0,
-                 stop: int = 0):
+    def __init__(
+        self, run_step: Callable[[int, Any], Any], hooks: Iterable[HookBase] = (), start: int = 0, stop: int = 0
+    ):
         self.run_step = run_step
         self.start, self.stop, self.step = start, stop, start
         self.outputs: Any = None  # what run_step returned for the last step
@@ -104,10 +105,20 @@ class CallbackHook(HookBase):
     """A hook made of functions of the loop (Detectron2's ``CallbackHook``): for what only one
     training logs or evaluates, written beside its step function."""
 
-    def __init__(self, *, before_train: Callable | None = None, after_train: Callable | None = None,
-                 before_step: Callable | None = None, after_step: Callable | None = None):
-        self._calls = {"before_train": before_train, "after_train": after_train, "before_step": before_step,
-                       "after_step": after_step}
+    def __init__(
+        self,
+        *,
+        before_train: Callable | None = None,
+        after_train: Callable | None = None,
+        before_step: Callable | None = None,
+        after_step: Callable | None = None,
+    ):
+        self._calls = {
+            "before_train": before_train,
+            "after_train": after_train,
+            "before_step": before_step,
+            "after_step": after_step,
+        }
 
     def _call(self, name: str) -> None:
         if self._calls[name] is not None:
@@ -133,8 +144,13 @@ class ProgressBar(HookBase):
         self.desc, self.tqdm_kwargs, self.bar = desc, tqdm_kwargs, None
 
     def before_train(self) -> None:
-        self.bar = tqdm(total=self.loop.stop, initial=self.loop.start, desc=self.desc,
-                        disable=not du.is_main_process(), **self.tqdm_kwargs)
+        self.bar = tqdm(
+            total=self.loop.stop,
+            initial=self.loop.start,
+            desc=self.desc,
+            disable=not du.is_main_process(),
+            **self.tqdm_kwargs,
+        )
 
     def after_step(self) -> None:
         self.bar.update(1)
@@ -155,6 +171,7 @@ class PeriodicCheckpoint(HookBase):
 
     def after_step(self) -> None:
         step = self.loop.step
-        if du.is_main_process() and (step % self.period == 0 or step == self.loop.stop
-                                     or (self.also is not None and self.also(step))):
+        if du.is_main_process() and (
+            step % self.period == 0 or step == self.loop.stop or (self.also is not None and self.also(step))
+        ):
             self.save(step)

@@ -33,8 +33,9 @@ def all_finite(loss: torch.Tensor) -> bool:
     return bool(finite.item())
 
 
-def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None,
-                  clip_grads: Callable[[], None] | None = None) -> None:
+def backward_step(
+    loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None, clip_grads: Callable[[], None] | None = None
+) -> None:
     """zero_grad, backward and step; through the AMP grad scaler when there is one.
     ``clip_grads()`` runs between backward and step, on gradients the scaler has unscaled."""
     optimizer.zero_grad(set_to_none=True)
@@ -50,8 +51,14 @@ def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=N
         optimizer.step()
 
 
-def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None, *,
-                   nonfinite: Callable[[float], str], clip_grads: Callable[[], None] | None = None) -> None:
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler=None,
+    *,
+    nonfinite: Callable[[float], str],
+    clip_grads: Callable[[], None] | None = None,
+) -> None:
     """:func:`backward_step` on ``loss`` once every rank found it finite; otherwise raise a
     ``FloatingPointError`` whose message is ``nonfinite(loss value)`` (the loop says where it
     stopped and what to try), with the weights, optimizer and scaler untouched."""

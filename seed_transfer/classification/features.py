@@ -34,12 +34,14 @@ class FeatureTransform:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
 
     def build(self):
-        return T.Compose([
-            T.Resize(self.resize, interpolation=T.InterpolationMode.BICUBIC),
-            T.CenterCrop(self.crop),
-            T.ToTensor(),
-            T.Normalize(self.mean, self.std),
-        ])
+        return T.Compose(
+            [
+                T.Resize(self.resize, interpolation=T.InterpolationMode.BICUBIC),
+                T.CenterCrop(self.crop),
+                T.ToTensor(),
+                T.Normalize(self.mean, self.std),
+            ]
+        )
 
 
 @dataclass
@@ -49,20 +51,37 @@ class Features:
 
 
 def cache_key(fingerprint: str, arch: str, dataset: str, root: str, split: str, transform: FeatureTransform) -> str:
-    blob = json.dumps({"v": FEATURES_VERSION, "checkpoint": fingerprint, "arch": arch, "dataset": dataset,
-                       "root": str(Path(root).resolve()), "split": split, "transform": asdict(transform)},
-                      sort_keys=True)
+    blob = json.dumps(
+        {
+            "v": FEATURES_VERSION,
+            "checkpoint": fingerprint,
+            "arch": arch,
+            "dataset": dataset,
+            "root": str(Path(root).resolve()),
+            "split": split,
+            "transform": asdict(transform),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 @torch.inference_mode()
-def extract_features(backbone: torch.nn.Module, dataset, batch_size: int = 128, num_workers: int = 4,
-                     device: torch.device | None = None, amp: bool = True, desc: str = "features") -> Features:
+def extract_features(
+    backbone: torch.nn.Module,
+    dataset,
+    batch_size: int = 128,
+    num_workers: int = 4,
+    device: torch.device | None = None,
+    amp: bool = True,
+    desc: str = "features",
+) -> Features:
     """Pooled features of every image of ``dataset`` (whose ``transform`` is already set)."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backbone = backbone.to(device).eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False, pin_memory=device.type == "cuda"
+    )
     chunks = []
     for images, _ in tqdm(loader, desc=desc, dynamic_ncols=True):
         images = images.to(device, non_blocking=True)
@@ -80,7 +99,12 @@ def cached_features(key: str, cache_dir: str | Path | None, compute) -> tuple[Fe
         return Features(blob["features"].numpy(), blob["targets"].numpy()), True
     result = compute()
     if path is not None:
-        atomic_save({"features": torch.from_numpy(result.features),
-                     "targets": torch.from_numpy(np.ascontiguousarray(result.targets))}, path)
+        atomic_save(
+            {
+                "features": torch.from_numpy(result.features),
+                "targets": torch.from_numpy(np.ascontiguousarray(result.targets)),
+            },
+            path,
+        )
         log.info("cached features at %s", path)
     return result, False

@@ -77,8 +77,15 @@ class FewShotResult:
         return confidence_interval(self.per_episode)
 
     def to_dict(self) -> dict:
-        return {"score": self.mean, "ci95": self.ci95, "episodes": len(self.per_episode), "n_way": self.n_way,
-                "k_shot": self.k_shot, "n_query": self.n_query, "per_episode": self.per_episode.tolist()}
+        return {
+            "score": self.mean,
+            "ci95": self.ci95,
+            "episodes": len(self.per_episode),
+            "n_way": self.n_way,
+            "k_shot": self.k_shot,
+            "n_query": self.n_query,
+            "per_episode": self.per_episode.tolist(),
+        }
 
 
 def confidence_interval(values: np.ndarray) -> float:
@@ -108,20 +115,25 @@ def sample_episodes(targets, n_way: int, k_shot: int, n_query: int, n_episodes: 
     if targets.ndim != 1:
         raise ValueError(f"few-shot episodes need single-label targets (M,), got shape {targets.shape}")
     if min(n_way, k_shot, n_query, n_episodes) < 1 or n_way < 2:
-        raise ValueError(f"need n_way >= 2 and k_shot, n_query, n_episodes >= 1; got n_way={n_way}, "
-                         f"k_shot={k_shot}, n_query={n_query}, n_episodes={n_episodes}")
+        raise ValueError(
+            f"need n_way >= 2 and k_shot, n_query, n_episodes >= 1; got n_way={n_way}, "
+            f"k_shot={k_shot}, n_query={n_query}, n_episodes={n_episodes}"
+        )
     per_class = k_shot + n_query
     eligible = eligible_classes(targets, per_class)
     if len(eligible) < n_way:
         counts = np.sort(np.unique(targets, return_counts=True)[1])[::-1]
-        raise DataError(f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes with at "
-                        f"least {per_class} images; {len(eligible)} of {len(counts)} classes have that many "
-                        f"(the largest: {counts[:n_way].tolist()} images); lower n_query or n_way")
+        raise DataError(
+            f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes with at "
+            f"least {per_class} images; {len(eligible)} of {len(counts)} classes have that many "
+            f"(the largest: {counts[:n_way].tolist()} images); lower n_query or n_way"
+        )
     members = {label: np.flatnonzero(targets == label) for label in eligible}
     rng = np.random.default_rng(seed)
     classes = np.stack([rng.choice(eligible, size=n_way, replace=False) for _ in range(n_episodes)])  # E x N
-    draws = np.stack([np.stack([rng.choice(members[label], size=per_class, replace=False) for label in row])
-                      for row in classes])  # E x N x (K + Q)
+    draws = np.stack(
+        [np.stack([rng.choice(members[label], size=per_class, replace=False) for label in row]) for row in classes]
+    )  # E x N x (K + Q)
     return Episodes(classes, draws[:, :, :k_shot], draws[:, :, k_shot:])
 
 

@@ -145,7 +145,7 @@ def check_metric(name: str) -> str:
 
 
 def difficult_rule(metric_name: str) -> str:
-    """"negative" or "ignore": what a difficult (-1) target is under a multi-label metric."""
+    """ "negative" or "ignore": what a difficult (-1) target is under a multi-label metric."""
     if check_metric(metric_name) not in _DIFFICULT:
         raise ValueError(f"{metric_name!r} is not a multi-label metric; those are {sorted(_DIFFICULT)}")
     return _DIFFICULT[metric_name]

@@ -36,8 +36,10 @@ def fmt_score(value, std=None) -> str:
 def markdown_table(results: list[dict], task: str = "linear") -> str:
     models, datasets, cells = table(results, task)
     metrics = {r["dataset"]: r["metric"] for r in results}
-    lines = [f"| {task} | " + " | ".join(f"{d} ({metrics[d]})" for d in datasets) + " |",
-             "|---|" + "---|" * len(datasets)]
+    lines = [
+        f"| {task} | " + " | ".join(f"{d} ({metrics[d]})" for d in datasets) + " |",
+        "|---|" + "---|" * len(datasets),
+    ]
     lines += [f"| {m} | " + " | ".join(fmt_score(cells.get((m, d))) for d in datasets) + " |" for m in models]
     return "\n".join(lines)
 
@@ -47,8 +49,16 @@ def write_csv(results: list[dict], path: str | Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["model", "dataset", "metric", "linear", "best_c", "knn"])
         for r in results:
-            writer.writerow([r["model"], r["dataset"], r["metric"], (r.get("linear") or {}).get("score"),
-                             (r.get("linear") or {}).get("best_c"), (r.get("knn") or {}).get("score")])
+            writer.writerow(
+                [
+                    r["model"],
+                    r["dataset"],
+                    r["metric"],
+                    (r.get("linear") or {}).get("score"),
+                    (r.get("linear") or {}).get("best_c"),
+                    (r.get("knn") or {}).get("score"),
+                ]
+            )
 
 
 def plot_val_curves(results: list[dict], path: str | Path) -> None:

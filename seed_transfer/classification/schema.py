@@ -95,6 +95,8 @@ class TransferClsConfig:
         if f.split not in FEWSHOT_SPLITS:
             raise ConfigError(f"fewshot.split={f.split!r}; valid values: {', '.join(FEWSHOT_SPLITS)}")
         if f.n_way < 2 or min(f.n_query, f.episodes) < 1 or not f.shots or min(f.shots) < 1:
-            raise ConfigError(f"fewshot needs n_way >= 2, n_query, episodes and every shot >= 1, and at least one "
-                              f"shot; got n_way={f.n_way}, n_query={f.n_query}, episodes={f.episodes}, "
-                              f"shots={f.shots}")
+            raise ConfigError(
+                f"fewshot needs n_way >= 2, n_query, episodes and every shot >= 1, and at least one "
+                f"shot; got n_way={f.n_way}, n_query={f.n_query}, episodes={f.episodes}, "
+                f"shots={f.shots}"
+            )

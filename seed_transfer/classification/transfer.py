@@ -1,6 +1,6 @@
 """Classification transfer of one checkpoint on one dataset: features -> C sweep + kNN + few-shot -> JSON.
 
-    result = run_cls_transfer(load_config(TransferClsConfig, "configs/transfer/cls/linear.yaml", [...]))
+result = run_cls_transfer(load_config(TransferClsConfig, "configs/transfer/cls/linear.yaml", [...]))
 """
 
 import json
@@ -61,8 +61,9 @@ class SplitFeatures:
 
     def __init__(self, cfg: TransferClsConfig):
         self.cfg = cfg
-        self.transform = FeatureTransform(cfg.features.resize, cfg.features.crop,
-                                          tuple(cfg.model.mean), tuple(cfg.model.std))
+        self.transform = FeatureTransform(
+            cfg.features.resize, cfg.features.crop, tuple(cfg.model.mean), tuple(cfg.model.std)
+        )
         self.backbone, self.arch = None, cfg.model.arch
         self.fingerprint = checkpoint_fingerprint(cfg.model.weights, cfg.model.arch, cfg.model.seed)
         self.root = resolve_path(cfg.data.root) or "."
@@ -89,15 +90,22 @@ class SplitFeatures:
     def __call__(self, split: str) -> Features:
         cfg = self.cfg
         # arch is part of the key; for "arch from the checkpoint" the content hash already pins it
-        key = cache_key(self.fingerprint, cfg.model.arch or "from-checkpoint", cfg.data.name, self.root, split,
-                        self.transform)
+        key = cache_key(
+            self.fingerprint, cfg.model.arch or "from-checkpoint", cfg.data.name, self.root, split, self.transform
+        )
 
         def compute():
             tic = time.perf_counter()
             dataset = self._train if split == "train" else build_dataset(cfg.data.name, self.root, split)
             dataset.transform = self.transform.build()
-            out = extract_features(self._backbone(), dataset, cfg.features.batch_size, cfg.features.num_workers,
-                                   amp=cfg.features.amp, desc=f"{cfg.data.name} {split}")
+            out = extract_features(
+                self._backbone(),
+                dataset,
+                cfg.features.batch_size,
+                cfg.features.num_workers,
+                amp=cfg.features.amp,
+                desc=f"{cfg.data.name} {split}",
+            )
             self.seconds += time.perf_counter() - tic
             return out
 
@@ -112,11 +120,16 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     extract = SplitFeatures(cfg)
     splits = split_features(cfg, extract)
     result = {
-        "model": model_name(cfg), "weights": cfg.model.weights, "arch": extract.resolved_arch(),
-        "dataset": cfg.data.name, "metric": extract.metric, "num_classes": len(extract.classes),
+        "model": model_name(cfg),
+        "weights": cfg.model.weights,
+        "arch": extract.resolved_arch(),
+        "dataset": cfg.data.name,
+        "metric": extract.metric,
+        "num_classes": len(extract.classes),
         "sizes": {k: int(len(v.targets)) for k, v in splits.items()},
         "feature_dim": int(splits["train"].features.shape[1]),
-        "seconds": {"features": round(extract.seconds, 3)}, "features_cached": all(extract.cache_hits),
+        "seconds": {"features": round(extract.seconds, 3)},
+        "features_cached": all(extract.cache_hits),
     }
     if cfg.fewshot.enabled:  # drawn before the sweep, so that too small classes fail fast
         pool = fewshot_pool(splits, cfg.fewshot.split)
@@ -124,13 +137,24 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     if cfg.linear.enabled:
         lin = cfg.linear
         sweep = linear_transfer(
-            splits["train"].features, splits["train"].targets, splits["val"].features, splits["val"].targets,
-            splits["test"].features, splits["test"].targets, extract.metric,
-            c_grid=default_c_grid(lin.num_c, lin.wd_min_exp, lin.wd_max_exp), n_jobs=lin.n_jobs,
-            max_iter=lin.max_iter)
-        result["linear"] = {"score": sweep.test_score, "best_c": sweep.best_c,
-                            "val_curve": [[c, s] for c, s in sweep.val_curve],
-                            "determined": sweep.determined, "selection": sweep.selection}
+            splits["train"].features,
+            splits["train"].targets,
+            splits["val"].features,
+            splits["val"].targets,
+            splits["test"].features,
+            splits["test"].targets,
+            extract.metric,
+            c_grid=default_c_grid(lin.num_c, lin.wd_min_exp, lin.wd_max_exp),
+            n_jobs=lin.n_jobs,
+            max_iter=lin.max_iter,
+        )
+        result["linear"] = {
+            "score": sweep.test_score,
+            "best_c": sweep.best_c,
+            "val_curve": [[c, s] for c, s in sweep.val_curve],
+            "determined": sweep.determined,
+            "selection": sweep.selection,
+        }
         result["seconds"].update({f"linear_{k}": round(v, 3) for k, v in sweep.seconds.items()})
     if cfg.knn.enabled:
         result["knn"] = _knn(cfg, splits, extract.metric, len(extract.classes))
@@ -154,17 +178,28 @@ def _knn(cfg: TransferClsConfig, splits: dict[str, Features], metric: str, num_c
     if labels.ndim == 2:
         return {"score": None, "note": "kNN is single-label; not run on a multi-label dataset"}
     tic = time.perf_counter()
-    pred, _ = knn_predict(torch.from_numpy(train), torch.from_numpy(labels), torch.from_numpy(splits["test"].features),
-                          k=cfg.knn.k, temperature=cfg.knn.temperature, num_classes=num_classes)
-    return {"score": score(metric, pred.numpy(), splits["test"].targets), "k": cfg.knn.k,
-            "temperature": cfg.knn.temperature, "seconds": round(time.perf_counter() - tic, 3)}
+    pred, _ = knn_predict(
+        torch.from_numpy(train),
+        torch.from_numpy(labels),
+        torch.from_numpy(splits["test"].features),
+        k=cfg.knn.k,
+        temperature=cfg.knn.temperature,
+        num_classes=num_classes,
+    )
+    return {
+        "score": score(metric, pred.numpy(), splits["test"].targets),
+        "k": cfg.knn.k,
+        "temperature": cfg.knn.temperature,
+        "seconds": round(time.perf_counter() - tic, 3),
+    }
 
 
 def fewshot_pool(splits: dict[str, Features], split: str) -> Features:
     """The features few-shot episodes draw from: ``all`` = train + val + test, ``trainval`` or ``test``."""
     names = {"all": ("train", "val", "test"), "trainval": ("train", "val"), "test": ("test",)}[split]
-    return Features(np.concatenate([splits[n].features for n in names]),
-                    np.concatenate([splits[n].targets for n in names]))
+    return Features(
+        np.concatenate([splits[n].features for n in names]), np.concatenate([splits[n].targets for n in names])
+    )
 
 
 def fewshot_episodes(cfg: FewShotConfig, targets: np.ndarray, dataset: str) -> dict[int, Episodes]:

@@ -33,8 +33,10 @@ def _summary(result: dict) -> int:
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     failed = [p["point"] for p in result["points"] if p["status"] != "done"]
     failures = f", failed: {', '.join(failed)}" if failed else ""
-    print(f"{len(result['points'])} points, {len(result['stages'])} stages ({skipped} skipped{failures}) "
-          f"-> {result['report']}")
+    print(
+        f"{len(result['points'])} points, {len(result['stages'])} stages ({skipped} skipped{failures}) "
+        f"-> {result['report']}"
+    )
     return 1 if failed else 0
 
 
@@ -53,9 +55,11 @@ def main(argv=None) -> int:
 
 
 def _parser():
-    parser = build_parser(__doc__, config="YAML file under configs/ablation/",
-                          overrides="key=value, e.g. mode=product only=[distill.queue_size] "
-                                    "'axes.distill.tau_teacher=[0.01, 0.1]'")
+    parser = build_parser(
+        __doc__,
+        config="YAML file under configs/ablation/",
+        overrides="key=value, e.g. mode=product only=[distill.queue_size] 'axes.distill.tau_teacher=[0.01, 0.1]'",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the points and their overrides, run nothing")
     return parser
 

@@ -32,8 +32,9 @@ from distill.errors import UserError, report_user_error
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 
-def build_parser(doc: str | None, *, config: str | None = None, overrides: str | None = None,
-                 resume: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    doc: str | None, *, config: str | None = None, overrides: str | None = None, resume: str | None = None
+) -> argparse.ArgumentParser:
     """A parser whose ``--help`` is ``doc`` as written (usage examples keep their layout).
 
     ``config``: help of a required ``--config`` (the tool reads a YAML config); ``overrides``:
@@ -66,8 +67,9 @@ def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
     return 0 if status is None else int(status)
 
 
-def launchable(tool: str, config_cls: type | None = None, output_key: str = "output_dir",
-               dag: Callable[..., int] | None = None):
+def launchable(
+    tool: str, config_cls: type | None = None, output_key: str = "output_dir", dag: Callable[..., int] | None = None
+):
     """Decorate ``seed_transfer.cli.<tool>.main`` with the launcher options; without them ``main``
     runs as before. ``config_cls`` and ``output_key`` (a dotted key, e.g. ``train.output_dir``)
     name the run's output folder, which holds the job's submitit folder; a tool without one

@@ -30,16 +30,18 @@ from .common import build_parser, launchable, run_cli
 
 
 def _run(args, argv) -> int:
-    result = run_compare(load_config(CompareConfig, config_path(args.config), args.overrides),
-                         command=_command_line(argv))
+    result = run_compare(
+        load_config(CompareConfig, config_path(args.config), args.overrides), command=_command_line(argv)
+    )
     skipped = sum(s["status"] == "skipped" for s in result["stages"])
     print(f"{len(result['rows'])} rows, {len(result['stages'])} stages ({skipped} skipped) -> {result['report']}")
     return 0
 
 
 def _parser():
-    return build_parser(__doc__, config="e.g. configs/compare/demo.yaml",
-                        overrides="key=value, e.g. det.seeds=3 cls.enabled=false")
+    return build_parser(
+        __doc__, config="e.g. configs/compare/demo.yaml", overrides="key=value, e.g. det.seeds=3 cls.enabled=false"
+    )
 
 
 def _dag(launcher, argv) -> int:

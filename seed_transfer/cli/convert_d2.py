@@ -20,8 +20,10 @@ from .common import build_parser, run_cli
 
 def _run(args) -> int:
     report = convert_checkpoint(args.input, args.output, args.arch, args.layout, args.allow_unsafe_pickle)
-    print(f"{args.input} ({report['layout']}, {report['arch']}, ResNet-{report['depth']}): "
-          f"converted {report['converted']} tensors -> {args.output}")
+    print(
+        f"{args.input} ({report['layout']}, {report['arch']}, ResNet-{report['depth']}): "
+        f"converted {report['converted']} tensors -> {args.output}"
+    )
     if report["dropped"]:
         print(f"left out by the checkpoint loader: {', '.join(report['dropped'])}")
     print(f"skipped {len(report['skipped'])} keys" + (":" if report["skipped"] else ""))
@@ -39,8 +41,11 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="Detectron2 weights to write (.pkl)")
     parser.add_argument("--arch", default=None, help="e.g. resnet50; default: the arch the file records")
     parser.add_argument("--layout", default="auto", choices=("auto", *LAYOUTS))
-    parser.add_argument("--allow-unsafe-pickle", action="store_true",
-                        help="unpickle arbitrary classes (runs code from the file: trusted files only)")
+    parser.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_true",
+        help="unpickle arbitrary classes (runs code from the file: trusted files only)",
+    )
     return run_cli(_run, parser.parse_args(argv))
 
 

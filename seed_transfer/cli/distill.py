@@ -22,11 +22,17 @@ from .common import build_parser, launchable, run_cli
 
 
 def parse_args(argv=None):
-    parser = build_parser(__doc__, config="YAML file under configs/distill/",
-                          resume="continue from <train.output_dir>/checkpoint.pth",
-                          overrides="key=value config overrides, e.g. optim.epochs=100")
-    parser.add_argument("--teacher-only", action="store_true",
-                        help="fill teacher.cache_dir with the teacher's embeddings of every epoch's views; no student")
+    parser = build_parser(
+        __doc__,
+        config="YAML file under configs/distill/",
+        resume="continue from <train.output_dir>/checkpoint.pth",
+        overrides="key=value config overrides, e.g. optim.epochs=100",
+    )
+    parser.add_argument(
+        "--teacher-only",
+        action="store_true",
+        help="fill teacher.cache_dir with the teacher's embeddings of every epoch's views; no student",
+    )
     return parser.parse_args(argv)
 
 

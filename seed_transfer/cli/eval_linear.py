@@ -25,16 +25,21 @@ def _run(args) -> int:
     if not du.is_main_process():
         return 0
     final, best = result["final"], result["best"]
-    print(f"{result['model']} linear probe: top-1 {final['top1']:.2f}, top-5 {final['top5']:.2f} "
-          f"(best top-1 {best['top1']:.2f} at epoch {best['epoch']:.0f}) -> {result['path']}")
+    print(
+        f"{result['model']} linear probe: top-1 {final['top1']:.2f}, top-5 {final['top5']:.2f} "
+        f"(best top-1 {best['top1']:.2f} at epoch {best['epoch']:.0f}) -> {result['path']}"
+    )
     return 0
 
 
 @launchable("eval_linear", LinearEvalConfig)
 def main(argv=None) -> int:
-    parser = build_parser(__doc__, config="YAML file under configs/eval/",
-                          resume="continue from <train.output_dir>/checkpoint.pth",
-                          overrides="key=value, e.g. data.root=/path/imagenet optim.base_lr=30")
+    parser = build_parser(
+        __doc__,
+        config="YAML file under configs/eval/",
+        resume="continue from <train.output_dir>/checkpoint.pth",
+        overrides="key=value, e.g. data.root=/path/imagenet optim.base_lr=30",
+    )
     return run_cli(_run, parser.parse_args(argv))
 
 

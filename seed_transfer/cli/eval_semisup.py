@@ -26,16 +26,21 @@ def _run(args) -> int:
     if not du.is_main_process():
         return 0
     final = result["final"]
-    print(f"{result['model']} fine-tuned on {result['train_images']} images ({Path(result['subset_file']).name}): "
-          f"top-1 {final['top1']:.2f}, top-5 {final['top5']:.2f} -> {result['path']}")
+    print(
+        f"{result['model']} fine-tuned on {result['train_images']} images ({Path(result['subset_file']).name}): "
+        f"top-1 {final['top1']:.2f}, top-5 {final['top5']:.2f} -> {result['path']}"
+    )
     return 0
 
 
 @launchable("eval_semisup", SemisupConfig)
 def main(argv=None) -> int:
-    parser = build_parser(__doc__, config="YAML file under configs/eval/",
-                          resume="continue from <train.output_dir>/checkpoint.pth",
-                          overrides="key=value, e.g. data.subset_file=/path/10percent.txt")
+    parser = build_parser(
+        __doc__,
+        config="YAML file under configs/eval/",
+        resume="continue from <train.output_dir>/checkpoint.pth",
+        overrides="key=value, e.g. data.subset_file=/path/10percent.txt",
+    )
     return run_cli(_run, parser.parse_args(argv))
 
 

@@ -21,28 +21,41 @@ OWN_SYNTAX = ("config", "opts")  # --config and the engine's own overrides
 def add_request_flags(parser: argparse.ArgumentParser, tool: str) -> None:
     """The flags every fine-tuning tool takes: aliases of ``run.<key>`` (default: the request's)."""
     parser.add_argument("--weights", default=None, help=f"= {PREFIX}weights (default: random)")
-    parser.add_argument("--arch", default=None,
-                        help=f"= {PREFIX}arch: architecture when the checkpoint does not record it")
+    parser.add_argument(
+        "--arch", default=None, help=f"= {PREFIX}arch: architecture when the checkpoint does not record it"
+    )
     parser.add_argument("--layout", default=None, help=f"= {PREFIX}layout (default: auto)")
-    parser.add_argument("--allow-unsafe-pickle", action="store_const", const=True, default=None,
-                        help=f"= {PREFIX}allow_unsafe_pickle=true")
+    parser.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"= {PREFIX}allow_unsafe_pickle=true",
+    )
     parser.add_argument("--name", default=None, help=f"= {PREFIX}name: row label in summaries")
-    parser.add_argument("--output-dir", default=None,
-                        help=f"= {PREFIX}output_dir (default: outputs/{tool}/<config>/<name>)")
+    parser.add_argument(
+        "--output-dir", default=None, help=f"= {PREFIX}output_dir (default: outputs/{tool}/<config>/<name>)"
+    )
     parser.add_argument("--seeds", type=int, default=None, help=f"= {PREFIX}seeds (default: 1)")
     parser.add_argument("--data-root", default=None, help=f"= {PREFIX}data_root: the folder holding the datasets")
-    parser.add_argument("--resume", action="store_const", const=True, default=None,
-                        help=f"= {PREFIX}resume=true: continue an interrupted seed from its last checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"= {PREFIX}resume=true: continue an interrupted seed from its last checkpoint",
+    )
 
 
 def split_request_keys(tokens: list[str]) -> tuple[list[str], list[str]]:
     """``tokens`` -> (the ``run.<key>=<value>`` ones without the prefix, the engine's own overrides)."""
-    keys = [t[len(PREFIX):] for t in tokens if t.startswith(PREFIX) and "=" in t]
+    keys = [t[len(PREFIX) :] for t in tokens if t.startswith(PREFIX) and "=" in t]
     return keys, [t for t in tokens if not (t.startswith(PREFIX) and "=" in t)]
 
 
-def build_request(cls: type, args: argparse.Namespace, tool: str, keys: list[str], opts: list[str],
-                  flags: dict[str, str]):
+def build_request(
+    cls: type, args: argparse.Namespace, tool: str, keys: list[str], opts: list[str], flags: dict[str, str]
+):
     """The request ``cls`` of ``--config``, the flags (``flags``: request key -> flag name, for
     those ``args`` carries under the key's name), the ``run.*`` ``keys`` and the engine ``opts``.
 
@@ -70,13 +83,22 @@ def build_request(cls: type, args: argparse.Namespace, tool: str, keys: list[str
     return from_dict(cls, data, prefix=PREFIX)  # an unknown run.* key is named, with the close match
 
 
-REQUEST_FLAGS = {"weights": "--weights", "arch": "--arch", "layout": "--layout",
-                 "allow_unsafe_pickle": "--allow-unsafe-pickle", "name": "--name", "output_dir": "--output-dir",
-                 "seeds": "--seeds", "data_root": "--data-root", "resume": "--resume"}
+REQUEST_FLAGS = {
+    "weights": "--weights",
+    "arch": "--arch",
+    "layout": "--layout",
+    "allow_unsafe_pickle": "--allow-unsafe-pickle",
+    "name": "--name",
+    "output_dir": "--output-dir",
+    "seeds": "--seeds",
+    "data_root": "--data-root",
+    "resume": "--resume",
+}
 
 
-def run_transfer(tokens: list[str], request_cls: type, args: argparse.Namespace, tool: str, flags, transfer,
-                 table) -> int:
+def run_transfer(
+    tokens: list[str], request_cls: type, args: argparse.Namespace, tool: str, flags, transfer, table
+) -> int:
     """The request of ``tokens`` (``run.<key>=<value>`` and the engine's overrides) and the flags, built
     and checked before any folder is made; then ``transfer(request)`` and its ``table`` row, printed by
     one process under torchrun."""

@@ -23,16 +23,24 @@ def _run(args) -> int:
     result = run_cls_transfer(load_config(TransferClsConfig, args.config, args.overrides))
     linear = result.get("linear", {})
     knn = result.get("knn", {})
-    fewshot = "".join(f", {shot['n_way']}-way {key} {shot['score']:.2f} +- {shot['ci95']:.2f}"
-                      for key, shot in result.get("fewshot", {}).items() if isinstance(shot, dict))
-    print(f"{result['model']} on {result['dataset']} ({result['metric']}): linear {linear.get('score')} "
-          f"(C={linear.get('best_c')}), kNN {knn.get('score')}{fewshot} -> {result['path']}")
+    fewshot = "".join(
+        f", {shot['n_way']}-way {key} {shot['score']:.2f} +- {shot['ci95']:.2f}"
+        for key, shot in result.get("fewshot", {}).items()
+        if isinstance(shot, dict)
+    )
+    print(
+        f"{result['model']} on {result['dataset']} ({result['metric']}): linear {linear.get('score')} "
+        f"(C={linear.get('best_c')}), kNN {knn.get('score')}{fewshot} -> {result['path']}"
+    )
     return 0
 
 
 def main(argv=None) -> int:
-    parser = build_parser(__doc__, config="YAML file under configs/transfer/cls/",
-                          overrides="key=value, e.g. data.name=dtd data.root=/data/dtd")
+    parser = build_parser(
+        __doc__,
+        config="YAML file under configs/transfer/cls/",
+        overrides="key=value, e.g. data.name=dtd data.root=/data/dtd",
+    )
     return run_cli(_run, parser.parse_args(argv))
 
 

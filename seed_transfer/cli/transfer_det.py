@@ -35,22 +35,32 @@ DET_FLAGS = {**REQUEST_FLAGS, "engine": "--engine", "num_gpus": "--num-gpus", "i
 def parse_args(argv=None):
     parser = build_parser(__doc__, config="a config under configs/det/")
     add_request_flags(parser, "transfer_det")
-    parser.add_argument("--num-gpus", type=int, default=None,
-                        help=f"= {PREFIX}num_gpus; 0 (default): CPU; N: N GPU processes "
-                             "(under torchrun: GPUs per process)")
-    parser.add_argument("--ims-per-batch", type=int, default=None,
-                        help=f"= {PREFIX}ims_per_batch: total batch when fewer GPUs force it: lr scales, "
-                             "iterations/steps inversely")
-    parser.add_argument("--engine", default=None, choices=ENGINES,
-                        help=f"= {PREFIX}engine; auto (default): Detectron2 when installed, else torchvision (logged)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER,
-                        help=f"{PREFIX}<key>=<value> run keys, then Detectron2 KEY VALUE overrides")
+    parser.add_argument(
+        "--num-gpus",
+        type=int,
+        default=None,
+        help=f"= {PREFIX}num_gpus; 0 (default): CPU; N: N GPU processes (under torchrun: GPUs per process)",
+    )
+    parser.add_argument(
+        "--ims-per-batch",
+        type=int,
+        default=None,
+        help=f"= {PREFIX}ims_per_batch: total batch when fewer GPUs force it: lr scales, iterations/steps inversely",
+    )
+    parser.add_argument(
+        "--engine",
+        default=None,
+        choices=ENGINES,
+        help=f"= {PREFIX}engine; auto (default): Detectron2 when installed, else torchvision (logged)",
+    )
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, help=f"{PREFIX}<key>=<value> run keys, then Detectron2 KEY VALUE overrides"
+    )
     return parser.parse_args(argv)
 
 
 def _run(args) -> int:
-    return run_transfer(args.opts, DetRequest, args, "transfer_det", DET_FLAGS, transfer,
-                        markdown_comparison)
+    return run_transfer(args.opts, DetRequest, args, "transfer_det", DET_FLAGS, transfer, markdown_comparison)
 
 
 @launchable("transfer_det")

@@ -26,15 +26,19 @@ from .finetune import PREFIX, REQUEST_FLAGS, add_request_flags, run_transfer
 
 
 def parse_args(argv=None):
-    parser = build_parser(__doc__, config="a config under configs/seg/",
-                          overrides=f"{PREFIX}<key>=<value> run keys and key=value config overrides")
+    parser = build_parser(
+        __doc__,
+        config="a config under configs/seg/",
+        overrides=f"{PREFIX}<key>=<value> run keys and key=value config overrides",
+    )
     add_request_flags(parser, "transfer_seg")
     return parser.parse_args(argv)
 
 
 def _run(args) -> int:
-    return run_transfer(args.overrides, FinetuneRequest, args, "transfer_seg", REQUEST_FLAGS, transfer,
-                        markdown_comparison)
+    return run_transfer(
+        args.overrides, FinetuneRequest, args, "transfer_seg", REQUEST_FLAGS, transfer, markdown_comparison
+    )
 
 
 @launchable("transfer_seg")

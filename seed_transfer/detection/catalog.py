@@ -16,9 +16,14 @@ from pathlib import Path
 
 from distill.config import ConfigError
 
-VOC = {"voc_2007_trainval": ("VOC2007", "trainval"), "voc_2007_train": ("VOC2007", "train"),
-       "voc_2007_val": ("VOC2007", "val"), "voc_2007_test": ("VOC2007", "test"),
-       "voc_2012_trainval": ("VOC2012", "trainval"), "voc_2012_train": ("VOC2012", "train")}
+VOC = {
+    "voc_2007_trainval": ("VOC2007", "trainval"),
+    "voc_2007_train": ("VOC2007", "train"),
+    "voc_2007_val": ("VOC2007", "val"),
+    "voc_2007_test": ("VOC2007", "test"),
+    "voc_2012_trainval": ("VOC2012", "trainval"),
+    "voc_2012_train": ("VOC2012", "train"),
+}
 COCO = {"coco_2017_train": "train2017", "coco_2017_val": "val2017"}
 TREES = {"trees_train": "train", "trees_test": "test"}
 
@@ -44,10 +49,16 @@ def dataset_spec(name: str, data_root: str | Path | None = None) -> DatasetSpec:
         return DatasetSpec(name, "voc", folder, split)
     if name in COCO:
         image_dir = COCO[name]
-        return DatasetSpec(name, "coco", root / "coco" / image_dir,
-                           json_file=root / "coco" / "annotations" / f"instances_{image_dir}.json")
+        return DatasetSpec(
+            name,
+            "coco",
+            root / "coco" / image_dir,
+            json_file=root / "coco" / "annotations" / f"instances_{image_dir}.json",
+        )
     if name in TREES:
         return DatasetSpec(name, "trees", root / "tree_tiles", TREES[name])
     known = sorted([*VOC, *COCO, *TREES])
-    raise ConfigError(f"unknown detection dataset {name!r}; known names: {', '.join(known)} "
-                      f"(files under --data-root, layouts in seed_transfer/detection/catalog.py)")
+    raise ConfigError(
+        f"unknown detection dataset {name!r}; known names: {', '.join(known)} "
+        f"(files under --data-root, layouts in seed_transfer/detection/catalog.py)"
+    )

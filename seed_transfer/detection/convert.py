@@ -67,14 +67,17 @@ def _d2_name(key: str) -> str | None:
     return None
 
 
-D2_ADVICE = ("Detectron2 transfer supports ResNets only (its ResNet has a 7x7 stem, BasicBlock or "
-             "Bottleneck stages and conv shortcuts); use the torchvision detection engine for other backbones.")
+D2_ADVICE = (
+    "Detectron2 transfer supports ResNets only (its ResNet has a 7x7 stem, BasicBlock or "
+    "Bottleneck stages and conv shortcuts); use the torchvision detection engine for other backbones."
+)
 
 
 def _not_a_resnet(state: dict, reason: str, advice: str) -> ValueError:
     keys = ", ".join(list(state)[:6]) + (", ..." if len(state) > 6 else "")
-    return ValueError(f"not a torchvision-named ResNet-18/34/50/101/152 backbone ({reason}; found keys {keys}). "
-                      + advice)
+    return ValueError(
+        f"not a torchvision-named ResNet-18/34/50/101/152 backbone ({reason}; found keys {keys}). " + advice
+    )
 
 
 def infer_depth(state: dict[str, torch.Tensor], advice: str = D2_ADVICE) -> int:
@@ -133,8 +136,10 @@ def convert_to_detectron2(
     """
     inferred = infer_depth(state)
     if depth is not None and depth != inferred:
-        raise CheckpointError(f"depth={depth} was given, but the weights are a ResNet-{inferred} "
-                              f"(blocks per stage and block type); Detectron2 would skip or misplace layers")
+        raise CheckpointError(
+            f"depth={depth} was given, but the weights are a ResNet-{inferred} "
+            f"(blocks per stage and block type); Detectron2 would skip or misplace layers"
+        )
     converted: dict[str, np.ndarray] = {}
     skipped: list[str] = []
     for key, value in state.items():
@@ -146,8 +151,11 @@ def convert_to_detectron2(
             continue
         is_conv = name.endswith("weight") and ".norm." not in name
         if value.dim() != (4 if is_conv else 1):
-            raise _not_a_resnet(state, f"{key} has shape {tuple(value.shape)}, expected a "
-                                       f"{'4-D conv' if is_conv else '1-D BatchNorm'} tensor", D2_ADVICE)
+            raise _not_a_resnet(
+                state,
+                f"{key} has shape {tuple(value.shape)}, expected a {'4-D conv' if is_conv else '1-D BatchNorm'} tensor",
+                D2_ADVICE,
+            )
         converted[name] = value.detach().cpu().numpy()
     return converted, skipped
 
@@ -156,14 +164,16 @@ def write_detectron2_pkl(converted: dict, path, meta: dict | None = None) -> Non
     """Pickle ``{"model": converted, "__author__": "seed-transfer", "matching_heuristics": True,
     **meta}`` as MoCo's converter does; DetectionCheckpointer reads it as a model-zoo file and
     matches the names by suffix. Tensors are stored as numpy arrays. Written atomically."""
-    model = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-             for k, v in converted.items()}
+    model = {
+        k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in converted.items()
+    }
     obj = {"model": model, "__author__": "seed-transfer", "matching_heuristics": True, **(meta or {})}
     atomic_save(obj, path, dump=pickle.dump)
 
 
-def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "auto",
-                       allow_unsafe_pickle: bool = False) -> dict:
+def convert_checkpoint(
+    path, out_path, arch: str | None = None, layout: str = "auto", allow_unsafe_pickle: bool = False
+) -> dict:
     """Read any checkpoint :func:`distill.checkpoints.load_pretrained` reads (our student export,
     MoCo v1/v2/v3, SwAV, SimCLR, DINO, torchvision, timm ResNets) and write its backbone as a
     Detectron2 ``.pkl``. ``arch=None`` takes the arch recorded in the file.
@@ -180,6 +190,12 @@ def convert_checkpoint(path, out_path, arch: str | None = None, layout: str = "a
         raise CheckpointError(f"{path} (arch {arch}, layout {parsed.layout}): {e}") from None
     depth = infer_depth(state)
     write_detectron2_pkl(converted, out_path, {"arch": arch, "source": str(path), "layout": parsed.layout})
-    return {"arch": arch, "depth": depth, "layout": parsed.layout, "converted": len(converted),
-            "skipped": skipped, "dropped": [str(d) for d in parsed.meta.get("dropped", [])],
-            "settings": detectron2_settings(state, depth)}
+    return {
+        "arch": arch,
+        "depth": depth,
+        "layout": parsed.layout,
+        "converted": len(converted),
+        "skipped": skipped,
+        "dropped": [str(d) for d in parsed.meta.get("dropped", [])],
+        "settings": detectron2_settings(state, depth),
+    }

@@ -41,16 +41,39 @@ from distill.errors import DataError, MissingFile
 
 logger = logging.getLogger(__name__)
 
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-               "train", "tvmonitor")
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 XYXY_ABS = 0  # == detectron2.structures.BoxMode.XYXY_ABS
 XYWH_ABS = 1  # == detectron2.structures.BoxMode.XYWH_ABS
-VOC_LAYOUT = ("Pascal VOC layout: <root>/ImageSets/Main/<split>.txt (one image id per line), "
-              "<root>/Annotations/<id>.xml, <root>/JPEGImages/<id>.jpg, where <root> is e.g. "
-              "VOCdevkit/VOC2007")
-COCO_LAYOUT = ("COCO layout: an instances JSON with 'images', 'annotations' and 'categories', and an image "
-               "folder that holds each image's 'file_name'")
+VOC_LAYOUT = (
+    "Pascal VOC layout: <root>/ImageSets/Main/<split>.txt (one image id per line), "
+    "<root>/Annotations/<id>.xml, <root>/JPEGImages/<id>.jpg, where <root> is e.g. "
+    "VOCdevkit/VOC2007"
+)
+COCO_LAYOUT = (
+    "COCO layout: an instances JSON with 'images', 'annotations' and 'categories', and an image "
+    "folder that holds each image's 'file_name'"
+)
 
 
 def box_mode_name(mode) -> str:
@@ -88,8 +111,10 @@ def box_xyxy(annotation: dict) -> list[float]:
 
 # ----------------------------------------------------------------------------- Pascal VOC
 
-def _checked_voc_boxes(annotations: list[dict], width: int | None, height: int | None, xml_path: Path,
-                       classes: Sequence[str]) -> list[dict]:
+
+def _checked_voc_boxes(
+    annotations: list[dict], width: int | None, height: int | None, xml_path: Path, classes: Sequence[str]
+) -> list[dict]:
     """``annotations`` with their boxes clipped to the image (when its size is known; one
     warning lists what moved); an empty or inverted box is a ``ValueError`` naming the object."""
     clipped = []
@@ -99,14 +124,17 @@ def _checked_voc_boxes(annotations: list[dict], width: int | None, height: int |
         inside = clip_box(box, width, height) if width is not None else box
         if is_empty(inside):
             where = f" after clipping to the {width}x{height} image" if inside != box else ""
-            raise DataError(f"{xml_path}: {what} has an empty or inverted box {_fmt(box)} (x0, y0, x1, y1 in pixels "
-                            f"from 0: x1 <= x0 or y1 <= y0{where}): fix its <bndbox> or remove the object")
+            raise DataError(
+                f"{xml_path}: {what} has an empty or inverted box {_fmt(box)} (x0, y0, x1, y1 in pixels "
+                f"from 0: x1 <= x0 or y1 <= y0{where}): fix its <bndbox> or remove the object"
+            )
         if inside != box:
             clipped.append(f"{what} {_fmt(box)} -> {_fmt(inside)}")
             annotation["bbox"] = inside
     if clipped:
-        logger.warning("%s: boxes reach outside the %dx%d image, clipped: %s", xml_path, width, height,
-                       "; ".join(clipped))
+        logger.warning(
+            "%s: boxes reach outside the %dx%d image, clipped: %s", xml_path, width, height, "; ".join(clipped)
+        )
     return annotations
 
 
@@ -152,10 +180,19 @@ def read_voc_xml(xml_path: str | Path, classes: Sequence[str], one_based: bool =
             box[0] -= 1.0
             box[1] -= 1.0
         difficult = obj.findtext("difficult")  # absent in a few VOC2012 files: not difficult
-        annotations.append({"bbox": box, "bbox_mode": XYXY_ABS, "category_id": classes.index(name),
-                            "difficult": bool(int(difficult)) if difficult and difficult.strip() else False})
-    return {"height": height, "width": width,
-            "annotations": _checked_voc_boxes(annotations, width, height, xml_path, classes)}
+        annotations.append(
+            {
+                "bbox": box,
+                "bbox_mode": XYXY_ABS,
+                "category_id": classes.index(name),
+                "difficult": bool(int(difficult)) if difficult and difficult.strip() else False,
+            }
+        )
+    return {
+        "height": height,
+        "width": width,
+        "annotations": _checked_voc_boxes(annotations, width, height, xml_path, classes),
+    }
 
 
 def find_voc_root(root: str | Path) -> Path:
@@ -166,8 +203,10 @@ def find_voc_root(root: str | Path) -> Path:
         return root
     candidates = sorted(p for pattern in ("VOC20*", "VOCdevkit/VOC20*") for p in root.glob(pattern) if p.is_dir())
     if len(candidates) > 1:
-        raise DataError(f"{root} holds several VOC folders ({', '.join(map(str, candidates))}); "
-                        "pass the one to read, e.g. VOCdevkit/VOC2007")
+        raise DataError(
+            f"{root} holds several VOC folders ({', '.join(map(str, candidates))}); "
+            "pass the one to read, e.g. VOCdevkit/VOC2007"
+        )
     return candidates[0] if candidates else root
 
 
@@ -219,13 +258,13 @@ def load_voc_many(specs: Iterable[tuple[str | Path, str]], classes: Sequence[str
 
 # ----------------------------------------------------------------------------- COCO JSON
 
+
 def _valid_polygons(segmentation) -> list | dict | None:
     """Polygons with at least 3 points (as Detectron2 keeps them), an RLE dict as it is,
     or ``None`` when nothing usable is left."""
     if isinstance(segmentation, dict):  # RLE (crowd regions)
         return segmentation
-    polygons = [[float(v) for v in polygon] for polygon in segmentation
-                if len(polygon) % 2 == 0 and len(polygon) >= 6]
+    polygons = [[float(v) for v in polygon] for polygon in segmentation if len(polygon) % 2 == 0 and len(polygon) >= 6]
     return polygons or None
 
 
@@ -268,18 +307,24 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
             raise DataError(f"{json_path}: annotation {ann.get('id')} has unknown category {ann['category_id']}")
         x, y, w, h = (float(v) for v in ann["bbox"])
         if w < 0 or h < 0:
-            raise DataError(f"{json_path}: annotation {ann.get('id')} (image {ann['image_id']}) has a negative width "
-                            f"or height in its bbox {ann['bbox']} (COCO boxes are [x, y, width, height]): fix or "
-                            "remove it")
+            raise DataError(
+                f"{json_path}: annotation {ann.get('id')} (image {ann['image_id']}) has a negative width "
+                f"or height in its bbox {ann['bbox']} (COCO boxes are [x, y, width, height]): fix or "
+                "remove it"
+            )
         box = clip_box([x, y, x + w, y + h], *sizes[ann["image_id"]])
         if is_empty(box):
             empty.append(ann.get("id"))
             continue
         if box != [x, y, x + w, y + h]:
             clipped.append(ann.get("id"))
-        record_ann = {"bbox": box, "bbox_mode": XYXY_ABS,
-                      "category_id": contiguous[ann["category_id"]], "difficult": False,
-                      "iscrowd": int(ann.get("iscrowd", 0))}
+        record_ann = {
+            "bbox": box,
+            "bbox_mode": XYXY_ABS,
+            "category_id": contiguous[ann["category_id"]],
+            "difficult": False,
+            "iscrowd": int(ann.get("iscrowd", 0)),
+        }
         if "segmentation" in ann:
             segmentation = _valid_polygons(ann["segmentation"])
             if segmentation is None:
@@ -290,17 +335,29 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
     if dropped:
         logger.warning("%s: dropped %d annotations without a valid polygon (fewer than 3 points)", json_path, dropped)
     if empty:
-        logger.warning("%s: dropped %d annotations whose box is empty inside its image (ids %s)", json_path,
-                       len(empty), _some(empty))
+        logger.warning(
+            "%s: dropped %d annotations whose box is empty inside its image (ids %s)",
+            json_path,
+            len(empty),
+            _some(empty),
+        )
     if clipped:
-        logger.warning("%s: clipped %d boxes that reach outside their image (ids %s)", json_path, len(clipped),
-                       _some(clipped))
+        logger.warning(
+            "%s: clipped %d boxes that reach outside their image (ids %s)", json_path, len(clipped), _some(clipped)
+        )
 
     records = []
     for image in coco["images"]:
         image_path = image_root / image["file_name"]
         if not image_path.is_file():
             raise MissingFile(f"expected the image {image_path} (listed in {json_path}; {COCO_LAYOUT})")
-        records.append({"file_name": str(image_path), "image_id": image["id"], "height": int(image["height"]),
-                        "width": int(image["width"]), "annotations": by_image[image["id"]]})
+        records.append(
+            {
+                "file_name": str(image_path),
+                "image_id": image["id"],
+                "height": int(image["height"]),
+                "width": int(image["width"]),
+                "annotations": by_image[image["id"]],
+            }
+        )
     return records, classes

@@ -118,8 +118,9 @@ def _voc_class_aps(gt: dict, detections: list, thresholds: Sequence[float], use_
     return aps
 
 
-def voc_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Sequence[str],
-                     use_07_metric: bool = True) -> dict:
+def voc_detection_ap(
+    records: Sequence[dict], predictions: Mapping, classes: Sequence[str], use_07_metric: bool = True
+) -> dict:
     """Pascal VOC box AP (percent) of ``predictions`` on ``records`` (definition in the module docstring).
 
     Returns ``{"AP", "AP50", "AP75", "AP50-<class>" for each class}``. Difficult ground truth
@@ -151,14 +152,17 @@ def voc_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Seq
     if not evaluated.any():
         raise DataError("the records hold no non-difficult ground-truth box: VOC AP is undefined")
     per_threshold = aps[evaluated].mean(axis=0)  # mean over classes
-    results = {"AP": float(per_threshold.mean()),
-               "AP50": float(per_threshold[VOC_IOU_THRESHOLDS.index(0.5)]),
-               "AP75": float(per_threshold[VOC_IOU_THRESHOLDS.index(0.75)])}
+    results = {
+        "AP": float(per_threshold.mean()),
+        "AP50": float(per_threshold[VOC_IOU_THRESHOLDS.index(0.5)]),
+        "AP75": float(per_threshold[VOC_IOU_THRESHOLDS.index(0.75)]),
+    }
     results.update({f"AP50-{name}": float(aps[k, 0]) for k, name in enumerate(classes)})
     return results
 
 
 # ----------------------------------------------------------------------------- COCO
+
 
 def _polygon_area(polygons: list) -> float:
     """Summed shoelace area of polygons ``[[x0, y0, x1, y1, ...], ...]`` (Detectron2's GT area)."""
@@ -208,12 +212,23 @@ def coco_ground_truth(records: Sequence[dict], classes: Sequence[str], with_mask
 
     images, annotations = [], []
     for i, record in enumerate(records, 1):
-        images.append({"id": i, "width": int(record["width"]), "height": int(record["height"]),
-                       "file_name": str(record.get("file_name", ""))})
+        images.append(
+            {
+                "id": i,
+                "width": int(record["width"]),
+                "height": int(record["height"]),
+                "file_name": str(record.get("file_name", "")),
+            }
+        )
         for ann in record["annotations"]:
             x0, y0, x1, y1 = box_xyxy(ann)
-            coco_ann = {"id": len(annotations) + 1, "image_id": i, "category_id": int(ann["category_id"]) + 1,
-                        "bbox": [x0, y0, x1 - x0, y1 - y0], "iscrowd": int(ann.get("iscrowd", 0))}
+            coco_ann = {
+                "id": len(annotations) + 1,
+                "image_id": i,
+                "category_id": int(ann["category_id"]) + 1,
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "iscrowd": int(ann.get("iscrowd", 0)),
+            }
             segmentation = ann.get("segmentation")
             if with_masks and segmentation is None:
                 raise DataError(f"image {record['image_id']}: an annotation has no segmentation; mask AP needs one")
@@ -231,8 +246,9 @@ def coco_ground_truth(records: Sequence[dict], classes: Sequence[str], with_mask
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-def coco_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Sequence[str],
-                      iou_type: str = "bbox") -> dict:
+def coco_detection_ap(
+    records: Sequence[dict], predictions: Mapping, classes: Sequence[str], iou_type: str = "bbox"
+) -> dict:
     """COCO AP (percent) by pycocotools' COCOeval: ``{"AP", "AP50", "AP75", "APs", "APm", "APl",
     "AP-<class>"}`` with up to 100 detections per image.
 
@@ -266,8 +282,12 @@ def coco_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Se
                 result["segmentation"] = _to_rle(p["segmentation"], int(record["height"]), int(record["width"]))
             results.append(result)
 
-    has_gt = np.array([any(a["category_id"] == k + 1 and not a["iscrowd"] for a in coco_gt.dataset["annotations"])
-                       for k in range(len(classes))])
+    has_gt = np.array(
+        [
+            any(a["category_id"] == k + 1 and not a["iscrowd"] for a in coco_gt.dataset["annotations"])
+            for k in range(len(classes))
+        ]
+    )
     if not results:
         zeros = {metric: 0.0 if has_gt.any() else float("nan") for metric in COCO_METRICS}
         return {**zeros, **{f"AP-{name}": 0.0 if has_gt[k] else float("nan") for k, name in enumerate(classes)}}
@@ -278,8 +298,10 @@ def coco_detection_ap(records: Sequence[dict], predictions: Mapping, classes: Se
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
-    out = {metric: float(coco_eval.stats[i] * 100) if coco_eval.stats[i] >= 0 else float("nan")
-           for i, metric in enumerate(COCO_METRICS)}
+    out = {
+        metric: float(coco_eval.stats[i] * 100) if coco_eval.stats[i] >= 0 else float("nan")
+        for i, metric in enumerate(COCO_METRICS)
+    }
     precision = coco_eval.eval["precision"]  # (IoU thresholds, recall points, classes, area ranges, max dets)
     for k, name in enumerate(classes):
         p = precision[:, :, k, 0, -1]  # all areas, 100 detections

@@ -18,4 +18,3 @@ def run_norm(name: str, device: str, world_size: int) -> str:
     if name == "naiveSyncBN" and world_size == 1:
         return "BN"
     return name
-

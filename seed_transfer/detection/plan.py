@@ -76,8 +76,12 @@ class DetPlan:
 
     def schedule_entry(self) -> dict:
         """The ``schedule`` of ``metrics.json`` and ``summary.json``."""
-        return {"reference": self.reference.as_dict(), "effective": self.effective.as_dict(),
-                "norm": dict(self.norms)["RESNETS"], "amp": self.amp}
+        return {
+            "reference": self.reference.as_dict(),
+            "effective": self.effective.as_dict(),
+            "norm": dict(self.norms)["RESNETS"],
+            "amp": self.amp,
+        }
 
     def seed_metrics(self, seed: int, init: dict, results: dict) -> dict:
         """A seed's ``metrics.json`` (:func:`seed_transfer.finetune.seed_metrics`), the same for both engines;
@@ -93,8 +97,11 @@ def resolve_engine(engine: str) -> str:
     installed = importlib.util.find_spec("detectron2") is not None
     if engine == "auto":
         engine = "detectron2" if installed else "torchvision"
-        log.info("detection engine: %s (--engine auto; Detectron2 %s)", engine,
-                 "is installed" if installed else "is not installed")
+        log.info(
+            "detection engine: %s (--engine auto; Detectron2 %s)",
+            engine,
+            "is installed" if installed else "is not installed",
+        )
     elif engine == "detectron2" and not installed:
         from .d2 import INSTALL_HINT
 
@@ -117,9 +124,11 @@ def make_plan(request: DetRequest) -> DetPlan:
         raise ConfigError(f"num_gpus={request.num_gpus} must be >= 0 (0: the CPU)")
     engine = resolve_engine(request.engine)
     if engine == "torchvision" and str(request.weights).endswith(".pkl"):
-        raise ConfigError(f"weights={request.weights}: the torchvision engine reads the source checkpoint "
-                          "(student export, MoCo, torchvision, ...), not a Detectron2 .pkl; pass that file, "
-                          "or engine detectron2")
+        raise ConfigError(
+            f"weights={request.weights}: the torchvision engine reads the source checkpoint "
+            "(student export, MoCo, torchvision, ...), not a Detectron2 .pkl; pass that file, "
+            "or engine detectron2"
+        )
     cfg = load_config(request.config, request.opts)
     device = "cuda" if request.num_gpus > 0 else "cpu"
     return plan_config(cfg, request, engine, device, process_count(engine, request.num_gpus))
@@ -129,13 +138,17 @@ def plan_config(cfg, request: DetRequest, engine: str, device: str, world_size: 
     """The plan of ``request`` for the loaded config ``cfg`` on ``device`` with ``world_size`` processes:
     the norm rule, the schedule rule and the schedule's checks."""
     model, solver = cfg["MODEL"], cfg["SOLVER"]
-    norms = tuple((key, run_norm(model[key]["NORM"], device, world_size))
-                  for key in NORM_KEYS if "NORM" in model[key])
-    reference = Schedule(solver["IMS_PER_BATCH"], solver["BASE_LR"], solver["MAX_ITER"], tuple(solver["STEPS"]),
-                         solver["WARMUP_ITERS"])
+    norms = tuple((key, run_norm(model[key]["NORM"], device, world_size)) for key in NORM_KEYS if "NORM" in model[key])
+    reference = Schedule(
+        solver["IMS_PER_BATCH"], solver["BASE_LR"], solver["MAX_ITER"], tuple(solver["STEPS"]), solver["WARMUP_ITERS"]
+    )
     effective = reference if request.ims_per_batch is None else reference.scaled_to(request.ims_per_batch)
-    check_schedule(effective, world_size, f"{request.config}" + (
-        "" if effective == reference else f" (scaled to ims_per_batch={effective.ims_per_batch})"))
+    check_schedule(
+        effective,
+        world_size,
+        f"{request.config}"
+        + ("" if effective == reference else f" (scaled to ims_per_batch={effective.ims_per_batch})"),
+    )
     return DetPlan(request, engine, device, world_size, norms, reference, effective)
 
 
@@ -145,8 +158,11 @@ def check_schedule(schedule: Schedule, world_size: int, source: str) -> None:
     if schedule.max_iter < 2:
         raise ConfigError(f"{source}: SOLVER.MAX_ITER={schedule.max_iter} must be >= 2")
     if any(not 0 < step < schedule.max_iter for step in schedule.steps):
-        raise ConfigError(f"{source}: SOLVER.STEPS {list(schedule.steps)} must lie inside (0, SOLVER.MAX_ITER="
-                          f"{schedule.max_iter})")
+        raise ConfigError(
+            f"{source}: SOLVER.STEPS {list(schedule.steps)} must lie inside (0, SOLVER.MAX_ITER={schedule.max_iter})"
+        )
     if schedule.ims_per_batch % world_size:  # each process takes an equal share of the batch
-        raise ConfigError(f"{source}: SOLVER.IMS_PER_BATCH={schedule.ims_per_batch} must be a multiple of the "
-                          f"{world_size} processes (set ims_per_batch)")
+        raise ConfigError(
+            f"{source}: SOLVER.IMS_PER_BATCH={schedule.ims_per_batch} must be a multiple of the "
+            f"{world_size} processes (set ims_per_batch)"
+        )

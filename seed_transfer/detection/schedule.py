@@ -21,8 +21,13 @@ class Schedule:
         if ims_per_batch < 1:
             raise ConfigError(f"ims_per_batch={ims_per_batch} must be >= 1 (the total batch of images)")
         ratio = ims_per_batch / self.ims_per_batch
-        return Schedule(ims_per_batch, self.base_lr * ratio, round(self.max_iter / ratio),
-                        tuple(round(s / ratio) for s in self.steps), round(self.warmup_iters / ratio))
+        return Schedule(
+            ims_per_batch,
+            self.base_lr * ratio,
+            round(self.max_iter / ratio),
+            tuple(round(s / ratio) for s in self.steps),
+            round(self.warmup_iters / ratio),
+        )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "steps": list(self.steps)}

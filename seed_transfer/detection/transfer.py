@@ -67,20 +67,51 @@ def transfer(request: DetRequest) -> dict:
     request.output_dir.mkdir(parents=True, exist_ok=True)
     backbone = prepare_backbone(plan)
     run_seed = engine_run_seed(plan.engine)
-    per_seed = run_seeds(request.output_dir, request.seeds,
-                         lambda seed, seed_dir: run_seed(plan, seed, seed_dir, backbone), only=request.only_seed)
+    per_seed = run_seeds(
+        request.output_dir,
+        request.seeds,
+        lambda seed, seed_dir: run_seed(plan, seed, seed_dir, backbone),
+        only=request.only_seed,
+    )
     if request.only_seed is not None:
         return per_seed[0]
     return write_summary(request, plan.engine, per_seed, summarize(per_seed), markdown_comparison)
 
 
-def run_detection_transfer(config_file: str, weights: str | None, output_dir: str | Path, seeds: int = 1,
-                           name: str | None = None, engine: str = "auto", ims_per_batch: int | None = None,
-                           num_gpus: int = 0, data_root: str | None = None, opts=(), resume: bool = False,
-                           arch: str | None = None, layout: str = "auto", allow_unsafe_pickle: bool = False,
-                           only_seed: int | None = None) -> dict:
+def run_detection_transfer(
+    config_file: str,
+    weights: str | None,
+    output_dir: str | Path,
+    seeds: int = 1,
+    name: str | None = None,
+    engine: str = "auto",
+    ims_per_batch: int | None = None,
+    num_gpus: int = 0,
+    data_root: str | None = None,
+    opts=(),
+    resume: bool = False,
+    arch: str | None = None,
+    layout: str = "auto",
+    allow_unsafe_pickle: bool = False,
+    only_seed: int | None = None,
+) -> dict:
     """:func:`transfer` of the :class:`~seed_transfer.detection.plan.DetRequest` of these keywords."""
-    return transfer(DetRequest(config_file, weights, output_dir, seeds=seeds, name=name, data_root=data_root,
-                               opts=tuple(opts), resume=resume, arch=arch, layout=layout,
-                               allow_unsafe_pickle=allow_unsafe_pickle, engine=engine, num_gpus=num_gpus,
-                               ims_per_batch=ims_per_batch, only_seed=only_seed))
+    return transfer(
+        DetRequest(
+            config_file,
+            weights,
+            output_dir,
+            seeds=seeds,
+            name=name,
+            data_root=data_root,
+            opts=tuple(opts),
+            resume=resume,
+            arch=arch,
+            layout=layout,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            engine=engine,
+            num_gpus=num_gpus,
+            ims_per_batch=ims_per_batch,
+            only_seed=only_seed,
+        )
+    )

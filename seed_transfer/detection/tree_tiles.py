@@ -37,8 +37,10 @@ from .data import read_voc_xml
 CLASSES = ("Tree",)
 SOURCES = ("2019_YELL_2_528000_4978000_image_crop2", "2019_YELL_2_541000_4977000_image_crop")
 SPLITS = ("train", "test")
-INSTALL_HINT = ("the tree-tile detection set is cut from the deepforest package data; install it "
-                "(data only, its dependencies are not needed) with `pip install --no-deps deepforest==2.1.0`")
+INSTALL_HINT = (
+    "the tree-tile detection set is cut from the deepforest package data; install it "
+    "(data only, its dependencies are not needed) with `pip install --no-deps deepforest==2.1.0`"
+)
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1  # bump when the tiling or the files change, so old outputs are rebuilt
 JPEG_QUALITY = 95
@@ -54,8 +56,7 @@ def deepforest_data_dir() -> Path:
     for stem in SOURCES:
         for suffix in (".png", ".xml"):
             if not (data_dir / f"{stem}{suffix}").is_file():
-                raise MissingFile(f"expected {data_dir / (stem + suffix)} in the deepforest package; "
-                                  f"{INSTALL_HINT}")
+                raise MissingFile(f"expected {data_dir / (stem + suffix)} in the deepforest package; {INSTALL_HINT}")
     return data_dir
 
 
@@ -92,14 +93,26 @@ def _params(tile_size: int, overlap: int, min_visible: float, test_fraction: flo
         raise ValueError(f"min_visible is a fraction of the box area in [0, 1], got {min_visible}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    return {"format_version": FORMAT_VERSION, "tile_size": int(tile_size), "overlap": int(overlap),
-            "min_visible": float(min_visible), "test_fraction": float(test_fraction)}
+    return {
+        "format_version": FORMAT_VERSION,
+        "tile_size": int(tile_size),
+        "overlap": int(overlap),
+        "min_visible": float(min_visible),
+        "test_fraction": float(test_fraction),
+    }
 
 
 def _result(out_dir: Path, manifest: dict, reused: bool) -> dict:
-    splits = {split: {"json": out_dir / info["json"], "image_root": out_dir / info["image_root"],
-                      "tiles": info["tiles"], "boxes": info["boxes"], "empty_tiles": info["empty_tiles"]}
-              for split, info in manifest["splits"].items()}
+    splits = {
+        split: {
+            "json": out_dir / info["json"],
+            "image_root": out_dir / info["image_root"],
+            "tiles": info["tiles"],
+            "boxes": info["boxes"],
+            "empty_tiles": info["empty_tiles"],
+        }
+        for split, info in manifest["splits"].items()
+    }
     return {**splits, "classes": list(CLASSES), "params": manifest["params"], "out_dir": out_dir, "reused": reused}
 
 
@@ -115,8 +128,9 @@ def _reusable(out_dir: Path, params: dict, sources: dict) -> dict | None:
     return manifest
 
 
-def build_tree_tiles(out_dir: str | Path, tile_size: int = 200, overlap: int = 0, min_visible: float = 0.5,
-                     test_fraction: float = 0.2) -> dict:
+def build_tree_tiles(
+    out_dir: str | Path, tile_size: int = 200, overlap: int = 0, min_visible: float = 0.5, test_fraction: float = 0.2
+) -> dict:
     """Write (or reuse) the tree-tile set under ``out_dir``; layout and split in the module docstring.
 
     Returns ``{"train": {"json", "image_root", "tiles", "boxes", "empty_tiles"}, "test": {...},
@@ -144,9 +158,18 @@ def _build(out_dir: Path, tile_size: int, overlap: int, min_visible: float, test
         pass
     (out_dir / MANIFEST).unlink(missing_ok=True)  # a half-written set is never reused
 
-    coco = {split: {"images": [], "annotations": [], "categories": [{"id": 1, "name": CLASSES[0]}],
-                    "info": {"description": "tree crowns in aerial tiles cut from the deepforest 2.1.0 package data",
-                             "params": params}} for split in SPLITS}
+    coco = {
+        split: {
+            "images": [],
+            "annotations": [],
+            "categories": [{"id": 1, "name": CLASSES[0]}],
+            "info": {
+                "description": "tree crowns in aerial tiles cut from the deepforest 2.1.0 package data",
+                "params": params,
+            },
+        }
+        for split in SPLITS
+    }
     files = []
     for split in SPLITS:
         (out_dir / split).mkdir(parents=True, exist_ok=True)
@@ -157,8 +180,10 @@ def _build(out_dir: Path, tile_size: int, overlap: int, min_visible: float, test
         with Image.open(data_dir / f"{stem}.png") as source:
             image = source.convert("RGB")
         if (annotation["width"], annotation["height"]) not in (image.size, (None, None)):
-            raise DataError(f"{stem}: the XML size {annotation['width']}x{annotation['height']} "
-                            f"differs from the image's {image.size[0]}x{image.size[1]}")
+            raise DataError(
+                f"{stem}: the XML size {annotation['width']}x{annotation['height']} "
+                f"differs from the image's {image.size[0]}x{image.size[1]}"
+            )
         rows = split_rows(tile_starts(image.height, tile_size, stride), tile_size, test_fraction)
         columns = tile_starts(image.width, tile_size, stride)
         for split in SPLITS:
@@ -168,22 +193,41 @@ def _build(out_dir: Path, tile_size: int, overlap: int, min_visible: float, test
                     image.crop((x0, y0, x0 + tile_size, y0 + tile_size)).save(out_dir / name, quality=JPEG_QUALITY)
                     files.append(name)
                     image_id = len(coco[split]["images"]) + 1
-                    coco[split]["images"].append({"id": image_id, "file_name": Path(name).name, "width": tile_size,
-                                                  "height": tile_size, "source": f"{stem}.png", "x0": x0, "y0": y0})
+                    coco[split]["images"].append(
+                        {
+                            "id": image_id,
+                            "file_name": Path(name).name,
+                            "width": tile_size,
+                            "height": tile_size,
+                            "source": f"{stem}.png",
+                            "x0": x0,
+                            "y0": y0,
+                        }
+                    )
                     for bx0, by0, bx1, by1 in clip_boxes(boxes, x0, y0, tile_size, min_visible).tolist():
-                        coco[split]["annotations"].append({
-                            "id": len(coco[split]["annotations"]) + 1, "image_id": image_id, "category_id": 1,
-                            "bbox": [bx0, by0, bx1 - bx0, by1 - by0], "area": (bx1 - bx0) * (by1 - by0),
-                            "iscrowd": 0})
+                        coco[split]["annotations"].append(
+                            {
+                                "id": len(coco[split]["annotations"]) + 1,
+                                "image_id": image_id,
+                                "category_id": 1,
+                                "bbox": [bx0, by0, bx1 - bx0, by1 - by0],
+                                "area": (bx1 - bx0) * (by1 - by0),
+                                "iscrowd": 0,
+                            }
+                        )
 
     splits = {}
     for split in SPLITS:
         (out_dir / f"{split}.json").write_text(json.dumps(coco[split]))
         files.append(f"{split}.json")
         with_boxes = {a["image_id"] for a in coco[split]["annotations"]}
-        splits[split] = {"json": f"{split}.json", "image_root": split, "tiles": len(coco[split]["images"]),
-                         "boxes": len(coco[split]["annotations"]),
-                         "empty_tiles": len(coco[split]["images"]) - len(with_boxes)}
+        splits[split] = {
+            "json": f"{split}.json",
+            "image_root": split,
+            "tiles": len(coco[split]["images"]),
+            "boxes": len(coco[split]["annotations"]),
+            "empty_tiles": len(coco[split]["images"]) - len(with_boxes),
+        }
     manifest = {"params": params, "sources": sources, "splits": splits, "files": files}
     temporary = out_dir / f"{MANIFEST}.tmp"
     temporary.write_text(json.dumps(manifest, indent=1))

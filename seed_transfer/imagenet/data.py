@@ -85,8 +85,10 @@ def imagenet_split(root: str | Path, split: str, transform=None) -> Classificati
     """``train`` or ``val`` of an ImageNet-style folder (``root/train/<wnid>/``, ``root/val/<wnid>/``)."""
     root = Path(root).expanduser()
     if split == "val" and not (root / "val").is_dir():
-        raise MissingFile(f"ImageNet evaluation needs the validation images sorted into class folders: "
-                          f"expected {root / 'val'}/<wnid>/<image> beside {root / 'train'}/")
+        raise MissingFile(
+            f"ImageNet evaluation needs the validation images sorted into class folders: "
+            f"expected {root / 'val'}/<wnid>/<image> beside {root / 'train'}/"
+        )
     return build_dataset("imagefolder", root, split, transform)
 
 

@@ -32,21 +32,41 @@ def run_knn_eval(cfg: TransferClsConfig, chunk_size: int = 1024) -> dict:
     """Bank = ``train`` split, queries = ``val`` split of ``cfg.data``; writes ``<output_dir>/<model>__knn.json``."""
     features = SplitFeatures(cfg)
     if not features.has_official_val:
-        raise MissingFile(f"kNN evaluation needs an ImageNet-style val folder: expected "
-                          f"{Path(features.root) / 'val'}/<class>/<image> beside train/")
+        raise MissingFile(
+            f"kNN evaluation needs an ImageNet-style val folder: expected "
+            f"{Path(features.root) / 'val'}/<class>/<image> beside train/"
+        )
     bank, queries = features("train"), features("val")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tic = time.perf_counter()
-    _, scores = knn_predict(torch.from_numpy(bank.features).to(device), torch.from_numpy(bank.targets).to(device),
-                            torch.from_numpy(queries.features), k=cfg.knn.k, temperature=cfg.knn.temperature,
-                            num_classes=len(features.classes), chunk_size=chunk_size)
+    _, scores = knn_predict(
+        torch.from_numpy(bank.features).to(device),
+        torch.from_numpy(bank.targets).to(device),
+        torch.from_numpy(queries.features),
+        k=cfg.knn.k,
+        temperature=cfg.knn.temperature,
+        num_classes=len(features.classes),
+        chunk_size=chunk_size,
+    )
     labels = torch.from_numpy(queries.targets).to(scores.device)
-    result = {"model": model_name(cfg), "weights": cfg.model.weights, "arch": features.arch,
-              "dataset": cfg.data.name, "bank": len(bank.targets), "queries": len(queries.targets),
-              "knn": {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),
-                      "k": cfg.knn.k, "temperature": cfg.knn.temperature},
-              "seconds": {"features": round(features.seconds, 3), "knn": round(time.perf_counter() - tic, 3)},
-              "features_cached": all(features.cache_hits), "config": to_dict(cfg), "code": code_version()}
+    result = {
+        "model": model_name(cfg),
+        "weights": cfg.model.weights,
+        "arch": features.arch,
+        "dataset": cfg.data.name,
+        "bank": len(bank.targets),
+        "queries": len(queries.targets),
+        "knn": {
+            "top1": topk_accuracy(scores, labels, 1),
+            "top5": topk_accuracy(scores, labels, 5),
+            "k": cfg.knn.k,
+            "temperature": cfg.knn.temperature,
+        },
+        "seconds": {"features": round(features.seconds, 3), "knn": round(time.perf_counter() - tic, 3)},
+        "features_cached": all(features.cache_hits),
+        "config": to_dict(cfg),
+        "code": code_version(),
+    }
     out = Path(cfg.output_dir) / f"{result['model']}__knn.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -67,8 +67,12 @@ class LinearProbe(nn.Module):
 
 def cached_split_features(cfg: LinearEvalConfig, root) -> tuple:
     """(train, val, classes) features through the shared cache; the main process extracts first."""
-    shared = TransferClsConfig(model=cfg.model, data=TransferDataConfig(name="imagefolder", root=str(root)),
-                               features=cfg.features, output_dir=cfg.train.output_dir)
+    shared = TransferClsConfig(
+        model=cfg.model,
+        data=TransferDataConfig(name="imagefolder", root=str(root)),
+        features=cfg.features,
+        output_dir=cfg.train.output_dir,
+    )
     extract = SplitFeatures(shared)
     imagenet_split(root, "val")  # the clear error for a missing val folder, before any extraction
     if du.is_main_process():
@@ -98,13 +102,36 @@ def run_linear_probe(cfg: LinearEvalConfig, resume: bool = False) -> dict:
         head = linear_head(feature_dim(backbone, cfg.data.train_crop), len(classes), cfg.train.seed)
         model = LinearProbe(backbone, head)
         train_set, val_set = SeededLabelled(train, train_transform(cfg.data.train_crop, m.mean, m.std)), val
-    job = TrainJob(model=model, trained=head, param_groups=[{"params": list(head.parameters()), "lr_scale": 1.0}],
-                   train_set=train_set, val_set=val_set,
-                   resume_key={"model": vars(m), "optim": vars(cfg.optim), "cached": f.cached,
-                               "resize": f.resize, "crop": f.crop, "train_crop": cfg.data.train_crop})
+    job = TrainJob(
+        model=model,
+        trained=head,
+        param_groups=[{"params": list(head.parameters()), "lr_scale": 1.0}],
+        train_set=train_set,
+        val_set=val_set,
+        resume_key={
+            "model": vars(m),
+            "optim": vars(cfg.optim),
+            "cached": f.cached,
+            "resize": f.resize,
+            "crop": f.crop,
+            "train_crop": cfg.data.train_crop,
+        },
+    )
     num_workers = 0 if f.cached else cfg.data.num_workers
     fitted = fit(job, cfg.optim, cfg.train, num_workers, resume, desc="linear probe")
-    return write_result(out, "linear_eval", {
-        "model": model_name(cfg), "weights": m.weights, "arch": arch, "data_root": str(root),
-        "num_classes": len(classes), "train_images": len(train_set), "val_images": len(val_set),
-        "features_cached": f.cached, **fitted}, cfg)
+    return write_result(
+        out,
+        "linear_eval",
+        {
+            "model": model_name(cfg),
+            "weights": m.weights,
+            "arch": arch,
+            "data_root": str(root),
+            "num_classes": len(classes),
+            "train_images": len(train_set),
+            "val_images": len(val_set),
+            "features_cached": f.cached,
+            **fitted,
+        },
+        cfg,
+    )

@@ -69,13 +69,17 @@ class _EvalConfig:
         if self.model.weights in (None, "random") and not self.model.arch:
             raise ConfigError("a random-init model needs model.arch (e.g. model.arch=resnet18)")
         if not (d.root or d.demo):
-            raise ConfigError("data.root is required: the folder holding train/<class>/ and val/<class>/ "
-                              "(e.g. data.root=/path/imagenet), or data.demo=digits for the offline demo")
+            raise ConfigError(
+                "data.root is required: the folder holding train/<class>/ and val/<class>/ "
+                "(e.g. data.root=/path/imagenet), or data.demo=digits for the offline demo"
+            )
         if d.demo is not None and d.demo not in DEMOS:
             raise ConfigError(f"data.demo={d.demo!r}: choose one of {', '.join(DEMOS)} (or null)")
         if o.epochs < 1 or o.batch_size < 1 or o.base_lr <= 0:
-            raise ConfigError(f"optim.epochs, optim.batch_size and optim.base_lr must be > 0, "
-                              f"got {o.epochs}, {o.batch_size}, {o.base_lr}")
+            raise ConfigError(
+                f"optim.epochs, optim.batch_size and optim.base_lr must be > 0, "
+                f"got {o.epochs}, {o.batch_size}, {o.base_lr}"
+            )
         if o.schedule not in SCHEDULES:
             raise ConfigError(f"optim.schedule={o.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if o.schedule == "step" and any(not 0 < m <= o.epochs for m in o.milestones):
@@ -101,9 +105,13 @@ class SemisupConfig(_EvalConfig):
     def validate(self) -> None:
         super().validate()
         if not self.data.subset_file:
-            raise ConfigError("data.subset_file is required: the subset list (e.g. "
-                              "data.subset_file=/path/1percent.txt, SimCLR's published list: one train image file "
-                              "name per line)")
+            raise ConfigError(
+                "data.subset_file is required: the subset list (e.g. "
+                "data.subset_file=/path/1percent.txt, SimCLR's published list: one train image file "
+                "name per line)"
+            )
         if self.features.cached:
-            raise ConfigError("features.cached=true is for the linear probe: fine-tuning changes the backbone, "
-                              "so its features cannot be cached")
+            raise ConfigError(
+                "features.cached=true is for the linear probe: fine-tuning changes the backbone, "
+                "so its features cannot be cached"
+            )

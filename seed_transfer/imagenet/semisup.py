@@ -56,15 +56,39 @@ def run_semisup(cfg: SemisupConfig, resume: bool = False) -> dict:
     backbone, arch = load_backbone(m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed)
     head = linear_head(feature_dim(backbone, cfg.data.train_crop), len(subset.classes), cfg.train.seed)
     model = FineTuned(backbone, head)
-    groups = [{"params": list(backbone.parameters()), "lr_scale": 1.0},
-              {"params": list(head.parameters()), "lr_scale": cfg.optim.head_lr_scale}]
-    job = TrainJob(model=model, trained=model, param_groups=groups,
-                   train_set=SeededLabelled(subset, train_transform(cfg.data.train_crop, m.mean, m.std)),
-                   val_set=val,
-                   resume_key={"model": vars(m), "optim": vars(cfg.optim), "subset_file": str(list_path),
-                               "resize": f.resize, "crop": f.crop, "train_crop": cfg.data.train_crop})
+    groups = [
+        {"params": list(backbone.parameters()), "lr_scale": 1.0},
+        {"params": list(head.parameters()), "lr_scale": cfg.optim.head_lr_scale},
+    ]
+    job = TrainJob(
+        model=model,
+        trained=model,
+        param_groups=groups,
+        train_set=SeededLabelled(subset, train_transform(cfg.data.train_crop, m.mean, m.std)),
+        val_set=val,
+        resume_key={
+            "model": vars(m),
+            "optim": vars(cfg.optim),
+            "subset_file": str(list_path),
+            "resize": f.resize,
+            "crop": f.crop,
+            "train_crop": cfg.data.train_crop,
+        },
+    )
     fitted = fit(job, cfg.optim, cfg.train, cfg.data.num_workers, resume, desc=f"fine-tune {list_path.name}")
-    return write_result(out, "semisup", {
-        "model": model_name(cfg), "weights": m.weights, "arch": arch, "data_root": str(root),
-        "subset_file": str(list_path), "num_classes": len(subset.classes), "train_images": len(subset),
-        "val_images": len(val), **fitted}, cfg)
+    return write_result(
+        out,
+        "semisup",
+        {
+            "model": model_name(cfg),
+            "weights": m.weights,
+            "arch": arch,
+            "data_root": str(root),
+            "subset_file": str(list_path),
+            "num_classes": len(subset.classes),
+            "train_images": len(subset),
+            "val_images": len(val),
+            **fitted,
+        },
+        cfg,
+    )

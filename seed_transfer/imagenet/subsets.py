@@ -32,8 +32,11 @@ def read_subset_list(path: str | Path) -> list[str]:
             continue
         name = line.split()[0]
         if "/" in name or "_" not in name or "." not in name:
-            raise LAYOUT.malformed(path, f"{name!r} is not an ImageNet train file name like "
-                                         "n01440764_10026.JPEG (<wnid>_<number>.JPEG)", number)
+            raise LAYOUT.malformed(
+                path,
+                f"{name!r} is not an ImageNet train file name like n01440764_10026.JPEG (<wnid>_<number>.JPEG)",
+                number,
+            )
         if name in seen:
             raise LAYOUT.malformed(path, f"{name!r} is listed twice (first on line {seen[name]})", number)
         seen[name] = number
@@ -69,7 +72,8 @@ def build_subset(train_root: str | Path, list_path: str | Path, transform: Calla
         raise MissingFile(
             f"imagenet-subset: {len(missing)} of the {len(names)} images listed in {list_path} are missing from "
             f"{train_root}: {shown}. data.root must hold the full ImageNet train/ folder ({LAYOUT.description}), "
-            f"and the list must be the one for this dataset")
+            f"and the list must be the one for this dataset"
+        )
     targets = np.array([index[class_of(name)] for name in names], dtype=np.int64)
     return ImageFileDataset(SUBSET, "train", classes, paths, targets, LAYOUT, transform)
 

@@ -28,8 +28,17 @@ from distill.config import ConfigError
 from distill.data import ResumableSampler
 from distill.export import remove_stale_temporaries
 from distill.metrics_log import MetricsLog
-from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, optimizer_step,
-                             read_training_state, restore_training_state, resumable_batches, save_training_state)
+from distill.runtime import (
+    CallbackHook,
+    PeriodicCheckpoint,
+    ProgressBar,
+    TrainLoop,
+    optimizer_step,
+    read_training_state,
+    restore_training_state,
+    resumable_batches,
+    save_training_state,
+)
 from distill.schedule import warmup_cosine
 
 from .schema import EvalOptimConfig, EvalTrainConfig
@@ -70,8 +79,9 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
-             amp: bool) -> dict:
+def evaluate(
+    model: nn.Module, dataset: Dataset, batch_size: int, num_workers: int, device: torch.device, amp: bool
+) -> dict:
     """Top-1/top-5 (percent) over ``dataset``; under DDP each rank scores every world-th image
     (no padding, no duplicates) and the counts are summed."""
     was_training = model.training
@@ -97,12 +107,20 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: i
 def _check_resume(path: Path, saved: dict, current: dict) -> None:
     changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items() if saved.get(k) != v]
     if changed:
-        raise ConfigError(f"cannot resume {path}: the config changed ({'; '.join(changed)}); "
-                          "use a new train.output_dir for a different run")
+        raise ConfigError(
+            f"cannot resume {path}: the config changed ({'; '.join(changed)}); "
+            "use a new train.output_dir for a different run"
+        )
 
 
-def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_workers: int, resume: bool = False,
-        desc: str = "train") -> dict:
+def fit(
+    job: TrainJob,
+    optim: EvalOptimConfig,
+    train: EvalTrainConfig,
+    num_workers: int,
+    resume: bool = False,
+    desc: str = "train",
+) -> dict:
     """Train ``job`` and return {"final": {...}, "best": {...}, "evals": [...], "steps", "seconds"}.
 
     Validation runs every ``train.eval_every`` epochs and after the last step; with ``max_steps``
@@ -122,14 +140,22 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
         sampler = ResumableSampler(len(job.train_set), per_rank, train.seed, du.rank(), world, drop_last=False)
     except ValueError as err:
         raise ConfigError(f"{err}: lower optim.batch_size") from None
-    loader = DataLoader(job.train_set, batch_size=per_rank, sampler=sampler, num_workers=num_workers,
-                        pin_memory=on_cuda, drop_last=True, persistent_workers=num_workers > 0,
-                        generator=torch.Generator().manual_seed(train.seed))
+    loader = DataLoader(
+        job.train_set,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=on_cuda,
+        drop_last=True,
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(train.seed),
+    )
     steps_per_epoch = sampler.steps_per_epoch()
     total_steps = optim.epochs * steps_per_epoch
     lrs = lr_schedule(optim, steps_per_epoch)
-    optimizer = torch.optim.SGD(job.param_groups, lr=lrs[0], momentum=optim.momentum, nesterov=optim.nesterov,
-                                weight_decay=optim.weight_decay)
+    optimizer = torch.optim.SGD(
+        job.param_groups, lr=lrs[0], momentum=optim.momentum, nesterov=optim.nesterov, weight_decay=optim.weight_decay
+    )
     scaler = torch.amp.GradScaler("cuda") if on_cuda and train.amp else None  # None: AMP off (always on the CPU)
 
     ckpt_path, step, evals = out / CHECKPOINT_NAME, 0, []
@@ -143,14 +169,27 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
         log.info("no checkpoint at %s: starting from scratch", ckpt_path)
 
     def save(step: int) -> None:
-        save_training_state(ckpt_path, step=step, model=job.trained.state_dict(), optimizer=optimizer,
-                            scaler=scaler, fingerprint=job.resume_key, evals=evals)
+        save_training_state(
+            ckpt_path,
+            step=step,
+            model=job.trained.state_dict(),
+            optimizer=optimizer,
+            scaler=scaler,
+            fingerprint=job.resume_key,
+            evals=evals,
+        )
 
     def validate(step: int) -> dict:
         result = evaluate(job.model, job.val_set, train.eval_batch_size, num_workers, device, scaler is not None)
         evals.append({"step": step, "epoch": step / steps_per_epoch, **result})
-        log.info("%s step %d (epoch %.2f): val top-1 %.2f, top-5 %.2f", desc, step, step / steps_per_epoch,
-                 result["top1"], result["top5"])
+        log.info(
+            "%s step %d (epoch %.2f): val top-1 %.2f, top-5 %.2f",
+            desc,
+            step,
+            step / steps_per_epoch,
+            result["top1"],
+            result["top5"],
+        )
         return result
 
     model = job.model
@@ -159,6 +198,7 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
     stop_step = min(total_steps, train.max_steps or total_steps)
     if is_main:
         remove_stale_temporaries(ckpt_path)  # what a save killed midway left
+
     def run_step(step: int, batch) -> torch.Tensor:
         for group in optimizer.param_groups:
             group["lr"] = lrs[step] * group["lr_scale"]
@@ -166,8 +206,15 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
         with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
             logits = model(inputs)
             loss = F.cross_entropy(logits.float(), labels)
-        optimizer_step(loss, optimizer, scaler, nonfinite=lambda value: (
-            f"loss is {value} at step {step}; stopped (last good checkpoint: {ckpt_path}). Try a lower optim.base_lr."))
+        optimizer_step(
+            loss,
+            optimizer,
+            scaler,
+            nonfinite=lambda value: (
+                f"loss is {value} at step {step}; stopped (last good checkpoint: {ckpt_path}). "
+                "Try a lower optim.base_lr."
+            ),
+        )
         return loss.detach()
 
     # The rows an interrupted run logged after its checkpoint are logged again from here.
@@ -189,24 +236,39 @@ def fit(job: TrainJob, optim: EvalOptimConfig, train: EvalTrainConfig, num_worke
                 dist.all_reduce(loss_value)
                 loss_value /= world
             elapsed, tic = time.perf_counter() - tic, time.perf_counter()
-            row = {"loss": loss_value.item(), "lr": lrs[step - 1], "epoch": step / steps_per_epoch,
-                   "val_top1": val["top1"] if val else float("nan"),
-                   "val_top5": val["top5"] if val else float("nan"),
-                   "seconds": elapsed}
+            row = {
+                "loss": loss_value.item(),
+                "lr": lrs[step - 1],
+                "epoch": step / steps_per_epoch,
+                "val_top1": val["top1"] if val else float("nan"),
+                "val_top5": val["top5"] if val else float("nan"),
+                "seconds": elapsed,
+            }
             progress.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.4g}")
             if metrics is not None:
                 metrics.log(step, row)
 
-    hooks = [progress, CallbackHook(after_step=evaluate_and_log),
-             PeriodicCheckpoint(save, train.checkpoint_every, also=lambda done: done % steps_per_epoch == 0)]
+    hooks = [
+        progress,
+        CallbackHook(after_step=evaluate_and_log),
+        PeriodicCheckpoint(save, train.checkpoint_every, also=lambda done: done % steps_per_epoch == 0),
+    ]
     job.model.train()
     step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
-        resumable_batches(loader, sampler, step, steps_per_epoch))
+        resumable_batches(loader, sampler, step, steps_per_epoch)
+    )
     if metrics is not None:
         metrics.close()
     if not evals or evals[-1]["step"] != step:  # resumed at the end, or nothing to train
         validate(step)
     du.barrier()
     best = max(evals, key=lambda e: e["top1"])
-    return {"final": evals[-1], "best": best, "evals": evals, "steps": step, "total_steps": total_steps,
-            "finished": step >= total_steps, "seconds": round(time.perf_counter() - seconds, 3)}
+    return {
+        "final": evals[-1],
+        "best": best,
+        "evals": evals,
+        "steps": step,
+        "total_steps": total_steps,
+        "finished": step >= total_steps,
+        "seconds": round(time.perf_counter() - seconds, 3),
+    }

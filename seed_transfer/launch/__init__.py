@@ -8,5 +8,12 @@ only when a job is submitted.
 from .config import LAUNCHERS, LauncherConfig, load_launcher_config, split_launcher_argv, split_launcher_overrides
 from .submit import check, submit
 
-__all__ = ["LAUNCHERS", "LauncherConfig", "check", "load_launcher_config", "split_launcher_argv",
-           "split_launcher_overrides", "submit"]
+__all__ = [
+    "LAUNCHERS",
+    "LauncherConfig",
+    "check",
+    "load_launcher_config",
+    "split_launcher_argv",
+    "split_launcher_overrides",
+    "submit",
+]

@@ -66,7 +66,7 @@ def check_launcher_keys(keys: dict, where: str) -> None:
 
 def split_launcher_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     """``overrides`` -> (the ``launcher.<key>=value`` ones without their prefix, the rest in order)."""
-    ours = [item[len(PREFIX):] for item in overrides if item.startswith(PREFIX)]
+    ours = [item[len(PREFIX) :] for item in overrides if item.startswith(PREFIX)]
     return ours, [item for item in overrides if not item.startswith(PREFIX)]
 
 
@@ -79,7 +79,6 @@ def load_launcher_config(launcher: str | None = None, overrides: list[str] = ())
     cfg = from_dict(LauncherConfig, data, prefix=PREFIX)
     cfg.validate()
     return cfg
-
 
 
 def split_launcher_argv(argv: list[str]) -> tuple[LauncherConfig | None, list[str]]:

@@ -77,8 +77,13 @@ def _last_line(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def run_dag(jobs: list[Job], output_dir: str | Path, launcher: LauncherConfig | None = None,
-            poll_seconds: float = POLL_SECONDS, on_event=None) -> list[Outcome]:
+def run_dag(
+    jobs: list[Job],
+    output_dir: str | Path,
+    launcher: LauncherConfig | None = None,
+    poll_seconds: float = POLL_SECONDS,
+    on_event=None,
+) -> list[Outcome]:
     """Submit every job of ``jobs`` once its dependencies are done, wait for all, and return one
     :class:`Outcome` per job (in ``jobs``' order). Every job's launcher is checked first
     (:func:`~seed_transfer.launch.submit.check`: no SLURM, no submitit -> nothing is submitted).
@@ -87,8 +92,10 @@ def run_dag(jobs: list[Job], output_dir: str | Path, launcher: LauncherConfig | 
     for job in jobs:
         resources = job.launcher or launcher
         if resources is None or resources.launcher != "slurm":
-            raise ConfigError(f"job {job.name!r}: a DAG of jobs needs launcher: slurm (with launcher.executor="
-                              "slurm or local); run the pipeline without --launcher to run it in this process")
+            raise ConfigError(
+                f"job {job.name!r}: a DAG of jobs needs launcher: slurm (with launcher.executor="
+                "slurm or local); run the pipeline without --launcher to run it in this process"
+            )
         check(resources)
     notify = on_event or (lambda kind, name: None)
     pending, running, outcomes = {job.name: job for job in jobs}, {}, {}
@@ -116,8 +123,9 @@ def run_dag(jobs: list[Job], output_dir: str | Path, launcher: LauncherConfig | 
                 outcomes[name] = Outcome(name, "done", str(handle.paths.stderr), job_id=str(handle.job_id))
             except Exception as err:  # the job's own failure, whatever it was: reported, the rest goes on
                 outcomes[name] = Outcome(name, "failed", str(handle.paths.stderr), _last_line(err), str(handle.job_id))
-                log.error("job %s (%s) failed: %s; log: %s", name, handle.job_id, outcomes[name].error,
-                          handle.paths.stderr)
+                log.error(
+                    "job %s (%s) failed: %s; log: %s", name, handle.job_id, outcomes[name].error, handle.paths.stderr
+                )
             notify(outcomes[name].status, name)
         if not progressed:
             time.sleep(poll_seconds)

@@ -34,8 +34,9 @@ class CommandJob(submitit.helpers.Checkpointable):
     threads in each task (``launcher.cpus_per_task``; ``None``: torch's default, every core).
     """
 
-    def __init__(self, fn: str | Callable, argv: list[str], max_requeues: int, requeues: int = 0,
-                 threads: int | None = None):
+    def __init__(
+        self, fn: str | Callable, argv: list[str], max_requeues: int, requeues: int = 0, threads: int | None = None
+    ):
         self.fn, self.argv, self.max_requeues, self.requeues = fn, list(argv), max_requeues, requeues
         self.threads = threads
 
@@ -48,24 +49,44 @@ class CommandJob(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:  # devices: distill.distributed picks cuda:LOCAL_RANK of those visible
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        log.info("job %s task %d of %d (node %d of %d), requeued %d of at most %d times: %s %s",
-                 env.job_id, env.global_rank, env.num_tasks, env.node, env.num_nodes, self.requeues,
-                 self.max_requeues, fn_name(self.fn), shlex.join(self.argv))
+        log.info(
+            "job %s task %d of %d (node %d of %d), requeued %d of at most %d times: %s %s",
+            env.job_id,
+            env.global_rank,
+            env.num_tasks,
+            env.node,
+            env.num_nodes,
+            self.requeues,
+            self.max_requeues,
+            fn_name(self.fn),
+            shlex.join(self.argv),
+        )
         status = resolve(self.fn)(self.argv)
         if status:  # a UserError has printed its one line already
-            raise RuntimeError(f"{fn_name(self.fn)} exited with status {status} (job {env.job_id}, "
-                            f"log: {env.paths.stderr})")
+            raise RuntimeError(
+                f"{fn_name(self.fn)} exited with status {status} (job {env.job_id}, log: {env.paths.stderr})"
+            )
         return 0 if status is None else status
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission | None:
         """The job to requeue: the same command with ``--resume``; ``None`` (not requeued, the job
         fails) once it has requeued ``max_requeues`` times."""
         if self.requeues >= self.max_requeues:
-            log.error("not requeued: the job has requeued %d times (launcher.max_requeues); continue it "
-                      "by submitting the same command with %s", self.requeues, RESUME_FLAG)
+            log.error(
+                "not requeued: the job has requeued %d times (launcher.max_requeues); continue it "
+                "by submitting the same command with %s",
+                self.requeues,
+                RESUME_FLAG,
+            )
             return None
         argv = self.argv if RESUME_FLAG in self.argv else [*self.argv, RESUME_FLAG]
-        log.warning("preempted or out of time: requeued (%d of at most %d) as %s %s", self.requeues + 1,
-                    self.max_requeues, fn_name(self.fn), shlex.join(argv))
-        return submitit.helpers.DelayedSubmission(CommandJob(self.fn, argv, self.max_requeues, self.requeues + 1,
-                                                             self.threads))
+        log.warning(
+            "preempted or out of time: requeued (%d of at most %d) as %s %s",
+            self.requeues + 1,
+            self.max_requeues,
+            fn_name(self.fn),
+            shlex.join(argv),
+        )
+        return submitit.helpers.DelayedSubmission(
+            CommandJob(self.fn, argv, self.max_requeues, self.requeues + 1, self.threads)
+        )

@@ -28,37 +28,55 @@ ENTRY_MODULE = "seed_transfer.launch"  # python -m seed_transfer.launch package.
 def check(cfg: LauncherConfig) -> None:
     """Raise a :class:`~distill.errors.UserError` naming the fix if ``cfg`` cannot launch here."""
     if cfg.launcher == "torchrun" and cfg.nodes != 1 and "WORLD_SIZE" not in os.environ:
-        raise ConfigError(f"launcher: torchrun starts one node from here (launcher.nodes={cfg.nodes}): on each node "
-                          f"run torchrun --nnodes {cfg.nodes} --node_rank <i> --nproc_per_node {cfg.gpus_per_node} "
-                          f"--master_addr <node 0> --master_port <port> -m {ENTRY_MODULE} <package.module:main> "
-                          f"<arguments> (or use --launcher slurm)")
+        raise ConfigError(
+            f"launcher: torchrun starts one node from here (launcher.nodes={cfg.nodes}): on each node "
+            f"run torchrun --nnodes {cfg.nodes} --node_rank <i> --nproc_per_node {cfg.gpus_per_node} "
+            f"--master_addr <node 0> --master_port <port> -m {ENTRY_MODULE} <package.module:main> "
+            f"<arguments> (or use --launcher slurm)"
+        )
     if cfg.launcher != "slurm":
         return
     try:
         import submitit  # noqa: F401
     except ImportError:
-        raise UserError("launcher: slurm needs submitit: pip install 'seed-transfer[slurm]' "
-                        "(or pip install 'submitit>=1.5')") from None
+        raise UserError(
+            "launcher: slurm needs submitit: pip install 'seed-transfer[slurm]' (or pip install 'submitit>=1.5')"
+        ) from None
     if cfg.executor == "slurm" and shutil.which("sbatch") is None:
-        raise UserError("launcher: slurm needs SLURM, and this machine has no sbatch on PATH: submit from a "
-                        "SLURM login node, or run here with --launcher local (or torchrun, or "
-                        "launcher.executor=local for submitit's local processes)")
+        raise UserError(
+            "launcher: slurm needs SLURM, and this machine has no sbatch on PATH: submit from a "
+            "SLURM login node, or run here with --launcher local (or torchrun, or "
+            "launcher.executor=local for submitit's local processes)"
+        )
     if cfg.executor != "slurm" and cfg.nodes != 1:
-        raise ConfigError(f"launcher.executor={cfg.executor} runs on this machine only: launcher.nodes must be 1, "
-                          f"got {cfg.nodes}")
+        raise ConfigError(
+            f"launcher.executor={cfg.executor} runs on this machine only: launcher.nodes must be 1, got {cfg.nodes}"
+        )
 
 
 def slurm_executor(cfg: LauncherConfig, folder: Path, name: str):
     """submitit's executor for ``cfg``: one task per GPU on each node, logs under ``folder``."""
     import submitit
 
-    executor = submitit.AutoExecutor(folder=folder, cluster=cfg.executor, slurm_max_num_timeout=cfg.max_requeues,
-                                     local_max_num_timeout=cfg.max_requeues)
+    executor = submitit.AutoExecutor(
+        folder=folder,
+        cluster=cfg.executor,
+        slurm_max_num_timeout=cfg.max_requeues,
+        local_max_num_timeout=cfg.max_requeues,
+    )
     executor.update_parameters(
-        name=name, nodes=cfg.nodes, tasks_per_node=cfg.gpus_per_node, gpus_per_node=cfg.gpus_per_node,
-        cpus_per_task=cfg.cpus_per_task, mem_gb=cfg.mem_gb, timeout_min=cfg.time_min,
-        slurm_partition=cfg.partition, slurm_account=cfg.account, slurm_qos=cfg.qos,
-        slurm_signal_delay_s=cfg.signal_delay_s)
+        name=name,
+        nodes=cfg.nodes,
+        tasks_per_node=cfg.gpus_per_node,
+        gpus_per_node=cfg.gpus_per_node,
+        cpus_per_task=cfg.cpus_per_task,
+        mem_gb=cfg.mem_gb,
+        timeout_min=cfg.time_min,
+        slurm_partition=cfg.partition,
+        slurm_account=cfg.account,
+        slurm_qos=cfg.qos,
+        slurm_signal_delay_s=cfg.signal_delay_s,
+    )
     return executor
 
 
@@ -86,11 +104,13 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
     executor = slurm_executor(cfg, Path(output_dir) / SUBMITIT_FOLDER, name)
     job = executor.submit(CommandJob(fn, argv, cfg.max_requeues, threads=cfg.cpus_per_task))
     where = "SLURM" if cfg.executor == "slurm" else f"submitit's {cfg.executor} executor"
-    print(f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.gpus_per_node} process(es)) to {where}\n"
-          f"  follow: tail -f {job.paths.stdout} {job.paths.stderr}"
-          + (" (task 0; one pair of files per task)" if cfg.world_size > 1 else "")
-          + (f"\n  status: squeue -j {job.job_id}   cancel: scancel {job.job_id}" if cfg.executor == "slurm" else ""),
-          flush=True)
+    print(
+        f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.gpus_per_node} process(es)) to {where}\n"
+        f"  follow: tail -f {job.paths.stdout} {job.paths.stderr}"
+        + (" (task 0; one pair of files per task)" if cfg.world_size > 1 else "")
+        + (f"\n  status: squeue -j {job.job_id}   cancel: scancel {job.job_id}" if cfg.executor == "slurm" else ""),
+        flush=True,
+    )
     return job
 
 
@@ -99,7 +119,16 @@ def _torchrun(fn: str | Callable, argv: list[str], cfg: LauncherConfig) -> int:
         return resolve(fn)(argv)
     if not isinstance(fn, str):
         raise TypeError("launcher: torchrun runs a 'package.module:function' string, not a callable")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.gpus_per_node}",
-           "-m", ENTRY_MODULE, fn, *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={cfg.gpus_per_node}",
+        "-m",
+        ENTRY_MODULE,
+        fn,
+        *argv,
+    ]
     print(f"launching: {' '.join(cmd)}", flush=True)
     return subprocess.run(cmd).returncode

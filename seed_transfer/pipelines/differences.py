@@ -73,7 +73,7 @@ def paired_difference(a: dict[Unit, float], b: dict[Unit, float]) -> Difference 
         return None
     diffs = [x - y for _, x, y in pairs]
     by_member: dict[int, list[float]] = {}
-    for ((member, _), x, y) in pairs:
+    for (member, _), x, y in pairs:
         by_member.setdefault(member, []).append(x - y)
     se_units = _se(diffs)
     se_members = _se([statistics.fmean(v) for v in by_member.values()]) if len(by_member) > 1 else math.nan

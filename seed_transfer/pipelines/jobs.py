@@ -75,8 +75,14 @@ def write_job_config(cfg, output_dir: str | Path) -> Path:
     return path
 
 
-def run_nodes(graph: list[Node], launchers: dict[str, LauncherConfig], output_dir: str | Path, job_fn: str,
-              poll_seconds: float = 5.0, on_event=None) -> dict[str, dict]:
+def run_nodes(
+    graph: list[Node],
+    launchers: dict[str, LauncherConfig],
+    output_dir: str | Path,
+    job_fn: str,
+    poll_seconds: float = 5.0,
+    on_event=None,
+) -> dict[str, dict]:
     """Submit every node of ``graph`` that is not done as a job (``job_fn(["--config",
     <output_dir>/dag/config.yaml, "--job", name])``, written by :func:`write_job_config`), each as
     soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
@@ -86,17 +92,24 @@ def run_nodes(graph: list[Node], launchers: dict[str, LauncherConfig], output_di
     todo = [node for node in graph if not node.done()]
     names = {node.name for node in todo}
     title = Path(output_dir).name
-    jobs = [Job(node.name, job_fn, ("--config", str(folder / CONFIG_NAME), "--job", node.name),
-                tuple(d for d in node.deps if d in names),
-                replace(launchers[node.resources], job_name=launchers[node.resources].job_name
-                        or f"{title}:{node.name}"))
-            for node in todo]
+    jobs = [
+        Job(
+            node.name,
+            job_fn,
+            ("--config", str(folder / CONFIG_NAME), "--job", node.name),
+            tuple(d for d in node.deps if d in names),
+            replace(launchers[node.resources], job_name=launchers[node.resources].job_name or f"{title}:{node.name}"),
+        )
+        for node in todo
+    ]
     log.info("%d of %d jobs to run (%d done already)", len(jobs), len(graph), len(graph) - len(jobs))
     outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event)
     failed = failure_report(outcomes)
     if failed:
-        raise UserError(f"{sum(o.status != 'done' for o in outcomes)} of {len(outcomes)} jobs did not finish: "
-                        f"{failed}. Fix the cause and run the same command again: finished stages are skipped")
+        raise UserError(
+            f"{sum(o.status != 'done' for o in outcomes)} of {len(outcomes)} jobs did not finish: "
+            f"{failed}. Fix the cause and run the same command again: finished stages are skipped"
+        )
     return {name: json.loads(record_file(folder, name).read_text()) for name in sorted(names)}
 
 

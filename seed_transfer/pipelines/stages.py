@@ -65,8 +65,15 @@ class Stages:
             status = "skipped" if done else "ran"
         self.records.append({"stage": stage, "row": row, "status": status, "seconds": round(seconds, 2)})
         merged = {(r["stage"], r["row"]): r for r in self.records}
-        self.path.write_text(json.dumps([*({"stage": k[0], "row": k[1], "seconds": v} for k, v in self.previous.items()
-                                           if k not in merged), *self.records], indent=2))
+        self.path.write_text(
+            json.dumps(
+                [
+                    *({"stage": k[0], "row": k[1], "seconds": v} for k, v in self.previous.items() if k not in merged),
+                    *self.records,
+                ],
+                indent=2,
+            )
+        )
         if not done and not in_jobs:
             log.info("[%s] %s: done in %.0f s", stage, row, seconds)
         return value

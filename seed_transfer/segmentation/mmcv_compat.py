@@ -21,9 +21,11 @@ import types
 import torch
 
 EXT_NAME = "mmcv._ext"
-FULL_MMCV_HINT = ("install full mmcv with its compiled ops instead of mmcv-lite: "
-                  "pip uninstall -y mmcv-lite && pip install mmcv==2.1.0 (builds from source; see "
-                  "https://mmcv.readthedocs.io/en/latest/get_started/installation.html)")
+FULL_MMCV_HINT = (
+    "install full mmcv with its compiled ops instead of mmcv-lite: "
+    "pip uninstall -y mmcv-lite && pip install mmcv==2.1.0 (builds from source; see "
+    "https://mmcv.readthedocs.io/en/latest/get_started/installation.html)"
+)
 
 
 class MissingCompiledOp(NotImplementedError):
@@ -58,7 +60,8 @@ def _missing(name: str):
     def op(*args, **kwargs):
         raise MissingCompiledOp(
             f"the mmcv op {name!r} needs mmcv's compiled extension (mmcv._ext), which mmcv-lite "
-            f"does not have; seed_transfer only provides 'nms' without it. To use {name!r}, {FULL_MMCV_HINT}")
+            f"does not have; seed_transfer only provides 'nms' without it. To use {name!r}, {FULL_MMCV_HINT}"
+        )
 
     op.__name__ = name
     return op
@@ -70,6 +73,7 @@ def _stub_module() -> types.ModuleType:
     # A spec without a loader: mmcv's ``check_ops_exist`` (pkgutil.find_loader) then answers False.
     module.__spec__ = importlib.machinery.ModuleSpec(EXT_NAME, loader=None)
     module.nms = nms
+
     # PEP 562: any other attribute mmcv asks for is an op that raises when called, so
     # ``load_ext``'s ``hasattr`` checks pass at import time.
     def __getattr__(name: str):

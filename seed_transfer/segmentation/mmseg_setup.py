@@ -53,8 +53,10 @@ def _history_buffer_method(owner, name: str):
 
     if owner is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
-    raise pickle.UnpicklingError(f"refused getattr({owner!r}, {name!r}) in a checkpoint: only "
-                                 f"HistoryBuffer.{{{', '.join(HISTORY_BUFFER_METHODS)}}} are allowed")
+    raise pickle.UnpicklingError(
+        f"refused getattr({owner!r}, {name!r}) in a checkpoint: only "
+        f"HistoryBuffer.{{{', '.join(HISTORY_BUFFER_METHODS)}}} are allowed"
+    )
 
 
 def mmengine_pickled_classes() -> list:
@@ -69,11 +71,15 @@ def mmengine_pickled_classes() -> list:
 
     core = getattr(np, "_core", None) or np.core
     reconstruct = core.multiarray._reconstruct
-    return [HistoryBuffer, ConfigDict, np.ndarray,
-            (reconstruct, f"{core.__name__}.multiarray._reconstruct"),
-            (reconstruct, "numpy.core.multiarray._reconstruct"),
-            (_history_buffer_method, "builtins.getattr"), (_history_buffer_method, "__builtin__.getattr"),
-            ] + safe_globals_allowlist()
+    return [
+        HistoryBuffer,
+        ConfigDict,
+        np.ndarray,
+        (reconstruct, f"{core.__name__}.multiarray._reconstruct"),
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (_history_buffer_method, "builtins.getattr"),
+        (_history_buffer_method, "__builtin__.getattr"),
+    ] + safe_globals_allowlist()
 
 
 @contextlib.contextmanager

@@ -61,8 +61,10 @@ class SegModelConfig:
         """(decode, aux) head widths at ``depth``: model.channels / model.aux_channels, or where
         None the zoo's width for the depth's block type (:data:`DEFAULT_CHANNELS`)."""
         default = DEFAULT_CHANNELS["BasicBlock" if depth in BASIC_DEPTHS else "Bottleneck"]
-        return (default[0] if self.channels is None else self.channels,
-                default[1] if self.aux_channels is None else self.aux_channels)
+        return (
+            default[0] if self.channels is None else self.channels,
+            default[1] if self.aux_channels is None else self.aux_channels,
+        )
 
 
 @dataclass
@@ -108,16 +110,22 @@ class SegTransferConfig:
     schedule: SegScheduleConfig = field(default_factory=SegScheduleConfig)
 
     def validate(self) -> None:
-        for key, value, options in (("model.head", self.model.head, HEADS), ("model.norm", self.model.norm, NORMS),
-                                    ("data.dataset", self.data.dataset, DATASETS),
-                                    ("schedule.scaling", self.schedule.scaling, SCALINGS),
-                                    ("model.test_mode", self.model.test_mode, ("whole", "slide"))):
+        for key, value, options in (
+            ("model.head", self.model.head, HEADS),
+            ("model.norm", self.model.norm, NORMS),
+            ("data.dataset", self.data.dataset, DATASETS),
+            ("schedule.scaling", self.schedule.scaling, SCALINGS),
+            ("model.test_mode", self.model.test_mode, ("whole", "slide")),
+        ):
             if value not in options:
                 raise ConfigError(f"{key}: {value!r} is not one of {', '.join(options)}")
         if self.model.depth is not None and self.model.depth not in RESNET_DEPTHS:
             raise ConfigError(f"model.depth: {self.model.depth} is not a ResNet depth (18, 34, 50, 101, 152)")
-        for key, pair in (("data.crop_size", self.data.crop_size), ("data.scale", self.data.scale),
-                          ("data.ratio_range", self.data.ratio_range)):
+        for key, pair in (
+            ("data.crop_size", self.data.crop_size),
+            ("data.scale", self.data.scale),
+            ("data.ratio_range", self.data.ratio_range),
+        ):
             if len(pair) != 2 or min(pair) <= 0:
                 raise ConfigError(f"{key}: expected two positive numbers, got {pair}")
         if self.schedule.val_interval < 0:
@@ -153,10 +161,15 @@ class SegTransferConfig:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(m, key)}")
         if not m.aspp_dilations or min(m.aspp_dilations) < 1:
             raise ConfigError(f"model.aspp_dilations: expected one or more integers >= 1, got {m.aspp_dilations}")
-        if m.slide_stride is not None and (len(m.slide_stride) != 2 or min(m.slide_stride) < 1 or any(
-                s > c for s, c in zip(m.slide_stride, self.data.crop_size))):
-            raise ConfigError(f"model.slide_stride: expected null or [H, W] in [1, data.crop_size "
-                              f"{self.data.crop_size}] (larger strides leave pixels unpredicted), got {m.slide_stride}")
+        if m.slide_stride is not None and (
+            len(m.slide_stride) != 2
+            or min(m.slide_stride) < 1
+            or any(s > c for s, c in zip(m.slide_stride, self.data.crop_size))
+        ):
+            raise ConfigError(
+                f"model.slide_stride: expected null or [H, W] in [1, data.crop_size "
+                f"{self.data.crop_size}] (larger strides leave pixels unpredicted), got {m.slide_stride}"
+            )
         if not 0 < self.data.cat_max_ratio <= 1:
             raise ConfigError(f"data.cat_max_ratio must be in (0, 1] (1: no retry), got {self.data.cat_max_ratio}")
         if not 0 <= self.data.flip_prob <= 1:

@@ -19,8 +19,18 @@ import torch
 from distill.config import ConfigError, dump_config, load_config
 from distill.distributed import is_launch_main_process
 
-from ..finetune import (METRICS_FILE, FinetuneRequest, PreparedWeights, markdown_table, prepare_weights, run_seeds,
-                        seed_metrics, summarize, write_json, write_summary)
+from ..finetune import (
+    METRICS_FILE,
+    FinetuneRequest,
+    PreparedWeights,
+    markdown_table,
+    prepare_weights,
+    run_seeds,
+    seed_metrics,
+    summarize,
+    write_json,
+    write_summary,
+)
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
 from .mmseg_setup import import_mmseg, mmengine_safe_globals
@@ -46,13 +56,16 @@ def prepare_backbone(request: FinetuneRequest, depth: int | None) -> tuple[Prepa
             raise ConfigError("a random-init backbone needs its depth: add model.depth=50 (or 18, 34, 101)")
         return backbone, depth
     if depth is not None and depth != backbone.init["depth"]:
-        raise ConfigError(f"model.depth={depth} but {request.weights} is a ResNet-{backbone.init['depth']}; drop "
-                          "model.depth to take the checkpoint's")
+        raise ConfigError(
+            f"model.depth={depth} but {request.weights} is a ResNet-{backbone.init['depth']}; drop "
+            "model.depth to take the checkpoint's"
+        )
     return backbone, backbone.init["depth"]
 
 
-def run_seed(cfg: SegTransferConfig, seed: int, seed_dir: Path, backbone: PreparedWeights, depth: int,
-             resume: bool = False) -> dict:
+def run_seed(
+    cfg: SegTransferConfig, seed: int, seed_dir: Path, backbone: PreparedWeights, depth: int, resume: bool = False
+) -> dict:
     """Fine-tune and evaluate one seed; returns its ``metrics.json`` (:func:`seed_transfer.finetune.seed_metrics`
     with the ``dataset``, ``device``, ``processes`` and ``train_seconds``)."""
     import_mmseg()
@@ -62,11 +75,21 @@ def run_seed(cfg: SegTransferConfig, seed: int, seed_dir: Path, backbone: Prepar
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if world_size > 1 and device == "cpu":  # MMEngine's launcher calls torch.cuda.set_device per process
-        raise ConfigError(f"{world_size} processes without CUDA: MMEngine's torchrun launcher needs one GPU per "
-                          "process. On CPU run a single process (python tools/transfer_seg.py ...).")
+        raise ConfigError(
+            f"{world_size} processes without CUDA: MMEngine's torchrun launcher needs one GPU per "
+            "process. On CPU run a single process (python tools/transfer_seg.py ...)."
+        )
     data = resolve_dataset(cfg.data.dataset, cfg.data.root, seed_dir)
-    mm, schedule = build_mmengine_config(cfg, data, depth=depth, backbone_file=backbone.file,
-                                         work_dir=str(seed_dir), seed=seed, world_size=world_size, device=device)
+    mm, schedule = build_mmengine_config(
+        cfg,
+        data,
+        depth=depth,
+        backbone_file=backbone.file,
+        work_dir=str(seed_dir),
+        seed=seed,
+        world_size=world_size,
+        device=device,
+    )
     mm["experiment_name"] = f"seed{seed}_{time.strftime('%Y%m%d_%H%M%S')}_{next(_RUN_IDS)}"
     mm["resume"] = resume and (seed_dir / "last_checkpoint").is_file()
     log.info("seed %d: %s on %s (%s), schedule %s", seed, cfg.model.head, cfg.data.dataset, device, schedule["rule"])
@@ -78,11 +101,20 @@ def run_seed(cfg: SegTransferConfig, seed: int, seed_dir: Path, backbone: Prepar
         flat = runner.test()
     classes = list(data["classes"])
     results = {k: _none_if_nan(flat[k]) for k in SUMMARY_METRICS}
-    results["per_class"] = {c: {m: _none_if_nan(flat.get(f"{m}.{c}", math.nan)) for m in ("IoU", "Acc")}
-                            for c in classes}
-    return seed_metrics(ENGINE, seed, backbone.init, schedule, results,
-                        dataset={"name": cfg.data.dataset, **data["info"]}, device=device, processes=world_size,
-                        train_seconds=round(train_seconds, 1))
+    results["per_class"] = {
+        c: {m: _none_if_nan(flat.get(f"{m}.{c}", math.nan)) for m in ("IoU", "Acc")} for c in classes
+    }
+    return seed_metrics(
+        ENGINE,
+        seed,
+        backbone.init,
+        schedule,
+        results,
+        dataset={"name": cfg.data.dataset, **data["info"]},
+        device=device,
+        processes=world_size,
+        train_seconds=round(train_seconds, 1),
+    )
 
 
 def per_class_mean(per_seed: list[dict]) -> dict:
@@ -126,16 +158,46 @@ def transfer(request: FinetuneRequest) -> dict:
     if request.only_seed is not None:  # one job of a comparison DAG: the summary comes once every seed is done
         return per_seed[0]
     summary = summarize([r["results"] for r in per_seed], SUMMARY_METRICS)
-    return write_summary(request, ENGINE, per_seed, summary, markdown_comparison,
-                         model={"head": cfg.model.head, "depth": depth, "norm": cfg.model.norm},
-                         dataset=per_seed[0]["dataset"], per_class_IoU=per_class_mean(per_seed))
+    return write_summary(
+        request,
+        ENGINE,
+        per_seed,
+        summary,
+        markdown_comparison,
+        model={"head": cfg.model.head, "depth": depth, "norm": cfg.model.norm},
+        dataset=per_seed[0]["dataset"],
+        per_class_IoU=per_class_mean(per_seed),
+    )
 
 
-def run_segmentation_transfer(config: str | Path, weights: str | None, output_dir: str | Path, seeds: int = 1,
-                              name: str | None = None, data_root: str | None = None, opts=(), resume: bool = False,
-                              arch: str | None = None, layout: str = "auto",
-                              allow_unsafe_pickle: bool = False, only_seed: int | None = None) -> dict:
+def run_segmentation_transfer(
+    config: str | Path,
+    weights: str | None,
+    output_dir: str | Path,
+    seeds: int = 1,
+    name: str | None = None,
+    data_root: str | None = None,
+    opts=(),
+    resume: bool = False,
+    arch: str | None = None,
+    layout: str = "auto",
+    allow_unsafe_pickle: bool = False,
+    only_seed: int | None = None,
+) -> dict:
     """:func:`transfer` of the :class:`~seed_transfer.finetune.FinetuneRequest` of these keywords."""
-    return transfer(FinetuneRequest(config, weights, output_dir, seeds=seeds, name=name, data_root=data_root,
-                                    opts=tuple(opts), resume=resume, arch=arch, layout=layout,
-                                    allow_unsafe_pickle=allow_unsafe_pickle, only_seed=only_seed))
+    return transfer(
+        FinetuneRequest(
+            config,
+            weights,
+            output_dir,
+            seeds=seeds,
+            name=name,
+            data_root=data_root,
+            opts=tuple(opts),
+            resume=resume,
+            arch=arch,
+            layout=layout,
+            allow_unsafe_pickle=allow_unsafe_pickle,
+            only_seed=only_seed,
+        )
+    )

@@ -14,11 +14,19 @@ from distill.stamps import EVAL_CATEGORIES
 
 SIZE = (40, 36)  # width, height
 # Evaluation images: 2 per category, 4 for birds and vehicles (2 of them in sub-folders).
-EXTRA_PHOTOS = ["animals/birds/owl.png", "animals/birds/parrots/lorikeet.png",
-                "vehicles/bus.png", "vehicles/auto/sedan.png"]
+EXTRA_PHOTOS = [
+    "animals/birds/owl.png",
+    "animals/birds/parrots/lorikeet.png",
+    "vehicles/bus.png",
+    "vehicles/auto/sedan.png",
+]
 # Not evaluation images: a drawn stamp inside an evaluation category, a non-photo category.
-UNLABELLED = ["animals/birds/cartoon/tux.png", "symbols/alphabets/a.png", "symbols/alphabets/b.png",
-              "symbols/math/plus.png"]
+UNLABELLED = [
+    "animals/birds/cartoon/tux.png",
+    "symbols/alphabets/a.png",
+    "symbols/alphabets/b.png",
+    "symbols/math/plus.png",
+]
 TOO_SMALL = "food/fruit/seed.png"  # 20 x 40: dropped from both lists
 MIRROR = "vehicles/bus_mirror.png"  # a flipped copy of vehicles/bus.png: dropped from both lists
 
@@ -33,7 +41,7 @@ def write_stamp(path: Path, seed: int, mode: str = "RGBA", size: tuple[int, int]
     width, height = size
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
     rgba[:, : width // 2] = (255, 0, 0, 0)  # transparent, with red stored under the alpha
-    rgba[:, width // 2:] = (*colour(seed), 255)
+    rgba[:, width // 2 :] = (*colour(seed), 255)
     image = Image.fromarray(rgba, "RGBA")
     if mode == "LA":
         image = image.convert("LA")

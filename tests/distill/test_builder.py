@@ -26,9 +26,20 @@ def mocov2_r18(tmp_path_factory):
 
 
 def config(weights, *overrides):
-    return load_config(DistillConfig, None, [
-        "data.root=/unused", f"teacher.weights={weights}", "teacher.arch=resnet18", "student.arch=mobilenet_v3_small",
-        "distill.queue_size=64", "optim.batch_size=32", "data.image_size=32", *overrides])
+    return load_config(
+        DistillConfig,
+        None,
+        [
+            "data.root=/unused",
+            f"teacher.weights={weights}",
+            "teacher.arch=resnet18",
+            "student.arch=mobilenet_v3_small",
+            "distill.queue_size=64",
+            "optim.batch_size=32",
+            "data.image_size=32",
+            *overrides,
+        ],
+    )
 
 
 @pytest.mark.parametrize("strategy,cls", [("seed", SEED), ("l2", L2Distill), ("seed+moco", SEEDMoCo)])
@@ -54,8 +65,13 @@ def test_without_head_the_teacher_uses_pooled_features(mocov2_r18):
 def test_a_mocov3_file_without_its_projector_is_a_teacher_only_without_head(tmp_path):
     encoder = torchvision.models.resnet18().state_dict()
     path = tmp_path / "mocov3_no_projector.pth.tar"
-    torch.save({"epoch": 300, "state_dict": {f"module.base_encoder.{k}": v for k, v in encoder.items()
-                                             if not k.startswith("fc.")}}, path)
+    torch.save(
+        {
+            "epoch": 300,
+            "state_dict": {f"module.base_encoder.{k}": v for k, v in encoder.items() if not k.startswith("fc.")},
+        },
+        path,
+    )
     with pytest.raises(ValueError, match="no projector.*teacher.use_head=false"):
         build_method(config(path))
     method = build_method(config(path, "teacher.use_head=false"))
@@ -63,8 +79,18 @@ def test_a_mocov3_file_without_its_projector_is_a_teacher_only_without_head(tmp_
 
 
 def test_plain_moco_needs_no_teacher():
-    cfg = load_config(DistillConfig, None, ["data.root=/x", "distill.strategy=moco", "student.arch=resnet18",
-                                            "student.embed_dim=64", "distill.queue_size=128", "optim.batch_size=32"])
+    cfg = load_config(
+        DistillConfig,
+        None,
+        [
+            "data.root=/x",
+            "distill.strategy=moco",
+            "student.arch=resnet18",
+            "student.embed_dim=64",
+            "distill.queue_size=128",
+            "optim.batch_size=32",
+        ],
+    )
     method = build_method(cfg)
     assert isinstance(method, MoCo) and not hasattr(method, "teacher")
     assert method.moco.queue.embeddings.shape == (128, 64)
@@ -76,8 +102,10 @@ def test_wrong_teacher_architecture_is_reported(mocov2_r18):
         build_method(config(path, "teacher.arch=resnet50"))
 
 
-@pytest.mark.parametrize("arch,dim", [("resnet34", 512), ("mobilenet_v3_large", 1280), ("efficientnet_b0", 1280),
-                                      ("timm:mobilenetv3_small_050", 1024)])
+@pytest.mark.parametrize(
+    "arch,dim",
+    [("resnet34", 512), ("mobilenet_v3_large", 1280), ("efficientnet_b0", 1280), ("timm:mobilenetv3_small_050", 1024)],
+)
 def test_students_by_name(arch, dim):
     from distill.builder import build_student
 

@@ -36,8 +36,10 @@ class Recipe:
 
 def _randomized(model: nn.Module) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    return {k: torch.randn(v.shape, generator=generator) if v.is_floating_point() else torch.full_like(v, 7)
-            for k, v in model.state_dict().items()}
+    return {
+        k: torch.randn(v.shape, generator=generator) if v.is_floating_point() else torch.full_like(v, 7)
+        for k, v in model.state_dict().items()
+    }
 
 
 def _without(sd: dict, *prefixes: str) -> dict:
@@ -49,8 +51,11 @@ def _prefixed(sd: dict, prefix: str) -> dict:
 
 
 def _bn(dim: int, affine: bool = True) -> dict[str, torch.Tensor]:
-    sd = {"running_mean": torch.randn(dim), "running_var": torch.rand(dim) + 0.5,
-          "num_batches_tracked": torch.tensor(1000)}
+    sd = {
+        "running_mean": torch.randn(dim),
+        "running_var": torch.rand(dim) + 0.5,
+        "num_batches_tracked": torch.tensor(1000),
+    }
     return {"weight": torch.randn(dim), "bias": torch.randn(dim), **sd} if affine else sd
 
 
@@ -87,35 +92,52 @@ def _stand_in(sd: dict) -> dict:
 def _mocov1(src):
     head = _head((0, _linear(128, 2048)))
     encoder = {**_without(src["resnet50"], "fc."), "fc.weight": head["0.weight"], "fc.bias": head["0.bias"]}
-    sd = {**_prefixed(encoder, "module.encoder_q."), **_prefixed(_stand_in(encoder), "module.encoder_k."),
-          "module.queue": torch.randn(128, 4096), "module.queue_ptr": torch.zeros(1, dtype=torch.long)}
+    sd = {
+        **_prefixed(encoder, "module.encoder_q."),
+        **_prefixed(_stand_in(encoder), "module.encoder_k."),
+        "module.queue": torch.randn(128, 4096),
+        "module.queue_ptr": torch.zeros(1, dtype=torch.long),
+    }
     return {"epoch": 200, "arch": "resnet50", "state_dict": sd, "optimizer": _OPTIMIZER}, head
 
 
 def _mocov2(src):
     head = _head((0, _linear(2048, 2048)), (2, _linear(128, 2048)))
     encoder = {**_without(src["resnet50"], "fc."), **_prefixed(head, "fc.")}
-    sd = {**_prefixed(encoder, "encoder_q."), **_prefixed(_stand_in(encoder), "encoder_k."),
-          "queue": torch.randn(128, 4096), "queue_ptr": torch.zeros(1, dtype=torch.long)}
+    sd = {
+        **_prefixed(encoder, "encoder_q."),
+        **_prefixed(_stand_in(encoder), "encoder_k."),
+        "queue": torch.randn(128, 4096),
+        "queue_ptr": torch.zeros(1, dtype=torch.long),
+    }
     # Saved without DataParallel: no "module." prefix.
     return {"epoch": 200, "arch": "resnet50", "state_dict": sd, "optimizer": _OPTIMIZER}, head
 
 
 def _mocov3(src):
-    projector = _head((0, _linear(4096, 2048, bias=False)), (1, _bn(4096)), (3, _linear(256, 4096, bias=False)),
-                      (4, _bn(256, affine=False)))
+    projector = _head(
+        (0, _linear(4096, 2048, bias=False)),
+        (1, _bn(4096)),
+        (3, _linear(256, 4096, bias=False)),
+        (4, _bn(256, affine=False)),
+    )
     predictor = _head((0, _linear(4096, 256, bias=False)), (1, _bn(4096)), (3, _linear(256, 4096, bias=False)))
     encoder = {**_without(src["resnet50"], "fc."), **_prefixed(projector, "fc.")}
-    sd = {**_prefixed(encoder, "module.base_encoder."),
-          **_prefixed(_stand_in(encoder), "module.momentum_encoder."),
-          **_prefixed(predictor, "module.predictor.")}
+    sd = {
+        **_prefixed(encoder, "module.base_encoder."),
+        **_prefixed(_stand_in(encoder), "module.momentum_encoder."),
+        **_prefixed(predictor, "module.predictor."),
+    }
     return {"epoch": 100, "arch": "resnet50", "state_dict": sd, "optimizer": _OPTIMIZER, "scaler": {}}, projector
 
 
 def _swav(src):
     head = _head((0, _linear(2048, 2048)), (1, _bn(2048)), (3, _linear(128, 2048)))
-    sd = {**_without(src["resnet50"], "fc."), **_prefixed(head, "projection_head."),
-          "prototypes.weight": torch.randn(3000, 128)}
+    sd = {
+        **_without(src["resnet50"], "fc."),
+        **_prefixed(head, "projection_head."),
+        "prototypes.weight": torch.randn(3000, 128),
+    }
     return _prefixed(sd, "module."), head
 
 
@@ -124,12 +146,20 @@ def _simclr(src):
 
 
 def _dino(src):
-    teacher = {**_prefixed(_without(src["resnet50"], "fc."), "backbone."),
-               **_prefixed(_head((0, _linear(256, 2048)), (2, _linear(256, 256))), "head.mlp."),
-               "head.last_layer.weight_g": torch.ones(1024, 1), "head.last_layer.weight_v": torch.randn(1024, 256)}
-    obj = {"student": _prefixed(_stand_in(teacher), "module."), "teacher": _prefixed(teacher, "module."),
-           "optimizer": _OPTIMIZER, "epoch": 100, "args": argparse.Namespace(arch="resnet50", out_dim=1024),
-           "dino_loss": {"center": torch.randn(1, 1024)}}
+    teacher = {
+        **_prefixed(_without(src["resnet50"], "fc."), "backbone."),
+        **_prefixed(_head((0, _linear(256, 2048)), (2, _linear(256, 256))), "head.mlp."),
+        "head.last_layer.weight_g": torch.ones(1024, 1),
+        "head.last_layer.weight_v": torch.randn(1024, 256),
+    }
+    obj = {
+        "student": _prefixed(_stand_in(teacher), "module."),
+        "teacher": _prefixed(teacher, "module."),
+        "optimizer": _OPTIMIZER,
+        "epoch": 100,
+        "args": argparse.Namespace(arch="resnet50", out_dim=1024),
+        "dino_loss": {"center": torch.randn(1, 1024)},
+    }
     return obj, None
 
 
@@ -139,8 +169,12 @@ def _plain(arch):
 
 def _student(src):
     backbone = _without(src["mobilenet_v3_small"], "classifier.3.")  # build_backbone keeps classifier.0
-    return {"format": STUDENT_FORMAT, "arch": "mobilenet_v3_small", "state_dict": backbone,
-            "meta": {"teacher": "mocov2", "step": 5}}, None
+    return {
+        "format": STUDENT_FORMAT,
+        "arch": "mobilenet_v3_small",
+        "state_dict": backbone,
+        "meta": {"teacher": "mocov2", "step": 5},
+    }, None
 
 
 CASES = {  # id: (make, load as arch, layout=, detected, backbone source, source keys not in the backbone)
@@ -151,13 +185,31 @@ CASES = {  # id: (make, load as arch, layout=, detected, backbone source, source
     "swav": (_swav, "resnet50", "auto", "swav", "resnet50", "fc."),
     "simclr": (_simclr, "resnet50", "auto", "simclr", "resnet50", "fc."),
     "dino": (_dino, "resnet50", "auto", "dino", "resnet50", "fc."),
-    "dino-backbone-only": (lambda src: (_without(src["resnet50"], "fc."), None), "resnet50", "dino", "torchvision",
-                           "resnet50", "fc."),
+    "dino-backbone-only": (
+        lambda src: (_without(src["resnet50"], "fc."), None),
+        "resnet50",
+        "dino",
+        "torchvision",
+        "resnet50",
+        "fc.",
+    ),
     "torchvision-resnet": (_plain("resnet18"), "resnet18", "auto", "torchvision", "resnet18", "fc."),
-    "torchvision-mobilenet": (_plain("mobilenet_v3_small"), "mobilenet_v3_small", "auto", "torchvision",
-                              "mobilenet_v3_small", "classifier.3."),
-    "timm-mobilenet": (_plain("timm:mobilenetv3_small_050"), "timm:mobilenetv3_small_050", "timm", "timm",
-                       "timm:mobilenetv3_small_050", "classifier."),
+    "torchvision-mobilenet": (
+        _plain("mobilenet_v3_small"),
+        "mobilenet_v3_small",
+        "auto",
+        "torchvision",
+        "mobilenet_v3_small",
+        "classifier.3.",
+    ),
+    "timm-mobilenet": (
+        _plain("timm:mobilenetv3_small_050"),
+        "timm:mobilenetv3_small_050",
+        "timm",
+        "timm",
+        "timm:mobilenetv3_small_050",
+        "classifier.",
+    ),
     "timm-resnet": (_plain("timm:resnet18"), "timm:resnet18", "timm", "torchvision", "timm:resnet18", "fc."),
 }
 
@@ -221,9 +273,18 @@ def test_safetensors(sources, tmp_path):
 
 def test_plain_classes_load_safely(sources, tmp_path):
     path = tmp_path / "supervised.pth.tar"
-    torch.save({"epoch": 90, "arch": "resnet18", "state_dict": _prefixed(sources["resnet18"], "module."),
-                "best_acc1": np.float64(69.7), "step": np.int64(3), "dtype": np.dtype("float32"),
-                "args": argparse.Namespace(lr=0.1)}, path)
+    torch.save(
+        {
+            "epoch": 90,
+            "arch": "resnet18",
+            "state_dict": _prefixed(sources["resnet18"], "module."),
+            "best_acc1": np.float64(69.7),
+            "step": np.int64(3),
+            "dtype": np.dtype("float32"),
+            "args": argparse.Namespace(lr=0.1),
+        },
+        path,
+    )
     obj = safe_load(path)
     assert obj["best_acc1"] == 69.7 and obj["args"].lr == 0.1
     assert parse_checkpoint(obj).layout == "torchvision"
@@ -267,10 +328,13 @@ def test_unknown_layout(obj, tmp_path):
         assert "'model'" in str(info.value) and "conv.weight" in str(info.value)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a pickle", r"notes.pth is not a checkpoint \(it starts with b'not ', not with the zip or pickle header"),
-    (b"", r"notes.pth is not a checkpoint \(it is empty\): check the path"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a pickle", r"notes.pth is not a checkpoint \(it starts with b'not ', not with the zip or pickle header"),
+        (b"", r"notes.pth is not a checkpoint \(it is empty\): check the path"),
+    ],
+)
 def test_not_a_checkpoint(tmp_path, content, message):
     path = tmp_path / "notes.pth"
     path.write_bytes(content)
@@ -336,9 +400,11 @@ def test_missing_keys_are_listed(sources, tmp_path):
 
 
 def test_mocov3_vit_is_refused_clearly():
-    sd = {"module.base_encoder.cls_token": torch.zeros(1, 1, 384),
-          "module.base_encoder.blocks.0.attn.qkv.weight": torch.zeros(1152, 384),
-          "module.base_encoder.head.0.weight": torch.zeros(4096, 384)}
+    sd = {
+        "module.base_encoder.cls_token": torch.zeros(1, 1, 384),
+        "module.base_encoder.blocks.0.attn.qkv.weight": torch.zeros(1152, 384),
+        "module.base_encoder.head.0.weight": torch.zeros(4096, 384),
+    }
     with pytest.raises(CheckpointError, match="only ResNet MoCo v3"):
         parse_checkpoint({"state_dict": sd, "epoch": 300})
 
@@ -392,8 +458,10 @@ def test_mocov3_without_projector_loads_only_when_the_head_is_not_wanted(sources
     torch.save(obj, path)
     with pytest.raises(CheckpointError) as error:
         load_pretrained(path, "resnet50")
-    assert str(error.value) == (f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
-                                "teacher.use_head=false to use its pooled backbone features instead")
+    assert str(error.value) == (
+        f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
+        "teacher.use_head=false to use its pooled backbone features instead"
+    )
     backbone, head, parsed = load_pretrained(path, "resnet50", use_head=False)
     assert head is None and parsed.layout == "mocov3"
     for key, value in _without(sources["resnet50"], "fc.").items():

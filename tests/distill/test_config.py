@@ -31,13 +31,16 @@ def test_unknown_key_names_the_closest_valid_key():
         load_config(DistillConfig, None, ["distill.tau_teahcer=0.1", "data.root=/x", *TEACHER])
 
 
-@pytest.mark.parametrize("override,message", [
-    ("optim.epochs=ten", "optim.epochs: expected int"),
-    ("train.amp=maybe", "train.amp: expected bool"),
-    ("distill.strategy=kd", "choose one of seed, moco, l2, seed"),
-    ("distill.tau_teacher=0", "must be > 0"),
-    ("distill.queue_size=100", "queue_size=100 is smaller than the global batch"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("optim.epochs=ten", "optim.epochs: expected int"),
+        ("train.amp=maybe", "train.amp: expected bool"),
+        ("distill.strategy=kd", "choose one of seed, moco, l2, seed"),
+        ("distill.tau_teacher=0", "must be > 0"),
+        ("distill.queue_size=100", "queue_size=100 is smaller than the global batch"),
+    ],
+)
 def test_bad_values_are_refused_with_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(DistillConfig, None, ["data.root=/x", *TEACHER, override])

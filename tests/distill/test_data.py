@@ -36,7 +36,7 @@ def keys(sampler, epoch=0, step=0):
 
 def batches(sampler, epoch=0, step=0):
     keys_ = keys(sampler, epoch, step)
-    return [keys_[i:i + sampler.batch_size] for i in range(0, len(keys_), sampler.batch_size)]
+    return [keys_[i : i + sampler.batch_size] for i in range(0, len(keys_), sampler.batch_size)]
 
 
 def write_png(path, seed=0):
@@ -46,6 +46,7 @@ def write_png(path, seed=0):
 
 
 # --- seeded views -------------------------------------------------------------------------
+
 
 def test_views_are_a_function_of_the_key_and_leave_global_rng_alone():
     views = SeededViews(RandomImages(), mocov2_transform(32), num_views=2)
@@ -61,6 +62,7 @@ def test_views_are_a_function_of_the_key_and_leave_global_rng_alone():
 
 
 # --- sampler ------------------------------------------------------------------------------
+
 
 def test_ranks_concatenated_in_rank_order_equal_the_single_process_batch():
     single = batches(ResumableSampler(50, batch_size_per_rank=8, seed=7))
@@ -80,7 +82,7 @@ def test_epochs_differ_and_resume_yields_the_tail_of_the_epoch():
     assert dict(epoch0)[epoch0[0][0]] != dict(epoch1)[epoch0[0][0]]  # same image, new seed
     full = keys(sampler, 1)
     tail = keys(sampler, 1, step=3)
-    assert tail == full[3 * 4:] and len(sampler) == len(tail) == 8
+    assert tail == full[3 * 4 :] and len(sampler) == len(tail) == 8
 
 
 def test_drop_last_false_pads_the_last_global_batch():
@@ -121,6 +123,7 @@ def test_loader_with_index_yields_the_dataset_indices_beside_the_same_views():
 
 
 # --- sources ------------------------------------------------------------------------------
+
 
 def test_imagefolder(tmp_path):
     for k, name in enumerate(["a/1.png", "a/2.png", "b/3.png"]):

@@ -129,5 +129,8 @@ def test_teacher_centering_is_refused_for_strategies_without_a_teacher_distribut
     from distill.schema import DistillConfig
 
     with pytest.raises(ConfigError, match="teacher_centering"):
-        load_config(DistillConfig, Path(__file__).resolve().parents[2] / "configs/distill/demo.yaml",
-                    ["distill.strategy=moco", "distill.teacher_centering=true"])
+        load_config(
+            DistillConfig,
+            Path(__file__).resolve().parents[2] / "configs/distill/demo.yaml",
+            ["distill.strategy=moco", "distill.teacher_centering=true"],
+        )

@@ -34,11 +34,29 @@ def test_two_node_torchrun_matches_single_process(tmp_path):
     single, nodes = tmp_path / "single", tmp_path / "nodes"
     run(data_root, single, *overrides)
     port = free_port()
-    launchers = [subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", f"--node_rank={rank}",
-         "--master_addr=127.0.0.1", f"--master_port={port}", str(HERE / "train_worker.py"), str(data_root),
-         str(nodes), *overrides], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for rank in (0, 1)]
+    launchers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                f"--node_rank={rank}",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                str(HERE / "train_worker.py"),
+                str(data_root),
+                str(nodes),
+                *overrides,
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     outputs = []
     for launcher in launchers:
         try:

@@ -27,10 +27,13 @@ def save_moco_teacher(path: Path, out_dim: int, seed: int = 0) -> Path:
     """A MoCo v2 file (module.encoder_q.*, head fc.0/fc.2) on the tiny CNN: embeddings of ``out_dim``."""
     torch.manual_seed(seed)
     encoder = tiny_cnn()[0].state_dict()
-    head = {"fc.0.weight": torch.randn(16, 16), "fc.0.bias": torch.randn(16),
-            "fc.2.weight": torch.randn(out_dim, 16), "fc.2.bias": torch.randn(out_dim)}
-    torch.save({"epoch": 200, "state_dict": {f"module.encoder_q.{k}": v for k, v in {**encoder, **head}.items()}},
-               path)
+    head = {
+        "fc.0.weight": torch.randn(16, 16),
+        "fc.0.bias": torch.randn(16),
+        "fc.2.weight": torch.randn(out_dim, 16),
+        "fc.2.bias": torch.randn(out_dim),
+    }
+    torch.save({"epoch": 200, "state_dict": {f"module.encoder_q.{k}": v for k, v in {**encoder, **head}.items()}}, path)
     return path
 
 
@@ -53,19 +56,41 @@ def test_a_changed_teacher_input_size_is_refused_and_named(tmp_path, data_root):
 
 def test_every_changed_key_is_listed_in_one_message(tmp_path, data_root):
     run(data_root, tmp_path, "train.max_steps=2")
-    message = refusal(data_root, tmp_path, "teacher.input_size=24", "train.seed=3", "data.image_size=24",
-                      "teacher.input_norm=none", "data.blur=false", "optim.base_lr=1.0")
-    for change in ("teacher.input_size: None -> 24", "train.seed: 0 -> 3", "data.image_size: 16 -> 24",
-                   "teacher.input_norm: ImageNet mean/std -> [0, 1] pixels (no normalisation)",
-                   "data.blur: True -> False", "optim.base_lr: 3.0 -> 1.0"):
+    message = refusal(
+        data_root,
+        tmp_path,
+        "teacher.input_size=24",
+        "train.seed=3",
+        "data.image_size=24",
+        "teacher.input_norm=none",
+        "data.blur=false",
+        "optim.base_lr=1.0",
+    )
+    for change in (
+        "teacher.input_size: None -> 24",
+        "train.seed: 0 -> 3",
+        "data.image_size: 16 -> 24",
+        "teacher.input_norm: ImageNet mean/std -> [0, 1] pixels (no normalisation)",
+        "data.blur: True -> False",
+        "optim.base_lr: 3.0 -> 1.0",
+    ):
         assert change in message, change
 
 
 def test_settings_that_do_not_alter_training_are_free(tmp_path, data_root):
     run(data_root, tmp_path / "full")
     run(data_root, tmp_path / "parts", "train.max_steps=2")
-    run(data_root, tmp_path / "parts", "data.num_workers=1", "train.log_every=2", "train.checkpoint_every=5",
-        "train.tensorboard=true", "teacher.allow_unsafe_pickle=true", "train.channels_last=false", resume=True)
+    run(
+        data_root,
+        tmp_path / "parts",
+        "data.num_workers=1",
+        "train.log_every=2",
+        "train.checkpoint_every=5",
+        "train.tensorboard=true",
+        "teacher.allow_unsafe_pickle=true",
+        "train.channels_last=false",
+        resume=True,
+    )
     full, parts = (safe_load(tmp_path / name / "student.pth") for name in ("full", "parts"))
     assert parts["meta"]["step"] == STEPS
     assert all(torch.equal(full["state_dict"][k], parts["state_dict"][k]) for k in full["state_dict"])
@@ -138,6 +163,9 @@ def test_an_in_memory_teacher_of_another_size_says_its_content_changed(tmp_path,
     from distill.teacher import FrozenTeacher
 
     wider = build_method(cfg, teacher=FrozenTeacher(tiny_cnn()[0], torch.nn.Linear(16, 12)))
-    with pytest.raises(ConfigError, match=r"embedding size changed .*no teacher setting changed, so the content of "
-                                          r"teacher.weights=in-memory did"):
+    with pytest.raises(
+        ConfigError,
+        match=r"embedding size changed .*no teacher setting changed, so the content of "
+        r"teacher.weights=in-memory did",
+    ):
         train(cfg, resume=True, method=wider)

@@ -57,7 +57,7 @@ def test_transparent_pixels_are_composited_on_white(tmp_path, mode):
     assert (pixels[:, : fake_stamps.SIZE[0] // 2] == 255).all()
     colour = fake_stamps.colour(3)
     expected = colour if mode != "LA" else Image.new("RGB", (1, 1), colour).convert("L").getpixel((0, 0))
-    assert (pixels[:, fake_stamps.SIZE[0] // 2:] == expected).all()
+    assert (pixels[:, fake_stamps.SIZE[0] // 2 :] == expected).all()
     assert np.asarray(open_composited(path, background=(0, 0, 0)))[0, 0].tolist() == [0, 0, 0]
 
 
@@ -78,8 +78,10 @@ def test_distillation_source(root):
 
 def test_missing_root_names_the_package(tmp_path):
     missing = tmp_path / "nowhere"
-    message = (f"Tux Paint stamps not found at {missing}; install them with `apt-get install "
-               f"--no-install-recommends tuxpaint-stamps-default` (Debian/Ubuntu) or set the root")
+    message = (
+        f"Tux Paint stamps not found at {missing}; install them with `apt-get install "
+        f"--no-install-recommends tuxpaint-stamps-default` (Debian/Ubuntu) or set the root"
+    )
     for call in (labelled_stamps, unlabelled_stamps, StampImages):
         with pytest.raises(FileNotFoundError, match=re.escape(message)):
             call(missing)

@@ -77,6 +77,7 @@ def only_cache_folder(cache_dir) -> Path:
 def forbid_teacher(monkeypatch):
     """Call it to make building a teacher fail from then on: a run that still gets through
     read every step from the cache."""
+
     def refuse(cfg):
         raise AssertionError("the teacher was built")
 
@@ -122,8 +123,12 @@ def test_cached_runs_are_bit_identical_to_a_live_run(tmp_path, data_root, teache
     assert "written (a new cache)" in caplog.text and "teacher cache: 16 x 3 epochs x 16 x 4 bytes" in caplog.text
     run(data_root, tmp_path / "read", *common, f"teacher.cache_dir={cache}")
     assert cache_record(tmp_path / "write")["mode"] == "wrote"
-    assert cache_record(tmp_path / "read") == {"folder": str(only_cache_folder(cache)), "mode": "read",
-                                               "read_steps": STEPS, "computed_steps": 0}
+    assert cache_record(tmp_path / "read") == {
+        "folder": str(only_cache_folder(cache)),
+        "mode": "read",
+        "read_steps": STEPS,
+        "computed_steps": 0,
+    }
     assert export(tmp_path / "live")["meta"]["teacher_cache"] is None
     assert_identical(tmp_path / "live", tmp_path / "write")
     assert_identical(tmp_path / "live", tmp_path / "read")
@@ -143,8 +148,9 @@ def test_a_fully_cached_run_does_not_build_the_teacher(tmp_path, data_root, teac
 
 # ---------------------------------------------------------------- the key
 def folder_of(data_root, teacher_file, cache, *overrides):
-    cfg = load_config(DistillConfig, None, [*BASE, f"data.root={data_root}", *teacher_args(teacher_file, cache),
-                                            *overrides])
+    cfg = load_config(
+        DistillConfig, None, [*BASE, f"data.root={data_root}", *teacher_args(teacher_file, cache), *overrides]
+    )
     return TeacherCache.for_run(cfg, build_source(cfg), torch.device("cpu")).folder
 
 
@@ -165,8 +171,14 @@ def test_the_key_misses_on_any_change_of_teacher_views_or_data(tmp_path, data_ro
     }
     assert base not in misses.values() and len(set(misses.values())) == len(misses)
     # what does not change the teacher's embeddings shares the cache
-    for neutral in ("distill.tau_teacher=0.1", "distill.strategy=l2", "optim.epochs=5", "student.arch=resnet18",
-                    "optim.batch_size=4", "data.num_workers=2"):
+    for neutral in (
+        "distill.tau_teacher=0.1",
+        "distill.strategy=l2",
+        "optim.epochs=5",
+        "student.arch=resnet18",
+        "optim.batch_size=4",
+        "data.num_workers=2",
+    ):
         assert folder_of(data_root, teacher_file, tmp_path, neutral) == base, neutral
 
 
@@ -178,13 +190,19 @@ def test_a_changed_seed_misses_and_writes_a_second_cache(tmp_path, data_root, te
 
 
 def test_the_size_is_logged_and_a_disk_too_small_is_refused(tmp_path, data_root, teacher_file, monkeypatch):
-    assert size_text(1281167, 200, 128, 4) == \
-        "teacher cache: 1.28M x 200 epochs x 128 x 4 bytes = 131 GB (+ 256 MB of written masks)"
-    monkeypatch.setattr("distill.teacher_cache.shutil.disk_usage",
-                        lambda path: SimpleNamespace(total=10**6, used=10**6 - 100, free=100))
-    with pytest.raises(ConfigError, match=r"teacher.cache_dir=.*cache: teacher cache: 16 x 3 epochs x 16 x 4 bytes = "
-                                          r"3.07 kB .*; 3.12 kB are still to write but the disk has 100 B free; "
-                                          r"point teacher.cache_dir at a larger disk, or set teacher.cache_dir=null"):
+    assert (
+        size_text(1281167, 200, 128, 4)
+        == "teacher cache: 1.28M x 200 epochs x 128 x 4 bytes = 131 GB (+ 256 MB of written masks)"
+    )
+    monkeypatch.setattr(
+        "distill.teacher_cache.shutil.disk_usage", lambda path: SimpleNamespace(total=10**6, used=10**6 - 100, free=100)
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"teacher.cache_dir=.*cache: teacher cache: 16 x 3 epochs x 16 x 4 bytes = "
+        r"3.07 kB .*; 3.12 kB are still to write but the disk has 100 B free; "
+        r"point teacher.cache_dir at a larger disk, or set teacher.cache_dir=null",
+    ):
         run(data_root, tmp_path / "out", *teacher_args(teacher_file, tmp_path / "cache"))
 
 
@@ -196,8 +214,12 @@ def test_an_interrupted_first_run_leaves_a_cache_that_the_next_run_completes(tmp
     folder = only_cache_folder(cache)
     masks = [np.fromfile(folder / f"epoch_{e:04d}.written", dtype=np.uint8) for e in (0, 1)]
     assert masks[0].sum() == 16 and masks[1].sum() == 8 and not (folder / "epoch_0002.written").exists()
-    assert cache_record(tmp_path / "first") == {"folder": str(folder), "mode": "wrote", "read_steps": 0,
-                                                "computed_steps": 3}
+    assert cache_record(tmp_path / "first") == {
+        "folder": str(folder),
+        "mode": "wrote",
+        "read_steps": 0,
+        "computed_steps": 3,
+    }
 
     # a row whose mask byte is not set is never trusted, whatever its data holds
     index = int(np.flatnonzero(masks[0])[0])
@@ -209,8 +231,12 @@ def test_an_interrupted_first_run_leaves_a_cache_that_the_next_run_completes(tmp
         f.write(np.full(16, np.nan, dtype=np.float32).tobytes())
 
     run(data_root, tmp_path / "second", *teacher_args(teacher_file, cache))
-    assert cache_record(tmp_path / "second") == {"folder": str(folder), "mode": "completed", "read_steps": 2,
-                                                 "computed_steps": 4}  # the damaged batch was run again
+    assert cache_record(tmp_path / "second") == {
+        "folder": str(folder),
+        "mode": "completed",
+        "read_steps": 2,
+        "computed_steps": 4,
+    }  # the damaged batch was run again
     assert_identical(tmp_path / "live", tmp_path / "second")
     run(data_root, tmp_path / "third", *teacher_args(teacher_file, cache))
     assert cache_record(tmp_path / "third")["mode"] == "read"
@@ -220,11 +246,20 @@ def test_an_interrupted_first_run_leaves_a_cache_that_the_next_run_completes(tmp
 def test_resume_with_a_cache_equals_an_uninterrupted_live_run(tmp_path, data_root, teacher_file):
     cache = tmp_path / "cache"
     run(data_root, tmp_path / "live", "distill.strategy=seed+moco", *teacher_args(teacher_file))
-    run(data_root, tmp_path / "parts", "distill.strategy=seed+moco", *teacher_args(teacher_file, cache),
-        "train.max_steps=3")
+    run(
+        data_root,
+        tmp_path / "parts",
+        "distill.strategy=seed+moco",
+        *teacher_args(teacher_file, cache),
+        "train.max_steps=3",
+    )
     run(data_root, tmp_path / "parts", "distill.strategy=seed+moco", *teacher_args(teacher_file, cache), resume=True)
-    assert cache_record(tmp_path / "parts") == {"folder": str(only_cache_folder(cache)), "mode": "wrote",
-                                                "read_steps": 0, "computed_steps": 3}  # steps 3-5 of the resumed run
+    assert cache_record(tmp_path / "parts") == {
+        "folder": str(only_cache_folder(cache)),
+        "mode": "wrote",
+        "read_steps": 0,
+        "computed_steps": 3,
+    }  # steps 3-5 of the resumed run
     assert_identical(tmp_path / "live", tmp_path / "parts")
 
 
@@ -236,8 +271,9 @@ def distill_tool():
     return distill
 
 
-def test_teacher_only_fills_the_cache_that_students_then_read(tmp_path, data_root, teacher_file, forbid_teacher,
-                                                             capsys):
+def test_teacher_only_fills_the_cache_that_students_then_read(
+    tmp_path, data_root, teacher_file, forbid_teacher, capsys
+):
     cache = tmp_path / "cache"
     overrides = [*BASE, f"data.root={data_root}", *teacher_args(teacher_file, cache)]
     config = str(REPO / "configs/distill/base.yaml")
@@ -256,8 +292,9 @@ def test_teacher_only_fills_the_cache_that_students_then_read(tmp_path, data_roo
     assert_identical(tmp_path / "live", tmp_path / "read")
 
 
-def test_teacher_only_with_its_own_batch_size_covers_every_training_step(tmp_path, data_root, teacher_file,
-                                                                        forbid_teacher):
+def test_teacher_only_with_its_own_batch_size_covers_every_training_step(
+    tmp_path, data_root, teacher_file, forbid_teacher
+):
     cache = tmp_path / "cache"
     overrides = [*BASE, f"data.root={data_root}", *teacher_args(teacher_file, cache), "teacher.cache_batch_size=5"]
     assert distill_tool().main(["--config", str(REPO / "configs/distill/base.yaml"), "--teacher-only", *overrides]) == 0
@@ -266,10 +303,13 @@ def test_teacher_only_with_its_own_batch_size_covers_every_training_step(tmp_pat
     assert cache_record(tmp_path / "read")["mode"] == "read"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["distill.strategy=moco"], "--teacher-only: distill.strategy=moco has no teacher"),
-    ([], "--teacher-only needs a cache to fill: set teacher.cache_dir="),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["distill.strategy=moco"], "--teacher-only: distill.strategy=moco has no teacher"),
+        ([], "--teacher-only needs a cache to fill: set teacher.cache_dir="),
+    ],
+)
 def test_teacher_only_refusals(tmp_path, data_root, teacher_file, args, message, capsys):
     overrides = [*BASE, f"data.root={data_root}", *teacher_args(teacher_file), *args]
     assert distill_tool().main(["--config", str(REPO / "configs/distill/base.yaml"), "--teacher-only", *overrides]) == 2
@@ -278,16 +318,24 @@ def test_teacher_only_refusals(tmp_path, data_root, teacher_file, args, message,
 
 def test_plain_moco_ignores_the_cache(tmp_path, data_root, caplog):
     with caplog.at_level(logging.INFO, logger="distill"):
-        run(data_root, tmp_path / "out", "distill.strategy=moco", f"teacher.cache_dir={tmp_path / 'cache'}",
-            "train.max_steps=1")
+        run(
+            data_root,
+            tmp_path / "out",
+            "distill.strategy=moco",
+            f"teacher.cache_dir={tmp_path / 'cache'}",
+            "train.max_steps=1",
+        )
     assert "teacher.cache_dir is ignored: distill.strategy=moco has no teacher" in caplog.text
     assert not (tmp_path / "cache").exists() and cache_record(tmp_path / "out") is None
 
 
-@pytest.mark.parametrize("override, message", [
-    ("teacher.cache_dir=' '", "teacher.cache_dir is empty"),
-    ("teacher.cache_batch_size=0", "teacher.cache_batch_size=0 must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("teacher.cache_dir=' '", "teacher.cache_dir is empty"),
+        ("teacher.cache_batch_size=0", "teacher.cache_batch_size=0 must be >= 1"),
+    ],
+)
 def test_bad_cache_settings_are_refused(data_root, override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(DistillConfig, None, [*BASE, f"data.root={data_root}", override])
@@ -299,12 +347,25 @@ def test_two_ranks_fill_one_cache_that_a_single_process_reads(tmp_path, data_roo
     """2 gloo processes x 4 images write disjoint rows; a 1-process run of the same global batch reads them all."""
     cache = tmp_path / "cache"
     args = [*teacher_args(teacher_file, cache), "optim.epochs=2"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(HERE / "train_worker.py"), str(data_root), str(tmp_path / "ddp"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HERE / "train_worker.py"),
+        str(data_root),
+        str(tmp_path / "ddp"),
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert cache_record(tmp_path / "ddp") == {"folder": str(only_cache_folder(cache)), "mode": "wrote",
-                                              "read_steps": 0, "computed_steps": 4}  # rank 0's batches
+    assert cache_record(tmp_path / "ddp") == {
+        "folder": str(only_cache_folder(cache)),
+        "mode": "wrote",
+        "read_steps": 0,
+        "computed_steps": 4,
+    }  # rank 0's batches
     run(data_root, tmp_path / "single", *args)
     assert cache_record(tmp_path / "single")["mode"] == "read"
     run(data_root, tmp_path / "live", *teacher_args(teacher_file), "optim.epochs=2")

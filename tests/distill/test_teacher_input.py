@@ -38,11 +38,16 @@ def student_view(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels - MEAN) / STD
 
 
-@pytest.mark.parametrize("input_norm, expected", [
-    (UNIT_RANGE, lambda pixels: pixels),
-    (Normalization((0.5, 0.5, 0.5), (0.25, 0.5, 2.0)),
-     lambda pixels: (pixels - 0.5) / torch.tensor([0.25, 0.5, 2.0]).view(1, 3, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "input_norm, expected",
+    [
+        (UNIT_RANGE, lambda pixels: pixels),
+        (
+            Normalization((0.5, 0.5, 0.5), (0.25, 0.5, 2.0)),
+            lambda pixels: (pixels - 0.5) / torch.tensor([0.25, 0.5, 2.0]).view(1, 3, 1, 1),
+        ),
+    ],
+)
 def test_the_teacher_gets_its_own_normalisation_of_the_students_view(input_norm, expected):
     pixels = torch.rand(2, 3, 8, 8)
     teacher = FrozenTeacher(Recorder(), input_norm=input_norm)
@@ -67,16 +72,24 @@ def test_renormalisation_comes_before_the_resize():
     assert torch.allclose(teacher.backbone.seen, resized, atol=1e-6)
 
 
-@pytest.mark.parametrize("setting, layout, expected, source", [
-    ("auto", "simclr", UNIT_RANGE, "simclr layout"),
-    ("auto", "mocov2", IMAGENET, "mocov2 layout"),
-    ("auto", "swav", IMAGENET, "swav layout"),
-    ("auto", "dino", IMAGENET, "dino layout"),
-    ("auto", "torchvision", IMAGENET, "torchvision layout"),
-    ("imagenet", "simclr", IMAGENET, "teacher.input_norm=imagenet"),
-    ("none", "mocov2", UNIT_RANGE, "teacher.input_norm=none"),
-    ([0.5, 0.4, 0.3, 0.2, 0.2, 0.2], "simclr", Normalization((0.5, 0.4, 0.3), (0.2, 0.2, 0.2)), "teacher.input_norm"),
-])
+@pytest.mark.parametrize(
+    "setting, layout, expected, source",
+    [
+        ("auto", "simclr", UNIT_RANGE, "simclr layout"),
+        ("auto", "mocov2", IMAGENET, "mocov2 layout"),
+        ("auto", "swav", IMAGENET, "swav layout"),
+        ("auto", "dino", IMAGENET, "dino layout"),
+        ("auto", "torchvision", IMAGENET, "torchvision layout"),
+        ("imagenet", "simclr", IMAGENET, "teacher.input_norm=imagenet"),
+        ("none", "mocov2", UNIT_RANGE, "teacher.input_norm=none"),
+        (
+            [0.5, 0.4, 0.3, 0.2, 0.2, 0.2],
+            "simclr",
+            Normalization((0.5, 0.4, 0.3), (0.2, 0.2, 0.2)),
+            "teacher.input_norm",
+        ),
+    ],
+)
 def test_the_layout_or_the_setting_decides(setting, layout, expected, source):
     assert resolve_input_norm(setting, layout) == (expected, source)
 
@@ -91,9 +104,19 @@ def simclr_file(tmp_path_factory):
 
 
 def teacher_config(weights, *overrides):
-    return load_config(DistillConfig, None, ["data.root=/unused", f"teacher.weights={weights}",
-                                             "teacher.arch=resnet18", "student.arch=resnet18", "distill.queue_size=64",
-                                             "optim.batch_size=32", *overrides])
+    return load_config(
+        DistillConfig,
+        None,
+        [
+            "data.root=/unused",
+            f"teacher.weights={weights}",
+            "teacher.arch=resnet18",
+            "student.arch=resnet18",
+            "distill.queue_size=64",
+            "optim.batch_size=32",
+            *overrides,
+        ],
+    )
 
 
 def test_a_simclr_teacher_gets_unit_range_pixels_and_says_so(simclr_file, caplog):
@@ -111,8 +134,18 @@ def test_a_simclr_teacher_gets_unit_range_pixels_and_says_so(simclr_file, caplog
 
 
 def cache_folder(data_root, weights, *overrides):
-    cfg = load_config(DistillConfig, None, [*BASE, f"data.root={data_root}", f"teacher.weights={weights}",
-                                            f"teacher.arch={TINY}", "teacher.cache_dir=/unused", *overrides])
+    cfg = load_config(
+        DistillConfig,
+        None,
+        [
+            *BASE,
+            f"data.root={data_root}",
+            f"teacher.weights={weights}",
+            f"teacher.arch={TINY}",
+            "teacher.cache_dir=/unused",
+            *overrides,
+        ],
+    )
     return TeacherCache.for_run(cfg, build_source(cfg), torch.device("cpu")).folder
 
 
@@ -123,9 +156,15 @@ def test_the_cache_key_holds_the_resolved_normalisation_and_augmentation(tmp_pat
     torch.save(tiny_cnn()[0].state_dict(), weights)  # detected as a torchvision layout: ImageNet input
     base = cache_folder(data_root, weights)
     assert cache_folder(data_root, weights, "teacher.input_norm=imagenet") == base  # what auto resolves to
-    folders = [cache_folder(data_root, weights, override) for override in (
-        "teacher.input_norm=none", "teacher.input_norm=[0.5,0.5,0.5,0.5,0.5,0.5]", "data.crop_scale_min=0.14",
-        "data.blur=false")]
+    folders = [
+        cache_folder(data_root, weights, override)
+        for override in (
+            "teacher.input_norm=none",
+            "teacher.input_norm=[0.5,0.5,0.5,0.5,0.5,0.5]",
+            "data.crop_scale_min=0.14",
+            "data.blur=false",
+        )
+    ]
     assert base not in folders and len(set(folders)) == len(folders)
 
 
@@ -138,9 +177,13 @@ def test_augmentation_presets_change_the_views_and_the_defaults_do_not():
     for preset in (dict(crop_scale_min=0.14), dict(blur=False)):
         other = SeededViews(images, mocov2_transform(32, **preset), num_views=1)
         assert any(not torch.equal(default[(i, 7)][0], other[(i, 7)][0]) for i in range(4)), preset
+
     def blurs(transform):
-        return [t for t in transform.transforms if isinstance(t, T.RandomApply) and isinstance(t.transforms[0],
-                                                                                             T.GaussianBlur)]
+        return [
+            t
+            for t in transform.transforms
+            if isinstance(t, T.RandomApply) and isinstance(t.transforms[0], T.GaussianBlur)
+        ]
 
     assert len(blurs(mocov2_transform(32))) == 1 and not blurs(mocov2_transform(32, blur=False))
     assert mocov2_transform(32, crop_scale_min=0.14).transforms[0].scale == (0.14, 1.0)
@@ -159,13 +202,16 @@ def test_the_swav_and_simclr_configs_set_the_authors_presets():
     assert resolve_input_norm(simclr.teacher.input_norm, simclr.teacher.layout)[0] == UNIT_RANGE
 
 
-@pytest.mark.parametrize("override, message", [
-    ("teacher.input_norm=imagnet", "teacher.input_norm='imagnet': choose one of auto, imagenet, none"),
-    ("teacher.input_norm=[0.5,0.5,0.5]", r"teacher.input_norm=\[0.5, 0.5, 0.5\]: an explicit normalisation is 6"),
-    ("teacher.input_norm=[0,0,0,1,1,0]", "with every std > 0"),
-    ("data.crop_scale_min=0", r"data.crop_scale_min=0.0 must be in \(0, 1\]"),
-    ("data.crop_scale_min=1.5", r"data.crop_scale_min=1.5 must be in \(0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("teacher.input_norm=imagnet", "teacher.input_norm='imagnet': choose one of auto, imagenet, none"),
+        ("teacher.input_norm=[0.5,0.5,0.5]", r"teacher.input_norm=\[0.5, 0.5, 0.5\]: an explicit normalisation is 6"),
+        ("teacher.input_norm=[0,0,0,1,1,0]", "with every std > 0"),
+        ("data.crop_scale_min=0", r"data.crop_scale_min=0.0 must be in \(0, 1\]"),
+        ("data.crop_scale_min=1.5", r"data.crop_scale_min=1.5 must be in \(0, 1\]"),
+    ],
+)
 def test_bad_input_settings_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(DistillConfig, None, ["data.root=/x", "teacher.weights=/t.pth", override])

@@ -61,8 +61,11 @@ def test_resume_logs_each_step_once_and_cleans_killed_writes(tmp_path, data_root
 
 def test_resume_refuses_a_changed_config(tmp_path, data_root):
     run(data_root, tmp_path, "train.max_steps=1")
-    with pytest.raises(ValueError, match=r"settings that alter the training changed since it was written "
-                                         r"\(distill.tau_teacher: 0.01 -> 0.1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"settings that alter the training changed since it was written "
+        r"\(distill.tau_teacher: 0.01 -> 0.1\)",
+    ):
         run(data_root, tmp_path, "distill.tau_teacher=0.1", resume=True)
 
 
@@ -102,8 +105,17 @@ def test_two_process_ddp_matches_single_process(tmp_path, data_root):
     args = [str(data_root), "", "distill.strategy=seed+moco", "optim.epochs=2"]
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     run(*[args[0], single, *args[2:]])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(HERE / "train_worker.py"), args[0], str(ddp), *args[2:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HERE / "train_worker.py"),
+        args[0],
+        str(ddp),
+        *args[2:],
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_state(training_state(single), training_state(ddp), atol=1e-5)
@@ -116,9 +128,19 @@ def test_cli_runs_and_reports_config_errors(tmp_path, data_root):
 
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "teacher.pth")
     common = [sys.executable, str(REPO / "tools" / "distill.py"), "--config", str(REPO / "configs/distill/base.yaml")]
-    overrides = [f"data.root={data_root}", f"teacher.weights={tmp_path / 'teacher.pth'}", "teacher.arch=resnet18",
-                 "student.arch=resnet18", "data.image_size=32", "data.num_workers=0", "optim.batch_size=8",
-                 "distill.queue_size=64", "optim.epochs=1", "train.tensorboard=false", f"train.output_dir={tmp_path}/out"]
+    overrides = [
+        f"data.root={data_root}",
+        f"teacher.weights={tmp_path / 'teacher.pth'}",
+        "teacher.arch=resnet18",
+        "student.arch=resnet18",
+        "data.image_size=32",
+        "data.num_workers=0",
+        "optim.batch_size=8",
+        "distill.queue_size=64",
+        "optim.epochs=1",
+        "train.tensorboard=false",
+        f"train.output_dir={tmp_path}/out",
+    ]
     result = subprocess.run(common + overrides, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "out" / "student.pth").is_file()

@@ -15,9 +15,14 @@ TINY = "tiny_gn_cnn"
 def tiny_cnn() -> tuple[nn.Module, int]:
     """Conv net with GroupNorm: batch-independent, so DDP and single-process runs agree exactly."""
     net = nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.GroupNorm(2, 8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.GroupNorm(4, 16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.GroupNorm(2, 8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.GroupNorm(4, 16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
     return net, 16
 

@@ -1,6 +1,6 @@
 """Runs a tiny distillation, alone or under torchrun (used by test_trainer.py).
 
-    python -m torch.distributed.run --standalone --nproc_per_node=2 train_worker.py DATA OUT key=value ...
+python -m torch.distributed.run --standalone --nproc_per_node=2 train_worker.py DATA OUT key=value ...
 """
 
 import sys
@@ -18,15 +18,24 @@ from distill.teacher import FrozenTeacher  # noqa: E402
 from tiny import TINY, tiny_cnn  # noqa: E402
 
 BASE = [
-    f"student.arch={TINY}", "teacher.weights=in-memory", "distill.queue_size=20",
-    "data.image_size=16", "data.num_workers=0", "optim.batch_size=8", "optim.epochs=3",
-    "optim.warmup_epochs=1", "optim.base_lr=3.0", "train.log_every=1", "train.tensorboard=false",
+    f"student.arch={TINY}",
+    "teacher.weights=in-memory",
+    "distill.queue_size=20",
+    "data.image_size=16",
+    "data.num_workers=0",
+    "optim.batch_size=8",
+    "optim.epochs=3",
+    "optim.warmup_epochs=1",
+    "optim.base_lr=3.0",
+    "train.log_every=1",
+    "train.tensorboard=false",
 ]
 
 
 def tiny_config(data_root, output_dir, *overrides) -> DistillConfig:
-    return load_config(DistillConfig, None, [*BASE, f"data.root={data_root}", f"train.output_dir={output_dir}",
-                                             *overrides])
+    return load_config(
+        DistillConfig, None, [*BASE, f"data.root={data_root}", f"train.output_dir={output_dir}", *overrides]
+    )
 
 
 def tiny_method(cfg: DistillConfig):

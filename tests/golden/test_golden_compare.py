@@ -13,7 +13,10 @@ def test_the_golden_comparison_reproduces_its_committed_results(tmp_path):
     produced = golden_results(tmp_path / "cmp", tmp_path / "datasets")
     expected = EXPECTED.read_text()
     if produced != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), produced.splitlines(True),
-                                            "committed", "produced", n=0))
-        pytest.fail("the golden comparison moved (if that is intended, run "
-                    f"python tests/golden/regenerate.py and say why in the commit):\n{diff[:4000]}")
+        diff = "".join(
+            difflib.unified_diff(expected.splitlines(True), produced.splitlines(True), "committed", "produced", n=0)
+        )
+        pytest.fail(
+            "the golden comparison moved (if that is intended, run "
+            f"python tests/golden/regenerate.py and say why in the commit):\n{diff[:4000]}"
+        )

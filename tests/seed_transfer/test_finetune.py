@@ -11,8 +11,18 @@ import torch
 
 from distill.config import ConfigError
 from seed_transfer.backbones import is_random, weights_name
-from seed_transfer.finetune import (FinetuneRequest, gather_summaries, json_line, markdown_table, mean_std,
-                                    prepare_weights, run_seeds, summarize, write_json, write_summary)
+from seed_transfer.finetune import (
+    FinetuneRequest,
+    gather_summaries,
+    json_line,
+    markdown_table,
+    mean_std,
+    prepare_weights,
+    run_seeds,
+    summarize,
+    write_json,
+    write_summary,
+)
 
 
 def test_finished_seeds_are_read_back_and_missing_ones_run(tmp_path):
@@ -33,7 +43,7 @@ def test_finished_seeds_are_read_back_and_missing_ones_run(tmp_path):
 
 
 def test_mean_std_is_the_sample_std():
-    assert mean_std([1, 3]) == {"mean": 2.0, "std": pytest.approx(2 ** 0.5), "values": [1.0, 3.0]}
+    assert mean_std([1, 3]) == {"mean": 2.0, "std": pytest.approx(2**0.5), "values": [1.0, 3.0]}
     assert mean_std([4.0])["std"] == 0.0
     undefined = mean_std([float("nan"), float("nan")])  # APl without large objects, two seeds
     assert math.isnan(undefined["mean"]) and math.isnan(undefined["std"])
@@ -45,11 +55,24 @@ def _refuse(constant):
 
 def test_results_are_strict_json_with_null_for_undefined_metrics(tmp_path):
     path = tmp_path / "seed0" / "metrics.json"
-    write_json({"results": {"bbox": {"AP": np.float32(12.5), "APl": float("nan"), "APm": np.float64("inf")}},
-                "iterations": np.int64(3), "loss": torch.tensor(0.5), "ok": True, "weights": None}, path)
+    write_json(
+        {
+            "results": {"bbox": {"AP": np.float32(12.5), "APl": float("nan"), "APm": np.float64("inf")}},
+            "iterations": np.int64(3),
+            "loss": torch.tensor(0.5),
+            "ok": True,
+            "weights": None,
+        },
+        path,
+    )
     blob = json.loads(path.read_text(), parse_constant=_refuse)  # NaN, Infinity would be refused
-    assert blob == {"results": {"bbox": {"AP": 12.5, "APl": None, "APm": None}}, "iterations": 3, "loss": 0.5,
-                    "ok": True, "weights": None}
+    assert blob == {
+        "results": {"bbox": {"AP": 12.5, "APl": None, "APm": None}},
+        "iterations": 3,
+        "loss": 0.5,
+        "ok": True,
+        "weights": None,
+    }
     assert json.loads(json_line({"total_loss": float("-inf")}), parse_constant=_refuse) == {"total_loss": None}
     assert list(path.parent.iterdir()) == [path]  # written atomically: no temporary left
 
@@ -76,15 +99,29 @@ def test_weights_are_converted_once_and_the_init_records_the_report(tmp_path, ca
     def convert(weights, out, arch, layout, allow_unsafe_pickle):
         calls.append((weights, out, arch, layout, allow_unsafe_pickle))
         out.write_text("converted")
-        return {"arch": "resnet18", "depth": 18, "layout": "student", "converted": 40, "skipped": ["fc.weight"],
-                "dropped": [], "settings": {"not": "recorded"}}
+        return {
+            "arch": "resnet18",
+            "depth": 18,
+            "layout": "student",
+            "converted": 40,
+            "skipped": ["fc.weight"],
+            "dropped": [],
+            "settings": {"not": "recorded"},
+        }
 
     request = FinetuneRequest("c.yaml", "student.pth", tmp_path, arch="resnet18")
     prepared = prepare_weights(request, tmp_path / "backbone.pkl", convert)
     assert calls == [("student.pth", tmp_path / "backbone.pkl", "resnet18", "auto", False)]
     assert prepared.file == str(tmp_path / "backbone.pkl") and (tmp_path / "backbone.pkl").read_text() == "converted"
-    assert prepared.init == {"init": "converted", "arch": "resnet18", "depth": 18, "layout": "student",
-                             "converted": 40, "skipped": ["fc.weight"], "dropped": []}
+    assert prepared.init == {
+        "init": "converted",
+        "arch": "resnet18",
+        "depth": 18,
+        "layout": "student",
+        "converted": 40,
+        "skipped": ["fc.weight"],
+        "dropped": [],
+    }
     assert "fc.weight" in caplog.text  # keys not converted are reported
     random = prepare_weights(FinetuneRequest("c.yaml", "random", tmp_path), tmp_path / "unused.pkl", convert)
     assert (random.file, random.init, len(calls)) == (None, {"init": "random"}, 1)

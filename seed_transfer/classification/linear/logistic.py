@@ -164,13 +164,20 @@ def _candidates(converged: list[bool], determined: list[bool], max_iter: int) ->
     left_out += [f"{loose} at C so large that the stopping rule leaves the weights undetermined"] * (loose > 0)
     reason = f"; left out: {', '.join(left_out)}" if left_out else ""
     if any(determined):
-        return list(determined), (f"the {sum(determined)} of {total} C values whose fits converged to determined "
-                                  f"weights{reason}")
-    log.warning("linear sweep: no fit of the %d C values converged to determined weights%s; C is chosen among %s and "
-                "depends on floating-point order", total, reason, "the converged ones" if any(converged) else "all")
+        return list(determined), (
+            f"the {sum(determined)} of {total} C values whose fits converged to determined weights{reason}"
+        )
+    log.warning(
+        "linear sweep: no fit of the %d C values converged to determined weights%s; C is chosen among %s and "
+        "depends on floating-point order",
+        total,
+        reason,
+        "the converged ones" if any(converged) else "all",
+    )
     if any(converged):
-        return list(converged), (f"the {sum(converged)} of {total} C values whose fits converged (none "
-                                 f"determined){reason}")
+        return list(converged), (
+            f"the {sum(converged)} of {total} C values whose fits converged (none determined){reason}"
+        )
     return [True] * total, f"all {total} C values (none converged){reason}"
 
 
@@ -289,8 +296,7 @@ def _label_rows(y, column, difficult):
     return keep, y[keep, column] == 1
 
 
-def _fit_class_path(x, y, eval_x, column, difficult, cs, tol, max_iter, warm_start, threads,
-                    init=None) -> list[Fit]:
+def _fit_class_path(x, y, eval_x, column, difficult, cs, tol, max_iter, warm_start, threads, init=None) -> list[Fit]:
     keep, labels = _label_rows(y, column, difficult)
     try:
         return _fit_path(x[keep], labels, eval_x, cs, tol, max_iter, warm_start, threads, init, decision=True)
@@ -370,8 +376,9 @@ def linear_transfer(
 
     start = time.perf_counter()
     if multi_label:  # tasks = classes, each walking the whole path
-        per_class = parallel(delayed(_fit_class_path)(tx, ty, vx, col, difficult, c_grid[order], **run)
-                             for col in range(tasks))
+        per_class = parallel(
+            delayed(_fit_class_path)(tx, ty, vx, col, difficult, c_grid[order], **run) for col in range(tasks)
+        )
         by_c = list(zip(*[_collect([class_fits], order) for class_fits in per_class]))  # [grid index][class]
     else:  # tasks = contiguous pieces of the path
         pieces = np.array_split(order, tasks)
@@ -384,17 +391,30 @@ def linear_transfer(
     best_c = float(c_grid[best])
     start = time.perf_counter()
     if multi_label:  # each class warm-started from its validation fit at best_c
-        refits = [r[0] for r in parallel(
-            delayed(_fit_class_path)(tvx, tvy, sx, col, difficult, [best_c], **run, init=by_c[best][col].solution)
-            for col in range(tasks)
-        )]
+        refits = [
+            r[0]
+            for r in parallel(
+                delayed(_fit_class_path)(tvx, tvy, sx, col, difficult, [best_c], **run, init=by_c[best][col].solution)
+                for col in range(tasks)
+            )
+        ]
     else:
         same_classes = np.array_equal(np.unique(ty), np.unique(tvy))
         init = by_c[best][0].solution if same_classes else None  # used only with warm_start
         refits = _fit_path(tvx, tvy, sx, [best_c], **run, init=init)
     test_score = score(metric, _output(refits, multi_label), sy)
-    return _result(c_grid, val_scores, best_c, test_score, metric, by_c, refits, max_iter, selection,
-                   {"sweep": sweep_seconds, "refit": time.perf_counter() - start})
+    return _result(
+        c_grid,
+        val_scores,
+        best_c,
+        test_score,
+        metric,
+        by_c,
+        refits,
+        max_iter,
+        selection,
+        {"sweep": sweep_seconds, "refit": time.perf_counter() - start},
+    )
 
 
 def plain_sklearn_sweep(
@@ -436,8 +456,18 @@ def plain_sklearn_sweep(
     start = time.perf_counter()
     refits = fits_at(tvx, tvy, sx, best_c)
     test_score = score(metric, _output(refits, multi_label), sy)
-    return _result(c_grid, val_scores, best_c, test_score, metric, by_c, refits, max_iter, selection,
-                   {"sweep": sweep_seconds, "refit": time.perf_counter() - start})
+    return _result(
+        c_grid,
+        val_scores,
+        best_c,
+        test_score,
+        metric,
+        by_c,
+        refits,
+        max_iter,
+        selection,
+        {"sweep": sweep_seconds, "refit": time.perf_counter() - start},
+    )
 
 
 def _output(fits: list[Fit], multi_label: bool) -> np.ndarray:
@@ -456,11 +486,16 @@ def _choose(c_grid, val_scores, by_c: list[list[Fit]], max_iter: int) -> tuple[i
     return _pick_best(c_grid, val_scores, eligible), selection
 
 
-def _result(c_grid, val_scores, best_c, test_score, metric, by_c, refits, max_iter, selection,
-            seconds) -> SweepResult:
+def _result(c_grid, val_scores, best_c, test_score, metric, by_c, refits, max_iter, selection, seconds) -> SweepResult:
     refit_converged = all(f.converged for f in refits)
-    log.info("linear sweep: C = %.4g chosen among %s; test %s %.2f%s", best_c, selection, metric, test_score,
-             "" if refit_converged else f" (the refit did not converge within max_iter={max_iter})")
+    log.info(
+        "linear sweep: C = %.4g chosen among %s; test %s %.2f%s",
+        best_c,
+        selection,
+        metric,
+        test_score,
+        "" if refit_converged else f" (the refit did not converge within max_iter={max_iter})",
+    )
     return SweepResult(
         best_c=best_c,
         val_curve=[(float(c), float(s)) for c, s in zip(c_grid, val_scores)],

@@ -32,8 +32,9 @@ from ..tree_tiles import build_tree_tiles  # noqa: E402
 EVALUATOR_TYPES = ("pascal_voc", "coco")
 
 
-def register_dataset(name: str, records_fn: Callable[[], list[dict]], classes: Sequence[str] | None,
-                     evaluator_type: str, **metadata) -> str:
+def register_dataset(
+    name: str, records_fn: Callable[[], list[dict]], classes: Sequence[str] | None, evaluator_type: str, **metadata
+) -> str:
     """Register ``records_fn`` (called lazily by ``DatasetCatalog.get(name)``) and its metadata.
 
     ``classes=None`` leaves ``thing_classes`` to be set by ``records_fn`` (COCO files whose
@@ -71,12 +72,14 @@ def register_voc_many(name: str, specs: Iterable[tuple[str | Path, str]], classe
     """Several VOC splits as one dataset, e.g. VOC07 + VOC12 trainval for training."""
     specs = [(find_voc_root(root), split) for root, split in specs]
     use_07_metric = all(_voc_year(root) == 2007 for root, _ in specs)
-    return register_dataset(name, lambda: load_voc_many(specs, classes), classes, "pascal_voc",
-                            voc_use_07_metric=use_07_metric)
+    return register_dataset(
+        name, lambda: load_voc_many(specs, classes), classes, "pascal_voc", voc_use_07_metric=use_07_metric
+    )
 
 
-def register_coco_json(name: str, json_file: str | Path, image_root: str | Path,
-                       classes: Sequence[str] | None = None) -> str:
+def register_coco_json(
+    name: str, json_file: str | Path, image_root: str | Path, classes: Sequence[str] | None = None
+) -> str:
     """A COCO-format instances JSON. The class names come from its categories when it is
     first loaded (pass ``classes`` to know them before)."""
     json_file, image_root = Path(json_file), Path(image_root)
@@ -87,15 +90,16 @@ def register_coco_json(name: str, json_file: str | Path, image_root: str | Path,
         if metadata.get("thing_classes") is None:
             metadata.thing_classes = names
         elif list(metadata.thing_classes) != names:
-            raise DataError(f"{json_file}: categories {names} differ from the registered classes "
-                            f"{list(metadata.thing_classes)} of {name!r}")
+            raise DataError(
+                f"{json_file}: categories {names} differ from the registered classes "
+                f"{list(metadata.thing_classes)} of {name!r}"
+            )
         return loaded
 
     # Not "json_file": Detectron2's COCOEvaluator would then score against the JSON's own
     # category ids, which the contiguous ids of the records need not equal. Without it,
     # that evaluator converts the records (pass it an output_dir).
-    return register_dataset(name, records, classes, "coco", source_json=str(json_file),
-                            image_root=str(image_root))
+    return register_dataset(name, records, classes, "coco", source_json=str(json_file), image_root=str(image_root))
 
 
 def register_tree_tiles(out_dir: str | Path, name: str = "tree_tiles", **build_kwargs) -> dict[str, str]:
@@ -103,6 +107,9 @@ def register_tree_tiles(out_dir: str | Path, name: str = "tree_tiles", **build_k
     ``<name>_train`` and ``<name>_test`` (COCO metric); returns ``{split: registered name}``.
     ``build_kwargs`` go to :func:`seed_transfer.detection.tree_tiles.build_tree_tiles`."""
     built = build_tree_tiles(out_dir, **build_kwargs)
-    return {split: register_coco_json(f"{name}_{split}", built[split]["json"], built[split]["image_root"],
-                                      classes=built["classes"])
-            for split in ("train", "test")}
+    return {
+        split: register_coco_json(
+            f"{name}_{split}", built[split]["json"], built[split]["image_root"], classes=built["classes"]
+        )
+        for split in ("train", "test")
+    }

@@ -32,8 +32,9 @@ def instances_to_predictions(instances, with_masks: bool = False) -> list[dict]:
     boxes = instances.pred_boxes.tensor.numpy().tolist()
     scores = instances.scores.tolist()
     classes = instances.pred_classes.tolist()
-    predictions = [{"bbox": box, "score": score, "category_id": int(k)}
-                   for box, score, k in zip(boxes, scores, classes)]
+    predictions = [
+        {"bbox": box, "score": score, "category_id": int(k)} for box, score, k in zip(boxes, scores, classes)
+    ]
     if with_masks and instances.has("pred_masks"):
         import pycocotools.mask as mask_util
 
@@ -136,5 +137,7 @@ def build_evaluator(dataset_name: str, with_masks: bool = False) -> DatasetEvalu
         return VOCDetectionEvaluator(dataset_name)
     if evaluator_type == "coco":
         return COCODetectionEvaluator(dataset_name, with_masks=with_masks)
-    raise ValueError(f"{dataset_name}: no evaluator for evaluator_type {evaluator_type!r} "
-                     "(register it with seed_transfer.detection.d2.datasets)")
+    raise ValueError(
+        f"{dataset_name}: no evaluator for evaluator_type {evaluator_type!r} "
+        "(register it with seed_transfer.detection.d2.datasets)"
+    )

@@ -47,8 +47,11 @@ class Trainer(DefaultTrainer):
     def build_writers(self):
         # Detectron2's default JSONWriter writes OUTPUT_DIR/metrics.json, the file that marks a
         # finished seed (seeds.run_seeds): an interrupted run would then be taken as done.
-        return [CommonMetricPrinter(self.max_iter), JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, TRAIN_LOG)),
-                TensorboardXWriter(self.cfg.OUTPUT_DIR)]
+        return [
+            CommonMetricPrinter(self.max_iter),
+            JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, TRAIN_LOG)),
+            TensorboardXWriter(self.cfg.OUTPUT_DIR),
+        ]
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
@@ -121,13 +124,25 @@ def _main(plan: DetPlan, seed: int, seed_dir: Path, backbone: PreparedWeights):
     return results
 
 
-def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights, num_machines: int = 1,
-             machine_rank: int = 0, dist_url: str = "auto") -> dict:
+def run_seed(
+    plan: DetPlan,
+    seed: int,
+    seed_dir,
+    backbone: PreparedWeights,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: str = "auto",
+) -> dict:
     """Train + evaluate one seed (``plan.world_size`` processes via Detectron2's ``launch``: one per
     GPU, or one on the CPU); returns the contents of ``<seed_dir>/metrics.json``."""
     seed_dir = Path(seed_dir)
     seed_dir.mkdir(parents=True, exist_ok=True)
-    launch(_main, plan.world_size, num_machines=num_machines, machine_rank=machine_rank, dist_url=dist_url,
-           args=(plan, seed, seed_dir, backbone))
+    launch(
+        _main,
+        plan.world_size,
+        num_machines=num_machines,
+        machine_rank=machine_rank,
+        dist_url=dist_url,
+        args=(plan, seed, seed_dir, backbone),
+    )
     return json.loads((seed_dir / METRICS_FILE).read_text())
-

@@ -63,8 +63,9 @@ def _coerce(key: str, value, default, source: str):
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    raise ConfigError(f"{source}: {key} must be a {type(default).__name__} like its Detectron2 default "
-                     f"{default!r}, got {value!r}")
+    raise ConfigError(
+        f"{source}: {key} must be a {type(default).__name__} like its Detectron2 default {default!r}, got {value!r}"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -156,4 +157,3 @@ def load_run_config(plan) -> CfgNode:
     cfg = load_config(plan.request.config, plan.request.opts)
     plan.apply(cfg)
     return cfg
-

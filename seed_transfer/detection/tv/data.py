@@ -30,8 +30,12 @@ def load_dataset(name: str, data_root=None) -> dict:
     spec = dataset_spec(name, data_root)
     if spec.kind == "voc":
         root = find_voc_root(spec.root)
-        return {"records": load_voc(root, spec.split), "classes": list(VOC_CLASSES), "metric": "voc",
-                "use_07_metric": root.name == "VOC2007"}  # as the Detectron2 engine's registration
+        return {
+            "records": load_voc(root, spec.split),
+            "classes": list(VOC_CLASSES),
+            "metric": "voc",
+            "use_07_metric": root.name == "VOC2007",
+        }  # as the Detectron2 engine's registration
     if spec.kind == "coco":
         json_file, image_root = spec.json_file, spec.root
     else:
@@ -58,8 +62,11 @@ def _polygons_to_mask(segmentation, height: int, width: int) -> np.ndarray:
     import pycocotools.mask as mask_util
 
     if isinstance(segmentation, dict):  # RLE
-        rle = mask_util.frPyObjects(segmentation, height, width) if isinstance(segmentation["counts"], list) \
+        rle = (
+            mask_util.frPyObjects(segmentation, height, width)
+            if isinstance(segmentation["counts"], list)
             else segmentation
+        )
     else:
         rle = mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
     return mask_util.decode(rle)
@@ -85,16 +92,26 @@ class DetectionDataset(Dataset):
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        target = {"boxes": boxes[keep], "image_id": record["image_id"],
-                  "labels": torch.tensor([a["category_id"] + 1 for a in annotations], dtype=torch.int64)[keep]}
+        target = {
+            "boxes": boxes[keep],
+            "image_id": record["image_id"],
+            "labels": torch.tensor([a["category_id"] + 1 for a in annotations], dtype=torch.int64)[keep],
+        }
         if self.with_masks:
             masks = [_polygons_to_mask(a["segmentation"], height, width) for a in annotations]
             stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
             target["masks"] = torch.from_numpy(stacked)[keep]
         if flip:
             image = image.flip(-1)
-            target["boxes"] = torch.stack([width - target["boxes"][:, 2], target["boxes"][:, 1],
-                                           width - target["boxes"][:, 0], target["boxes"][:, 3]], dim=1)
+            target["boxes"] = torch.stack(
+                [
+                    width - target["boxes"][:, 2],
+                    target["boxes"][:, 1],
+                    width - target["boxes"][:, 0],
+                    target["boxes"][:, 3],
+                ],
+                dim=1,
+            )
             if self.with_masks:
                 target["masks"] = target["masks"].flip(-1)
         return image.float().div_(255), target
@@ -109,8 +126,17 @@ def has_boxes(record: dict) -> bool:
 class IterationBatches(torch.utils.data.Sampler):
     """Per iteration ``start..max_iter-1``, this process's ``[(index, flip), ...]`` (``per_process`` images)."""
 
-    def __init__(self, size: int, per_process: int, seed: int, start: int, max_iter: int, rank: int = 0,
-                 world_size: int = 1, flip_prob: float = 0.5):
+    def __init__(
+        self,
+        size: int,
+        per_process: int,
+        seed: int,
+        start: int,
+        max_iter: int,
+        rank: int = 0,
+        world_size: int = 1,
+        flip_prob: float = 0.5,
+    ):
         if size < 1:
             raise DataError("the training set is empty (no image with a box)")
         self.size, self.per_process, self.seed = size, per_process, seed
@@ -144,4 +170,3 @@ class IterationBatches(torch.utils.data.Sampler):
 
 def collate(batch):
     return tuple(zip(*batch))
-

@@ -22,8 +22,9 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 class D2RPN(RegionProposalNetwork):
     """torchvision's RPN with Detectron2's loss (see the module docstring)."""
 
-    def __init__(self, *args, smooth_l1_beta: float = 0.0, loss_weight: float = 1.0, box_loss_weight: float = 1.0,
-                 **kwargs):
+    def __init__(
+        self, *args, smooth_l1_beta: float = 0.0, loss_weight: float = 1.0, box_loss_weight: float = 1.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.smooth_l1_beta, self.loss_weight, self.box_loss_weight = smooth_l1_beta, loss_weight, box_loss_weight
 
@@ -33,10 +34,14 @@ class D2RPN(RegionProposalNetwork):
         sampled = torch.cat([pos, torch.where(torch.cat(sampled_neg))[0]])
         normalizer = self.fg_bg_sampler.batch_size_per_image * len(labels)
         labels, regression_targets = torch.cat(labels), torch.cat(regression_targets)
-        box_loss = F.smooth_l1_loss(pred_bbox_deltas[pos], regression_targets[pos], beta=self.smooth_l1_beta,
-                                    reduction="sum") / normalizer
-        objectness_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled],
-                                                             reduction="sum") / normalizer
+        box_loss = (
+            F.smooth_l1_loss(pred_bbox_deltas[pos], regression_targets[pos], beta=self.smooth_l1_beta, reduction="sum")
+            / normalizer
+        )
+        objectness_loss = (
+            F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled], reduction="sum")
+            / normalizer
+        )
         return objectness_loss * self.loss_weight, box_loss * self.loss_weight * self.box_loss_weight
 
 
@@ -71,8 +76,10 @@ class D2RoIHeads(RoIHeads):
         pos = torch.where(labels > 0)[0]
         box_regression = box_regression.reshape(labels.numel(), -1, 4)[pos, labels[pos]]
         box_loss = F.smooth_l1_loss(box_regression, regression_targets[pos], beta=self.smooth_l1_beta, reduction="sum")
-        return {"loss_classifier": F.cross_entropy(class_logits, labels),
-                "loss_box_reg": box_loss / max(labels.numel(), 1) * self.box_loss_weight}
+        return {
+            "loss_classifier": F.cross_entropy(class_logits, labels),
+            "loss_box_reg": box_loss / max(labels.numel(), 1) * self.box_loss_weight,
+        }
 
     def _mask_logits(self, features, boxes, image_shapes):
         """Mask logits of ``boxes``: FPN pools and runs its mask head; C4 re-runs res5 (the box head)."""
@@ -102,7 +109,11 @@ class D2RoIHeads(RoIHeads):
                 mask_logits = self.mask_predictor(region_features[torch.where(torch.cat(labels) > 0)[0]])
             else:
                 mask_logits = self._mask_logits(features, mask_boxes, image_shapes)
-            losses["loss_mask"] = maskrcnn_loss(mask_logits, mask_boxes, [t["masks"] for t in targets],
-                                                [t["labels"] for t in targets],
-                                                [m[i] for m, i in zip(matched_idxs, positive)])
+            losses["loss_mask"] = maskrcnn_loss(
+                mask_logits,
+                mask_boxes,
+                [t["masks"] for t in targets],
+                [t["labels"] for t in targets],
+                [m[i] for m, i in zip(matched_idxs, positive)],
+            )
         return [], losses

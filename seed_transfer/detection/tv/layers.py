@@ -58,8 +58,14 @@ def norm_layer(name: str):
     """A ``norm(num_channels)`` factory for a Detectron2 ``NORM`` value, or None for ""."""
     if name not in NORMS:
         raise ConfigError(f"unsupported NORM {name!r}; the torchvision engine knows {NORMS}")
-    return {"": None, "BN": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm, "naiveSyncBN": NaiveSyncBatchNorm,
-            "FrozenBN": FrozenBatchNorm2d, "GN": partial(nn.GroupNorm, 32)}[name]
+    return {
+        "": None,
+        "BN": nn.BatchNorm2d,
+        "SyncBN": nn.SyncBatchNorm,
+        "naiveSyncBN": NaiveSyncBatchNorm,
+        "FrozenBN": FrozenBatchNorm2d,
+        "GN": partial(nn.GroupNorm, 32),
+    }[name]
 
 
 def _naive_sync(bn: nn.BatchNorm2d) -> NaiveSyncBatchNorm:
@@ -90,8 +96,9 @@ def convert_norm(module: nn.Module, name: str) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     convert = {"FrozenBN": _frozen, "naiveSyncBN": _naive_sync}.get(name)
     if convert is None:
-        raise ConfigError(f"the backbone NORM must be BN, SyncBN, naiveSyncBN or FrozenBN for pretrained weights, "
-                          f"got {name!r}")
+        raise ConfigError(
+            f"the backbone NORM must be BN, SyncBN, naiveSyncBN or FrozenBN for pretrained weights, got {name!r}"
+        )
     if type(module) is nn.BatchNorm2d:  # exactly: a NaiveSyncBatchNorm is one too
         return convert(module)
     for child_name, child in module.named_children():
@@ -134,13 +141,21 @@ class RoIPooler(nn.Module):
     image_shapes: unused, kept for torchvision's interface) -> (sum R_i, C, S, S).
     """
 
-    def __init__(self, featmap_names: list[str], strides: list[int], output_size: int, sampling_ratio: int = 0,
-                 aligned: bool = True, canonical_box_size: int = 224, canonical_level: int = 4):
+    def __init__(
+        self,
+        featmap_names: list[str],
+        strides: list[int],
+        output_size: int,
+        sampling_ratio: int = 0,
+        aligned: bool = True,
+        canonical_box_size: int = 224,
+        canonical_level: int = 4,
+    ):
         super().__init__()
         self.featmap_names, self.strides = list(featmap_names), list(strides)
         self.output_size, self.sampling_ratio, self.aligned = output_size, sampling_ratio, aligned
         self.min_level, self.max_level = int(math.log2(strides[0])), int(math.log2(strides[-1]))
-        if [2 ** level for level in range(self.min_level, self.max_level + 1)] != self.strides:
+        if [2**level for level in range(self.min_level, self.max_level + 1)] != self.strides:
             raise ConfigError(f"pooler strides must be consecutive powers of 2, got {strides}")
         self.canonical_box_size, self.canonical_level = canonical_box_size, canonical_level
 
@@ -155,6 +170,7 @@ class RoIPooler(nn.Module):
         out = maps[0].new_zeros((rois.shape[0], maps[0].shape[1], self.output_size, self.output_size))
         for level, (feature, stride) in enumerate(zip(maps, self.strides)):
             index = torch.nonzero(levels == level).squeeze(1)
-            out[index] = roi_align(feature, rois[index], self.output_size, 1.0 / stride, self.sampling_ratio,
-                                   self.aligned).to(out.dtype)
+            out[index] = roi_align(
+                feature, rois[index], self.output_size, 1.0 / stride, self.sampling_ratio, self.aligned
+            ).to(out.dtype)
         return out

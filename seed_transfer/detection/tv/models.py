@@ -50,6 +50,7 @@ def layout_of(cfg) -> str:
 
 # ----------------------------------------------------------------------------- backbones
 
+
 class C4Body(nn.Module):
     """A torchvision ResNet's stem and res2..res4 (``conv1``, ``bn1``, ``layer1..3``): images ->
     ``{"res4": (N, C4, H/16, W/16)}``. Module names are the ResNet's own."""
@@ -68,8 +69,9 @@ class Backbone(nn.Module):
     """``body`` (images -> ordered feature maps), then FPN when given; ``out_channels`` and
     ``strides`` describe the named outputs (``res4`` for C4, ``p2``..``p6`` for FPN)."""
 
-    def __init__(self, body: nn.Module, out_channels: int, names: list[str], strides: list[int],
-                 fpn: nn.Module | None = None):
+    def __init__(
+        self, body: nn.Module, out_channels: int, names: list[str], strides: list[int], fpn: nn.Module | None = None
+    ):
         super().__init__()
         self.body, self.fpn = body, fpn
         self.out_channels, self.names, self.strides = out_channels, names, strides
@@ -93,15 +95,19 @@ def _feature_stages(network: nn.Module) -> tuple[nn.Module, list[int]]:
         last_at = {f["reduction"]: i for i, f in enumerate(info)}  # the last stage at each stride
         picks = [last_at.get(s) for s in FPN_STRIDES]
         if None in picks:
-            raise ConfigError(f"{type(network).__name__}: FPN needs feature maps at strides {FPN_STRIDES}, timm "
-                              f"reports {[f['reduction'] for f in info]}")
+            raise ConfigError(
+                f"{type(network).__name__}: FPN needs feature maps at strides {FPN_STRIDES}, timm "
+                f"reports {[f['reduction'] for f in info]}"
+            )
         nested = any("." in info[i]["module"] for i in picks)  # e.g. EfficientNet's "blocks.1"
         body = timm.models.FeatureListNet(network, out_indices=picks, flatten_sequential=nested)
         return _ListToDict(body), [info[i]["num_chs"] for i in picks]
     features = getattr(network, "features", None)
     if not isinstance(features, nn.Sequential):
-        raise ConfigError(f"{type(network).__name__}: the FPN layout takes ResNets, torchvision models with a "
-                          "`features` Sequential (MobileNet, EfficientNet) or timm CNNs")
+        raise ConfigError(
+            f"{type(network).__name__}: the FPN layout takes ResNets, torchvision models with a "
+            "`features` Sequential (MobileNet, EfficientNet) or timm CNNs"
+        )
     strides = _strides(features)
     picks = {s: max(i for i, si in enumerate(strides) if si == s) for s in FPN_STRIDES if s in strides}
     if len(picks) != len(FPN_STRIDES):
@@ -161,16 +167,20 @@ def build_backbone(cfg, network: nn.Module) -> tuple[Backbone, nn.Module | None]
     freeze_at = cfg.MODEL.BACKBONE.FREEZE_AT
     is_resnet = isinstance(network, torchvision.models.ResNet)
     if freeze_at and not is_resnet:
-        raise ConfigError(f"MODEL.BACKBONE.FREEZE_AT {freeze_at} names ResNet stages; for "
-                          f"{type(network).__name__} set MODEL.BACKBONE.FREEZE_AT 0")
+        raise ConfigError(
+            f"MODEL.BACKBONE.FREEZE_AT {freeze_at} names ResNet stages; for "
+            f"{type(network).__name__} set MODEL.BACKBONE.FREEZE_AT 0"
+        )
     if is_resnet:
         _freeze_resnet(network, freeze_at)
     network = convert_norm(network, cfg.MODEL.RESNETS.NORM)  # the stages left trainable
     if layout_of(cfg) == "C4":
         if not is_resnet:
-            raise ConfigError(f"the C4 layout (MODEL.BACKBONE.NAME build_resnet_backbone) needs a torchvision ResNet, "
-                              f"got {type(network).__name__}: use an FPN config "
-                              f"(e.g. configs/det/trees_R_50_FPN_demo.yaml)")
+            raise ConfigError(
+                f"the C4 layout (MODEL.BACKBONE.NAME build_resnet_backbone) needs a torchvision ResNet, "
+                f"got {type(network).__name__}: use an FPN config "
+                f"(e.g. configs/det/trees_R_50_FPN_demo.yaml)"
+            )
         body = C4Body(network)
         c4 = _probe(body)["res4"].shape[1]
         head = cfg.MODEL.ROI_HEADS.NAME
@@ -191,6 +201,7 @@ def build_backbone(cfg, network: nn.Module) -> tuple[Backbone, nn.Module | None]
 
 
 # ----------------------------------------------------------------------------- detector
+
 
 def _d2_predictor_init(box_predictor: FastRCNNPredictor) -> FastRCNNPredictor:
     # Detectron2's FastRCNNOutputLayers: N(0, 0.01) scores, N(0, 0.001) deltas, zero biases.
@@ -219,18 +230,25 @@ def _pooler(cfg_head, backbone: Backbone, names: list[str]) -> RoIPooler:
     if missing:
         raise ConfigError(f"IN_FEATURES {names}: the backbone gives {backbone.names}, not {missing}")
     strides = [backbone.strides[backbone.names.index(n)] for n in names]
-    return RoIPooler(names, strides, cfg_head.POOLER_RESOLUTION, cfg_head.POOLER_SAMPLING_RATIO,
-                     aligned=cfg_head.POOLER_TYPE == "ROIAlignV2")  # V2: aligned=True; torchvision: always False
+    return RoIPooler(
+        names,
+        strides,
+        cfg_head.POOLER_RESOLUTION,
+        cfg_head.POOLER_SAMPLING_RATIO,
+        aligned=cfg_head.POOLER_TYPE == "ROIAlignV2",
+    )  # V2: aligned=True; torchvision: always False
 
 
 def build_rpn(cfg, backbone: Backbone) -> D2RPN:
     rpn, anchors = cfg.MODEL.RPN, cfg.MODEL.ANCHOR_GENERATOR
     levels = list(rpn.IN_FEATURES)
-    if levels != backbone.names[:len(levels)] or not levels:
+    if levels != backbone.names[: len(levels)] or not levels:
         raise ConfigError(f"MODEL.RPN.IN_FEATURES {levels}: the backbone gives {backbone.names}")
     if anchors.OFFSET != 0.0 or rpn.BBOX_REG_LOSS_TYPE != "smooth_l1" or rpn.HEAD_NAME != "StandardRPNHead":
-        raise ConfigError("the torchvision engine supports MODEL.ANCHOR_GENERATOR.OFFSET 0.0, "
-                          "MODEL.RPN.BBOX_REG_LOSS_TYPE smooth_l1 and MODEL.RPN.HEAD_NAME StandardRPNHead")
+        raise ConfigError(
+            "the torchvision engine supports MODEL.ANCHOR_GENERATOR.OFFSET 0.0, "
+            "MODEL.RPN.BBOX_REG_LOSS_TYPE smooth_l1 and MODEL.RPN.HEAD_NAME StandardRPNHead"
+        )
     # Detectron2's anchors (torchvision's default is 32..512 over 5 levels): one entry broadcasts to all levels.
     sizes = anchors.SIZES * len(levels) if len(anchors.SIZES) == 1 else anchors.SIZES
     ratios = anchors.ASPECT_RATIOS * len(levels) if len(anchors.ASPECT_RATIOS) == 1 else anchors.ASPECT_RATIOS
@@ -240,21 +258,30 @@ def build_rpn(cfg, backbone: Backbone) -> D2RPN:
     head = RPNHead(backbone.out_channels, generator.num_anchors_per_location()[0])  # N(0, 0.01) init, as Detectron2
     bg_iou, fg_iou = rpn.IOU_THRESHOLDS
     return D2RPN(
-        generator, head, fg_iou_thresh=fg_iou, bg_iou_thresh=bg_iou,
-        batch_size_per_image=rpn.BATCH_SIZE_PER_IMAGE, positive_fraction=rpn.POSITIVE_FRACTION,
+        generator,
+        head,
+        fg_iou_thresh=fg_iou,
+        bg_iou_thresh=bg_iou,
+        batch_size_per_image=rpn.BATCH_SIZE_PER_IMAGE,
+        positive_fraction=rpn.POSITIVE_FRACTION,
         # Detectron2's top-k (torchvision: 2000/1000 pre, 2000/1000 post), per level and per image in both
         pre_nms_top_n={"training": rpn.PRE_NMS_TOPK_TRAIN, "testing": rpn.PRE_NMS_TOPK_TEST},
         post_nms_top_n={"training": rpn.POST_NMS_TOPK_TRAIN, "testing": rpn.POST_NMS_TOPK_TEST},
         nms_thresh=rpn.NMS_THRESH,
-        smooth_l1_beta=rpn.SMOOTH_L1_BETA, loss_weight=rpn.LOSS_WEIGHT, box_loss_weight=rpn.BBOX_REG_LOSS_WEIGHT)
+        smooth_l1_beta=rpn.SMOOTH_L1_BETA,
+        loss_weight=rpn.LOSS_WEIGHT,
+        box_loss_weight=rpn.BBOX_REG_LOSS_WEIGHT,
+    )
 
 
 def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHeads:
     model, roi = cfg.MODEL, cfg.MODEL.ROI_HEADS
     box_cfg, num_classes = model.ROI_BOX_HEAD, roi.NUM_CLASSES
     if box_cfg.CLS_AGNOSTIC_BBOX_REG or box_cfg.BBOX_REG_LOSS_TYPE != "smooth_l1":
-        raise ConfigError("the torchvision engine supports class-specific smooth_l1 box regression "
-                          "(MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG False, BBOX_REG_LOSS_TYPE smooth_l1)")
+        raise ConfigError(
+            "the torchvision engine supports class-specific smooth_l1 box regression "
+            "(MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG False, BBOX_REG_LOSS_TYPE smooth_l1)"
+        )
     box_pool = _pooler(box_cfg, backbone, list(roi.IN_FEATURES))
     mask_pool = mask_head = mask_predictor = None
     if res5 is not None:  # C4: res5 head, mean-pooled for the predictor
@@ -263,11 +290,17 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
             mask_predictor = _mask_predictor(box_dim, cfg)
     else:
         if roi.NAME != "StandardROIHeads" or box_cfg.NAME != "FastRCNNConvFCHead":
-            raise ConfigError(f"MODEL.ROI_HEADS.NAME {roi.NAME!r} / ROI_BOX_HEAD.NAME {box_cfg.NAME!r}: an FPN "
-                              "model takes StandardROIHeads with FastRCNNConvFCHead")
+            raise ConfigError(
+                f"MODEL.ROI_HEADS.NAME {roi.NAME!r} / ROI_BOX_HEAD.NAME {box_cfg.NAME!r}: an FPN "
+                "model takes StandardROIHeads with FastRCNNConvFCHead"
+            )
         size = box_cfg.POOLER_RESOLUTION
-        box_head = FastRCNNConvFCHead((backbone.out_channels, size, size), [box_cfg.CONV_DIM] * box_cfg.NUM_CONV,
-                                      [box_cfg.FC_DIM] * box_cfg.NUM_FC, norm_layer(box_cfg.NORM))
+        box_head = FastRCNNConvFCHead(
+            (backbone.out_channels, size, size),
+            [box_cfg.CONV_DIM] * box_cfg.NUM_CONV,
+            [box_cfg.FC_DIM] * box_cfg.NUM_FC,
+            norm_layer(box_cfg.NORM),
+        )
         for layer in box_head.modules():  # Detectron2: msra convs (as torchvision), xavier-fill FCs
             if isinstance(layer, nn.Linear):
                 c2_xavier_fill(layer)
@@ -275,22 +308,33 @@ def build_roi_heads(cfg, backbone: Backbone, res5: nn.Module | None) -> D2RoIHea
         if model.MASK_ON:
             mask_cfg = model.ROI_MASK_HEAD
             mask_pool = _pooler(mask_cfg, backbone, list(roi.IN_FEATURES))
-            mask_head = MaskRCNNHeads(backbone.out_channels, [mask_cfg.CONV_DIM] * mask_cfg.NUM_CONV, 1,
-                                      norm_layer(mask_cfg.NORM))
+            mask_head = MaskRCNNHeads(
+                backbone.out_channels, [mask_cfg.CONV_DIM] * mask_cfg.NUM_CONV, 1, norm_layer(mask_cfg.NORM)
+            )
             mask_predictor = _mask_predictor(mask_cfg.CONV_DIM, cfg)
     box_predictor = _d2_predictor_init(FastRCNNPredictor(box_dim, num_classes + 1))  # + background (index 0)
     if roi.IOU_THRESHOLDS != [roi.IOU_THRESHOLDS[0]] or not roi.PROPOSAL_APPEND_GT:
-        raise ConfigError("MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and "
-                          "PROPOSAL_APPEND_GT True")
+        raise ConfigError(
+            "MODEL.ROI_HEADS: the torchvision engine takes one IOU_THRESHOLDS value and PROPOSAL_APPEND_GT True"
+        )
     return D2RoIHeads(
-        box_pool, box_head, box_predictor,
-        fg_iou_thresh=roi.IOU_THRESHOLDS[0], bg_iou_thresh=roi.IOU_THRESHOLDS[0],
-        batch_size_per_image=roi.BATCH_SIZE_PER_IMAGE, positive_fraction=roi.POSITIVE_FRACTION,
+        box_pool,
+        box_head,
+        box_predictor,
+        fg_iou_thresh=roi.IOU_THRESHOLDS[0],
+        bg_iou_thresh=roi.IOU_THRESHOLDS[0],
+        batch_size_per_image=roi.BATCH_SIZE_PER_IMAGE,
+        positive_fraction=roi.POSITIVE_FRACTION,
         bbox_reg_weights=tuple(box_cfg.BBOX_REG_WEIGHTS),  # (10, 10, 5, 5) in both libraries
-        score_thresh=roi.SCORE_THRESH_TEST, nms_thresh=roi.NMS_THRESH_TEST,
+        score_thresh=roi.SCORE_THRESH_TEST,
+        nms_thresh=roi.NMS_THRESH_TEST,
         detections_per_img=cfg.TEST.DETECTIONS_PER_IMAGE,
-        mask_roi_pool=mask_pool, mask_head=mask_head, mask_predictor=mask_predictor,
-        smooth_l1_beta=box_cfg.SMOOTH_L1_BETA, box_loss_weight=box_cfg.BBOX_REG_LOSS_WEIGHT)
+        mask_roi_pool=mask_pool,
+        mask_head=mask_head,
+        mask_predictor=mask_predictor,
+        smooth_l1_beta=box_cfg.SMOOTH_L1_BETA,
+        box_loss_weight=box_cfg.BBOX_REG_LOSS_WEIGHT,
+    )
 
 
 def build_detector(cfg, network: nn.Module) -> GeneralizedRCNN:

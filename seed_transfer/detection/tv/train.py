@@ -33,8 +33,18 @@ from tqdm import tqdm
 from distill import distributed as du
 from distill.config import ConfigError
 from distill.resume import flatten
-from distill.runtime import (CallbackHook, PeriodicCheckpoint, ProgressBar, TrainLoop, launch, optimizer_step,
-                             read_training_state, restore_training_state, save_training_state, set_rng_state)
+from distill.runtime import (
+    CallbackHook,
+    PeriodicCheckpoint,
+    ProgressBar,
+    TrainLoop,
+    launch,
+    optimizer_step,
+    read_training_state,
+    restore_training_state,
+    save_training_state,
+    set_rng_state,
+)
 
 from ...backbones import is_random, load_backbone
 from ...finetune import METRICS_FILE, PreparedWeights, json_line, write_json
@@ -50,6 +60,7 @@ LOG_PERIOD = 20  # iterations between log lines, as Detectron2's writers
 
 # ----------------------------------------------------------------------------- model and optimizer
 
+
 def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=False, seed=0):
     """(detector, init description) for ``weights`` (a checkpoint or "random") under ``cfg``."""
     random_init = is_random(weights)  # (a Detectron2 .pkl is refused by the plan, detection.plan.make_plan)
@@ -57,16 +68,23 @@ def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=Fals
     network, arch = load_backbone(None if random_init else weights, arch, layout, allow_unsafe_pickle, seed)
     depth = arch.removeprefix("resnet")
     if depth.isdigit() and int(depth) != cfg.MODEL.RESNETS.DEPTH:
-        raise ConfigError(f"the weights are a {arch}, but the config has MODEL.RESNETS.DEPTH "
-                          f"{cfg.MODEL.RESNETS.DEPTH}: use the R{depth} config or override MODEL.RESNETS.DEPTH {depth}")
+        raise ConfigError(
+            f"the weights are a {arch}, but the config has MODEL.RESNETS.DEPTH "
+            f"{cfg.MODEL.RESNETS.DEPTH}: use the R{depth} config or override MODEL.RESNETS.DEPTH {depth}"
+        )
     if cfg.MODEL.RESNETS.STRIDE_IN_1X1 and isinstance(network, torchvision.models.ResNet):
-        raise ConfigError("MODEL.RESNETS.STRIDE_IN_1X1 True is the Caffe2 (MSRA) ResNet; torchvision ResNets "
-                          "stride in the 3x3 conv: set MODEL.RESNETS.STRIDE_IN_1X1 False")
+        raise ConfigError(
+            "MODEL.RESNETS.STRIDE_IN_1X1 True is the Caffe2 (MSRA) ResNet; torchvision ResNets "
+            "stride in the 3x3 conv: set MODEL.RESNETS.STRIDE_IN_1X1 False"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the heads' initialisation depends on the seed only
         model = build_detector(cfg, network)
-    return model, {"init": "random" if random_init else "checkpoint", "arch": arch,
-                   **({} if random_init else {"weights": str(weights)})}
+    return model, {
+        "init": "random" if random_init else "checkpoint",
+        "arch": arch,
+        **({} if random_init else {"weights": str(weights)}),
+    }
 
 
 _NORM_TYPES = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
@@ -99,8 +117,10 @@ def lr_factor(iteration: int, solver) -> float:
     elif solver.LR_SCHEDULER_NAME == "WarmupCosineLR":
         factor = 0.5 * (1 + math.cos(math.pi * iteration / solver.MAX_ITER))
     else:
-        raise ConfigError(f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
-                          "WarmupMultiStepLR and WarmupCosineLR")
+        raise ConfigError(
+            f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
+            "WarmupMultiStepLR and WarmupCosineLR"
+        )
     if iteration < solver.WARMUP_ITERS:
         alpha = iteration / solver.WARMUP_ITERS
         warmup = {"linear": solver.WARMUP_FACTOR * (1 - alpha) + alpha, "constant": solver.WARMUP_FACTOR}
@@ -111,6 +131,7 @@ def lr_factor(iteration: int, solver) -> float:
 
 
 # ----------------------------------------------------------------------------- distributed helpers
+
 
 def _world() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
@@ -129,6 +150,7 @@ def _to(device, images, targets=None):
 
 # ----------------------------------------------------------------------------- evaluation
 
+
 @torch.no_grad()
 def predict(model, dataset: DetectionDataset, device, with_masks: bool) -> dict:
     """``{image_id: [{"bbox", "score", "category_id"(, "segmentation")}]}`` for this process's share
@@ -142,8 +164,10 @@ def predict(model, dataset: DetectionDataset, device, with_masks: bool) -> dict:
         image, target = dataset[index]
         (output,) = model(_to(device, [image]))
         output = {k: v.cpu() for k, v in output.items()}
-        preds = [{"bbox": box, "score": score, "category_id": label - 1} for box, score, label in
-                 zip(output["boxes"].tolist(), output["scores"].tolist(), output["labels"].tolist())]
+        preds = [
+            {"bbox": box, "score": score, "category_id": label - 1}
+            for box, score, label in zip(output["boxes"].tolist(), output["scores"].tolist(), output["labels"].tolist())
+        ]
         if with_masks:
             for pred, mask in zip(preds, (output["masks"][:, 0] > 0.5).numpy().astype(np.uint8)):
                 rle = mask_util.encode(np.asfortranarray(mask))
@@ -169,14 +193,18 @@ def evaluate(model, cfg, data_root, device) -> dict:
         if test["metric"] == "voc":
             if cfg.MODEL.MASK_ON:
                 raise ConfigError(f"{name}: the VOC detection metric has no mask AP (set MODEL.MASK_ON False)")
-            found = {"bbox": voc_detection_ap(test["records"], predictions, test["classes"],
-                                              use_07_metric=test["use_07_metric"])}
+            found = {
+                "bbox": voc_detection_ap(
+                    test["records"], predictions, test["classes"], use_07_metric=test["use_07_metric"]
+                )
+            }
         else:
             found = {"bbox": coco_detection_ap(test["records"], predictions, test["classes"], "bbox")}
             if cfg.MODEL.MASK_ON:
                 found["segm"] = coco_detection_ap(test["records"], predictions, test["classes"], "segm")
-        log.info("%s: %s", name, {task: {k: round(v, 2) for k, v in m.items() if "-" not in k}
-                                  for task, m in found.items()})
+        log.info(
+            "%s: %s", name, {task: {k: round(v, 2) for k, v in m.items() if "-" not in k} for task, m in found.items()}
+        )
         results = results or found
     return results
 
@@ -199,6 +227,7 @@ def precise_bn(model, batches, device, num_iter: int) -> None:
 
 
 # ----------------------------------------------------------------------------- training
+
 
 def _clip_gradients(model, clip) -> None:
     """``SOLVER.CLIP_GRADIENTS``: clip the gradients of ``model`` by norm or by value."""
@@ -226,19 +255,24 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
         log.info("resumed from %s at iteration %d", checkpoint, start)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     model.train()
     flip = 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
     if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
-        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal "
-                          "or none")
+        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
 
     def batches(first, last, sampler_seed):
-        sampler = IterationBatches(len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world,
-                                   flip)
-        return torch.utils.data.DataLoader(DetectionDataset(records, cfg.MODEL.MASK_ON), batch_sampler=sampler,
-                                           num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=collate,
-                                           pin_memory=device.type == "cuda")
+        sampler = IterationBatches(
+            len(records), solver.IMS_PER_BATCH // world, sampler_seed, first, last, rank, world, flip
+        )
+        return torch.utils.data.DataLoader(
+            DetectionDataset(records, cfg.MODEL.MASK_ON),
+            batch_sampler=sampler,
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+        )
 
     clip = solver.CLIP_GRADIENTS
     clip_grads = (lambda: _clip_gradients(model, clip)) if clip.ENABLED else None
@@ -251,13 +285,26 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
         with torch.autocast(device.type, enabled=scaler is not None):
             losses = model(images, targets)
         loss = sum(losses.values())
-        optimizer_step(loss, optimizer, scaler, clip_grads=clip_grads, nonfinite=lambda value: (
-            f"loss became {value} at iteration {iteration}: {losses}; the last good checkpoint is {checkpoint}"))
+        optimizer_step(
+            loss,
+            optimizer,
+            scaler,
+            clip_grads=clip_grads,
+            nonfinite=lambda value: (
+                f"loss became {value} at iteration {iteration}: {losses}; the last good checkpoint is {checkpoint}"
+            ),
+        )
         return factor, loss.detach(), losses
 
     def save(done: int) -> None:
-        save_training_state(checkpoint, step=done, model=_unwrap(model).state_dict(), optimizer=optimizer,
-                            scaler=scaler, fingerprint=fingerprint)
+        save_training_state(
+            checkpoint,
+            step=done,
+            model=_unwrap(model).state_dict(),
+            optimizer=optimizer,
+            scaler=scaler,
+            fingerprint=fingerprint,
+        )
 
     progress = ProgressBar("train", mininterval=10)
     logfile = None
@@ -269,9 +316,14 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     def log_row(loop: TrainLoop) -> None:
         done, (factor, loss, losses) = loop.step, loop.outputs
         if logfile and (done % LOG_PERIOD == 0 or done == solver.MAX_ITER or done == loop.start + 1):
-            row = {"iteration": done, "lr": solver.BASE_LR * factor, "total_loss": loss.item(),
-                   **{k: v.item() for k, v in losses.items()}, "time": time.perf_counter() - loop.step_started,
-                   "data_time": loop.data_time}
+            row = {
+                "iteration": done,
+                "lr": solver.BASE_LR * factor,
+                "total_loss": loss.item(),
+                **{k: v.item() for k, v in losses.items()},
+                "time": time.perf_counter() - loop.step_started,
+                "data_time": loop.data_time,
+            }
             logfile.write(json_line(row) + "\n")
             logfile.flush()
             progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{row['lr']:.4g}")
@@ -280,8 +332,11 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
         if logfile:
             logfile.close()
 
-    hooks = [progress, CallbackHook(before_train=open_log, after_step=log_row, after_train=close_log),
-             PeriodicCheckpoint(save, solver.CHECKPOINT_PERIOD)]
+    hooks = [
+        progress,
+        CallbackHook(before_train=open_log, after_step=log_row, after_train=close_log),
+        PeriodicCheckpoint(save, solver.CHECKPOINT_PERIOD),
+    ]
     # Starting the loader draws its base seed from the global RNG: an uninterrupted run draws it
     # before iteration 0, so a resumed one draws it before its RNG state is restored, and the
     # stream then continues where the checkpoint left it (bit-identical resume).
@@ -297,6 +352,7 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
 
 # ----------------------------------------------------------------------------- one seed
 
+
 def _run(plan: DetPlan, seed: int, output_dir: Path, backbone: PreparedWeights) -> dict | None:
     rank, world = _world()
     request = plan.request
@@ -307,11 +363,14 @@ def _run(plan: DetPlan, seed: int, output_dir: Path, backbone: PreparedWeights) 
         (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     torch.manual_seed(seed + rank)  # Detectron2 seeds each process with seed + rank
     np.random.seed(seed + rank)
-    records, classes = load_training_records(cfg.DATASETS.TRAIN, request.data_root,
-                                             cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    records, classes = load_training_records(
+        cfg.DATASETS.TRAIN, request.data_root, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
     if len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
-        raise ConfigError(f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
-                          f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
+        raise ConfigError(
+            f"DATASETS.TRAIN has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+            f"{cfg.MODEL.ROI_HEADS.NUM_CLASSES}"
+        )
     model, init = build_model(cfg, backbone.file, request.arch, request.layout, request.allow_unsafe_pickle, seed)
     model.to(device)
     train(cfg, model, records, output_dir, seed, device, request.resume)
@@ -329,6 +388,10 @@ def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights) -> d
     ``num_gpus`` 0: the CPU; 1: one GPU; more: that many processes on this machine (NCCL). Under
     ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group."""
     num_gpus = plan.request.num_gpus
-    launch(_run, (plan, seed, Path(seed_dir), backbone), num_processes=num_gpus,
-           backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo")
+    launch(
+        _run,
+        (plan, seed, Path(seed_dir), backbone),
+        num_processes=num_gpus,
+        backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo",
+    )
     return json.loads((Path(seed_dir) / METRICS_FILE).read_text())

@@ -35,9 +35,12 @@ class D2Transform(GeneralizedRCNNTransform):
         inp = cfg.INPUT
         sizes = list(inp.MIN_SIZE_TRAIN) if isinstance(inp.MIN_SIZE_TRAIN, list) else [inp.MIN_SIZE_TRAIN]
         if inp.MIN_SIZE_TRAIN_SAMPLING not in ("choice", "range") or (
-                inp.MIN_SIZE_TRAIN_SAMPLING == "range" and len(sizes) != 2):
-            raise ConfigError(f"INPUT.MIN_SIZE_TRAIN_SAMPLING {inp.MIN_SIZE_TRAIN_SAMPLING!r} with MIN_SIZE_TRAIN "
-                              f"{sizes}: use 'choice', or 'range' with two sizes")
+            inp.MIN_SIZE_TRAIN_SAMPLING == "range" and len(sizes) != 2
+        ):
+            raise ConfigError(
+                f"INPUT.MIN_SIZE_TRAIN_SAMPLING {inp.MIN_SIZE_TRAIN_SAMPLING!r} with MIN_SIZE_TRAIN "
+                f"{sizes}: use 'choice', or 'range' with two sizes"
+            )
         super().__init__(sizes, inp.MAX_SIZE_TRAIN, mean, std, size_divisible=max(size_divisible, 1))
         self.sampling, self.max_size_train = inp.MIN_SIZE_TRAIN_SAMPLING, inp.MAX_SIZE_TRAIN
         self.min_size_test, self.max_size_test = inp.MIN_SIZE_TEST, inp.MAX_SIZE_TEST

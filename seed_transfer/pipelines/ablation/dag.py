@@ -32,12 +32,24 @@ def nodes(cfg: AblationConfig) -> list[Node]:
         record = run_point_or_fail(cfg, point, stages, evals[point.name])
         return {"record": record, "stages": stages.records}
 
-    return [Node(f"point {p.name}", "point", p.name, "point", (), lambda p=p: point_done(cfg, p, evals[p.name]),
-                 lambda p=p: run(p), keep_result=True) for p in grid.points]
+    return [
+        Node(
+            f"point {p.name}",
+            "point",
+            p.name,
+            "point",
+            (),
+            lambda p=p: point_done(cfg, p, evals[p.name]),
+            lambda p=p: run(p),
+            keep_result=True,
+        )
+        for p in grid.points
+    ]
 
 
-def run_ablation_dag(cfg: AblationConfig, launcher: LauncherConfig, poll_seconds: float = 5.0,
-                     on_event=None, job_fn: str = JOB_FN) -> dict:
+def run_ablation_dag(
+    cfg: AblationConfig, launcher: LauncherConfig, poll_seconds: float = 5.0, on_event=None, job_fn: str = JOB_FN
+) -> dict:
     """Every unfinished point as a job, then the report; returns what :func:`~.run.run_ablation` returns.
     ``job_fn``: what each job runs (a test's wrapper of :func:`run_job` that registers its models)."""
     started = time.perf_counter()

@@ -50,8 +50,16 @@ def axis_rows(grid: Grid, records: list[dict], axis: str) -> list[dict]:
     rows = []
     for value, name in grid.members[axis]:
         record = by_point.get(name, {"settings": {}, "status": "not run", "metrics": {}})
-        rows.append({"value": value, "point": name, "status": record["status"], "settings": record["settings"],
-                     "base": value == grid.base_values.get(axis), **record["metrics"]})
+        rows.append(
+            {
+                "value": value,
+                "point": name,
+                "status": record["status"],
+                "settings": record["settings"],
+                "base": value == grid.base_values.get(axis),
+                **record["metrics"],
+            }
+        )
     return rows
 
 
@@ -134,8 +142,11 @@ def _budget_lines(cfg: AblationConfig, grid: Grid, records: list[dict]) -> list[
         if student.is_file():
             meta = safe_load(student).get("meta", {})
             steps.append(f"{meta.get('step')}/{meta.get('total_steps')}")
-    teacher = ("no teacher (plain MoCo)" if base.distill.strategy == "moco"
-               else f"`{base.teacher.arch}` from `{base.teacher.weights}` (layout {base.teacher.layout})")
+    teacher = (
+        "no teacher (plain MoCo)"
+        if base.distill.strategy == "moco"
+        else f"`{base.teacher.arch}` from `{base.teacher.weights}` (layout {base.teacher.layout})"
+    )
     data = base.data.root or base.data.file_list or "the demo's scikit-image photos"
     budget = f"{base.optim.epochs} epochs, batch {base.optim.batch_size}, base lr {base.optim.base_lr}"
     if base.train.max_steps:
@@ -146,19 +157,24 @@ def _budget_lines(cfg: AblationConfig, grid: Grid, records: list[dict]) -> list[
         f"- **Base point**: student `{base.student.arch}`, teacher {teacher}, strategy `{base.distill.strategy}`, "
         f"tau_T {base.distill.tau_teacher:g}, tau_S {base.distill.tau_student:g}, queue {base.distill.queue_size}.",
         f"- **Distillation**: {base.data.source} data ({data}), {base.data.image_size} px crops; {budget}"
-        + (f" (steps run: {', '.join(dict.fromkeys(steps))})" if steps else "") + ".",
+        + (f" (steps run: {', '.join(dict.fromkeys(steps))})" if steps else "")
+        + ".",
     ]
     presets = [f"`{name}`: `{' '.join(o)}`" for name, o in cfg.teachers.items() if name in grid.axes.get("teacher", [])]
     if presets:
         lines.append("- **Teacher presets**: " + "; ".join(presets))
     if cfg.eval.knn.enabled:
-        lines.append(f"- **kNN**: `{cfg.eval.knn.config}` + `{' '.join(cfg.eval.knn.overrides) or '(no overrides)'}` "
-                     f"(train = bank, val = queries; top-1/top-5 %)")
+        lines.append(
+            f"- **kNN**: `{cfg.eval.knn.config}` + `{' '.join(cfg.eval.knn.overrides) or '(no overrides)'}` "
+            f"(train = bank, val = queries; top-1/top-5 %)"
+        )
     if cfg.eval.cls.enabled:
-        lines.append(f"- **Classification transfer**: `{cfg.eval.cls.config}` + "
-                     f"`{' '.join(cfg.eval.cls.overrides) or '(no overrides)'}` on "
-                     f"{', '.join(cfg.eval.cls.datasets) or 'the config dataset'} "
-                     f"(linear and kNN, % on the test split)")
+        lines.append(
+            f"- **Classification transfer**: `{cfg.eval.cls.config}` + "
+            f"`{' '.join(cfg.eval.cls.overrides) or '(no overrides)'}` on "
+            f"{', '.join(cfg.eval.cls.datasets) or 'the config dataset'} "
+            f"(linear and kNN, % on the test split)"
+        )
     failed = [r["point"] for r in records if r["status"] != "done"]
     if failed:
         lines.append(f"- **Failed points** (diverged; see the log): {', '.join(failed)}")
@@ -169,23 +185,31 @@ def teacher_cache_lines(records: list[dict]) -> list[str]:
     """A table of what each point did with the shared teacher cache; none when no point used one."""
     if not any(r.get("teacher_cache") for r in records):
         return []
-    lines = ["## Teacher cache", "",
-             "Points with the same teacher, data and seed share one cache of the teacher's embeddings of every view "
-             "(`teacher.cache_dir`): a point that read every step never ran the teacher; the students are "
-             "bit-identical to live-teacher runs.", "",
-             "| point | teacher cache | steps read | steps run by the teacher |", "|---|---|---|---|"]
+    lines = [
+        "## Teacher cache",
+        "",
+        "Points with the same teacher, data and seed share one cache of the teacher's embeddings of every view "
+        "(`teacher.cache_dir`): a point that read every step never ran the teacher; the students are "
+        "bit-identical to live-teacher runs.",
+        "",
+        "| point | teacher cache | steps read | steps run by the teacher |",
+        "|---|---|---|---|",
+    ]
     for r in records:
         cache = r.get("teacher_cache")
         if cache is None:
             lines.append(f"| `{r['point']}` | not used | - | - |")
         else:
-            lines.append(f"| `{r['point']}` | {cache['mode']} (`{Path(cache['folder']).name}`) | "
-                         f"{cache['read_steps']} | {cache['computed_steps']} |")
+            lines.append(
+                f"| `{r['point']}` | {cache['mode']} (`{Path(cache['folder']).name}`) | "
+                f"{cache['read_steps']} | {cache['computed_steps']} |"
+            )
     return lines + [""]
 
 
-def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: list[dict],
-                  wall_seconds: float) -> dict:
+def write_reports(
+    cfg: AblationConfig, grid: Grid, records: list[dict], stages: list[dict], wall_seconds: float
+) -> dict:
     """Write the per-axis (or grid) tables, CSVs, plots and report.md; returns their paths and rows."""
     out = Path(cfg.output_dir)
     columns = metric_columns(records)
@@ -196,15 +220,26 @@ def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: 
     lines += _budget_lines(cfg, grid, records)
     code = code_version()
     commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
-    lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min (this invocation: "
-              f"{wall_seconds / 60:.1f} min wall, {sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} "
-              f"stages already done); code {code.get('package_version', '')} at commit `{commit}`", ""]
+    lines += [
+        f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min (this invocation: "
+        f"{wall_seconds / 60:.1f} min wall, {sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} "
+        f"stages already done); code {code.get('package_version', '')} at commit `{commit}`",
+        "",
+    ]
 
     tables, files = {}, {}
     if cfg.mode == "product":
         header = axes + ["point", "status"] + columns
-        write_csv(out / "grid.csv", header, [[r["settings"][a] for a in axes] + [r["point"], r["status"]]
-                                             + [r["metrics"].get(c, "") for c in columns] for r in records])
+        write_csv(
+            out / "grid.csv",
+            header,
+            [
+                [r["settings"][a] for a in axes]
+                + [r["point"], r["status"]]
+                + [r["metrics"].get(c, "") for c in columns]
+                for r in records
+            ],
+        )
         (out / "grid.md").write_text(grid_markdown(axes, records, columns) + "\n")
         lines += ["## Full grid", "", grid_markdown(axes, records, columns), "", "CSV: [grid.csv](grid.csv)", ""]
         files["grid"] = {"csv": str(out / "grid.csv"), "md": str(out / "grid.md")}
@@ -219,9 +254,11 @@ def write_reports(cfg: AblationConfig, grid: Grid, records: list[dict], stages: 
         if cfg.mode == "axes":
             table = axis_markdown(axis, rows, columns)
             (out / f"{stem}.md").write_text(table + "\n")
-            write_csv(out / f"{stem}.csv", [axis, "point", "status", "base"] + columns,
-                      [[r["value"], r["point"], r["status"], r["base"]] + [r.get(c, "") for c in columns]
-                       for r in rows])
+            write_csv(
+                out / f"{stem}.csv",
+                [axis, "point", "status", "base"] + columns,
+                [[r["value"], r["point"], r["status"], r["base"]] + [r.get(c, "") for c in columns] for r in rows],
+            )
             files[axis].update(md=str(out / f"{stem}.md"), csv=str(out / f"{stem}.csv"))
             lines += [table, "", f"CSV: [{stem}.csv]({stem}.csv)", ""]
         lines += [f"![{axis}]({stem}.png)", ""]

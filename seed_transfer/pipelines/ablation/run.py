@@ -38,8 +38,18 @@ from distill.teacher_cache import share_teacher_cache
 from ...classification.schema import TransferClsConfig
 from ..stages import Stages, config_path, dataset_overrides, student_is_complete
 from ..stale import refuse_stale, stale_result, stale_student
-from .schema import (BASE_POINT, STUDENT_MODEL_NAME, TEACHER_AXIS, TEACHER_CACHE_DIR, AblationConfig, Grid, Point,
-                     axis_overrides, selected_axes, slug)
+from .schema import (
+    BASE_POINT,
+    STUDENT_MODEL_NAME,
+    TEACHER_AXIS,
+    TEACHER_CACHE_DIR,
+    AblationConfig,
+    Grid,
+    Point,
+    axis_overrides,
+    selected_axes,
+    slug,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +131,10 @@ def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
     for axis, vals in axes.items():
         for key in set().union(*(_keys_set(axis_overrides(cfg, axis, v)) for v in vals)):
             if key in owner and owner[key] != axis:
-                raise ConfigError(f"mode=product: axes {owner[key]!r} and {axis!r} both set {key}; "
-                                  f"remove one of them (or use mode=axes)")
+                raise ConfigError(
+                    f"mode=product: axes {owner[key]!r} and {axis!r} both set {key}; "
+                    f"remove one of them (or use mode=axes)"
+                )
             owner[key] = axis
 
 
@@ -138,17 +150,27 @@ def eval_dir(cfg: AblationConfig, point: Point) -> Path:
 
 
 def knn_config(cfg: AblationConfig, point: Point, student: Path) -> TransferClsConfig:
-    overrides = [*cfg.eval.knn.overrides, f"model.weights={student}", f"model.name={STUDENT_MODEL_NAME}",
-                 f"output_dir={eval_dir(cfg, point)}"]
+    overrides = [
+        *cfg.eval.knn.overrides,
+        f"model.weights={student}",
+        f"model.name={STUDENT_MODEL_NAME}",
+        f"output_dir={eval_dir(cfg, point)}",
+    ]
     return load_config(TransferClsConfig, config_path(cfg.eval.knn.config), overrides)
 
 
 def cls_configs(cfg: AblationConfig, point: Point, student: Path) -> list[TransferClsConfig]:
     """One TransferClsConfig per dataset of eval.cls (``name`` or ``name:root``; none: the config's)."""
-    base = [*cfg.eval.cls.overrides, f"model.weights={student}", f"model.name={STUDENT_MODEL_NAME}",
-            f"output_dir={eval_dir(cfg, point)}"]
-    return [load_config(TransferClsConfig, config_path(cfg.eval.cls.config), [*base, *dataset_overrides(dataset)])
-            for dataset in cfg.eval.cls.datasets or [None]]
+    base = [
+        *cfg.eval.cls.overrides,
+        f"model.weights={student}",
+        f"model.name={STUDENT_MODEL_NAME}",
+        f"output_dir={eval_dir(cfg, point)}",
+    ]
+    return [
+        load_config(TransferClsConfig, config_path(cfg.eval.cls.config), [*base, *dataset_overrides(dataset)])
+        for dataset in cfg.eval.cls.datasets or [None]
+    ]
 
 
 def _fresh_json(path: Path, student: Path) -> dict | None:
@@ -184,8 +206,10 @@ def evaluations(cfg: AblationConfig, point: Point) -> list[tuple[str, TransferCl
         kcfg = knn_config(cfg, point, student)
         stages.append(("knn", kcfg, Path(kcfg.output_dir) / f"{STUDENT_MODEL_NAME}__knn.json"))
     if cfg.eval.cls.enabled:
-        stages += [(f"cls {c.data.name}", c, Path(c.output_dir) / f"{STUDENT_MODEL_NAME}__{c.data.name}.json")
-                   for c in cls_configs(cfg, point, student)]
+        stages += [
+            (f"cls {c.data.name}", c, Path(c.output_dir) / f"{STUDENT_MODEL_NAME}__{c.data.name}.json")
+            for c in cls_configs(cfg, point, student)
+        ]
     return stages
 
 
@@ -197,13 +221,16 @@ def stale_outputs(cfg: AblationConfig, grid: Grid, evals: dict[str, list] | None
     for point in grid.points:
         stale = stale_settings(point)
         if stale:
-            problems.append(f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
-                            f"distilled with other settings ({'; '.join(stale)})")
+            problems.append(
+                f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "
+                f"distilled with other settings ({'; '.join(stale)})"
+            )
         for _, ecfg, result in evals[point.name] if evals else evaluations(cfg, point):
             changed = stale_result(json.loads(result.read_text()).get("config"), ecfg) if result.is_file() else []
             if changed:
-                problems.append(f"point {point.name}: {result} was evaluated with other settings "
-                                f"({'; '.join(changed)})")
+                problems.append(
+                    f"point {point.name}: {result} was evaluated with other settings ({'; '.join(changed)})"
+                )
     return problems
 
 
@@ -222,10 +249,17 @@ def run_point(cfg: AblationConfig, point: Point, stages: Stages, evals: list | N
     for stage, ecfg, result in evaluations(cfg, point) if evals is None else evals:
         previous = _fresh_json(result, student)
         run = run_knn_eval if stage == "knn" else run_cls_transfer
-        results.append(stages.run(stage, point.name, previous is not None,
-                                  lambda: previous if previous is not None else run(ecfg)))
-    return {"point": point.name, "settings": point.settings, "overrides": point.overrides, "status": "done",
-            "metrics": point_metrics(results), "teacher_cache": teacher_cache_record(student)}
+        results.append(
+            stages.run(stage, point.name, previous is not None, lambda: previous if previous is not None else run(ecfg))
+        )
+    return {
+        "point": point.name,
+        "settings": point.settings,
+        "overrides": point.overrides,
+        "status": "done",
+        "metrics": point_metrics(results),
+        "teacher_cache": teacher_cache_record(student),
+    }
 
 
 def teacher_cache_record(student: Path) -> dict | None:
@@ -243,7 +277,8 @@ def point_done(cfg: AblationConfig, point: Point, evals: list | None = None) -> 
     student = Path(point.distill.train.output_dir) / STUDENT_NAME
     evals = evaluations(cfg, point) if evals is None else evals
     return student_is_complete(student, point.distill) and all(
-        _fresh_json(result, student) is not None for _, _, result in evals)
+        _fresh_json(result, student) is not None for _, _, result in evals
+    )
 
 
 def run_point_or_fail(cfg: AblationConfig, point: Point, stages: Stages, evals: list | None = None) -> dict:
@@ -252,8 +287,13 @@ def run_point_or_fail(cfg: AblationConfig, point: Point, stages: Stages, evals: 
         return run_point(cfg, point, stages, evals)
     except FloatingPointError as err:
         log.error("point %s failed: %s", point.name, err)
-        return {"point": point.name, "settings": point.settings, "overrides": point.overrides,
-                "status": f"failed: {err}", "metrics": {}}
+        return {
+            "point": point.name,
+            "settings": point.settings,
+            "overrides": point.overrides,
+            "status": f"failed: {err}",
+            "metrics": {},
+        }
 
 
 def prepare(cfg: AblationConfig) -> tuple[Grid, dict[str, list]]:
@@ -276,11 +316,14 @@ def run_ablation(cfg: AblationConfig, jobs: dict[str, dict] | None = None, start
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    (out / "grid.json").write_text(json.dumps(
-        [{"point": p.name, "settings": p.settings, "overrides": p.overrides} for p in grid.points], indent=2))
+    (out / "grid.json").write_text(
+        json.dumps([{"point": p.name, "settings": p.settings, "overrides": p.overrides} for p in grid.points], indent=2)
+    )
     jobs = jobs or {}
-    stages = Stages(out / "stages.json", {(s["stage"], s["row"]): s["seconds"]
-                                          for job in jobs.values() for s in job["stages"] if s["status"] == "ran"})
+    stages = Stages(
+        out / "stages.json",
+        {(s["stage"], s["row"]): s["seconds"] for job in jobs.values() for s in job["stages"] if s["status"] == "ran"},
+    )
     records = []
     for i, point in enumerate(grid.points, 1):
         if point.name in jobs:  # its job's record, and its stages as the job ran them

@@ -74,8 +74,10 @@ class AblationConfig:
         if self.mode not in MODES:
             raise ConfigError(f"mode={self.mode!r}: choose one of {', '.join(MODES)}")
         if not (self.eval.knn.enabled or self.eval.cls.enabled):
-            raise ConfigError("eval.knn.enabled and eval.cls.enabled are both false: a point would have no "
-                              "metric; enable one (eval.cls.enabled=true)")
+            raise ConfigError(
+                "eval.knn.enabled and eval.cls.enabled are both false: a point would have no "
+                "metric; enable one (eval.cls.enabled=true)"
+            )
         preset_overrides(self)
         selected_axes(self)
 
@@ -97,8 +99,10 @@ def preset_overrides(cfg: AblationConfig) -> dict[str, list[str]]:
     presets = {}
     for name, overrides in (cfg.teachers or {}).items():
         if not isinstance(overrides, list) or not overrides or not all(isinstance(o, str) for o in overrides):
-            raise ConfigError(f"teachers.{name}: expected a non-empty list of key=value overrides "
-                              f"(e.g. [teacher.weights=/path/ckpt.pth, teacher.arch=resnet50]), got {overrides!r}")
+            raise ConfigError(
+                f"teachers.{name}: expected a non-empty list of key=value overrides "
+                f"(e.g. [teacher.weights=/path/ckpt.pth, teacher.arch=resnet50]), got {overrides!r}"
+            )
         parse_overrides(overrides)  # "not of the form key=value" names the item
         bad = [o for o in overrides if o.partition("=")[0].strip() in RUNNER_KEYS]
         if bad:
@@ -115,13 +119,15 @@ def selected_axes(cfg: AblationConfig) -> dict[str, list]:
     presets = preset_overrides(cfg)
     for key, values in axes.items():
         if key in RUNNER_KEYS:
-            raise ConfigError(f"axes.{key}: set by the runner for every point (each point has its own folder); "
-                              f"remove this axis")
+            raise ConfigError(
+                f"axes.{key}: set by the runner for every point (each point has its own folder); remove this axis"
+            )
         if not isinstance(values, list):
             raise ConfigError(f"axes.{key}: expected a list of values, got {values!r}")
         if not values:
-            raise ConfigError(f"axes.{key} is empty: give at least one value, or leave the axis out "
-                              f"(only=[...] runs some axes)")
+            raise ConfigError(
+                f"axes.{key} is empty: give at least one value, or leave the axis out (only=[...] runs some axes)"
+            )
         if any(isinstance(v, (list, dict)) for v in values):
             raise ConfigError(f"axes.{key}: values must be scalars (or null), got {values!r}")
         if len({json.dumps(v) for v in values}) != len(values):
@@ -129,8 +135,10 @@ def selected_axes(cfg: AblationConfig) -> dict[str, list]:
         if key == TEACHER_AXIS:
             unknown = [v for v in values if str(v) not in presets]
             if unknown:
-                raise ConfigError(f"axes.teacher: unknown teacher preset {unknown[0]!r}; known presets: "
-                                  f"{', '.join(presets) or '(none)'}; add it under teachers: (name: [key=value, ...])")
+                raise ConfigError(
+                    f"axes.teacher: unknown teacher preset {unknown[0]!r}; known presets: "
+                    f"{', '.join(presets) or '(none)'}; add it under teachers: (name: [key=value, ...])"
+                )
     unknown = [a for a in cfg.only if a not in axes]
     if unknown:
         raise ConfigError(f"only: unknown axis {unknown[0]!r}; the grid's axes are {', '.join(axes)}")

@@ -41,9 +41,17 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
     graph = []
     students = student_rows(cfg, plan.distill)
     for row, dcfg in zip(students, plan.distill.values()):
-        graph.append(Node(f"distill {row.tag}", "distill", row.tag, "distill", (),
-                          lambda s=Path(row.weights), d=dcfg: student_is_complete(s, d),
-                          lambda d=dcfg: train(d, resume=True)))
+        graph.append(
+            Node(
+                f"distill {row.tag}",
+                "distill",
+                row.tag,
+                "distill",
+                (),
+                lambda s=Path(row.weights), d=dcfg: student_is_complete(s, d),
+                lambda d=dcfg: train(d, resume=True),
+            )
+        )
     rows = build_rows(cfg, students)
 
     def after(row) -> tuple[str, ...]:
@@ -54,17 +62,35 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
             for row in rows:
                 ccfg = cls_config(cfg, row, dataset)
                 out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
-                graph.append(Node(f"cls {ccfg.data.name} {row.tag}", f"cls {ccfg.data.name}", row.tag, "cls",
-                                  after(row), out.is_file, lambda c=ccfg: run_cls_transfer(c)))
+                graph.append(
+                    Node(
+                        f"cls {ccfg.data.name} {row.tag}",
+                        f"cls {ccfg.data.name}",
+                        row.tag,
+                        "cls",
+                        after(row),
+                        out.is_file,
+                        lambda c=ccfg: run_cls_transfer(c),
+                    )
+                )
     for stage in ("det", "seg"):
         if getattr(cfg, stage).enabled:
             seeds = getattr(cfg, stage).seeds
             for row, out in finetune_rows(cfg, stage, rows):
                 for seed in range(seeds):
-                    graph.append(Node(
-                        f"{stage} {row.tag} seed{seed}", stage, row.tag, stage, after(row),
-                        lambda o=out, k=seed: summary_covers(o, seeds) or (o / f"seed{k}" / "metrics.json").is_file(),
-                        lambda st=stage, r=row, o=out, k=seed: finetune(cfg, st, r, o, seed=k)))
+                    graph.append(
+                        Node(
+                            f"{stage} {row.tag} seed{seed}",
+                            stage,
+                            row.tag,
+                            stage,
+                            after(row),
+                            lambda o=out, k=seed: (
+                                summary_covers(o, seeds) or (o / f"seed{k}" / "metrics.json").is_file()
+                            ),
+                            lambda st=stage, r=row, o=out, k=seed: finetune(cfg, st, r, o, seed=k),
+                        )
+                    )
     return graph
 
 
@@ -73,8 +99,9 @@ def launchers(cfg: CompareConfig, launcher: LauncherConfig) -> dict[str, Launche
     return stage_launchers({stage: getattr(cfg.jobs, stage) for stage in STAGES}, launcher)
 
 
-def run_compare_dag(cfg: CompareConfig, launcher: LauncherConfig, command: str | None = None,
-                    poll_seconds: float = 5.0, on_event=None) -> dict:
+def run_compare_dag(
+    cfg: CompareConfig, launcher: LauncherConfig, command: str | None = None, poll_seconds: float = 5.0, on_event=None
+) -> dict:
     """The comparison as cluster jobs (see the module docstring); returns what
     :func:`~.run.run_compare` returns. Raises a :class:`~distill.errors.UserError` naming every
     failed job and its log (after the independent jobs have ended; no report is written)."""

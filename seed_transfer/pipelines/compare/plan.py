@@ -22,12 +22,17 @@ TEACHER_CACHE_DIR = "teacher_cache"  # <output_dir>/teacher_cache, shared by run
 def _member_config(cfg: CompareConfig, strategy: str, member: int) -> DistillConfig:
     tag = Row(strategy, "", member=member).tag
     out = Path(cfg.output_dir) / "distill" / row_dir_name(tag)
-    overrides = [*cfg.distill.overrides, f"student.arch={cfg.student_arch}", f"distill.strategy={strategy}",
-                 f"train.output_dir={out}"]
+    overrides = [
+        *cfg.distill.overrides,
+        f"student.arch={cfg.student_arch}",
+        f"distill.strategy={strategy}",
+        f"train.output_dir={out}",
+    ]
     dcfg = load_config(DistillConfig, config_path(cfg.distill.config), overrides)
     if member:
-        dcfg = load_config(DistillConfig, config_path(cfg.distill.config),
-                           [*overrides, f"train.seed={dcfg.train.seed + member}"])
+        dcfg = load_config(
+            DistillConfig, config_path(cfg.distill.config), [*overrides, f"train.seed={dcfg.train.seed + member}"]
+        )
     return dcfg
 
 
@@ -48,8 +53,12 @@ def distill_config(cfg: CompareConfig, strategy: str, member: int = 0) -> Distil
 
 # ---------------------------------------------------------------- classification
 def cls_config(cfg: CompareConfig, row: Row, dataset: str | None) -> TransferClsConfig:
-    overrides = [*cfg.cls.overrides, f"model.weights={row.weights}", f"model.name={row.tag}",
-                 f"output_dir={Path(cfg.output_dir) / 'cls'}"]
+    overrides = [
+        *cfg.cls.overrides,
+        f"model.weights={row.weights}",
+        f"model.name={row.tag}",
+        f"output_dir={Path(cfg.output_dir) / 'cls'}",
+    ]
     if row.weights == "random":
         overrides.append(f"model.seed={row.member}")
     if row.arch:
@@ -78,10 +87,19 @@ def resolve(cfg: CompareConfig) -> ComparePlan:
     if cfg.det.enabled:
         from ...detection.plan import DetRequest, make_plan
 
-        det = make_plan(DetRequest(str(config_path(cfg.det.config)), "random", Path(cfg.output_dir) / "det",
-                                   seeds=cfg.det.seeds, data_root=resolve_path(cfg.det.data_root),
-                                   opts=tuple(cfg.det.all_opts()), engine=cfg.det.engine, num_gpus=cfg.det.num_gpus,
-                                   ims_per_batch=cfg.det.ims_per_batch))
+        det = make_plan(
+            DetRequest(
+                str(config_path(cfg.det.config)),
+                "random",
+                Path(cfg.output_dir) / "det",
+                seeds=cfg.det.seeds,
+                data_root=resolve_path(cfg.det.data_root),
+                opts=tuple(cfg.det.all_opts()),
+                engine=cfg.det.engine,
+                num_gpus=cfg.det.num_gpus,
+                ims_per_batch=cfg.det.ims_per_batch,
+            )
+        )
     seg = None
     if cfg.seg.enabled:
         from ...segmentation.mmseg_setup import import_mmseg

@@ -80,8 +80,10 @@ def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConf
             steps.append(f"{tag}: {meta.get('step')}/{meta.get('total_steps')} steps")
             cache = meta.get("teacher_cache")
             if cache:
-                caches.append(f"{tag} {cache['mode']} ({cache['read_steps']} steps read, "
-                              f"{cache['computed_steps']} run by the teacher)")
+                caches.append(
+                    f"{tag} {cache['mode']} ({cache['read_steps']} steps read, "
+                    f"{cache['computed_steps']} run by the teacher)"
+                )
     lines = [
         f"- **Teacher** (SEED rows): `{dcfg.teacher.arch}` from `{dcfg.teacher.weights}` "
         f"(teacher input {dcfg.teacher.input_size or dcfg.data.image_size} px); MoCo rows use no teacher.",
@@ -93,29 +95,43 @@ def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConf
         f"- **Distillation config**: `{cfg.distill.config}` + `{' '.join(cfg.distill.overrides) or '(no overrides)'}`",
     ]
     if caches:
-        lines.append(f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): "
-                     f"{'; '.join(caches)}")
+        lines.append(
+            f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): {'; '.join(caches)}"
+        )
     return lines
 
 
 def _distill_data(dcfg: DistillConfig) -> str:
     """The distillation set by name and size (the folder sources are not listed: they can be ImageNet)."""
-    names = {"stamps": "the Tux Paint stamps outside the evaluation categories (distill/stamps.py)",
-             "demo": "crops of the scikit-image / scikit-learn photos", "filelist": f"`{dcfg.data.file_list}`"}
+    names = {
+        "stamps": "the Tux Paint stamps outside the evaluation categories (distill/stamps.py)",
+        "demo": "crops of the scikit-image / scikit-learn photos",
+        "filelist": f"`{dcfg.data.file_list}`",
+    }
     if dcfg.data.source == "imagefolder":
         return f"`{dcfg.data.root}`"
     from distill.data import build_source_dataset
 
     kwargs = {"length": dcfg.data.demo_length} if dcfg.data.source == "demo" else {}
-    size = len(build_source_dataset(dcfg.data.source, resolve_path(dcfg.data.root),
-                                    resolve_path(dcfg.data.file_list), **kwargs))
+    size = len(
+        build_source_dataset(
+            dcfg.data.source, resolve_path(dcfg.data.root), resolve_path(dcfg.data.file_list), **kwargs
+        )
+    )
     unit = "crops a virtual epoch" if dcfg.data.source == "demo" else "images"
     return f"{names[dcfg.data.source]}, {size} {unit}"
 
 
-def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], det: dict[tuple[str, int], dict],
-                 stages: list[dict], wall_seconds: float, seg: dict[tuple[str, int], dict] | None = None,
-                 command: str | None = None) -> dict:
+def write_report(
+    cfg: CompareConfig,
+    rows: list[Row],
+    cls_results: list[dict],
+    det: dict[tuple[str, int], dict],
+    stages: list[dict],
+    wall_seconds: float,
+    seg: dict[tuple[str, int], dict] | None = None,
+    command: str | None = None,
+) -> dict:
     out = Path(cfg.output_dir)
     names = list(dict.fromkeys(r.name for r in rows))
     weights = {name: " ".join(r.weights for r in rows if r.name == name) for name in names}
@@ -134,30 +150,44 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     if cfg.cls.enabled:
         ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
         fewshot = getattr(ccfg, "fewshot", None)
-        episodes = (f", few-shot: {fewshot.n_way}-way prototype classifier on {fewshot.episodes} episodes, the same "
-                    f"episodes for every row" if fewshot is not None and fewshot.enabled else "")
-        lines.append(f"- **Classification transfer**: `{cfg.cls.config}` (frozen features {ccfg.features.resize} px, "
-                     f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}"
-                     f"{episodes}); scores in % on the test split")
+        episodes = (
+            f", few-shot: {fewshot.n_way}-way prototype classifier on {fewshot.episodes} episodes, the same "
+            f"episodes for every row"
+            if fewshot is not None and fewshot.enabled
+            else ""
+        )
+        lines.append(
+            f"- **Classification transfer**: `{cfg.cls.config}` (frozen features {ccfg.features.resize} px, "
+            f"logistic regression over {ccfg.linear.num_c} C values chosen on validation, kNN k={ccfg.knn.k}"
+            f"{episodes}); scores in % on the test split"
+        )
     if cfg.det.enabled:
-        lines.append(f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds "
-                     f"with one "
-                     f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s); "
-                     f"COCO-style AP (%)")
+        lines.append(
+            f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds "
+            f"with one "
+            f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s); "
+            f"COCO-style AP (%)"
+        )
     if cfg.seg.enabled:
-        lines.append(f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "
-                     f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); mIoU (%)")
-    lines.append(f"- **Units**: {cfg.distill.seeds} independent distillation(s) per strategy (and as many random-init "
-                 f"seeds) x the fine-tuning seeds; each cell is the mean ± std over its units")
+        lines.append(
+            f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "
+            f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); mIoU (%)"
+        )
+    lines.append(
+        f"- **Units**: {cfg.distill.seeds} independent distillation(s) per strategy (and as many random-init "
+        f"seeds) x the fine-tuning seeds; each cell is the mean ± std over its units"
+    )
     code = code_version()
     commit = f"{(code.get('git_commit') or 'unknown')[:10]}{' (uncommitted changes)' if code.get('git_dirty') else ''}"
     in_jobs = sum(s["status"] == "ran as jobs" for s in stages)
     jobs = f", {in_jobs} run as cluster jobs (in parallel: their seconds add up)" if in_jobs else ""
-    lines += [f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
-              f"(this invocation: {wall_seconds / 60:.1f} min wall, "
-              f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done{jobs}); "
-              f"code {code.get('package_version', '')} at commit `{commit}`",
-              f"- **Hardware** (of this invocation): {hardware_text()}"]
+    lines += [
+        f"- **Compute time** of the stages: {sum(s['seconds'] for s in stages) / 60:.1f} min "
+        f"(this invocation: {wall_seconds / 60:.1f} min wall, "
+        f"{sum(s['status'] == 'skipped' for s in stages)} of {len(stages)} stages already done{jobs}); "
+        f"code {code.get('package_version', '')} at commit `{commit}`",
+        f"- **Hardware** (of this invocation): {hardware_text()}",
+    ]
     if command:
         lines.append(f"- **Command**: `{command}`")
     lines.append("")
@@ -165,23 +195,40 @@ def write_report(cfg: CompareConfig, rows: list[Row], cls_results: list[dict], d
     header = ["init"] + [c.replace(" ", " (", 1) + ")" if " " in c else c for c in columns]
     lines += ["## Results", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in table:
-        cells = [cls_report.fmt_score(entry.get(c), entry.get(f"{c} std") if len(entry.get(f"{c} values", [])) > 1
-                                      else None) for c in columns]
+        cells = [
+            cls_report.fmt_score(entry.get(c), entry.get(f"{c} std") if len(entry.get(f"{c} values", [])) > 1 else None)
+            for c in columns
+        ]
         lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
     lines.append("")
     if diffs:
         lines += ["## Differences", ""] + differences_markdown(columns, diffs)
-    per_unit = [f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}" for e in table
-                for c in columns if 1 < len(e.get(f"{c} values", [])) <= MAX_LISTED_UNITS]
+    per_unit = [
+        f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}"
+        for e in table
+        for c in columns
+        if 1 < len(e.get(f"{c} values", [])) <= MAX_LISTED_UNITS
+    ]
     if per_unit:
-        lines += ["Per-unit values (member by member, then seed by seed; few-shot episodes in `results.csv`): "
-                  + "; ".join(per_unit), ""]
+        lines += [
+            "Per-unit values (member by member, then seed by seed; few-shot episodes in `results.csv`): "
+            + "; ".join(per_unit),
+            "",
+        ]
     lines += ["![results](results.png)", ""]
     if has_curves:
         lines += ["## Distillation loss", "", "![loss curves](loss_curves.png)", ""]
     if cls_results:
-        lines += ["## Classification transfer (details)", "", cls_report.markdown_table(cls_results, "linear"), "",
-                  cls_report.markdown_table(cls_results, "knn"), "", "![validation curves](cls/val_curves.png)", ""]
+        lines += [
+            "## Classification transfer (details)",
+            "",
+            cls_report.markdown_table(cls_results, "linear"),
+            "",
+            cls_report.markdown_table(cls_results, "knn"),
+            "",
+            "![validation curves](cls/val_curves.png)",
+            "",
+        ]
     lines += ["## Stages", "", "| stage | row | this invocation | seconds (when it ran) |", "|---|---|---|---|"]
     lines += [f"| {s['stage']} | {s['row']} | {s['status']} | {s['seconds']:.0f} |" for s in stages]
     (out / "report.md").write_text("\n".join(lines) + "\n")

@@ -66,8 +66,10 @@ def student_rows(cfg: CompareConfig, configs: dict) -> list[Row]:
     """One row per (strategy, member) of ``configs``, its weights the student its distillation exports."""
     from distill.trainer import STUDENT_NAME
 
-    return [Row(strategy, str(Path(dcfg.train.output_dir) / STUDENT_NAME), cfg.student_arch, strategy, member)
-            for (strategy, member), dcfg in configs.items()]
+    return [
+        Row(strategy, str(Path(dcfg.train.output_dir) / STUDENT_NAME), cfg.student_arch, strategy, member)
+        for (strategy, member), dcfg in configs.items()
+    ]
 
 
 def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None) -> list[Row]:
@@ -105,8 +107,12 @@ def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
             ccfg = cls_config(cfg, row, dataset)
             out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
             done = out.is_file()
-            result = stages.run(f"cls {ccfg.data.name}", row.tag, done,
-                                lambda: json.loads(out.read_text()) if done else run_cls_transfer(ccfg))
+            result = stages.run(
+                f"cls {ccfg.data.name}",
+                row.tag,
+                done,
+                lambda: json.loads(out.read_text()) if done else run_cls_transfer(ccfg),
+            )
             results.append({**result, "row": row.name, "member": row.member})
     return results
 
@@ -156,17 +162,35 @@ def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | No
         from ...detection.transfer import run_detection_transfer
 
         return run_detection_transfer(
-            str(config_path(cfg.det.config)), row.weights, out, seeds=cfg.det.seeds, name=row.name,
-            data_root=resolve_path(cfg.det.data_root), opts=cfg.det.all_opts(), num_gpus=cfg.det.num_gpus,
-            ims_per_batch=cfg.det.ims_per_batch, arch=row.arch, engine=resolve_engine(cfg.det.engine),
-            resume=True, only_seed=seed)  # an interrupted seed continues from its last checkpoint
+            str(config_path(cfg.det.config)),
+            row.weights,
+            out,
+            seeds=cfg.det.seeds,
+            name=row.name,
+            data_root=resolve_path(cfg.det.data_root),
+            opts=cfg.det.all_opts(),
+            num_gpus=cfg.det.num_gpus,
+            ims_per_batch=cfg.det.ims_per_batch,
+            arch=row.arch,
+            engine=resolve_engine(cfg.det.engine),
+            resume=True,
+            only_seed=seed,
+        )  # an interrupted seed continues from its last checkpoint
     from ...segmentation.transfer import run_segmentation_transfer
 
     # a random init has no checkpoint to take the depth from
     depth = [f"model.depth={_resnet_depth(row.arch)}"] if row.weights == "random" else []
-    return run_segmentation_transfer(config_path(cfg.seg.config), row.weights, out, seeds=cfg.seg.seeds,
-                                     name=row.name, data_root=resolve_path(cfg.seg.data_root),
-                                     opts=[*cfg.seg.opts, *depth], arch=row.arch, only_seed=seed)
+    return run_segmentation_transfer(
+        config_path(cfg.seg.config),
+        row.weights,
+        out,
+        seeds=cfg.seg.seeds,
+        name=row.name,
+        data_root=resolve_path(cfg.seg.data_root),
+        opts=[*cfg.seg.opts, *depth],
+        arch=row.arch,
+        only_seed=seed,
+    )
 
 
 def summary_covers(out: Path, seeds: int) -> bool:
@@ -181,8 +205,12 @@ def run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stag
     summaries = {}
     for row, out in finetune_rows(cfg, stage, rows):
         done = summary_covers(out, seeds)
-        summaries[(row.name, row.member)] = stages.run(stage, row.tag, done, lambda: json.loads(
-            (out / "summary.json").read_text()) if done else finetune(cfg, stage, row, out))
+        summaries[(row.name, row.member)] = stages.run(
+            stage,
+            row.tag,
+            done,
+            lambda: json.loads((out / "summary.json").read_text()) if done else finetune(cfg, stage, row, out),
+        )
         if not done:
             write_settings(out, finetune_settings(cfg, stage))
     return summaries
@@ -194,8 +222,9 @@ def _resnet_depth(arch: str | None) -> int | None:
 
 
 # ---------------------------------------------------------------- entry point
-def run_compare(cfg: CompareConfig, command: str | None = None, jobs: dict | None = None,
-                started: float | None = None) -> dict:
+def run_compare(
+    cfg: CompareConfig, command: str | None = None, jobs: dict | None = None, started: float | None = None
+) -> dict:
     """Run every stage (skipping finished ones) and write the report (``command``, the command
     line that ran it, goes at its top); returns rows, results and stage records. ``jobs``: the
     ``{(stage, row): seconds}`` of stages that cluster jobs have run (:mod:`.dag`), ``started``
@@ -214,8 +243,12 @@ def run_compare(cfg: CompareConfig, command: str | None = None, jobs: dict | Non
         cls_report.plot_val_curves(cls_results, out / "cls" / "val_curves.png")
     det = run_finetuning("det", cfg, rows, stages) if cfg.det.enabled else {}
     seg = run_finetuning("seg", cfg, rows, stages) if cfg.seg.enabled else {}
-    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg,
-                          command)
+    report = write_report(cfg, rows, cls_results, det, stages.records, time.perf_counter() - tic, seg, command)
     log.info("report written to %s", out / "report.md")
-    return {"rows": [r.__dict__ for r in rows], "stages": stages.records, "report": str(out / "report.md"),
-            "results_csv": str(out / "results.csv"), **report}
+    return {
+        "rows": [r.__dict__ for r in rows],
+        "stages": stages.records,
+        "report": str(out / "report.md"),
+        "results_csv": str(out / "results.csv"),
+        **report,
+    }

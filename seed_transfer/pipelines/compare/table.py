@@ -39,8 +39,9 @@ def _shots(key: str) -> int:
     return int(digits) if digits else 0
 
 
-def row_units(name: str, cls_results: list[dict],
-              finetuned: list[dict[tuple[str, int], dict]]) -> dict[str, dict[Unit, float]]:
+def row_units(
+    name: str, cls_results: list[dict], finetuned: list[dict[tuple[str, int], dict]]
+) -> dict[str, dict[Unit, float]]:
     """Column -> {unit: value} of the row ``name``: classification results (``row`` / ``member`` keys
     as ``run_cls`` adds them) and the fine-tuning stages' summaries, each keyed by (row name, member)."""
     units: dict[str, dict[Unit, float]] = {}
@@ -73,15 +74,17 @@ def _summary(values: list[float]) -> tuple[float, float, float]:
     return stats["mean"], stats["std"], se
 
 
-def results_table(row_names: list[str], weights: dict[str, str], cls_results: list[dict],
-                  finetuned: list[dict[tuple[str, int], dict]]) -> tuple[list[str], list[dict]]:
+def results_table(
+    row_names: list[str], weights: dict[str, str], cls_results: list[dict], finetuned: list[dict[tuple[str, int], dict]]
+) -> tuple[list[str], list[dict]]:
     """(columns, one entry per row): ``<c>`` (mean over units), ``<c> std``, ``<c> se``,
     ``<c> values`` and ``<c> units`` ({unit: value}, for the differences) for every column."""
     datasets = list(dict.fromkeys(r["dataset"] for r in cls_results))
     columns = []
     for dataset in datasets:
-        keys = dict.fromkeys(k for r in cls_results if r["dataset"] == dataset
-                             for k, v in cls_scores(r).items() if v is not None)
+        keys = dict.fromkeys(
+            k for r in cls_results if r["dataset"] == dataset for k, v in cls_scores(r).items() if v is not None
+        )
         columns += [f"{key} {dataset}" for key in keys]
     table = []
     for name in row_names:
@@ -139,8 +142,9 @@ def write_results_csv(columns: list[str], entries: list[dict], path: Path) -> No
         writer = csv.writer(f)
         writer.writerow(header)
         for entry in entries:
-            writer.writerow([_csv_cell(entry.get(h)) if h not in ("row", "kind", "weights") else entry.get(h, "")
-                             for h in header])
+            writer.writerow(
+                [_csv_cell(entry.get(h)) if h not in ("row", "kind", "weights") else entry.get(h, "") for h in header]
+            )
 
 
 def _csv_cell(value) -> str:
@@ -170,12 +174,24 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
     header = ["difference"] + [c.replace(" ", " (", 1) + ")" if " " in c else c for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for entry in diffs:
-        lines.append(f"| {entry['row'].replace(' - ', ' − ')} | "
-                     + " | ".join(fmt_difference(entry.get(f"{c} diff")) for c in columns) + " |")
+        lines.append(
+            f"| {entry['row'].replace(' - ', ' − ')} | "
+            + " | ".join(fmt_difference(entry.get(f"{c} diff")) for c in columns)
+            + " |"
+        )
     members = max((entry[k].members for entry in diffs for k in entry if k.endswith(" diff")), default=0)
-    caveat = ("" if members > 1 else "With one distillation per strategy these errors count the fine-tuning seeds "
-              "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
-              "measures it). ")
-    return lines + ["", "Mean paired difference ± its standard error (the larger of the estimates over paired "
-                    "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). " + caveat +
-                    "**Bold**: more than two standard errors from zero; anything else is within noise.", ""]
+    caveat = (
+        ""
+        if members > 1
+        else "With one distillation per strategy these errors count the fine-tuning seeds "
+        "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
+        "measures it). "
+    )
+    return lines + [
+        "",
+        "Mean paired difference ± its standard error (the larger of the estimates over paired "
+        "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
+        + caveat
+        + "**Bold**: more than two standard errors from zero; anything else is within noise.",
+        "",
+    ]

@@ -32,8 +32,15 @@ def test_round_trip_restores_everything_including_python_and_numpy_rng(tmp_path)
     scaler = torch.amp.GradScaler("cpu", init_scale=256.0)
     torch.manual_seed(1), random.seed(1), np.random.seed(1)
     path = tmp_path / "checkpoint.pth"
-    save_training_state(path, step=2, model=model.state_dict(), optimizer=optimizer, scaler=scaler,
-                        fingerprint={"optim.base_lr": 0.1}, evals=[{"step": 2, "top1": 50.0}])
+    save_training_state(
+        path,
+        step=2,
+        model=model.state_dict(),
+        optimizer=optimizer,
+        scaler=scaler,
+        fingerprint={"optim.base_lr": 0.1},
+        evals=[{"step": 2, "top1": 50.0}],
+    )
     expected = draws()  # what an uninterrupted run draws next
 
     torch.manual_seed(9), random.seed(9), np.random.seed(9)  # a new process
@@ -55,8 +62,9 @@ def test_round_trip_restores_everything_including_python_and_numpy_rng(tmp_path)
 
 def test_the_rng_can_be_restored_later_than_the_rest(tmp_path):
     model, optimizer = trained()
-    save_training_state(tmp_path / "c.pth", step=5, model=model.state_dict(), optimizer=optimizer, scaler=None,
-                        fingerprint=None)
+    save_training_state(
+        tmp_path / "c.pth", step=5, model=model.state_dict(), optimizer=optimizer, scaler=None, fingerprint=None
+    )
     random.seed(3)
     expected = random.random()
     random.seed(3)
@@ -69,8 +77,15 @@ def test_a_failed_write_keeps_the_last_good_checkpoint(tmp_path):
     path = tmp_path / "checkpoint.pth"
     save_training_state(path, step=1, model=model.state_dict(), optimizer=optimizer, scaler=None, fingerprint=None)
     with pytest.raises(Exception):
-        save_training_state(path, step=2, model=model.state_dict(), optimizer=optimizer, scaler=None,
-                            fingerprint=None, unpicklable=lambda: None)
+        save_training_state(
+            path,
+            step=2,
+            model=model.state_dict(),
+            optimizer=optimizer,
+            scaler=None,
+            fingerprint=None,
+            unpicklable=lambda: None,
+        )
     assert read_training_state(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pth"]  # no temporary left behind
     with pytest.raises(ValueError, match=r"\['rng'\] would replace the format's own"):

@@ -28,8 +28,13 @@ def report(folder: str) -> str:
         stopped = None
     except FloatingPointError as err:
         stopped = str(err)
-    seen = {"device": str(device), "rank": du.rank(), "world": du.world_size(), "stopped": stopped,
-            "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}}
+    seen = {
+        "device": str(device),
+        "rank": du.rank(),
+        "world": du.world_size(),
+        "stopped": stopped,
+        "env": {k: os.environ.get(k) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE")},
+    }
     Path(folder, f"rank{du.rank()}.json").write_text(json.dumps(seen))
     return "done"
 
@@ -39,8 +44,13 @@ def test_a_single_process_runs_main_here_without_a_process_group(tmp_path, monke
         monkeypatch.delenv(name, raising=False)
     assert launch(report, (str(tmp_path),)) == "done"
     seen = json.loads((tmp_path / "rank0.json").read_text())
-    assert seen == {"device": "cpu", "rank": 0, "world": 1, "stopped": None,
-                    "env": {"RANK": None, "LOCAL_RANK": None, "WORLD_SIZE": None}}
+    assert seen == {
+        "device": "cpu",
+        "rank": 0,
+        "world": 1,
+        "stopped": None,
+        "env": {"RANK": None, "LOCAL_RANK": None, "WORLD_SIZE": None},
+    }
     assert not dist.is_initialized()
 
 
@@ -63,10 +73,10 @@ def test_spawned_processes_see_what_torchrun_gives_and_agree_on_a_nan(tmp_path, 
 
 @pytest.mark.slow
 def test_under_torchrun_each_rank_runs_main_once(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
-           str(tmp_path)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__, str(tmp_path)]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     check_two_ranks(tmp_path)
 

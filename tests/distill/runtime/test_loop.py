@@ -38,12 +38,20 @@ def test_hooks_run_in_order_around_each_step():
     loop = TrainLoop(run_step, [Recorder("a", events), Recorder("b", events)], start=0, stop=2)
     assert loop.run(["x", "y"]) == 2
     assert events == [
-        ("a", "before_train", 0), ("b", "before_train", 0),
-        ("a", "before_step", 0), ("b", "before_step", 0), ("step", 0, "x"),
-        ("a", "after_step", 1, "out0"), ("b", "after_step", 1, "out0"),  # after a step: the number of steps done
-        ("a", "before_step", 1), ("b", "before_step", 1), ("step", 1, "y"),
-        ("a", "after_step", 2, "out1"), ("b", "after_step", 2, "out1"),
-        ("a", "after_train", 2), ("b", "after_train", 2),
+        ("a", "before_train", 0),
+        ("b", "before_train", 0),
+        ("a", "before_step", 0),
+        ("b", "before_step", 0),
+        ("step", 0, "x"),
+        ("a", "after_step", 1, "out0"),
+        ("b", "after_step", 1, "out0"),  # after a step: the number of steps done
+        ("a", "before_step", 1),
+        ("b", "before_step", 1),
+        ("step", 1, "y"),
+        ("a", "after_step", 2, "out1"),
+        ("b", "after_step", 2, "out1"),
+        ("a", "after_train", 2),
+        ("b", "after_train", 2),
     ]
 
 
@@ -72,9 +80,16 @@ def test_after_train_runs_on_an_error_and_the_error_propagates():
             raise FloatingPointError("loss is nan")
 
     with pytest.raises(FloatingPointError, match="loss is nan"):
-        TrainLoop(run_step, [CallbackHook(after_step=lambda loop: events.append(("after_step", loop.step)),
-                                          after_train=lambda loop: events.append(("after_train", loop.step)))],
-                  stop=3).run(range(3))
+        TrainLoop(
+            run_step,
+            [
+                CallbackHook(
+                    after_step=lambda loop: events.append(("after_step", loop.step)),
+                    after_train=lambda loop: events.append(("after_train", loop.step)),
+                )
+            ],
+            stop=3,
+        ).run(range(3))
     assert events == [("after_step", 1), ("after_train", 1)]
 
 
@@ -103,7 +118,7 @@ def test_resumable_batches_continue_where_an_uninterrupted_run_would_be():
     per_epoch = sampler.steps_per_epoch()
     full = [b.tolist() for b in itertools.islice(resumable_batches(loader, sampler, 0, per_epoch), 3 * per_epoch)]
     assert sorted(i for batch in full[:per_epoch] for i, _ in batch) == list(range(10))  # an epoch sees each once
-    assert full[:per_epoch] != full[per_epoch:2 * per_epoch]  # and the next one another order
+    assert full[:per_epoch] != full[per_epoch : 2 * per_epoch]  # and the next one another order
     for start in (3, per_epoch, 2 * per_epoch + 1):  # mid-epoch, at an epoch's end, in a later epoch
         resumed = itertools.islice(resumable_batches(loader, sampler, start, per_epoch), 3 * per_epoch - start)
         assert [b.tolist() for b in resumed] == full[start:], start

@@ -40,8 +40,9 @@ def test_a_nan_loss_raises_the_loops_message_and_changes_nothing():
     grads = [p.grad.clone() for p in model.parameters()]
     momenta = [optimizer.state[p]["momentum_buffer"].clone() for p in model.parameters()]
     with pytest.raises(FloatingPointError, match=r"^loss is nan at step 7; stopped$"):
-        optimizer_step(loss_of(model) * float("nan"), optimizer,
-                       nonfinite=lambda value: f"loss is {value} at step 7; stopped")
+        optimizer_step(
+            loss_of(model) * float("nan"), optimizer, nonfinite=lambda value: f"loss is {value} at step 7; stopped"
+        )
     for p, weight, grad, momentum in zip(model.parameters(), weights, grads, momenta):
         assert torch.equal(p, weight) and torch.equal(optimizer.state[p]["momentum_buffer"], momentum)
         assert torch.equal(p.grad, grad)  # not even zeroed

@@ -19,10 +19,25 @@ def folder(tmp_path_factory):
 
 
 def config(folder, tmp_path, *overrides):
-    return load_config(TransferClsConfig, None, [
-        "model.weights=random", f"model.arch={TINY}", "data.name=imagefolder", f"data.root={folder}",
-        "features.resize=16", "features.crop=16", "features.num_workers=0", f"features.cache_dir={tmp_path}/cache",
-        "linear.num_c=5", "linear.n_jobs=1", "knn.k=5", f"output_dir={tmp_path}/out", *overrides])
+    return load_config(
+        TransferClsConfig,
+        None,
+        [
+            "model.weights=random",
+            f"model.arch={TINY}",
+            "data.name=imagefolder",
+            f"data.root={folder}",
+            "features.resize=16",
+            "features.crop=16",
+            "features.num_workers=0",
+            f"features.cache_dir={tmp_path}/cache",
+            "linear.num_c=5",
+            "linear.n_jobs=1",
+            "knn.k=5",
+            f"output_dir={tmp_path}/out",
+            *overrides,
+        ],
+    )
 
 
 def test_carved_validation_is_fixed_and_disjoint():

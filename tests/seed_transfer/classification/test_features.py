@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from seed_transfer.backbones import checkpoint_fingerprint, load_backbone
-from seed_transfer.classification.features import FeatureTransform, Features, cache_key, cached_features, extract_features
+from seed_transfer.classification.features import (
+    FeatureTransform,
+    Features,
+    cache_key,
+    cached_features,
+    extract_features,
+)
 
 
 def key(fingerprint="sha256:a", split="train", transform=FeatureTransform(), root="/data"):
@@ -64,8 +70,13 @@ def test_extract_features_batches_in_order():
         def __getitem__(self, i):
             return torch.full((3, 4, 4), float(i)), i
 
-    out = extract_features(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2)), Tiny(), batch_size=2,
-                           num_workers=0, device=torch.device("cpu"))
+    out = extract_features(
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2)),
+        Tiny(),
+        batch_size=2,
+        num_workers=0,
+        device=torch.device("cpu"),
+    )
     assert out.features.shape == (5, 2) and out.features.dtype == np.float32
     assert np.array_equal(out.targets, np.arange(5))
 

@@ -52,8 +52,10 @@ def test_only_classes_with_enough_images_take_part():
     episodes = sample_episodes(TARGETS, n_way=3, k_shot=5, n_query=15, n_episodes=200, seed=0)
     counts = np.bincount(TARGETS)
     assert set(episodes.classes.ravel().tolist()) == set(np.flatnonzero(counts >= 20).tolist())  # 3 of 8 classes
-    message = (r"5-way 5-shot episodes with 15 queries need 5 classes with at least 20 images; "
-               r"3 of 8 classes have that many \(the largest: \[24, 22, 20, 18, 16\] images\); lower n_query")
+    message = (
+        r"5-way 5-shot episodes with 15 queries need 5 classes with at least 20 images; "
+        r"3 of 8 classes have that many \(the largest: \[24, 22, 20, 18, 16\] images\); lower n_query"
+    )
     with pytest.raises(ValueError, match=message):
         sample_episodes(TARGETS, n_way=5, k_shot=5, n_query=15, n_episodes=10)
 
@@ -100,11 +102,25 @@ def test_episodes_must_match_the_targets():
 
 
 def digits_config(tmp_path, *overrides):
-    return load_config(TransferClsConfig, DIGITS_DEMO, [
-        "model.weights=random", f"model.arch={TINY}", "features.resize=16", "features.crop=16",
-        f"features.cache_dir={tmp_path}/cache", "linear.num_c=2", "linear.wd_min_exp=0", "linear.wd_max_exp=1",
-        "linear.n_jobs=1", f"output_dir={tmp_path}/out",
-        "fewshot.enabled=true", "fewshot.episodes=40", *overrides])
+    return load_config(
+        TransferClsConfig,
+        DIGITS_DEMO,
+        [
+            "model.weights=random",
+            f"model.arch={TINY}",
+            "features.resize=16",
+            "features.crop=16",
+            f"features.cache_dir={tmp_path}/cache",
+            "linear.num_c=2",
+            "linear.wd_min_exp=0",
+            "linear.wd_max_exp=1",
+            "linear.n_jobs=1",
+            f"output_dir={tmp_path}/out",
+            "fewshot.enabled=true",
+            "fewshot.episodes=40",
+            *overrides,
+        ],
+    )
 
 
 def test_run_cls_transfer_reports_fewshot_on_digits(tmp_path):
@@ -120,15 +136,26 @@ def test_run_cls_transfer_reports_fewshot_on_digits(tmp_path):
         assert 20 < shot["score"] <= 100 and shot["split"] == "all"  # above chance on digits, even random features
     assert blob["fewshot"]["5shot"]["score"] > blob["fewshot"]["1shot"]["score"]
     # A second model on the same dataset gets the same episodes, so its accuracies pair with these.
-    other = run_cls_transfer(digits_config(tmp_path, "model.seed=1", "model.name=other", "fewshot.shots=[5]",
-                                           "linear.enabled=false", "knn.enabled=false"))
+    other = run_cls_transfer(
+        digits_config(
+            tmp_path,
+            "model.seed=1",
+            "model.name=other",
+            "fewshot.shots=[5]",
+            "linear.enabled=false",
+            "knn.enabled=false",
+        )
+    )
     assert "linear" not in other and len(other["fewshot"]["5shot"]["per_episode"]) == 40
     paired_difference(other["fewshot"]["5shot"]["per_episode"], blob["fewshot"]["5shot"]["per_episode"])
 
 
 def test_too_few_images_per_class_stop_before_the_sweep(tmp_path):
-    with pytest.raises(ConfigError, match=r"fewshot on digits \(test images\): 5-way 5-shot episodes with 60 "
-                                          r"queries need 5 classes with at least 65 images; 0 of 10"):
+    with pytest.raises(
+        ConfigError,
+        match=r"fewshot on digits \(test images\): 5-way 5-shot episodes with 60 "
+        r"queries need 5 classes with at least 65 images; 0 of 10",
+    ):
         run_cls_transfer(digits_config(tmp_path, "fewshot.split=test", "fewshot.n_query=60", "fewshot.shots=[5]"))
 
 

@@ -57,15 +57,21 @@ def test_naming_follows_moco_and_detectron2():
 
 def test_bottleneck_naming_and_dtype():
     converted, skipped = convert_to_detectron2(_resnet_state("resnet50"))
-    assert {"res2.0.conv3.weight", "res2.0.conv3.norm.running_mean", "res5.2.conv3.norm.bias",
-            "res2.0.shortcut.weight", "res5.0.shortcut.norm.weight"} <= set(converted)
+    assert {
+        "res2.0.conv3.weight",
+        "res2.0.conv3.norm.running_mean",
+        "res5.2.conv3.norm.bias",
+        "res2.0.shortcut.weight",
+        "res5.0.shortcut.norm.weight",
+    } <= set(converted)
     assert converted["res5.2.conv3.weight"].shape == (2048, 512, 1, 1)
     assert all(v.dtype == np.float32 for v in converted.values())
     assert skipped == ["fc.weight", "fc.bias"]
 
 
-@pytest.mark.parametrize("arch, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50),
-                                         ("resnet101", 101), ("resnet152", 152)])
+@pytest.mark.parametrize(
+    "arch, depth", [("resnet18", 18), ("resnet34", 34), ("resnet50", 50), ("resnet101", 101), ("resnet152", 152)]
+)
 def test_depth_inferred_from_blocks_and_block_type(arch, depth):
     state = _resnet_state(arch)
     assert infer_depth(state) == depth
@@ -88,10 +94,11 @@ def test_settings_for_basic_bottleneck_resnext_and_wide():
         "MODEL.RESNETS.STRIDE_IN_1X1": False,
         "MODEL.RESNETS.RES2_OUT_CHANNELS": 64,
     }
-    groups = {arch: (s["MODEL.RESNETS.RES2_OUT_CHANNELS"], s["MODEL.RESNETS.NUM_GROUPS"],
-                     s["MODEL.RESNETS.WIDTH_PER_GROUP"])
-              for arch in ("resnet50", "resnext50_32x4d", "wide_resnet50_2")
-              for s in [detectron2_settings(_resnet_state(arch))]}
+    groups = {
+        arch: (s["MODEL.RESNETS.RES2_OUT_CHANNELS"], s["MODEL.RESNETS.NUM_GROUPS"], s["MODEL.RESNETS.WIDTH_PER_GROUP"])
+        for arch in ("resnet50", "resnext50_32x4d", "wide_resnet50_2")
+        for s in [detectron2_settings(_resnet_state(arch))]
+    }
     assert groups == {"resnet50": (256, 1, 64), "resnext50_32x4d": (256, 32, 4), "wide_resnet50_2": (256, 1, 128)}
 
 
@@ -113,12 +120,15 @@ def test_mobilenet_is_refused_naming_what_was_found():
     assert "ResNets only" in message and "torchvision detection engine" in message
 
 
-@pytest.mark.parametrize("edit, found", [
-    (lambda s: {("conv1.0.weight" if k == "conv1.weight" else k): v for k, v in s.items()}, "deep stem"),
-    (lambda s: {**s, "layer2.0.downsample.2.weight": torch.ones(128)}, "downsample.2"),
-    (lambda s: {k: v for k, v in s.items() if not k.startswith("layer4.1.")}, r"\[2, 2, 2, 1\] blocks"),
-    (lambda s: {**s, "layer1.0.bn1.weight": torch.ones(64, 1)}, "layer1.0.bn1.weight has shape"),
-])
+@pytest.mark.parametrize(
+    "edit, found",
+    [
+        (lambda s: {("conv1.0.weight" if k == "conv1.weight" else k): v for k, v in s.items()}, "deep stem"),
+        (lambda s: {**s, "layer2.0.downsample.2.weight": torch.ones(128)}, "downsample.2"),
+        (lambda s: {k: v for k, v in s.items() if not k.startswith("layer4.1.")}, r"\[2, 2, 2, 1\] blocks"),
+        (lambda s: {**s, "layer1.0.bn1.weight": torch.ones(64, 1)}, "layer1.0.bn1.weight has shape"),
+    ],
+)
 def test_resnet_variants_detectron2_cannot_hold_are_refused(edit, found):
     state = edit(dict(torchvision.models.resnet18().state_dict()))
     with pytest.raises(ValueError, match=found):
@@ -155,11 +165,16 @@ def test_convert_checkpoint_student_export(tmp_path):
 
 def test_convert_checkpoint_mocov2_takes_encoder_q(tmp_path):
     query, key = build_backbone("resnet18")[0].state_dict(), build_backbone("resnet18")[0].state_dict()
-    state = {**{f"module.encoder_q.{k}": v for k, v in query.items()},
-             **{f"module.encoder_k.{k}": v for k, v in key.items()},
-             "module.encoder_q.fc.0.weight": torch.randn(512, 512), "module.encoder_q.fc.0.bias": torch.randn(512),
-             "module.encoder_q.fc.2.weight": torch.randn(128, 512), "module.encoder_q.fc.2.bias": torch.randn(128),
-             "module.queue": torch.randn(128, 64), "module.queue_ptr": torch.zeros(1, dtype=torch.long)}
+    state = {
+        **{f"module.encoder_q.{k}": v for k, v in query.items()},
+        **{f"module.encoder_k.{k}": v for k, v in key.items()},
+        "module.encoder_q.fc.0.weight": torch.randn(512, 512),
+        "module.encoder_q.fc.0.bias": torch.randn(512),
+        "module.encoder_q.fc.2.weight": torch.randn(128, 512),
+        "module.encoder_q.fc.2.bias": torch.randn(128),
+        "module.queue": torch.randn(128, 64),
+        "module.queue_ptr": torch.zeros(1, dtype=torch.long),
+    }
     torch.save({"epoch": 200, "arch": "resnet18", "state_dict": state}, tmp_path / "moco.pth.tar")
     report = convert_checkpoint(tmp_path / "moco.pth.tar", tmp_path / "moco.pkl")
     assert report["layout"] == "mocov2" and report["converted"] == 100
@@ -179,14 +194,25 @@ def test_convert_checkpoint_refuses_a_mobilenet_student(tmp_path):
 
 def test_cli_reports_every_skipped_key(tmp_path):
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "tv.pth")
-    cmd = [sys.executable, str(REPO / "tools" / "convert_to_d2.py"), str(tmp_path / "tv.pth"),
-           str(tmp_path / "tv.pkl"), "--arch", "resnet18"]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools" / "convert_to_d2.py"),
+        str(tmp_path / "tv.pth"),
+        str(tmp_path / "tv.pkl"),
+        "--arch",
+        "resnet18",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "converted 100 tensors" in result.stdout
     assert "fc.weight, fc.bias" in result.stdout  # the classifier the loader left out
     assert "MODEL.RESNETS.STRIDE_IN_1X1: false" in result.stdout
     assert (tmp_path / "tv.pkl").is_file()
-    bad = subprocess.run(cmd[:2] + [str(tmp_path / "missing.pth"), str(tmp_path / "x.pkl")],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    bad = subprocess.run(
+        cmd[:2] + [str(tmp_path / "missing.pth"), str(tmp_path / "x.pkl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2 and "missing.pth" in bad.stderr

@@ -15,9 +15,16 @@ from detectron2.evaluation import PascalVOCDetectionEvaluator  # noqa: E402
 from detectron2.structures import BitMasks, Boxes, Instances  # noqa: E402
 
 from seed_transfer.detection.d2.datasets import (  # noqa: E402
-    register_coco_json, register_dataset, register_tree_tiles, register_voc)
-from seed_transfer.detection.d2.evaluation import (COCODetectionEvaluator, VOCDetectionEvaluator,  # noqa: E402
-                                                   build_evaluator)
+    register_coco_json,
+    register_dataset,
+    register_tree_tiles,
+    register_voc,
+)
+from seed_transfer.detection.d2.evaluation import (
+    COCODetectionEvaluator,
+    VOCDetectionEvaluator,  # noqa: E402
+    build_evaluator,
+)
 from seed_transfer.detection.data import load_voc  # noqa: E402
 
 CLASSES = ("cat", "dog", "person")
@@ -50,13 +57,16 @@ def make_voc07(parent: Path, seed: int = 0, num_images: int = 6, year: int = 200
         for _ in range(rng.integers(1, 4)):
             x0, y0 = rng.integers(1, 60), rng.integers(1, 50)
             x1, y1 = x0 + rng.integers(10, 60), y0 + rng.integers(10, 50)
-            objects.append(f"<object><name>{CLASSES[count % 3]}</name><pose>Unspecified</pose>"
-                           f"<truncated>0</truncated><difficult>{int(count % 4 == 3)}</difficult><bndbox>"
-                           f"<xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>")
+            objects.append(
+                f"<object><name>{CLASSES[count % 3]}</name><pose>Unspecified</pose>"
+                f"<truncated>0</truncated><difficult>{int(count % 4 == 3)}</difficult><bndbox>"
+                f"<xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
+            )
             count += 1
         (root / "Annotations" / f"{image_id}.xml").write_text(
             f"<annotation><size><width>{width}</width><height>{height}</height><depth>3</depth></size>"
-            f"{''.join(objects)}</annotation>")
+            f"{''.join(objects)}</annotation>"
+        )
     (root / "ImageSets" / "Main" / "test.txt").write_text("\n".join(ids) + "\n")
     (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids[:2]) + "\n")
     return root
@@ -68,8 +78,9 @@ def to_instances(record: dict, boxes, scores, classes, masks=None) -> Instances:
     instances.scores = torch.tensor(scores, dtype=torch.float32)
     instances.pred_classes = torch.tensor(classes, dtype=torch.int64)
     if masks is not None:
-        instances.pred_masks = torch.as_tensor(np.asarray(masks, dtype=bool)).reshape(-1, record["height"],
-                                                                                      record["width"])
+        instances.pred_masks = torch.as_tensor(np.asarray(masks, dtype=bool)).reshape(
+            -1, record["height"], record["width"]
+        )
     return instances
 
 
@@ -79,10 +90,16 @@ def feed_ground_truth(evaluator, records, with_masks=False):
         annotations = [a for a in record["annotations"] if not a.get("iscrowd", 0)]
         masks = None
         if with_masks:
-            masks = BitMasks.from_polygon_masks([a["segmentation"] for a in annotations],
-                                                record["height"], record["width"]).tensor
-        instances = to_instances(record, [a["bbox"] for a in annotations], [1.0] * len(annotations),
-                                 [a["category_id"] for a in annotations], masks)
+            masks = BitMasks.from_polygon_masks(
+                [a["segmentation"] for a in annotations], record["height"], record["width"]
+            ).tensor
+        instances = to_instances(
+            record,
+            [a["bbox"] for a in annotations],
+            [1.0] * len(annotations),
+            [a["category_id"] for a in annotations],
+            masks,
+        )
         evaluator.process([{"image_id": record["image_id"]}], [{"instances": instances}])
     return evaluator.evaluate()
 
@@ -105,15 +122,22 @@ def test_register_voc_and_detectron2_mapper(tmp_path, names):
     records = DatasetCatalog.get("seed_test_voc")
     assert records == load_voc(root, "test", CLASSES) and len(records) == 6
     metadata = MetadataCatalog.get("seed_test_voc")
-    assert (metadata.thing_classes, metadata.evaluator_type, metadata.year, metadata.split) == \
-           (list(CLASSES), "pascal_voc", 2007, "test")
+    assert (metadata.thing_classes, metadata.evaluator_type, metadata.year, metadata.split) == (
+        list(CLASSES),
+        "pascal_voc",
+        2007,
+        "test",
+    )
     assert metadata.voc_use_07_metric
     assert isinstance(build_evaluator("seed_test_voc"), VOCDetectionEvaluator)
     # Detectron2's mapper takes the records' integer bbox_mode as BoxMode.XYXY_ABS.
     record = records[0]
-    annotations = [detection_utils.transform_instance_annotations(dict(a), T.TransformList([]),
-                                                                  (record["height"], record["width"]))
-                   for a in record["annotations"]]
+    annotations = [
+        detection_utils.transform_instance_annotations(
+            dict(a), T.TransformList([]), (record["height"], record["width"])
+        )
+        for a in record["annotations"]
+    ]
     instances = detection_utils.annotations_to_instances(annotations, (record["height"], record["width"]))
     np.testing.assert_allclose(instances.gt_boxes.tensor.numpy(), [a["bbox"] for a in record["annotations"]])
 
@@ -122,8 +146,9 @@ def test_voc_evaluator_ground_truth_is_100(tmp_path, names):
     names.append(register_voc("seed_test_voc_gt", make_voc07(tmp_path), "test", CLASSES))
     results = feed_ground_truth(VOCDetectionEvaluator("seed_test_voc_gt"), DatasetCatalog.get("seed_test_voc_gt"))
     assert set(results) == {"bbox"}
-    assert results["bbox"] == pytest.approx({"AP": 100.0, "AP50": 100.0, "AP75": 100.0,
-                                             **{f"AP50-{c}": 100.0 for c in CLASSES}})
+    assert results["bbox"] == pytest.approx(
+        {"AP": 100.0, "AP50": 100.0, "AP75": 100.0, **{f"AP50-{c}": 100.0 for c in CLASSES}}
+    )
 
 
 @pytest.mark.parametrize("year", [2007, 2012])  # the 11-point metric, the area metric
@@ -131,8 +156,9 @@ def test_voc_evaluator_matches_detectron2(tmp_path, names, year):
     """Imperfect predictions scored by ours and by Detectron2's PascalVOCDetectionEvaluator (which reads the
     XML, 1-based corners, and writes scores with 3 decimals and corners with 1: the predictions are made
     exact in those formats)."""
-    names.append(register_voc("seed_test_voc_ref", make_voc07(tmp_path, seed=1, num_images=8, year=year), "test",
-                              CLASSES))
+    names.append(
+        register_voc("seed_test_voc_ref", make_voc07(tmp_path, seed=1, num_images=8, year=year), "test", CLASSES)
+    )
     assert MetadataCatalog.get("seed_test_voc_ref").voc_use_07_metric == (year == 2007)
     records = DatasetCatalog.get("seed_test_voc_ref")
     rng = np.random.default_rng(2)
@@ -168,10 +194,17 @@ def write_coco(parent: Path) -> tuple[Path, Path]:
         Image.fromarray(np.zeros((60, 80, 3), dtype=np.uint8)).save(images / f"{i}.jpg")
         coco["images"].append({"id": 100 + i, "file_name": f"{i}.jpg", "width": 80, "height": 60})
         for j, (x, y, size) in enumerate(((5 + i, 5, 20), (40, 20 + i, 30))):
-            coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": 100 + i,
-                                        "category_id": (5, 9)[j], "bbox": [x, y, size, size], "iscrowd": 0,
-                                        "area": size * size,
-                                        "segmentation": [[x, y, x + size, y, x + size, y + size, x, y + size]]})
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": 100 + i,
+                    "category_id": (5, 9)[j],
+                    "bbox": [x, y, size, size],
+                    "iscrowd": 0,
+                    "area": size * size,
+                    "segmentation": [[x, y, x + size, y, x + size, y + size, x, y + size]],
+                }
+            )
     json_path = parent / "instances.json"
     json_path.write_text(json.dumps(coco))
     return json_path, images

@@ -107,8 +107,13 @@ def _assert_every_weight_loaded(model, state, kind):
         assert len(matches) == 1, f"{name} matches {matches}"
         assert torch.equal(model_state[matches[0]], torch.from_numpy(value)), f"{name} not loaded"
         landed.add(matches[0])
-    expected = {k for k in model_state if k.startswith(BACKBONE_PREFIXES[kind])
-                and not k.endswith("num_batches_tracked") and not k.startswith("roi_heads.res5.norm.")}
+    expected = {
+        k
+        for k in model_state
+        if k.startswith(BACKBONE_PREFIXES[kind])
+        and not k.endswith("num_batches_tracked")
+        and not k.startswith("roi_heads.res5.norm.")
+    }
     assert landed == expected
 
 
@@ -178,8 +183,10 @@ def test_stock_res5_head_would_skip_r18_layer4(converted):
     model = _load(_cfg(18, "c4", head="Res5ROIHeads"), path)
     model_state = model.state_dict()
     assert model_state["roi_heads.res5.0.conv1.weight"].shape == (512, 256, 1, 1)  # 3x3 in ResNet-18
-    assert not torch.equal(model_state["roi_heads.res5.1.conv1.weight"][..., 0, 0],
-                           torch.from_numpy(state["res5.1.conv1.weight"])[..., 1, 1])
+    assert not torch.equal(
+        model_state["roi_heads.res5.1.conv1.weight"][..., 0, 0],
+        torch.from_numpy(state["res5.1.conv1.weight"])[..., 1, 1],
+    )
     assert "roi_heads.res5.0.conv3.weight" in model_state and "res5.0.conv3.weight" not in state
 
 

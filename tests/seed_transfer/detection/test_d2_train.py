@@ -18,10 +18,28 @@ from seed_transfer.detection.transfer import run_detection_transfer, summarize  
 
 REPO = Path(__file__).parents[3]
 # Tiny and fast: 2 iterations, few proposals, small test images. Not a meaningful AP.
-FAST = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "2",
-        "MODEL.RPN.PRE_NMS_TOPK_TEST", "100", "MODEL.RPN.POST_NMS_TOPK_TEST", "20",
-        "MODEL.RPN.POST_NMS_TOPK_TRAIN", "64", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32",
-        "INPUT.MIN_SIZE_TEST", "96", "INPUT.MIN_SIZE_TRAIN", "(96,)"]
+FAST = [
+    "SOLVER.MAX_ITER",
+    "2",
+    "SOLVER.STEPS",
+    "(1,)",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST",
+    "100",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "20",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+    "64",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "32",
+    "INPUT.MIN_SIZE_TEST",
+    "96",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(96,)",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +57,14 @@ def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
 
     torch.manual_seed(0)
     export_student(build_backbone("resnet18")[0], "resnet18", tmp_path / "student.pth", meta={})
-    summary = run_detection_transfer(str(REPO / "configs/det/trees_R_18_C4_demo.yaml"), str(tmp_path / "student.pth"),
-                                     tmp_path / "out", seeds=2, data_root=str(data_root), opts=FAST)
+    summary = run_detection_transfer(
+        str(REPO / "configs/det/trees_R_18_C4_demo.yaml"),
+        str(tmp_path / "student.pth"),
+        tmp_path / "out",
+        seeds=2,
+        data_root=str(data_root),
+        opts=FAST,
+    )
     assert summary["init"]["converted"] > 0 and summary["init"]["skipped"] == []
     # one console and one file handler, however many seeds ran in this process (not one pair per seed)
     assert len(logging.getLogger("detectron2").handlers) == 2
@@ -55,15 +79,32 @@ def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
     assert set(summary["summary"]["bbox"]["AP"]) == {"mean", "std", "values"}
     assert (tmp_path / "out" / "summary.md").read_text().startswith("| init | task | AP | AP50 | AP75 |")
     # a finished seed is not trained again
-    again = run_detection_transfer(str(REPO / "configs/det/trees_R_18_C4_demo.yaml"), str(tmp_path / "student.pth"),
-                                   tmp_path / "out", seeds=2, data_root=str(data_root), opts=FAST)
+    again = run_detection_transfer(
+        str(REPO / "configs/det/trees_R_18_C4_demo.yaml"),
+        str(tmp_path / "student.pth"),
+        tmp_path / "out",
+        seeds=2,
+        data_root=str(data_root),
+        opts=FAST,
+    )
     assert json.dumps(again["summary"]) == json.dumps(summary["summary"])  # (APl may be nan)
 
 
 @pytest.mark.slow
 def test_r50_fpn_random_init_via_the_cli(tmp_path, data_root):
-    cmd = [sys.executable, str(REPO / "tools/transfer_det.py"), "--config", str(REPO / "configs/det/trees_R_50_FPN_demo.yaml"),
-           "--weights", "random", "--data-root", str(data_root), "--output-dir", str(tmp_path / "fpn"), *FAST]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools/transfer_det.py"),
+        "--config",
+        str(REPO / "configs/det/trees_R_50_FPN_demo.yaml"),
+        "--weights",
+        "random",
+        "--data-root",
+        str(data_root),
+        "--output-dir",
+        str(tmp_path / "fpn"),
+        *FAST,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "fpn" / "summary.json").read_text())["summary"]["bbox"]["AP50"]["values"]
@@ -86,14 +127,25 @@ def test_bad_inputs_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown detection dataset 'voc_2009_test'"):
         dataset_spec("voc_2009_test", tmp_path)
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "mnv3.pth")
-    cmd = [sys.executable, str(REPO / "tools/transfer_det.py"), "--config", str(REPO / "configs/det/voc_R_18_C4_24k.yaml"),
-           "--weights", str(tmp_path / "mnv3.pth"), "--arch", "mobilenet_v3_small", "--output-dir", str(tmp_path / "o")]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools/transfer_det.py"),
+        "--config",
+        str(REPO / "configs/det/voc_R_18_C4_24k.yaml"),
+        "--weights",
+        str(tmp_path / "mnv3.pth"),
+        "--arch",
+        "mobilenet_v3_small",
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "ResNets only" in result.stderr
-    cmd[cmd.index("--weights") + 1:cmd.index("--weights") + 4] = ["random"]  # drop --arch too
+    cmd[cmd.index("--weights") + 1 : cmd.index("--weights") + 4] = ["random"]  # drop --arch too
     cmd = [c for c in cmd if c != "mobilenet_v3_small"]
-    result = subprocess.run(cmd + ["--data-root", str(tmp_path / "nowhere")], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        cmd + ["--data-root", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode != 0 and "nowhere" in result.stderr
 
 
@@ -101,8 +153,11 @@ def test_det_table_gathers_initialisations_and_flags_mismatched_schedules(tmp_pa
     def write(name, max_iter):
         folder = tmp_path / name
         folder.mkdir()
-        summary = {"name": name, "schedule": {"effective": {"max_iter": max_iter}},
-                   "summary": summarize([{"results": {"bbox": {"AP": 1.0, "AP50": 2.0, "AP75": 0.5}}}])}
+        summary = {
+            "name": name,
+            "schedule": {"effective": {"max_iter": max_iter}},
+            "summary": summarize([{"results": {"bbox": {"AP": 1.0, "AP50": 2.0, "AP75": 0.5}}}]),
+        }
         (folder / "summary.json").write_text(json.dumps(summary))
 
     write("seed", 100)
@@ -111,8 +166,10 @@ def test_det_table_gathers_initialisations_and_flags_mismatched_schedules(tmp_pa
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     assert "| moco | bbox | 1.00 ± 0.00 | 2.00 ± 0.00 | 0.50 ± 0.00 |" in out and "WARNING" not in out
     write("random", 50)
-    assert "WARNING: these runs used different schedules" in subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120).stdout
+    assert (
+        "WARNING: these runs used different schedules"
+        in subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    )
 
 
 def test_too_short_schedule_is_refused_with_the_keys(tmp_path):
@@ -120,8 +177,9 @@ def test_too_short_schedule_is_refused_with_the_keys(tmp_path):
     from seed_transfer.detection.plan import DetRequest, make_plan
 
     def plan(**kwargs):
-        return make_plan(DetRequest(REPO / "configs/det/trees_R_18_C4_demo.yaml", "random", tmp_path,
-                                    engine="detectron2", **kwargs))
+        return make_plan(
+            DetRequest(REPO / "configs/det/trees_R_18_C4_demo.yaml", "random", tmp_path, engine="detectron2", **kwargs)
+        )
 
     with pytest.raises(ValueError, match=r"SOLVER.MAX_ITER=1 must be >= 2"):
         plan(opts=["SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()"])
@@ -129,8 +187,13 @@ def test_too_short_schedule_is_refused_with_the_keys(tmp_path):
         plan(opts=["SOLVER.STEPS", "(300,)"])
     scaled = plan(ims_per_batch=2)
     cfg, schedule = build_cfg(scaled, 0, tmp_path, None), scaled.schedule_entry()
-    assert schedule["effective"] == {"ims_per_batch": 2, "base_lr": 0.01, "max_iter": 500, "steps": [300, 400],
-                                     "warmup_iters": 50}
+    assert schedule["effective"] == {
+        "ims_per_batch": 2,
+        "base_lr": 0.01,
+        "max_iter": 500,
+        "steps": [300, 400],
+        "warmup_iters": 50,
+    }
     assert cfg.SOLVER.BASE_LR == 0.01 and cfg.MODEL.RESNETS.NORM == "BN"
 
 
@@ -153,8 +216,15 @@ def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_r
     monkeypatch.setattr(Trainer, "build_hooks", lambda self: [*build_hooks(self), StopAfterIteration4()])
     config = str(REPO / "configs/det/trees_R_18_C4_demo.yaml")
     opts = [*FAST, "SOLVER.MAX_ITER", "6", "SOLVER.STEPS", "(5,)", "SOLVER.CHECKPOINT_PERIOD", "2"]
-    run = lambda: run_detection_transfer(config, "random", tmp_path, seeds=1, data_root=str(data_root),  # noqa: E731
-                                         opts=opts, resume=True)
+    run = lambda: run_detection_transfer(
+        config,
+        "random",
+        tmp_path,
+        seeds=1,
+        data_root=str(data_root),  # noqa: E731
+        opts=opts,
+        resume=True,
+    )
     with pytest.raises(_Stopped):
         run()
     seed_dir = tmp_path / "seed0"

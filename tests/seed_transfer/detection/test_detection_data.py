@@ -8,8 +8,15 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from seed_transfer.detection.data import (VOC_CLASSES, XYWH_ABS, box_xyxy, load_coco_json, load_voc,
-                                          load_voc_many, read_voc_xml)
+from seed_transfer.detection.data import (
+    VOC_CLASSES,
+    XYWH_ABS,
+    box_xyxy,
+    load_coco_json,
+    load_voc,
+    load_voc_many,
+    read_voc_xml,
+)
 
 
 def write_jpeg(path: Path, width: int, height: int):
@@ -22,8 +29,10 @@ def voc_object(name, box, difficult=None, full=True) -> str:
     tags = "<pose>Left</pose><truncated>0</truncated>" if full else ""
     flag = "" if difficult is None else f"<difficult>{int(difficult)}</difficult>"
     xmin, ymin, xmax, ymax = box
-    return (f"<object><name>{name}</name>{tags}{flag}<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
-            f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>")
+    return (
+        f"<object><name>{name}</name>{tags}{flag}<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
+        f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object>"
+    )
 
 
 def write_voc_image(root: Path, image_id: str, size, objects: list[str], with_size=True):
@@ -32,7 +41,8 @@ def write_voc_image(root: Path, image_id: str, size, objects: list[str], with_si
     size_tag = f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>" if with_size else ""
     (root / "Annotations").mkdir(parents=True, exist_ok=True)
     (root / "Annotations" / f"{image_id}.xml").write_text(
-        f"<annotation><filename>{image_id}.jpg</filename>{size_tag}{''.join(objects)}</annotation>")
+        f"<annotation><filename>{image_id}.jpg</filename>{size_tag}{''.join(objects)}</annotation>"
+    )
 
 
 def write_split(root: Path, split: str, image_ids: list[str]):
@@ -45,11 +55,22 @@ def make_voc(parent: Path, year: int = 2007) -> Path:
     no <size>, an object without <difficult>); test = 000009."""
     root = parent / "VOCdevkit" / f"VOC{year}"
     prefix = "" if year == 2007 else f"{year}_"
-    write_voc_image(root, f"{prefix}000005", (50, 40), [voc_object("chair", (1, 2, 10, 20), difficult=False),
-                                                        voc_object("chair", (5, 5, 50, 40), difficult=True)])
-    write_voc_image(root, f"{prefix}000007", (30, 20), [voc_object("car", (3, 4, 30, 20), difficult=False, full=False),
-                                                        voc_object("person", (1, 1, 5, 5), full=False)],
-                    with_size=False)
+    write_voc_image(
+        root,
+        f"{prefix}000005",
+        (50, 40),
+        [voc_object("chair", (1, 2, 10, 20), difficult=False), voc_object("chair", (5, 5, 50, 40), difficult=True)],
+    )
+    write_voc_image(
+        root,
+        f"{prefix}000007",
+        (30, 20),
+        [
+            voc_object("car", (3, 4, 30, 20), difficult=False, full=False),
+            voc_object("person", (1, 1, 5, 5), full=False),
+        ],
+        with_size=False,
+    )
     write_voc_image(root, f"{prefix}000009", (20, 20), [voc_object("dog", (2, 2, 8, 8), difficult=0)])
     write_split(root, "trainval", [f"{prefix}000005", f"{prefix}000007"])
     write_split(root, "test", [f"{prefix}000009"])
@@ -67,12 +88,14 @@ def test_load_voc_records(tmp_path):
     # 1-based inclusive corners -> continuous: xmin and ymin minus 1, as Detectron2's reader does.
     assert first["annotations"] == [
         {"bbox": [0.0, 1.0, 10.0, 20.0], "bbox_mode": 0, "category_id": chair, "difficult": False},
-        {"bbox": [4.0, 4.0, 50.0, 40.0], "bbox_mode": 0, "category_id": chair, "difficult": True}]
+        {"bbox": [4.0, 4.0, 50.0, 40.0], "bbox_mode": 0, "category_id": chair, "difficult": True},
+    ]
     # No <pose>/<truncated>, no <size> (read from the JPEG), no <difficult> (not difficult).
     assert (second["width"], second["height"]) == (30, 20)
     assert [(a["category_id"], a["bbox"], a["difficult"]) for a in second["annotations"]] == [
         (VOC_CLASSES.index("car"), [2.0, 3.0, 30.0, 20.0], False),
-        (VOC_CLASSES.index("person"), [0.0, 0.0, 5.0, 5.0], False)]
+        (VOC_CLASSES.index("person"), [0.0, 0.0, 5.0, 5.0], False),
+    ]
 
 
 def test_load_voc_root_forms(tmp_path):
@@ -102,8 +125,9 @@ def test_load_voc_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(f"expected the image {root / 'JPEGImages' / '000009.jpg'}")):
         load_voc(root, "test")
     (root / "Annotations" / "000007.xml").unlink()
-    with pytest.raises(FileNotFoundError,
-                       match=re.escape(f"expected the annotation file {root / 'Annotations' / '000007.xml'}")):
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(f"expected the annotation file {root / 'Annotations' / '000007.xml'}")
+    ):
         load_voc(root, "trainval")
 
 
@@ -145,8 +169,7 @@ def test_voc_boxes_of_an_xml_without_size_are_clipped_to_the_image_read(tmp_path
 
 
 # VOC corners are 1-based inclusive: (5, 30, 40, 30) is a valid box one pixel high, (5, 30, 40, 29) is not.
-@pytest.mark.parametrize("box, clipping", [((20, 5, 10, 30), False), ((5, 30, 40, 29), False),
-                                           ((60, 5, 70, 30), True)])
+@pytest.mark.parametrize("box, clipping", [((20, 5, 10, 30), False), ((5, 30, 40, 29), False), ((60, 5, 70, 30), True)])
 def test_empty_or_inverted_voc_boxes_are_refused_naming_file_and_object(tmp_path, box, clipping):
     root = one_image_voc(tmp_path, [voc_object("dog", (2, 2, 20, 20)), voc_object("horse", box)])
     with pytest.raises(ValueError) as error:
@@ -163,7 +186,8 @@ def test_coco_boxes_are_clipped_dropped_when_empty_and_refused_when_inverted(tmp
     coco["annotations"] += [
         {"id": 5, "image_id": 13, "category_id": 3, "bbox": [6, 4, 8, 3], "area": 24, "iscrowd": 0},  # out right
         {"id": 6, "image_id": 13, "category_id": 3, "bbox": [12, 2, 3, 3], "area": 9, "iscrowd": 0},  # beyond x = 10
-        {"id": 7, "image_id": 13, "category_id": 7, "bbox": [1, 1, 0, 5], "area": 0, "iscrowd": 0}]  # zero width
+        {"id": 7, "image_id": 13, "category_id": 7, "bbox": [1, 1, 0, 5], "area": 0, "iscrowd": 0},
+    ]  # zero width
     json_path.write_text(json.dumps(coco))
     with caplog.at_level("WARNING", logger="seed_transfer.detection.data"):
         records, _ = load_coco_json(json_path, images)
@@ -200,19 +224,51 @@ def make_coco(parent: Path) -> tuple[Path, Path]:
         write_jpeg(images / name, *size)
     square = [2, 2, 12, 2, 12, 12, 2, 12]
     coco = {
-        "images": [{"id": 11, "file_name": "a.jpg", "width": 40, "height": 30},
-                   {"id": 12, "file_name": "b.jpg", "width": 20, "height": 20},
-                   {"id": 13, "file_name": "c.jpg", "width": 10, "height": 10}],
+        "images": [
+            {"id": 11, "file_name": "a.jpg", "width": 40, "height": 30},
+            {"id": 12, "file_name": "b.jpg", "width": 20, "height": 20},
+            {"id": 13, "file_name": "c.jpg", "width": 10, "height": 10},
+        ],
         "categories": [{"id": 7, "name": "zebra"}, {"id": 3, "name": "cat"}],
         "annotations": [
-            {"id": 1, "image_id": 11, "category_id": 7, "bbox": [2, 2, 10, 10], "area": 100, "iscrowd": 0,
-             "segmentation": [square]},
-            {"id": 2, "image_id": 11, "category_id": 3, "bbox": [20, 5, 5, 8], "area": 40, "iscrowd": 0,
-             "segmentation": [[20, 5, 25, 5, 25, 13], [1, 1, 2, 2]]},  # the 2-point polygon is dropped
-            {"id": 3, "image_id": 12, "category_id": 3, "bbox": [0, 0, 4, 4], "area": 16, "iscrowd": 0,
-             "segmentation": [[0, 0, 4, 0]]},  # no valid polygon: the annotation is dropped
-            {"id": 4, "image_id": 12, "category_id": 7, "bbox": [5, 5, 10, 10], "area": 100, "iscrowd": 1,
-             "segmentation": {"size": [20, 20], "counts": [105, 10, 10, 10, 265]}}]}
+            {
+                "id": 1,
+                "image_id": 11,
+                "category_id": 7,
+                "bbox": [2, 2, 10, 10],
+                "area": 100,
+                "iscrowd": 0,
+                "segmentation": [square],
+            },
+            {
+                "id": 2,
+                "image_id": 11,
+                "category_id": 3,
+                "bbox": [20, 5, 5, 8],
+                "area": 40,
+                "iscrowd": 0,
+                "segmentation": [[20, 5, 25, 5, 25, 13], [1, 1, 2, 2]],
+            },  # the 2-point polygon is dropped
+            {
+                "id": 3,
+                "image_id": 12,
+                "category_id": 3,
+                "bbox": [0, 0, 4, 4],
+                "area": 16,
+                "iscrowd": 0,
+                "segmentation": [[0, 0, 4, 0]],
+            },  # no valid polygon: the annotation is dropped
+            {
+                "id": 4,
+                "image_id": 12,
+                "category_id": 7,
+                "bbox": [5, 5, 10, 10],
+                "area": 100,
+                "iscrowd": 1,
+                "segmentation": {"size": [20, 20], "counts": [105, 10, 10, 10, 265]},
+            },
+        ],
+    }
     json_path = parent / "annotations" / "instances.json"
     json_path.parent.mkdir(parents=True)
     json_path.write_text(json.dumps(coco))
@@ -224,13 +280,29 @@ def test_load_coco_json(tmp_path):
     records, classes = load_coco_json(json_path, images)
     assert classes == ["cat", "zebra"]  # sorted by category id (3, 7) -> contiguous ids 0, 1
     assert [(r["image_id"], r["file_name"], r["width"], r["height"]) for r in records] == [
-        (11, str(images / "a.jpg"), 40, 30), (12, str(images / "b.jpg"), 20, 20), (13, str(images / "c.jpg"), 10, 10)]
+        (11, str(images / "a.jpg"), 40, 30),
+        (12, str(images / "b.jpg"), 20, 20),
+        (13, str(images / "c.jpg"), 10, 10),
+    ]
     a, b, c = (r["annotations"] for r in records)
     assert a == [
-        {"bbox": [2.0, 2.0, 12.0, 12.0], "bbox_mode": 0, "category_id": 1, "difficult": False, "iscrowd": 0,
-         "segmentation": [[2.0, 2.0, 12.0, 2.0, 12.0, 12.0, 2.0, 12.0]]},
-        {"bbox": [20.0, 5.0, 25.0, 13.0], "bbox_mode": 0, "category_id": 0, "difficult": False, "iscrowd": 0,
-         "segmentation": [[20.0, 5.0, 25.0, 5.0, 25.0, 13.0]]}]
+        {
+            "bbox": [2.0, 2.0, 12.0, 12.0],
+            "bbox_mode": 0,
+            "category_id": 1,
+            "difficult": False,
+            "iscrowd": 0,
+            "segmentation": [[2.0, 2.0, 12.0, 2.0, 12.0, 12.0, 2.0, 12.0]],
+        },
+        {
+            "bbox": [20.0, 5.0, 25.0, 13.0],
+            "bbox_mode": 0,
+            "category_id": 0,
+            "difficult": False,
+            "iscrowd": 0,
+            "segmentation": [[20.0, 5.0, 25.0, 5.0, 25.0, 13.0]],
+        },
+    ]
     assert len(b) == 1 and b[0]["iscrowd"] == 1 and b[0]["category_id"] == 1
     assert b[0]["segmentation"]["counts"] == [105, 10, 10, 10, 265]  # RLE kept as it is
     assert c == []
@@ -249,6 +321,8 @@ def test_load_coco_json_missing_files(tmp_path):
 
 
 def test_engine_neutral_modules_do_not_import_detectron2():
-    code = ("import sys, seed_transfer.detection.data, seed_transfer.detection.evaluation, "
-            "seed_transfer.detection.tree_tiles; assert 'detectron2' not in sys.modules")
+    code = (
+        "import sys, seed_transfer.detection.data, seed_transfer.detection.evaluation, "
+        "seed_transfer.detection.tree_tiles; assert 'detectron2' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,8 +10,9 @@ import pytest
 from seed_transfer.detection.evaluation import coco_detection_ap, voc_ap, voc_detection_ap
 
 
-needs_pycocotools = pytest.mark.skipif(importlib.util.find_spec("pycocotools") is None,
-                                       reason="the COCO metric needs pycocotools")
+needs_pycocotools = pytest.mark.skipif(
+    importlib.util.find_spec("pycocotools") is None, reason="the COCO metric needs pycocotools"
+)
 
 
 def ann(box, category_id=0, difficult=False, **extra):
@@ -19,16 +20,28 @@ def ann(box, category_id=0, difficult=False, **extra):
 
 
 def record(image_id, annotations, size=(100, 100)):
-    return {"file_name": f"{image_id}.jpg", "image_id": image_id, "width": size[0], "height": size[1],
-            "annotations": annotations}
+    return {
+        "file_name": f"{image_id}.jpg",
+        "image_id": image_id,
+        "width": size[0],
+        "height": size[1],
+        "annotations": annotations,
+    }
 
 
 def ground_truth_as_predictions(records, with_masks=False):
     predictions = {}
     for r in records:
-        predictions[r["image_id"]] = [{"bbox": a["bbox"], "score": 1.0, "category_id": a["category_id"],
-                                       **({"segmentation": a["segmentation"]} if with_masks else {})}
-                                      for a in r["annotations"] if not a.get("iscrowd", 0)]
+        predictions[r["image_id"]] = [
+            {
+                "bbox": a["bbox"],
+                "score": 1.0,
+                "category_id": a["category_id"],
+                **({"segmentation": a["segmentation"]} if with_masks else {}),
+            }
+            for a in r["annotations"]
+            if not a.get("iscrowd", 0)
+        ]
     return predictions
 
 
@@ -37,10 +50,20 @@ def square(x0, y0, size):
 
 
 RECORDS = [  # two classes, a difficult box, a crowd-free polygon per box
-    record("a", [ann((10, 10, 30, 30), 0, segmentation=[square(10, 10, 20)]),
-                 ann((50, 50, 90, 80), 1, segmentation=[[50, 50, 90, 50, 90, 80]])]),
-    record("b", [ann((0, 0, 60, 60), 0, segmentation=[square(0, 0, 60)]),
-                 ann((70, 5, 80, 15), 1, difficult=True, segmentation=[square(70, 5, 10)])]),
+    record(
+        "a",
+        [
+            ann((10, 10, 30, 30), 0, segmentation=[square(10, 10, 20)]),
+            ann((50, 50, 90, 80), 1, segmentation=[[50, 50, 90, 50, 90, 80]]),
+        ],
+    ),
+    record(
+        "b",
+        [
+            ann((0, 0, 60, 60), 0, segmentation=[square(0, 0, 60)]),
+            ann((70, 5, 80, 15), 1, difficult=True, segmentation=[square(70, 5, 10)]),
+        ],
+    ),
     record("c", []),
 ]
 
@@ -85,29 +108,50 @@ def test_coco_matches_pycocotools():
         record(3, [ann((0, 0, 8, 8), 1)], size=(64, 64)),
     ]
     predictions = {
-        1: [{"bbox": [12, 8, 52, 48], "score": 0.9, "category_id": 0},
+        1: [
+            {"bbox": [12, 8, 52, 48], "score": 0.9, "category_id": 0},
             {"bbox": [60, 60, 85, 90], "score": 0.7, "category_id": 1},
-            {"bbox": [0, 0, 20, 20], "score": 0.6, "category_id": 0}],
-        2: [{"bbox": [6, 5, 25, 28], "score": 0.8, "category_id": 0},
+            {"bbox": [0, 0, 20, 20], "score": 0.6, "category_id": 0},
+        ],
+        2: [
+            {"bbox": [6, 5, 25, 28], "score": 0.8, "category_id": 0},
             {"bbox": [30, 31, 35, 36], "score": 0.3, "category_id": 0},
             {"bbox": [45, 5, 100, 60], "score": 0.95, "category_id": 1},
-            {"bbox": [40, 0, 100, 70], "score": 0.2, "category_id": 0}],
+            {"bbox": [40, 0, 100, 70], "score": 0.2, "category_id": 0},
+        ],
         3: [{"bbox": [1, 1, 9, 10], "score": 0.5, "category_id": 1}],
     }
     ours = coco_detection_ap(records, predictions, ("x", "y"))
 
     # pycocotools directly: GT with COCO's XYWH boxes and box areas, category ids 1 and 2.
-    gt = {"images": [{"id": r["image_id"], "width": r["width"], "height": r["height"]} for r in records],
-          "categories": [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}], "annotations": []}
+    gt = {
+        "images": [{"id": r["image_id"], "width": r["width"], "height": r["height"]} for r in records],
+        "categories": [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}],
+        "annotations": [],
+    }
     for r in records:
         for a in r["annotations"]:
             x0, y0, x1, y1 = a["bbox"]
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": r["image_id"],
-                                      "category_id": a["category_id"] + 1, "bbox": [x0, y0, x1 - x0, y1 - y0],
-                                      "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
-    results = [{"image_id": image_id, "category_id": p["category_id"] + 1, "score": p["score"],
-                "bbox": [p["bbox"][0], p["bbox"][1], p["bbox"][2] - p["bbox"][0], p["bbox"][3] - p["bbox"][1]]}
-               for image_id, preds in predictions.items() for p in preds]
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": r["image_id"],
+                    "category_id": a["category_id"] + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                }
+            )
+    results = [
+        {
+            "image_id": image_id,
+            "category_id": p["category_id"] + 1,
+            "score": p["score"],
+            "bbox": [p["bbox"][0], p["bbox"][1], p["bbox"][2] - p["bbox"][0], p["bbox"][3] - p["bbox"][1]],
+        }
+        for image_id, preds in predictions.items()
+        for p in preds
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -144,16 +188,22 @@ def test_voc_ap_curves():
 def hand_case():
     """Class "a": image A holds g1 (0,0,10,10) and g2 (20,20,30,30); image B holds g3 (0,0,10,10) and a
     difficult g4 (50,50,60,60): 3 positives. Class "b": one box, found exactly. Class "c": no ground truth."""
-    records = [record("A", [ann((0, 0, 10, 10)), ann((20, 20, 30, 30))]),
-               record("B", [ann((0, 0, 10, 10)), ann((50, 50, 60, 60), difficult=True), ann((30, 30, 40, 40), 1)])]
+    records = [
+        record("A", [ann((0, 0, 10, 10)), ann((20, 20, 30, 30))]),
+        record("B", [ann((0, 0, 10, 10)), ann((50, 50, 60, 60), difficult=True), ann((30, 30, 40, 40), 1)]),
+    ]
     predictions = {
-        "A": [{"bbox": [0, 0, 10, 10], "score": 0.9, "category_id": 0},        # d1: g1, IoU 1 -> TP
-              {"bbox": [0, 0, 10, 10], "score": 0.7, "category_id": 0},        # d3: g1 again -> FP
-              {"bbox": [100, 100, 110, 110], "score": 0.5, "category_id": 0},  # d5: nothing -> FP
-              {"bbox": [5, 5, 15, 15], "score": 0.4, "category_id": 2}],       # class without ground truth
-        "B": [{"bbox": [50, 50, 60, 60], "score": 0.8, "category_id": 0},      # d2: difficult g4 -> ignored
-              {"bbox": [0, 0, 10, 8], "score": 0.6, "category_id": 0},         # d4: g3, IoU 80/100 = 0.8
-              {"bbox": [30, 30, 40, 40], "score": 0.3, "category_id": 1}],
+        "A": [
+            {"bbox": [0, 0, 10, 10], "score": 0.9, "category_id": 0},  # d1: g1, IoU 1 -> TP
+            {"bbox": [0, 0, 10, 10], "score": 0.7, "category_id": 0},  # d3: g1 again -> FP
+            {"bbox": [100, 100, 110, 110], "score": 0.5, "category_id": 0},  # d5: nothing -> FP
+            {"bbox": [5, 5, 15, 15], "score": 0.4, "category_id": 2},
+        ],  # class without ground truth
+        "B": [
+            {"bbox": [50, 50, 60, 60], "score": 0.8, "category_id": 0},  # d2: difficult g4 -> ignored
+            {"bbox": [0, 0, 10, 8], "score": 0.6, "category_id": 0},  # d4: g3, IoU 80/100 = 0.8
+            {"bbox": [30, 30, 40, 40], "score": 0.3, "category_id": 1},
+        ],
     }
     return records, predictions
 
@@ -205,5 +255,6 @@ def test_voc_unknown_image_or_class():
     with pytest.raises(ValueError, match="not in the records"):
         voc_detection_ap(records, {**predictions, "Z": []}, ("a", "b", "c"))
     with pytest.raises(ValueError, match="category_id 3 outside"):
-        voc_detection_ap(records, predictions | {"A": [{"bbox": [0, 0, 1, 1], "score": 1, "category_id": 3}]},
-                         ("a", "b", "c"))
+        voc_detection_ap(
+            records, predictions | {"A": [{"bbox": [0, 0, 1, 1], "score": 1, "category_id": 3}]}, ("a", "b", "c")
+        )

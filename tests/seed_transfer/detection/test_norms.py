@@ -29,12 +29,21 @@ def test_c4_protocol_uses_mocos_naive_sync_bn(config):
     assert cfg.MODEL.ROI_HEADS.NAME == "Res5ROIHeadsExtraNorm"
 
 
-@pytest.mark.parametrize("name, device, world, expected", [
-    ("SyncBN", "cpu", 1, "BN"), ("SyncBN", "cpu", 2, "BN"), ("SyncBN", "cuda", 1, "BN"),
-    ("SyncBN", "cuda", 8, "SyncBN"),
-    ("naiveSyncBN", "cpu", 1, "BN"), ("naiveSyncBN", "cuda", 1, "BN"), ("naiveSyncBN", "cpu", 2, "naiveSyncBN"),
-    ("naiveSyncBN", "cuda", 8, "naiveSyncBN"), ("FrozenBN", "cpu", 1, "FrozenBN"), ("GN", "cuda", 8, "GN"),
-])
+@pytest.mark.parametrize(
+    "name, device, world, expected",
+    [
+        ("SyncBN", "cpu", 1, "BN"),
+        ("SyncBN", "cpu", 2, "BN"),
+        ("SyncBN", "cuda", 1, "BN"),
+        ("SyncBN", "cuda", 8, "SyncBN"),
+        ("naiveSyncBN", "cpu", 1, "BN"),
+        ("naiveSyncBN", "cuda", 1, "BN"),
+        ("naiveSyncBN", "cpu", 2, "naiveSyncBN"),
+        ("naiveSyncBN", "cuda", 8, "naiveSyncBN"),
+        ("FrozenBN", "cpu", 1, "FrozenBN"),
+        ("GN", "cuda", 8, "GN"),
+    ],
+)
 def test_run_norm(name, device, world, expected):
     assert run_norm(name, device, world) == expected
 
@@ -42,8 +51,9 @@ def test_run_norm(name, device, world, expected):
 def test_one_cpu_process_runs_every_sync_norm_as_bn():
     plan = make_plan(DetRequest(REPO / "configs/det/voc_R_50_C4_24k.yaml", "random", ".", engine="torchvision"))
     assert plan.schedule_entry()["norm"] == "BN" and load_run_config(plan).MODEL.RESNETS.NORM == "BN"
-    cfg = load_run_config(make_plan(DetRequest(REPO / "configs/det/coco_R_50_FPN_1x.yaml", "random", ".",
-                                               engine="torchvision")))
+    cfg = load_run_config(
+        make_plan(DetRequest(REPO / "configs/det/coco_R_50_FPN_1x.yaml", "random", ".", engine="torchvision"))
+    )
     assert [cfg.MODEL[k].NORM for k in ("RESNETS", "FPN", "ROI_BOX_HEAD", "ROI_MASK_HEAD")] == ["BN"] * 4
 
 
@@ -56,7 +66,9 @@ def test_detectron2_engine_resolves_naive_sync_bn_the_same_way(tmp_path):
     plan = make_plan(DetRequest(config, "random", tmp_path, engine="detectron2"))
     cfg = build_cfg(plan, 0, tmp_path, None)
     assert cfg.MODEL.RESNETS.NORM == "BN" and plan.schedule_entry()["norm"] == "BN"
-    cfg = build_cfg(make_plan(DetRequest(config, "random", tmp_path, engine="detectron2", num_gpus=8)), 0, tmp_path, None)
+    cfg = build_cfg(
+        make_plan(DetRequest(config, "random", tmp_path, engine="detectron2", num_gpus=8)), 0, tmp_path, None
+    )
     assert cfg.MODEL.RESNETS.NORM == "naiveSyncBN"
 
 
@@ -84,11 +96,19 @@ def _two_process_worker(rank, init_file, x, state, out_dir):
     try:
         synced = NaiveSyncBatchNorm(x.shape[1])
         synced.load_state_dict(state)
-        half = x[rank * len(x) // 2:(rank + 1) * len(x) // 2].clone().requires_grad_(True)
+        half = x[rank * len(x) // 2 : (rank + 1) * len(x) // 2].clone().requires_grad_(True)
         out = synced(half)
         (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
-        torch.save({"out": out.detach(), "grad": half.grad, "running_mean": synced.running_mean,
-                    "running_var": synced.running_var, "weight_grad": synced.weight.grad}, Path(out_dir) / f"{rank}.pt")
+        torch.save(
+            {
+                "out": out.detach(),
+                "grad": half.grad,
+                "running_mean": synced.running_mean,
+                "running_var": synced.running_var,
+                "weight_grad": synced.weight.grad,
+            },
+            Path(out_dir) / f"{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 

@@ -30,8 +30,13 @@ def test_the_matched_schedule_rule_scales_lr_with_the_batch_and_iterations_inver
     cfg = load_run_config(plan)
     assert [cfg.SOLVER[k] for k in SOLVER_KEYS] == [8, 0.01, 48000, [36000, 44000], 200]
     entry = plan.schedule_entry()
-    assert entry["effective"] == {"ims_per_batch": 8, "base_lr": 0.01, "max_iter": 48000, "steps": [36000, 44000],
-                                  "warmup_iters": 200}
+    assert entry["effective"] == {
+        "ims_per_batch": 8,
+        "base_lr": 0.01,
+        "max_iter": 48000,
+        "steps": [36000, 44000],
+        "warmup_iters": 200,
+    }
     assert entry["reference"]["max_iter"] == 24000 and entry["norm"] == "BN" and entry["amp"] is False
 
 
@@ -57,11 +62,17 @@ def test_both_engines_get_the_same_plan_and_train_with_the_same_values(config, t
     pytest.importorskip("detectron2")
     from seed_transfer.detection.d2.train_net import build_cfg
 
-    plans = {engine: make_plan(_request(config, engine=engine, ims_per_batch=2)) for engine in ("detectron2",
-                                                                                                 "torchvision")}
+    plans = {
+        engine: make_plan(_request(config, engine=engine, ims_per_batch=2)) for engine in ("detectron2", "torchvision")
+    }
     d2, tv = plans["detectron2"], plans["torchvision"]
     assert (d2.device, d2.world_size, d2.norms, d2.reference, d2.effective) == (
-        tv.device, tv.world_size, tv.norms, tv.reference, tv.effective)
+        tv.device,
+        tv.world_size,
+        tv.norms,
+        tv.reference,
+        tv.effective,
+    )
     assert d2.schedule_entry() == tv.schedule_entry()
     d2_cfg, tv_cfg = build_cfg(d2, 0, tmp_path, None), load_run_config(tv)
     for key in SOLVER_KEYS:
@@ -72,20 +83,24 @@ def test_both_engines_get_the_same_plan_and_train_with_the_same_values(config, t
         assert d2_cfg.MODEL[section].NORM == tv_cfg.MODEL[section].NORM, section
 
 
-@pytest.mark.parametrize("request_kwargs, key", [
-    ({"seeds": 0}, "seeds"),
-    ({"num_gpus": -1}, "num_gpus"),
-    ({"engine": "mmdet"}, "engine"),
-    ({"weights": "backbone_d2.pkl", "engine": "torchvision"}, "weights"),
-    ({"ims_per_batch": 0}, "ims_per_batch"),
-    ({"opts": ["MODEL.RPN.NMS_THRES", "0.5"]}, "MODEL.RPN.NMS_THRES"),
-    ({"opts": ["SOLVER.MAX_ITER", "many"]}, "SOLVER.MAX_ITER"),
-    ({"opts": ["SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()"]}, "SOLVER.MAX_ITER=1 must be >= 2"),
-    ({"opts": ["SOLVER.STEPS", "(300,)"]}, r"SOLVER.STEPS [300] must lie inside (0, SOLVER.MAX_ITER=250)"),
-    ({"opts": ["SOLVER.STEPS", "(0, 200)"]}, "SOLVER.STEPS [0, 200] must lie inside"),
-    ({"ims_per_batch": 1000}, "SOLVER.MAX_ITER=1 must be >= 2"),  # 250 iterations at 4 images, scaled
-    ({"num_gpus": 3}, "SOLVER.IMS_PER_BATCH=4 must be a multiple of the 3 processes"),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "request_kwargs, key",
+    [
+        ({"seeds": 0}, "seeds"),
+        ({"num_gpus": -1}, "num_gpus"),
+        ({"engine": "mmdet"}, "engine"),
+        ({"weights": "backbone_d2.pkl", "engine": "torchvision"}, "weights"),
+        ({"ims_per_batch": 0}, "ims_per_batch"),
+        ({"opts": ["MODEL.RPN.NMS_THRES", "0.5"]}, "MODEL.RPN.NMS_THRES"),
+        ({"opts": ["SOLVER.MAX_ITER", "many"]}, "SOLVER.MAX_ITER"),
+        ({"opts": ["SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()"]}, "SOLVER.MAX_ITER=1 must be >= 2"),
+        ({"opts": ["SOLVER.STEPS", "(300,)"]}, r"SOLVER.STEPS [300] must lie inside (0, SOLVER.MAX_ITER=250)"),
+        ({"opts": ["SOLVER.STEPS", "(0, 200)"]}, "SOLVER.STEPS [0, 200] must lie inside"),
+        ({"ims_per_batch": 1000}, "SOLVER.MAX_ITER=1 must be >= 2"),  # 250 iterations at 4 images, scaled
+        ({"num_gpus": 3}, "SOLVER.IMS_PER_BATCH=4 must be a multiple of the 3 processes"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_every_check_is_a_one_line_user_error_naming_its_key(request_kwargs, key):
     engine = request_kwargs.pop("engine", "torchvision")
     with pytest.raises(UserError) as caught:

@@ -9,8 +9,9 @@ from seed_transfer.detection import tree_tiles
 from seed_transfer.detection.data import load_coco_json
 from seed_transfer.detection.tree_tiles import build_tree_tiles, clip_boxes, split_rows, tile_starts
 
-needs_deepforest = pytest.mark.skipif(importlib.util.find_spec("deepforest") is None,
-                                      reason="pip install --no-deps deepforest==2.1.0 (data only)")
+needs_deepforest = pytest.mark.skipif(
+    importlib.util.find_spec("deepforest") is None, reason="pip install --no-deps deepforest==2.1.0 (data only)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,9 @@ def test_tree_tiles_idempotent(built):
     stamp = {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()}
     again = build_tree_tiles(out_dir)
     assert again["reused"]
-    assert {s: (again[s]["tiles"], again[s]["boxes"]) for s in ("train", "test")} == \
-           {s: (built[s]["tiles"], built[s]["boxes"]) for s in ("train", "test")}
+    assert {s: (again[s]["tiles"], again[s]["boxes"]) for s in ("train", "test")} == {
+        s: (built[s]["tiles"], built[s]["boxes"]) for s in ("train", "test")
+    }
     assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()} == stamp  # nothing rewritten
 
 
@@ -70,10 +72,14 @@ def test_tiling_helpers():
     assert split_rows([0, 200, 400, 600, 800], 200, 0.2) == {"train": [0, 200, 400, 600], "test": [800]}
     # With overlap, the train row that reaches into the first test row is dropped.
     assert split_rows([0, 150, 300, 450], 200, 0.25) == {"train": [0, 150], "test": [450]}
-    boxes = np.array([[190.0, 10, 230, 30],    # 10 of 40 px wide inside (25%)
-                      [180.0, 50, 220, 70],    # half inside
-                      [10.0, 10, 20, 20],      # inside
-                      [300.0, 300, 310, 310]])  # outside
+    boxes = np.array(
+        [
+            [190.0, 10, 230, 30],  # 10 of 40 px wide inside (25%)
+            [180.0, 50, 220, 70],  # half inside
+            [10.0, 10, 20, 20],  # inside
+            [300.0, 300, 310, 310],
+        ]
+    )  # outside
     np.testing.assert_array_equal(clip_boxes(boxes, 0, 0, 200, 0.5), [[180, 50, 200, 70], [10, 10, 20, 20]])
     assert len(clip_boxes(boxes, 0, 0, 200, 0.0)) == 3  # a box needs some area inside
     # The tile to the right holds 30 of the first box's 40 px (75%), in its own coordinates.
@@ -89,7 +95,10 @@ def test_bad_parameters(tmp_path):
 
 def test_missing_deepforest_says_how_to_install(tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(tree_tiles.importlib.util, "find_spec",
-                        lambda name, *args: None if name == "deepforest" else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        tree_tiles.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "deepforest" else real_find_spec(name, *args),
+    )
     with pytest.raises(MissingDependency, match=r"pip install --no-deps deepforest==2\.1\.0"):  # exit 2 in the tools
         build_tree_tiles(tmp_path)

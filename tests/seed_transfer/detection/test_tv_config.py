@@ -41,7 +41,9 @@ def test_every_config_resolves_to_detectron2s_values(config):
 
 
 def test_base_chain_defaults_and_overrides():
-    cfg = load_config(REPO / "configs/det/trees_R_18_C4_demo.yaml", ["SOLVER.BASE_LR", "1", "INPUT.MIN_SIZE_TRAIN", "(96, 128)"])
+    cfg = load_config(
+        REPO / "configs/det/trees_R_18_C4_demo.yaml", ["SOLVER.BASE_LR", "1", "INPUT.MIN_SIZE_TRAIN", "(96, 128)"]
+    )
     assert cfg.MODEL.RESNETS.STRIDE_IN_1X1 is False  # from Base-RCNN-C4-BN.yaml
     assert cfg.MODEL.RESNETS.DEPTH == 18 and cfg.INPUT.MIN_SIZE_TEST == 200  # from the file
     assert cfg.MODEL.RPN.NMS_THRESH == 0.7 and cfg.SOLVER.GAMMA == 0.1  # Detectron2 defaults
@@ -50,7 +52,9 @@ def test_base_chain_defaults_and_overrides():
 
 def test_bad_config_keys_and_values_are_named(tmp_path):
     config = REPO / "configs/det/trees_R_18_C4_demo.yaml"
-    with pytest.raises(ValueError, match=r"MODEL.RPN.NMS_THRES is not a Detectron2 config key; did you mean \['MODEL.RPN.NMS_THRESH'"):
+    with pytest.raises(
+        ValueError, match=r"MODEL.RPN.NMS_THRES is not a Detectron2 config key; did you mean \['MODEL.RPN.NMS_THRESH'"
+    ):
         load_config(config, ["MODEL.RPN.NMS_THRES", "0.5"])
     with pytest.raises(ValueError, match="SOLVER.MAX_ITER must be a int"):
         load_config(config, ["SOLVER.MAX_ITER", "many"])
@@ -65,8 +69,15 @@ def test_bad_config_keys_and_values_are_named(tmp_path):
 
 
 def test_model_takes_detectron2_values_where_torchvision_differs():
-    plan = make_plan(DetRequest(REPO / "configs/det/trees_R_50_FPN_demo.yaml", "random", ".", opts=["MODEL.MASK_ON", "True"],
-                                engine="torchvision"))
+    plan = make_plan(
+        DetRequest(
+            REPO / "configs/det/trees_R_50_FPN_demo.yaml",
+            "random",
+            ".",
+            opts=["MODEL.MASK_ON", "True"],
+            engine="torchvision",
+        )
+    )
     cfg = load_run_config(plan)
     assert plan.schedule_entry()["norm"] == "BN"  # SyncBN -> BN in one CPU process, as the Detectron2 engine
     model = build_detector(cfg, build_backbone("resnet18")[0])
@@ -89,11 +100,21 @@ def test_model_takes_detectron2_values_where_torchvision_differs():
 
 
 def test_bgr_pixel_statistics_are_reordered_for_rgb_images():
-    cfg = load_config(REPO / "configs/det/trees_R_18_C4_demo.yaml",
-                      ["INPUT.FORMAT", "BGR", "MODEL.PIXEL_MEAN", "[103.53, 116.28, 123.675]",
-                       "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]"])
+    cfg = load_config(
+        REPO / "configs/det/trees_R_18_C4_demo.yaml",
+        [
+            "INPUT.FORMAT",
+            "BGR",
+            "MODEL.PIXEL_MEAN",
+            "[103.53, 116.28, 123.675]",
+            "MODEL.PIXEL_STD",
+            "[57.375, 57.12, 58.395]",
+        ],
+    )
     mean, std = pixel_stats(cfg)
-    assert mean == pytest.approx([0.485, 0.456, 0.406], abs=1e-4) and std == pytest.approx([0.229, 0.224, 0.225], abs=1e-4)
+    assert mean == pytest.approx([0.485, 0.456, 0.406], abs=1e-4) and std == pytest.approx(
+        [0.229, 0.224, 0.225], abs=1e-4
+    )
 
 
 def test_engine_choice_and_errors(monkeypatch, caplog):
@@ -106,8 +127,9 @@ def test_engine_choice_and_errors(monkeypatch, caplog):
     assert f"detection engine: {'detectron2' if installed else 'torchvision'}" in caplog.text
     caplog.clear()
     real_find_spec = plan.importlib.util.find_spec
-    monkeypatch.setattr(plan.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "detectron2" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        plan.importlib.util, "find_spec", lambda name, *a: None if name == "detectron2" else real_find_spec(name, *a)
+    )
     with caplog.at_level(logging.INFO, logger="seed_transfer.detection.plan"):
         assert plan.resolve_engine("auto") == "torchvision"
     assert "detection engine: torchvision" in caplog.text and "not installed" in caplog.text
@@ -116,8 +138,14 @@ def test_engine_choice_and_errors(monkeypatch, caplog):
 
 
 def test_cli_refuses_an_unknown_engine_and_a_c4_mobilenet(tmp_path):
-    cmd = [sys.executable, str(REPO / "tools/transfer_det.py"), "--config", str(REPO / "configs/det/trees_R_18_C4_demo.yaml"),
-           "--engine", "mmdet"]
+    cmd = [
+        sys.executable,
+        str(REPO / "tools/transfer_det.py"),
+        "--config",
+        str(REPO / "configs/det/trees_R_18_C4_demo.yaml"),
+        "--engine",
+        "mmdet",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "invalid choice: 'mmdet'" in result.stderr
     cfg = load_config(REPO / "configs/det/trees_R_18_C4_demo.yaml")

@@ -42,9 +42,15 @@ def _detector_name(key: str, layout: str, arch: str) -> str:
     return "backbone.body." + key
 
 
-@pytest.mark.parametrize("arch,config,layout,norm", [
-    ("resnet18", C4, "C4", "BN"), ("resnet18", FPN, "FPN", "FrozenBN"), ("resnet50", C4, "C4", "FrozenBN"),
-    ("mobilenet_v3_large", FPN, "FPN", "BN")])
+@pytest.mark.parametrize(
+    "arch,config,layout,norm",
+    [
+        ("resnet18", C4, "C4", "BN"),
+        ("resnet18", FPN, "FPN", "FrozenBN"),
+        ("resnet50", C4, "C4", "FrozenBN"),
+        ("mobilenet_v3_large", FPN, "FPN", "BN"),
+    ],
+)
 def test_every_backbone_tensor_equals_its_source(tmp_path, arch, config, layout, norm):
     path, source = _student(tmp_path, arch)
     depth = arch.removeprefix("resnet") if arch.startswith("resnet") else "50"
@@ -106,14 +112,25 @@ def test_c4_backbone_and_res5_head_match_detectron2(tmp_path):
 
 @pytest.mark.parametrize("arch", ["efficientnet_b0", "timm:resnet18"])
 def test_other_backbones_train_through_fpn(arch):
-    cfg = _cfg(FPN, "MODEL.MASK_ON", "True", "INPUT.MIN_SIZE_TRAIN", "(64,)", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "32",
-               "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16")
+    cfg = _cfg(
+        FPN,
+        "MODEL.MASK_ON",
+        "True",
+        "INPUT.MIN_SIZE_TRAIN",
+        "(64,)",
+        "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+        "32",
+        "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+        "16",
+    )
     model, init = build_model(cfg, "random", arch=arch)
     assert init["arch"] == arch and model.backbone.names == ["p2", "p3", "p4", "p5", "p6"]
     masks = torch.zeros(1, 80, 96, dtype=torch.uint8)
     masks[0, 10:50, 20:70] = 1
-    losses = model.train()([torch.rand(3, 80, 96)], [{"boxes": torch.tensor([[20.0, 10.0, 70.0, 50.0]]),
-                                                      "labels": torch.tensor([1]), "masks": masks}])
+    losses = model.train()(
+        [torch.rand(3, 80, 96)],
+        [{"boxes": torch.tensor([[20.0, 10.0, 70.0, 50.0]]), "labels": torch.tensor([1]), "masks": masks}],
+    )
     assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())

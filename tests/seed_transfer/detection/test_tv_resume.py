@@ -19,9 +19,24 @@ from seed_transfer.detection.tv.train import build_model, train
 REPO = Path(__file__).parents[3]
 C4 = REPO / "configs/det/trees_R_18_C4_demo.yaml"
 ITERATIONS = 4
-FAST = ["SOLVER.MAX_ITER", str(ITERATIONS), "SOLVER.STEPS", "(2,)", "SOLVER.WARMUP_ITERS", "1",
-        "SOLVER.IMS_PER_BATCH", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "16",
-        "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "8", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
+FAST = [
+    "SOLVER.MAX_ITER",
+    str(ITERATIONS),
+    "SOLVER.STEPS",
+    "(2,)",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "1",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+    "16",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "8",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+]
 
 
 class Interrupted(Exception):
@@ -31,8 +46,9 @@ class Interrupted(Exception):
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     cfg = load_config(C4, FAST)
-    return load_training_records(cfg.DATASETS.TRAIN, str(tmp_path_factory.mktemp("datasets")),
-                                 cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)[0]
+    return load_training_records(
+        cfg.DATASETS.TRAIN, str(tmp_path_factory.mktemp("datasets")), cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )[0]
 
 
 def run(records, output_dir: Path, process_seed: int, resume=False, interrupt_at=None):

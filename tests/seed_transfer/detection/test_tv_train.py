@@ -15,10 +15,30 @@ from seed_transfer.detection.tv.train import build_model, build_optimizer, lr_fa
 REPO = Path(__file__).parents[3]
 C4 = REPO / "configs/det/trees_R_18_C4_demo.yaml"
 # Tiny and fast: 2 iterations, few regions (res5 runs on each), small images. Not a meaningful AP.
-FAST = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "2",
-        "SOLVER.CHECKPOINT_PERIOD", "1", "MODEL.RPN.PRE_NMS_TOPK_TEST", "50", "MODEL.RPN.POST_NMS_TOPK_TEST", "4",
-        "MODEL.RPN.POST_NMS_TOPK_TRAIN", "16", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "8",
-        "INPUT.MIN_SIZE_TEST", "64", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
+FAST = [
+    "SOLVER.MAX_ITER",
+    "2",
+    "SOLVER.STEPS",
+    "(1,)",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "1",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST",
+    "50",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "4",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+    "16",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "8",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+]
 
 
 def test_lr_schedule_matches_detectron2():
@@ -33,7 +53,9 @@ def test_lr_schedule_matches_detectron2():
     scheduler = build_lr_scheduler(d2_cfg, optimizer)
     solver = load_config(C4, opts).SOLVER
     for iteration in range(40):
-        assert 0.02 * lr_factor(iteration, solver) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-6), iteration
+        assert 0.02 * lr_factor(iteration, solver) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-6), (
+            iteration
+        )
         optimizer.step()
         scheduler.step()
 
@@ -63,14 +85,20 @@ def _not_json(constant):
 
 def test_a_few_iterations_on_the_tree_tiles_write_metrics(tmp_path):
     out = tmp_path / "out"
-    summary = run_detection_transfer(str(C4), "random", out, seeds=1, engine="torchvision",
-                                     data_root=str(tmp_path / "datasets"), opts=FAST)
+    summary = run_detection_transfer(
+        str(C4), "random", out, seeds=1, engine="torchvision", data_root=str(tmp_path / "datasets"), opts=FAST
+    )
     metrics = json.loads((out / "seed0" / "metrics.json").read_text(), parse_constant=_not_json)
     assert set(metrics["results"]["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AP-Tree"}
     assert metrics["results"]["bbox"]["APl"] is None  # undefined (no large tree in 200 px tiles): null, not NaN
     json.loads((out / "summary.json").read_text(), parse_constant=_not_json)
-    assert metrics["schedule"]["effective"] == {"ims_per_batch": 2, "base_lr": 0.02, "max_iter": 2, "steps": [1],
-                                                "warmup_iters": 1}
+    assert metrics["schedule"]["effective"] == {
+        "ims_per_batch": 2,
+        "base_lr": 0.02,
+        "max_iter": 2,
+        "steps": [1],
+        "warmup_iters": 1,
+    }
     assert metrics["schedule"]["norm"] == "BN" and metrics["schedule"]["amp"] is False
     assert list(metrics) == ["engine", "seed", "init", "schedule", "results"]  # the one schema, as Detectron2's
     assert metrics["engine"] == "torchvision" and metrics["seed"] == 0 and metrics["init"] == summary["init"]
@@ -84,7 +112,15 @@ def test_a_few_iterations_on_the_tree_tiles_write_metrics(tmp_path):
     assert checkpoint["step"] == 2  # distill.runtime's checkpoint format
     # resuming a finished run evaluates again without training
     (out / "seed0" / "metrics.json").unlink()
-    run_detection_transfer(str(C4), "random", out, seeds=1, engine="torchvision", data_root=str(tmp_path / "datasets"),
-                           opts=FAST, resume=True)
+    run_detection_transfer(
+        str(C4),
+        "random",
+        out,
+        seeds=1,
+        engine="torchvision",
+        data_root=str(tmp_path / "datasets"),
+        opts=FAST,
+        resume=True,
+    )
     assert len((out / "seed0" / "train_log.jsonl").read_text().splitlines()) == 2
     assert json.loads((out / "seed0" / "metrics.json").read_text())["results"]["bbox"] == metrics["results"]["bbox"]

@@ -15,15 +15,26 @@ def load_tool(name: str):
 
 
 def common(tmp_path, root):
-    return ["model.weights=random", f"model.arch={TINY_BN}", f"data.root={root}", "data.train_crop=12",
-            "data.num_workers=0", "features.resize=14", "features.crop=12", "optim.epochs=1",
-            "optim.batch_size=4", "train.tensorboard=false", f"train.output_dir={tmp_path / 'out'}"]
+    return [
+        "model.weights=random",
+        f"model.arch={TINY_BN}",
+        f"data.root={root}",
+        "data.train_crop=12",
+        "data.num_workers=0",
+        "features.resize=14",
+        "features.crop=12",
+        "optim.epochs=1",
+        "optim.batch_size=4",
+        "train.tensorboard=false",
+        f"train.output_dir={tmp_path / 'out'}",
+    ]
 
 
 def test_eval_linear_cli_runs_and_reports(tmp_path, capsys):
     root = make_imagenet(tmp_path / "imagenet", classes=2, train_per_class=4, val_per_class=2)
-    rc = load_tool("eval_linear").main(["--config", str(REPO / "configs/eval/linear_imagenet.yaml"),
-                                        *common(tmp_path, root), "optim.milestones=[1]"])
+    rc = load_tool("eval_linear").main(
+        ["--config", str(REPO / "configs/eval/linear_imagenet.yaml"), *common(tmp_path, root), "optim.milestones=[1]"]
+    )
     assert rc == 0
     assert "linear probe: top-1" in capsys.readouterr().out
     result = json.loads((tmp_path / "out" / "linear_eval.json").read_text())
@@ -50,11 +61,26 @@ def test_cli_errors_in_a_fresh_process(tmp_path):
         ("eval_linear.py", "linear_imagenet.yaml", "data.root is required"),
         ("eval_semisup.py", "semisup_1pct.yaml", "data.root is required"),
     ]:
-        cmd = [sys.executable, str(REPO / "tools" / tool), "--config", str(REPO / "configs/eval" / config),
-               "model.weights=random", "model.arch=resnet18"]
+        cmd = [
+            sys.executable,
+            str(REPO / "tools" / tool),
+            "--config",
+            str(REPO / "configs/eval" / config),
+            "model.weights=random",
+            "model.arch=resnet18",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert result.returncode == 2 and f"error: {message}" in result.stderr, result.stderr
-    result = subprocess.run([sys.executable, str(REPO / "tools/eval_linear.py"), "--config",
-                             str(REPO / "configs/eval/linear_imagenet.yaml"), "optim.epoch=3"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools/eval_linear.py"),
+            "--config",
+            str(REPO / "configs/eval/linear_imagenet.yaml"),
+            "optim.epoch=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "did you mean 'optim.epochs'" in result.stderr

@@ -32,17 +32,28 @@ def test_topk_correct_and_schedules_by_hand():
     logits = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
     assert topk_correct(logits, torch.tensor([1, 1, 0]), ks=(1, 2, 5)) == [1, 2, 3]
     step = lr_schedule(EvalOptimConfig(epochs=10, batch_size=512, base_lr=30, milestones=[6, 8]), steps_per_epoch=2)
-    assert step[:12] == [60.0] * 12 and step[12:16] == pytest.approx([6.0] * 4) and step[16:] == pytest.approx([0.6] * 4)
+    assert (
+        step[:12] == [60.0] * 12 and step[12:16] == pytest.approx([6.0] * 4) and step[16:] == pytest.approx([0.6] * 4)
+    )
     cosine = lr_schedule(EvalOptimConfig(epochs=2, batch_size=256, base_lr=0.05, schedule="cosine"), 4)
     assert cosine[0] == pytest.approx(0.05) and cosine[4] == pytest.approx(0.025) and len(cosine) == 8
 
 
 def test_probe_on_separable_features_reaches_full_accuracy(tmp_path):
     head = linear_head(8, 4, seed=0)
-    job = TrainJob(model=head, trained=head, param_groups=[{"params": list(head.parameters()), "lr_scale": 1.0}],
-                   train_set=KeyedFeatures(blobs(40, seed=0)), val_set=LabelledFeatures(blobs(25, seed=1)))
-    result = fit(job, EvalOptimConfig(epochs=10, batch_size=32, base_lr=8.0, milestones=[6, 8]),
-                 EvalTrainConfig(output_dir=str(tmp_path), tensorboard=False, eval_every=5), num_workers=0)
+    job = TrainJob(
+        model=head,
+        trained=head,
+        param_groups=[{"params": list(head.parameters()), "lr_scale": 1.0}],
+        train_set=KeyedFeatures(blobs(40, seed=0)),
+        val_set=LabelledFeatures(blobs(25, seed=1)),
+    )
+    result = fit(
+        job,
+        EvalOptimConfig(epochs=10, batch_size=32, base_lr=8.0, milestones=[6, 8]),
+        EvalTrainConfig(output_dir=str(tmp_path), tensorboard=False, eval_every=5),
+        num_workers=0,
+    )
     assert result["final"]["top1"] == 100.0 and result["final"]["images"] == 100
     assert result["steps"] == result["total_steps"] == 50 and result["finished"]
     assert [e["epoch"] for e in result["evals"]] == [5.0, 10.0]
@@ -69,12 +80,30 @@ def test_frozen_backbone_keeps_its_weights_and_bn_statistics():
 
 
 def probe_config(tmp_path, root, *extra):
-    return load_config(LinearEvalConfig, REPO / "configs/eval/linear_imagenet.yaml", [
-        "model.weights=random", f"model.arch={TINY_BN}", f"data.root={root}", "data.train_crop=12",
-        "data.num_workers=0", "features.resize=14", "features.crop=12", "features.num_workers=0",
-        f"features.cache_dir={tmp_path / 'cache'}", "optim.epochs=4", "optim.batch_size=6",
-        "optim.milestones=[3]", "optim.base_lr=5", "train.tensorboard=false", "train.eval_every=2",
-        "train.log_every=1", f"train.output_dir={tmp_path / 'out'}", *extra])
+    return load_config(
+        LinearEvalConfig,
+        REPO / "configs/eval/linear_imagenet.yaml",
+        [
+            "model.weights=random",
+            f"model.arch={TINY_BN}",
+            f"data.root={root}",
+            "data.train_crop=12",
+            "data.num_workers=0",
+            "features.resize=14",
+            "features.crop=12",
+            "features.num_workers=0",
+            f"features.cache_dir={tmp_path / 'cache'}",
+            "optim.epochs=4",
+            "optim.batch_size=6",
+            "optim.milestones=[3]",
+            "optim.base_lr=5",
+            "train.tensorboard=false",
+            "train.eval_every=2",
+            "train.log_every=1",
+            f"train.output_dir={tmp_path / 'out'}",
+            *extra,
+        ],
+    )
 
 
 def test_image_probe_trains_the_head_only_and_resume_matches_an_uninterrupted_run(tmp_path):
@@ -107,10 +136,21 @@ def test_image_probe_trains_the_head_only_and_resume_matches_an_uninterrupted_ru
 
 def test_cached_probe_reads_the_features_that_knn_cached(tmp_path):
     root = make_imagenet(tmp_path / "imagenet", classes=3, train_per_class=4, val_per_class=2)
-    knn = load_config(TransferClsConfig, REPO / "configs/eval/knn_imagenet.yaml", [
-        "model.weights=random", f"model.arch={TINY_BN}", f"data.root={root}", "features.resize=14",
-        "features.crop=12", "features.num_workers=0", f"features.cache_dir={tmp_path / 'cache'}", "knn.k=3",
-        f"output_dir={tmp_path / 'knn'}"])
+    knn = load_config(
+        TransferClsConfig,
+        REPO / "configs/eval/knn_imagenet.yaml",
+        [
+            "model.weights=random",
+            f"model.arch={TINY_BN}",
+            f"data.root={root}",
+            "features.resize=14",
+            "features.crop=12",
+            "features.num_workers=0",
+            f"features.cache_dir={tmp_path / 'cache'}",
+            "knn.k=3",
+            f"output_dir={tmp_path / 'knn'}",
+        ],
+    )
     assert run_knn_eval(knn)["features_cached"] is False
     cached_files = sorted((tmp_path / "cache").iterdir())
     result = run_linear_probe(probe_config(tmp_path, root, "features.cached=true"))

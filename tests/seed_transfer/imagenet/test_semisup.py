@@ -13,16 +13,40 @@ REPO = Path(__file__).parents[3]
 
 
 def semisup_config(tmp_path, root, subset, *extra, base="semisup_1pct.yaml"):
-    return load_config(SemisupConfig, REPO / "configs/eval" / base, [
-        "model.weights=random", f"model.arch={TINY_BN}", f"data.root={root}", f"data.subset_file={subset}",
-        "data.train_crop=12", "data.num_workers=0", "features.resize=14", "features.crop=12",
-        "optim.epochs=2", "optim.batch_size=4", "optim.base_lr=0.5", "optim.head_lr_scale=2",
-        "train.tensorboard=false", f"train.output_dir={tmp_path / 'out'}", *extra])
+    return load_config(
+        SemisupConfig,
+        REPO / "configs/eval" / base,
+        [
+            "model.weights=random",
+            f"model.arch={TINY_BN}",
+            f"data.root={root}",
+            f"data.subset_file={subset}",
+            "data.train_crop=12",
+            "data.num_workers=0",
+            "features.resize=14",
+            "features.crop=12",
+            "optim.epochs=2",
+            "optim.batch_size=4",
+            "optim.base_lr=0.5",
+            "optim.head_lr_scale=2",
+            "train.tensorboard=false",
+            f"train.output_dir={tmp_path / 'out'}",
+            *extra,
+        ],
+    )
 
 
 def test_protocol_configs_hold_simclr_settings():
-    one = load_config(SemisupConfig, REPO / "configs/eval/semisup_1pct.yaml", ["data.root=/x", "data.subset_file=/x/1.txt", "model.weights=/x/s.pth"])
-    ten = load_config(SemisupConfig, REPO / "configs/eval/semisup_10pct.yaml", ["data.root=/x", "data.subset_file=/x/1.txt", "model.weights=/x/s.pth"])
+    one = load_config(
+        SemisupConfig,
+        REPO / "configs/eval/semisup_1pct.yaml",
+        ["data.root=/x", "data.subset_file=/x/1.txt", "model.weights=/x/s.pth"],
+    )
+    ten = load_config(
+        SemisupConfig,
+        REPO / "configs/eval/semisup_10pct.yaml",
+        ["data.root=/x", "data.subset_file=/x/1.txt", "model.weights=/x/s.pth"],
+    )
     assert (one.optim.epochs, ten.optim.epochs) == (60, 30)
     assert one.optim.nesterov and one.optim.momentum == 0.9 and one.optim.weight_decay == 0.0
     assert one.optim.base_lr == 0.05 and one.optim.batch_size == 256
@@ -30,8 +54,9 @@ def test_protocol_configs_hold_simclr_settings():
 
 def test_fine_tuning_updates_the_backbone_and_scores_val(tmp_path):
     root = make_imagenet(tmp_path / "imagenet", classes=3, train_per_class=5, val_per_class=2)
-    (tmp_path / "subset.txt").write_text("n00000000_0.JPEG\nn00000000_1.JPEG\nn00000001_2.JPEG\n"
-                                         "n00000002_3.JPEG\nn00000002_4.JPEG\nn00000001_0.JPEG\n")
+    (tmp_path / "subset.txt").write_text(
+        "n00000000_0.JPEG\nn00000000_1.JPEG\nn00000001_2.JPEG\nn00000002_3.JPEG\nn00000002_4.JPEG\nn00000001_0.JPEG\n"
+    )
     cfg = semisup_config(tmp_path, root, tmp_path / "subset.txt")
     result = run_semisup(cfg)
     assert result["train_images"] == 6 and result["val_images"] == 6 and result["num_classes"] == 3
@@ -53,12 +78,15 @@ def test_a_missing_subset_image_stops_before_training(tmp_path):
     assert not (tmp_path / "out" / "checkpoint.pth").exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ("data.subset_file=null", "data.subset_file is required"),
-    ("features.cached=true", "cannot be cached"),
-    ("optim.schedule=linear", "optim.schedule"),
-    ("optim.lr=0.1", "unknown config key 'optim.lr'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.subset_file=null", "data.subset_file is required"),
+        ("features.cached=true", "cannot be cached"),
+        ("optim.schedule=linear", "optim.schedule"),
+        ("optim.lr=0.1", "unknown config key 'optim.lr'"),
+    ],
+)
 def test_bad_settings_name_the_key(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         semisup_config(tmp_path, tmp_path, tmp_path / "subset.txt", override)

@@ -37,11 +37,14 @@ def test_missing_images_are_counted_and_named(tmp_path):
     assert "data.root" in message
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("n00000000_0.JPEG\nnot-a-file-name\n", "line 2"),
-    ("n00000000_0.JPEG\nn00000000_0.JPEG\n", "listed twice"),
-    ("\n# only a comment\n", "lists no images"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("n00000000_0.JPEG\nnot-a-file-name\n", "line 2"),
+        ("n00000000_0.JPEG\nn00000000_0.JPEG\n", "listed twice"),
+        ("\n# only a comment\n", "lists no images"),
+    ],
+)
 def test_malformed_lists_name_the_problem(tmp_path, text, reason):
     (tmp_path / "list.txt").write_text(text)
     with pytest.raises(ValueError, match=reason):

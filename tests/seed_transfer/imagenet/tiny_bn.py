@@ -14,9 +14,14 @@ TINY_BN = "tiny_bn_cnn"
 
 def tiny_bn_cnn() -> tuple[nn.Module, int]:
     net = nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
     return net, 16
 
@@ -25,8 +30,9 @@ if TINY_BN not in _REGISTRY:
     register_backbone(TINY_BN)(tiny_bn_cnn)
 
 
-def make_imagenet(root: Path, classes: int = 3, train_per_class: int = 6, val_per_class: int = 2,
-                  size: int = 12, seed: int = 0) -> Path:
+def make_imagenet(
+    root: Path, classes: int = 3, train_per_class: int = 6, val_per_class: int = 2, size: int = 12, seed: int = 0
+) -> Path:
     """root/train/n0000000<c>/n0000000<c>_<i>.JPEG and root/val/...: class c has mean colour c."""
     rng = np.random.default_rng(seed)
     for split, per_class in (("train", train_per_class), ("val", val_per_class)):

@@ -24,14 +24,20 @@ def importable_in_jobs(monkeypatch):
 @pytest.mark.slow
 def test_a_failed_job_is_named_its_dependents_wait_and_the_independent_jobs_finish(tmp_path):
     a, b, c = (str(tmp_path / name) for name in "abc")
-    jobs = [Job("first", "dag_jobs:touch", (a,)),
-            Job("after first", "dag_jobs:touch", (b, a), deps=("first",)),
-            Job("broken", "dag_jobs:fail", ()),
-            Job("after broken", "dag_jobs:touch", (c,), deps=("broken",))]
+    jobs = [
+        Job("first", "dag_jobs:touch", (a,)),
+        Job("after first", "dag_jobs:touch", (b, a), deps=("first",)),
+        Job("broken", "dag_jobs:fail", ()),
+        Job("after broken", "dag_jobs:touch", (c,), deps=("broken",)),
+    ]
     events = []
     outcomes = run_dag(jobs, tmp_path, LOCAL, poll_seconds=0.1, on_event=lambda kind, name: events.append((kind, name)))
-    assert [(o.name, o.status) for o in outcomes] == [("first", "done"), ("after first", "done"),
-                                                      ("broken", "failed"), ("after broken", "not run")]
+    assert [(o.name, o.status) for o in outcomes] == [
+        ("first", "done"),
+        ("after first", "done"),
+        ("broken", "failed"),
+        ("after broken", "not run"),
+    ]
     assert Path(a).is_file() and Path(b).is_file() and not Path(c).exists()
     assert events[:2] == [("submitted", "first"), ("submitted", "broken")]  # both at once
     assert events.index(("submitted", "after first")) > events.index(("done", "first"))
@@ -43,11 +49,14 @@ def test_a_failed_job_is_named_its_dependents_wait_and_the_independent_jobs_fini
     assert "after broken: not run (it depends on broken, which did not finish)" in report
 
 
-@pytest.mark.parametrize("jobs, message", [
-    ([Job("a", "m:f", ()), Job("a", "m:f", ())], "jobs named twice: a"),
-    ([Job("a", "m:f", (), deps=("b",))], "depends on unknown jobs: b"),
-    ([Job("a", "m:f", (), deps=("b",)), Job("b", "m:f", (), deps=("a",))], "cycle: a -> b -> a"),
-])
+@pytest.mark.parametrize(
+    "jobs, message",
+    [
+        ([Job("a", "m:f", ()), Job("a", "m:f", ())], "jobs named twice: a"),
+        ([Job("a", "m:f", (), deps=("b",))], "depends on unknown jobs: b"),
+        ([Job("a", "m:f", (), deps=("b",)), Job("b", "m:f", (), deps=("a",))], "cycle: a -> b -> a"),
+    ],
+)
 def test_bad_graphs_are_refused(jobs, message):
     with pytest.raises(ConfigError, match=message):
         check_dag(jobs)
@@ -61,8 +70,9 @@ def test_a_dag_needs_the_slurm_launcher(tmp_path):
 
 def test_compare_with_slurm_and_no_sbatch_is_one_line_and_submits_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    status = compare_main(["--config", "configs/compare/demo.yaml", f"output_dir={tmp_path / 'cmp'}",
-                           "--launcher", "slurm"])
+    status = compare_main(
+        ["--config", "configs/compare/demo.yaml", f"output_dir={tmp_path / 'cmp'}", "--launcher", "slurm"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err[-1].startswith("error: launcher: slurm needs SLURM, and this machine has no sbatch")
     assert not (tmp_path / "cmp").exists()

@@ -46,7 +46,9 @@ def assert_same_tensors(a, b):
 
 
 def assert_same_run(out, reference):
-    assert_same_tensors(safe_load(out / "student.pth")["state_dict"], safe_load(reference / "student.pth")["state_dict"])
+    assert_same_tensors(
+        safe_load(out / "student.pth")["state_dict"], safe_load(reference / "student.pth")["state_dict"]
+    )
     ours, theirs = safe_load(out / "checkpoint.pth"), safe_load(reference / "checkpoint.pth")
     assert ours["step"] == theirs["step"] == 6
     assert_same_tensors(ours["model"], theirs["model"])
@@ -66,8 +68,12 @@ def test_local_executor_job_makes_the_direct_runs_student(tmp_path, data_root, d
 @pytest.mark.slow
 def test_preempted_job_requeues_with_resume_and_ends_as_an_uninterrupted_run(tmp_path, data_root, direct):
     out = tmp_path / "run"
-    job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"],
-                 load_launcher_config("slurm", LOCAL_JOB), tmp_path)
+    job = submit(
+        "tiny_job:main",
+        [str(data_root), str(out), "--wait-for-signal-at", "4"],
+        load_launcher_config("slurm", LOCAL_JOB),
+        tmp_path,
+    )
     pid_file = out / "waiting.pid"
     deadline = time.monotonic() + 240
     while not pid_file.exists():  # the job waits as its 5th step begins

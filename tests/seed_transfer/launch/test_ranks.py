@@ -21,8 +21,9 @@ def test_torchrun_launcher_starts_one_process_per_gpu(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)
-    assert submit("rank_probe:main", [str(tmp_path)], load_launcher_config("torchrun", ["gpus_per_node=2"]),
-                  tmp_path) == 0
+    assert (
+        submit("rank_probe:main", [str(tmp_path)], load_launcher_config("torchrun", ["gpus_per_node=2"]), tmp_path) == 0
+    )
     seen = ranks_seen(tmp_path)
     assert [(s["RANK"], s["LOCAL_RANK"], s["WORLD_SIZE"]) for s in seen] == [("0", "0", "2"), ("1", "1", "2")]
 

@@ -11,8 +11,11 @@ def _refuse(argv):
 def test_slurm_without_sbatch_fails_up_front(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
     cfg = load_launcher_config("slurm", ["nodes=2", "gpus_per_node=8"])
-    with pytest.raises(UserError, match=r"^launcher: slurm needs SLURM, and this machine has no sbatch on PATH: "
-                                        r"submit from a SLURM login node, or run here with --launcher local"):
+    with pytest.raises(
+        UserError,
+        match=r"^launcher: slurm needs SLURM, and this machine has no sbatch on PATH: "
+        r"submit from a SLURM login node, or run here with --launcher local",
+    ):
         submit(_refuse, [], cfg, tmp_path)
     assert not (tmp_path / "submitit").exists()  # nothing submitted, no folder made
 

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     if "--wait-for-signal-at" in argv:
         i = argv.index("--wait-for-signal-at")
         wait_at = int(argv[i + 1])
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     data_root, output_dir, *overrides = [a for a in argv if a != "--resume"]
     cfg = tiny_config(data_root, output_dir, *DEFAULTS, *overrides)
     method = tiny_method(cfg)

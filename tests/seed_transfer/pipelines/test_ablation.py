@@ -35,8 +35,14 @@ def names(cfg: AblationConfig) -> list[str]:
 def test_axes_mode_sweeps_one_axis_at_a_time_around_the_base():
     grid = expand_grid(demo())
     assert names(demo()) == [
-        "distill.tau_teacher-0.0001", "base", "distill.tau_teacher-0.1", "distill.queue_size-32",
-        "distill.queue_size-128", "distill.strategy-l2", "teacher-mnv2_in32"]  # the base point runs once
+        "distill.tau_teacher-0.0001",
+        "base",
+        "distill.tau_teacher-0.1",
+        "distill.queue_size-32",
+        "distill.queue_size-128",
+        "distill.strategy-l2",
+        "teacher-mnv2_in32",
+    ]  # the base point runs once
     by_name = {p.name: p for p in grid.points}
     assert by_name["distill.tau_teacher-0.0001"].distill.distill.tau_teacher == pytest.approx(1e-4)  # YAML "1.0e-4"
     assert by_name["distill.tau_teacher-0.0001"].distill.distill.queue_size == 512  # the base's, from overrides
@@ -44,11 +50,18 @@ def test_axes_mode_sweeps_one_axis_at_a_time_around_the_base():
     assert by_name["base"].overrides == [] and by_name["base"].distill.teacher.input_size == 64
     assert by_name["base"].distill.train.output_dir.endswith("points/base/distill")
     # each axis lists its own values, the base value pointing at the shared base point
-    assert grid.members["distill.queue_size"] == [(32, "distill.queue_size-32"), (128, "distill.queue_size-128"),
-                                                  (512, "base")]
+    assert grid.members["distill.queue_size"] == [
+        (32, "distill.queue_size-32"),
+        (128, "distill.queue_size-128"),
+        (512, "base"),
+    ]
     assert grid.members["teacher"] == [("mnv2_in64", "base"), ("mnv2_in32", "teacher-mnv2_in32")]
-    assert grid.base_values == {"distill.tau_teacher": 0.01, "distill.queue_size": 512,
-                                "distill.strategy": "seed", "teacher": "mnv2_in64"}
+    assert grid.base_values == {
+        "distill.tau_teacher": 0.01,
+        "distill.queue_size": 512,
+        "distill.strategy": "seed",
+        "teacher": "mnv2_in64",
+    }
 
 
 def test_point_names_are_stable_across_runs_grids_and_modes():
@@ -62,7 +75,9 @@ def test_point_names_are_stable_across_runs_grids_and_modes():
     assert "distill.tau_teacher-0.0001__distill.queue_size-128" in product
     # a value given as a string reads the same as the number: same point
     assert names(demo("only=[distill.tau_teacher]", "axes.distill.tau_teacher=['1e-4', 0.01]")) == [
-        "distill.tau_teacher-0.0001", "base"]
+        "distill.tau_teacher-0.0001",
+        "base",
+    ]
 
 
 def test_points_with_the_same_teacher_data_and_seed_share_a_teacher_cache(tmp_path):
@@ -80,21 +95,30 @@ def test_command_line_override_replaces_an_axis():
     assert names(cfg) == ["distill.queue_size-64"]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["axes.distill.tau_teachr=[0.1]"], r"axes.distill.tau_teachr=0.1: unknown config key 'distill.tau_teachr'; "
-                                        r"did you mean 'distill.tau_teacher'"),
-    (["axes.distill.queue_size=[]"], r"axes.distill.queue_size is empty"),
-    (["axes.teacher=[mnv2_in64, swav_r50]"], r"unknown teacher preset 'swav_r50'; known presets: mnv2_in64, mnv2_in32"),
-    (["axes.distill.strategy=[seed, simclr]"], r"axes.distill.strategy=simclr: distill.strategy='simclr'"),
-    (["axes.distill.queue_size=[16]"], r"axes.distill.queue_size=16: distill.queue_size=16 is smaller"),
-    (["axes.distill.queue_size=[64, 64]"], r"axes.distill.queue_size lists a value twice"),
-    (["axes.distill.tau_teacher=0.1"], r"axes.distill.tau_teacher: expected a list"),
-    (["axes.train.output_dir=[a, b]"], r"axes.train.output_dir: set by the runner"),
-    (["mode=grid"], r"mode='grid': choose one of axes, product"),
-    (["only=[distill.tau]"], r"only: unknown axis 'distill.tau'"),
-    (["teachers.broken=teacher.arch=resnet50"], r"teachers.broken: expected a non-empty list"),
-    (["eval.cls.enabled=false"], r"both false"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["axes.distill.tau_teachr=[0.1]"],
+            r"axes.distill.tau_teachr=0.1: unknown config key 'distill.tau_teachr'; "
+            r"did you mean 'distill.tau_teacher'",
+        ),
+        (["axes.distill.queue_size=[]"], r"axes.distill.queue_size is empty"),
+        (
+            ["axes.teacher=[mnv2_in64, swav_r50]"],
+            r"unknown teacher preset 'swav_r50'; known presets: mnv2_in64, mnv2_in32",
+        ),
+        (["axes.distill.strategy=[seed, simclr]"], r"axes.distill.strategy=simclr: distill.strategy='simclr'"),
+        (["axes.distill.queue_size=[16]"], r"axes.distill.queue_size=16: distill.queue_size=16 is smaller"),
+        (["axes.distill.queue_size=[64, 64]"], r"axes.distill.queue_size lists a value twice"),
+        (["axes.distill.tau_teacher=0.1"], r"axes.distill.tau_teacher: expected a list"),
+        (["axes.train.output_dir=[a, b]"], r"axes.train.output_dir: set by the runner"),
+        (["mode=grid"], r"mode='grid': choose one of axes, product"),
+        (["only=[distill.tau]"], r"only: unknown axis 'distill.tau'"),
+        (["teachers.broken=teacher.arch=resnet50"], r"teachers.broken: expected a non-empty list"),
+        (["eval.cls.enabled=false"], r"both false"),
+    ],
+)
 def test_bad_grids_are_refused_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         expand_grid(demo(*overrides))
@@ -109,8 +133,15 @@ def test_an_empty_grid_is_refused(tmp_path):
 
 def test_product_of_axes_setting_the_same_key_is_refused(tmp_path):
     path = tmp_path / "overlap.yaml"
-    path.write_text(yaml.safe_dump({"_base_": str(DEMO), "mode": "product",
-                                    "axes": {"teacher.input_size": [32], "teacher": ["mnv2_in64", "mnv2_in32"]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "_base_": str(DEMO),
+                "mode": "product",
+                "axes": {"teacher.input_size": [32], "teacher": ["mnv2_in64", "mnv2_in32"]},
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="axes 'teacher' and 'teacher.input_size' both set teacher.input_size"):
         expand_grid(load_config(AblationConfig, path, ["only=[teacher, teacher.input_size]"]))
     assert len(names(load_config(AblationConfig, path, ["mode=axes", "only=[teacher, teacher.input_size]"]))) == 3
@@ -150,22 +181,55 @@ def tiny_grid(tmp_path) -> AblationConfig:
     cache = tmp_path / "cache"
     grid = {
         "base": str(REPO / "configs/distill/base.yaml"),
-        "overrides": [f"student.arch={TINY}", f"teacher.arch={TINY}", "teacher.layout=torchvision",
-                      *teachers["tiny_a"], f"data.root={images}", "data.image_size=16", "data.num_workers=0",
-                      "optim.batch_size=8", "optim.epochs=2", "optim.warmup_epochs=0", "distill.queue_size=16",
-                      "train.tensorboard=false", "train.log_every=1", "train.checkpoint_every=1"],
+        "overrides": [
+            f"student.arch={TINY}",
+            f"teacher.arch={TINY}",
+            "teacher.layout=torchvision",
+            *teachers["tiny_a"],
+            f"data.root={images}",
+            "data.image_size=16",
+            "data.num_workers=0",
+            "optim.batch_size=8",
+            "optim.epochs=2",
+            "optim.warmup_epochs=0",
+            "distill.queue_size=16",
+            "train.tensorboard=false",
+            "train.log_every=1",
+            "train.checkpoint_every=1",
+        ],
         "teachers": teachers,
         "axes": {"distill.tau_teacher": [0.01, 0.1], "teacher": ["tiny_a", "tiny_b"]},
         "output_dir": str(tmp_path / "ablation"),
         "eval": {
-            "knn": {"enabled": True, "config": str(REPO / "configs/eval/knn_imagenet.yaml"),
-                    "overrides": [f"data.root={tmp_path / 'eval_data'}", "features.resize=16", "features.crop=16",
-                                  "features.num_workers=0", f"features.cache_dir={cache}", "knn.k=3"]},
-            "cls": {"enabled": True, "config": str(REPO / "configs/transfer/cls/linear.yaml"),
-                    "datasets": [f"imagefolder:{tmp_path / 'eval_data'}"],
-                    "overrides": ["features.resize=16", "features.crop=16", "features.num_workers=0",
-                                  "linear.num_c=3", "linear.n_jobs=1", "linear.wd_min_exp=-1", "linear.wd_max_exp=3",
-                                  "linear.max_iter=100", "knn.k=3", f"features.cache_dir={cache}"]},
+            "knn": {
+                "enabled": True,
+                "config": str(REPO / "configs/eval/knn_imagenet.yaml"),
+                "overrides": [
+                    f"data.root={tmp_path / 'eval_data'}",
+                    "features.resize=16",
+                    "features.crop=16",
+                    "features.num_workers=0",
+                    f"features.cache_dir={cache}",
+                    "knn.k=3",
+                ],
+            },
+            "cls": {
+                "enabled": True,
+                "config": str(REPO / "configs/transfer/cls/linear.yaml"),
+                "datasets": [f"imagefolder:{tmp_path / 'eval_data'}"],
+                "overrides": [
+                    "features.resize=16",
+                    "features.crop=16",
+                    "features.num_workers=0",
+                    "linear.num_c=3",
+                    "linear.n_jobs=1",
+                    "linear.wd_min_exp=-1",
+                    "linear.wd_max_exp=3",
+                    "linear.max_iter=100",
+                    "knn.k=3",
+                    f"features.cache_dir={cache}",
+                ],
+            },
         },
     }
     path = tmp_path / "tiny.yaml"
@@ -197,8 +261,10 @@ def test_tiny_grid_end_to_end_resumes_and_skips(tiny_grid):
         assert 0 <= metrics["linear imagefolder"] <= 100 and 0 <= metrics["knn imagefolder"] <= 100
         student = out / "points" / point["point"] / "distill" / "student.pth"
         assert student.is_file()
-        assert json.loads((out / "points" / point["point"] / "eval/student__knn.json").read_text())["knn"]["top1"] \
+        assert (
+            json.loads((out / "points" / point["point"] / "eval/student__knn.json").read_text())["knn"]["top1"]
             == metrics["knn top-1"]
+        )
 
     for axis in ("distill.tau_teacher", "teacher"):
         for ext in ("md", "csv", "png"):
@@ -206,7 +272,9 @@ def test_tiny_grid_end_to_end_resumes_and_skips(tiny_grid):
     with open(out / "distill.tau_teacher.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["distill.tau_teacher"], r["point"], r["base"]) for r in rows] == [
-        ("0.01", "base", "True"), ("0.1", "distill.tau_teacher-0.1", "False")]
+        ("0.01", "base", "True"),
+        ("0.1", "distill.tau_teacher-0.1", "False"),
+    ]
     assert float(rows[1]["linear imagefolder"]) == pytest.approx(first["points"][1]["metrics"]["linear imagefolder"])
     report = (out / "report.md").read_text()
     assert "## distill.tau_teacher" in report and "![teacher](teacher.png)" in report
@@ -215,8 +283,12 @@ def test_tiny_grid_end_to_end_resumes_and_skips(tiny_grid):
     # steps 2-4 on resume), the tau_T = 0.1 point read all 4 steps; tiny_b's only point ran its teacher live
     caches = {p["point"]: p["teacher_cache"] for p in first["points"]}
     assert caches["base"]["mode"] == "wrote" and caches["base"]["computed_steps"] == 3
-    assert caches["distill.tau_teacher-0.1"] == {"folder": caches["base"]["folder"], "mode": "read",
-                                                 "read_steps": 4, "computed_steps": 0}
+    assert caches["distill.tau_teacher-0.1"] == {
+        "folder": caches["base"]["folder"],
+        "mode": "read",
+        "read_steps": 4,
+        "computed_steps": 0,
+    }
     assert caches["teacher-tiny_b"] is None and Path(caches["base"]["folder"]).parent == out / "teacher_cache"
     assert "## Teacher cache" in report and "| `distill.tau_teacher-0.1` | read (`" in report
     assert "| `teacher-tiny_b` | not used | - | - |" in report
@@ -242,8 +314,7 @@ def test_cli_refuses_a_bad_grid_and_lists_points(capsys):
     from seed_transfer.cli import ablate as tool
 
     assert tool.main(["--config", str(DEMO), "--dry-run", "only=[distill.strategy]"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["base: (base config)",
-                                                    "distill.strategy-l2: distill.strategy=l2"]
+    assert capsys.readouterr().out.splitlines() == ["base: (base config)", "distill.strategy-l2: distill.strategy=l2"]
 
 
 def test_product_grid_report_has_one_row_per_point_and_a_plot_per_axis(tmp_path):
@@ -251,8 +322,16 @@ def test_product_grid_report_has_one_row_per_point_and_a_plot_per_axis(tmp_path)
 
     cfg = demo("only=[distill.tau_teacher, distill.queue_size]", "mode=product", f"output_dir={tmp_path}")
     grid = expand_grid(cfg)
-    records = [{"point": p.name, "settings": p.settings, "overrides": p.overrides, "status": "done",
-                "metrics": {"linear digits": 50.0 + i, "knn digits": 40.0 + i}} for i, p in enumerate(grid.points)]
+    records = [
+        {
+            "point": p.name,
+            "settings": p.settings,
+            "overrides": p.overrides,
+            "status": "done",
+            "metrics": {"linear digits": 50.0 + i, "knn digits": 40.0 + i},
+        }
+        for i, p in enumerate(grid.points)
+    ]
     records[-1].update(status="failed: loss is nan", metrics={})
     result = write_reports(cfg, grid, records, [], 0.0)
     with open(tmp_path / "grid.csv") as f:
@@ -285,8 +364,11 @@ def test_an_evaluation_of_other_settings_is_refused_naming_them(tmp_path):
     result.parent.mkdir(parents=True)
     result.write_text(json.dumps({"config": to_dict(ecfg)}))
     assert stale_outputs(cfg, grid) == []
-    changed = demo(f"output_dir={tmp_path / 'abl'}", "only=[distill.queue_size]",
-                   f"eval.cls.overrides={json.dumps([*cfg.eval.cls.overrides, 'knn.k=7'])}")
+    changed = demo(
+        f"output_dir={tmp_path / 'abl'}",
+        "only=[distill.queue_size]",
+        f"eval.cls.overrides={json.dumps([*cfg.eval.cls.overrides, 'knn.k=7'])}",
+    )
     problems = stale_outputs(changed, expand_grid(changed))
     assert len(problems) == 1 and "knn.k: " in problems[0] and "-> 7" in problems[0]
 
@@ -306,19 +388,30 @@ def test_the_grid_as_parallel_local_jobs_gives_the_sequential_tables(tiny_grid, 
         torch.set_num_threads(threads)
     cfg, events = dataclasses.replace(tiny_grid, output_dir=str(tmp_path / "dag")), []
     launcher = load_launcher_config("slurm", ["executor=local", "cpus_per_task=1", "time_min=30", "max_requeues=0"])
-    result = run_ablation_dag(cfg, launcher, poll_seconds=0.2, on_event=lambda kind, name: events.append((kind, name)),
-                              job_fn="ablation_job:main")
+    result = run_ablation_dag(
+        cfg,
+        launcher,
+        poll_seconds=0.2,
+        on_event=lambda kind, name: events.append((kind, name)),
+        job_fn="ablation_job:main",
+    )
     first_end = next(i for i, (kind, _) in enumerate(events) if kind != "submitted")
     assert first_end == 3  # every point submitted before any ended: they ran side by side
-    assert sorted(name for _, name in events) == sorted(2 * ["point base", "point distill.tau_teacher-0.1",
-                                                             "point teacher-tiny_b"])
+    assert sorted(name for _, name in events) == sorted(
+        2 * ["point base", "point distill.tau_teacher-0.1", "point teacher-tiny_b"]
+    )
     assert [p["point"] for p in result["points"]] == [p["point"] for p in sequential["points"]]
     assert [p["metrics"] for p in result["points"]] == [p["metrics"] for p in sequential["points"]]
     assert result["tables"] == sequential["tables"]
     assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
 
     events.clear()  # every point finished: no job, the same tables
-    again = run_ablation_dag(cfg, launcher, poll_seconds=0.2, on_event=lambda kind, name: events.append((kind, name)),
-                             job_fn="ablation_job:main")
+    again = run_ablation_dag(
+        cfg,
+        launcher,
+        poll_seconds=0.2,
+        on_event=lambda kind, name: events.append((kind, name)),
+        job_fn="ablation_job:main",
+    )
     assert events == [] and again["tables"] == sequential["tables"]
     assert all(s["status"] == "skipped" for s in again["stages"])

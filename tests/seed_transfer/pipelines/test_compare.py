@@ -14,34 +14,86 @@ from distill.config import ConfigError, load_config
 from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 REPO = Path(__file__).resolve().parents[3]
-TINY_DISTILL = ["optim.epochs=1", "data.demo_length=32", "optim.batch_size=16", "distill.queue_size=64",
-                "data.image_size=32", "teacher.input_size=32", "train.tensorboard=false", "data.num_workers=0",
-                "train.log_every=1", "optim.warmup_epochs=0"]
-TINY_DET = ["SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.IMS_PER_BATCH", "2",
-            "MODEL.RPN.PRE_NMS_TOPK_TEST", "50", "MODEL.RPN.POST_NMS_TOPK_TEST", "10",
-            "MODEL.RPN.POST_NMS_TOPK_TRAIN", "32", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16",
-            "INPUT.MIN_SIZE_TEST", "64", "INPUT.MIN_SIZE_TRAIN", "(64,)"]
+TINY_DISTILL = [
+    "optim.epochs=1",
+    "data.demo_length=32",
+    "optim.batch_size=16",
+    "distill.queue_size=64",
+    "data.image_size=32",
+    "teacher.input_size=32",
+    "train.tensorboard=false",
+    "data.num_workers=0",
+    "train.log_every=1",
+    "optim.warmup_epochs=0",
+]
+TINY_DET = [
+    "SOLVER.MAX_ITER",
+    "2",
+    "SOLVER.STEPS",
+    "(1,)",
+    "SOLVER.WARMUP_ITERS",
+    "1",
+    "SOLVER.IMS_PER_BATCH",
+    "2",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST",
+    "50",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "10",
+    "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+    "32",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "16",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+]
 
 
-TINY_SEG = ["data.crop_size=[64, 64]", "data.scale=[128, 64]", "schedule.iters=2", "schedule.log_interval=1",
-            "schedule.checkpoint_interval=2"]
+TINY_SEG = [
+    "data.crop_size=[64, 64]",
+    "data.scale=[128, 64]",
+    "schedule.iters=2",
+    "schedule.log_interval=1",
+    "schedule.checkpoint_interval=2",
+]
 
 
 def tiny_config(tmp_path: Path, det: bool, seg: bool = False) -> CompareConfig:
-    tiny_cls = ["features.resize=16", "features.crop=16", "linear.num_c=3", "linear.n_jobs=1",
-                "linear.wd_min_exp=-1", "linear.wd_max_exp=3", "linear.max_iter=100",
-                f"features.cache_dir={tmp_path / 'cache'}", "fewshot.enabled=true", "fewshot.episodes=20",
-                "fewshot.shots=[1, 5]", "fewshot.n_query=5"]
+    tiny_cls = [
+        "features.resize=16",
+        "features.crop=16",
+        "linear.num_c=3",
+        "linear.n_jobs=1",
+        "linear.wd_min_exp=-1",
+        "linear.wd_max_exp=3",
+        "linear.max_iter=100",
+        f"features.cache_dir={tmp_path / 'cache'}",
+        "fewshot.enabled=true",
+        "fewshot.episodes=20",
+        "fewshot.shots=[1, 5]",
+        "fewshot.n_query=5",
+    ]
     # The demo's pipeline on data every machine has (the demo's own stamps need the Debian package):
     # the scikit-image photos for distillation, scikit-learn's digits for classification.
-    return load_config(CompareConfig, REPO / "configs/compare/demo.yaml", [
-        f"output_dir={tmp_path / 'cmp'}", "distill.config=configs/distill/demo.yaml",
-        "cls.config=configs/transfer/cls/digits_demo.yaml",
-        f"distill.overrides={json.dumps(TINY_DISTILL)}",
-        f"cls.overrides={json.dumps(tiny_cls)}",
-        f"det.enabled={str(det).lower()}", f"det.opts={json.dumps(TINY_DET)}", "det.seeds=1",
-        f"det.data_root={tmp_path / 'datasets'}",
-        f"seg.enabled={str(seg).lower()}", f"seg.opts={json.dumps(TINY_SEG)}", f"seg.data_root={tmp_path / 'seg'}"])
+    return load_config(
+        CompareConfig,
+        REPO / "configs/compare/demo.yaml",
+        [
+            f"output_dir={tmp_path / 'cmp'}",
+            "distill.config=configs/distill/demo.yaml",
+            "cls.config=configs/transfer/cls/digits_demo.yaml",
+            f"distill.overrides={json.dumps(TINY_DISTILL)}",
+            f"cls.overrides={json.dumps(tiny_cls)}",
+            f"det.enabled={str(det).lower()}",
+            f"det.opts={json.dumps(TINY_DET)}",
+            "det.seeds=1",
+            f"det.data_root={tmp_path / 'datasets'}",
+            f"seg.enabled={str(seg).lower()}",
+            f"seg.opts={json.dumps(TINY_SEG)}",
+            f"seg.data_root={tmp_path / 'seg'}",
+        ],
+    )
 
 
 @pytest.mark.slow
@@ -76,8 +128,9 @@ def test_tiny_comparison_writes_the_report_and_resumes(tmp_path):
     assert f"- **Hardware** (of this invocation): {os.cpu_count()} CPU cores (" in report
     for name in ("seed", "moco", "random", "pixels", "teacher-mnv2"):
         assert f"| {name} |" in report
-    for column in ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []) + (
-            ["mIoU"] if seg else []):
+    for column in (
+        ["linear (digits)", "knn (digits)"] + (["AP", "AP50", "AP75"] if det else []) + (["mIoU"] if seg else [])
+    ):
         assert column in report
     assert all(s["status"] == "ran" for s in first["stages"])
 
@@ -203,31 +256,43 @@ def test_rows_with_the_same_teacher_views_share_the_teacher_cache(tmp_path):
     cfg = tiny_config(tmp_path, det=False)
     cfg.distill.strategies = ["seed", "l2", "moco"]
     configs = distill_configs(cfg)
-    assert configs["seed", 0].teacher.cache_dir == configs["l2", 0].teacher.cache_dir == str(
-        tmp_path / "cmp" / "teacher_cache")
+    assert (
+        configs["seed", 0].teacher.cache_dir
+        == configs["l2", 0].teacher.cache_dir
+        == str(tmp_path / "cmp" / "teacher_cache")
+    )
     assert configs["moco", 0].teacher.cache_dir is None  # no teacher
     cfg.distill.strategies = ["seed", "moco"]
     assert distill_configs(cfg)["seed", 0].teacher.cache_dir is None  # nothing to share: no cache written
 
 
-@pytest.mark.parametrize("override, key", [
-    ('det.opts=["SOLVER.MAX_ITERS", "5"]', "SOLVER.MAX_ITERS"),  # a detection option that does not exist
-    ('cls.overrides=["features.resiz=16"]', "features.resiz"),  # a classification key that does not exist
-    ('distill.overrides=["optim.epoch=3"]', "optim.epoch"),
-    ('seg.opts=["schedule.iter=2"]', "schedule.iter"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ('det.opts=["SOLVER.MAX_ITERS", "5"]', "SOLVER.MAX_ITERS"),  # a detection option that does not exist
+        ('cls.overrides=["features.resiz=16"]', "features.resiz"),  # a classification key that does not exist
+        ('distill.overrides=["optim.epoch=3"]', "optim.epoch"),
+        ('seg.opts=["schedule.iter=2"]', "schedule.iter"),
+    ],
+)
 def test_every_sub_config_is_checked_before_anything_runs(tmp_path, override, key):
     """A typo in any stage's settings stops the comparison at once, naming the key, with nothing
     written: before, a bad det.opts surfaced only after the distillation had run."""
     from seed_transfer.pipelines.compare.plan import resolve
 
-    cfg = load_config(CompareConfig, REPO / "configs/compare/demo.yaml",
-                      [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true", override])
+    cfg = load_config(
+        CompareConfig,
+        REPO / "configs/compare/demo.yaml",
+        [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true", override],
+    )
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         run_compare(cfg)
     assert not (tmp_path / "cmp").exists()
-    good = load_config(CompareConfig, REPO / "configs/compare/demo.yaml",
-                       [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true"])
+    good = load_config(
+        CompareConfig,
+        REPO / "configs/compare/demo.yaml",
+        [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true"],
+    )
     plan = resolve(good)
     assert len(plan.distill) == 2 and plan.cls[0].data.name == "stamps"
     assert plan.det.engine == "torchvision" and plan.det.effective.max_iter == 80 and plan.seg is not None
@@ -255,12 +320,27 @@ def test_a_changed_fine_tuning_schedule_on_an_existing_output_dir_is_refused(tmp
 def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
     from seed_transfer.pipelines.compare.schema import detectron2_opts
 
-    assert detectron2_opts({"SOLVER": {"MAX_ITER": 500, "STEPS": [375, 450], "BASE_LR": 0.01},
-                            "INPUT": {"MIN_SIZE_TRAIN": [160]}, "MODEL": {"RPN": {"PRE_NMS_TOPK_TEST": 300}},
-                            "DATASETS": {"TRAIN": ["voc_2007_trainval"]}}) == [
-        "SOLVER.MAX_ITER", "500", "SOLVER.STEPS", "(375, 450)", "SOLVER.BASE_LR", "0.01",
-        "INPUT.MIN_SIZE_TRAIN", "(160,)", "MODEL.RPN.PRE_NMS_TOPK_TEST", "300",
-        "DATASETS.TRAIN", "('voc_2007_trainval',)"]
+    assert detectron2_opts(
+        {
+            "SOLVER": {"MAX_ITER": 500, "STEPS": [375, 450], "BASE_LR": 0.01},
+            "INPUT": {"MIN_SIZE_TRAIN": [160]},
+            "MODEL": {"RPN": {"PRE_NMS_TOPK_TEST": 300}},
+            "DATASETS": {"TRAIN": ["voc_2007_trainval"]},
+        }
+    ) == [
+        "SOLVER.MAX_ITER",
+        "500",
+        "SOLVER.STEPS",
+        "(375, 450)",
+        "SOLVER.BASE_LR",
+        "0.01",
+        "INPUT.MIN_SIZE_TRAIN",
+        "(160,)",
+        "MODEL.RPN.PRE_NMS_TOPK_TEST",
+        "300",
+        "DATASETS.TRAIN",
+        "('voc_2007_trainval',)",
+    ]
     small = load_config(CompareConfig, REPO / "configs/compare/small.yaml", ["det.options.SOLVER.BASE_LR=0.02"])
     opts = small.det.all_opts()  # the demo's options with the small preset's schedule merged over them
     assert opts[opts.index("SOLVER.MAX_ITER") + 1] == "500" and opts[opts.index("SOLVER.BASE_LR") + 1] == "0.02"

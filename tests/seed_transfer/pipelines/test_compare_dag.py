@@ -42,8 +42,12 @@ def test_the_dag_has_one_job_per_distillation_row_dataset_and_fine_tuning_seed(t
 
 
 def test_each_stage_gets_its_own_resources_and_a_bad_key_is_named(tmp_path):
-    cfg = golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 8, time_min: 600}",
-                        "jobs.det={gpus_per_node: 1}")
+    cfg = golden_config(
+        tmp_path / "cmp",
+        tmp_path / "data",
+        "jobs.distill={gpus_per_node: 8, time_min: 600}",
+        "jobs.det={gpus_per_node: 1}",
+    )
     resources = launchers(cfg, load_launcher_config("slurm", ["gpus_per_node=2", "partition=p"]))
     assert (resources["distill"].gpus_per_node, resources["distill"].time_min) == (8, 600)
     assert resources["det"].gpus_per_node == 1 and resources["cls"].gpus_per_node == 2
@@ -51,8 +55,10 @@ def test_each_stage_gets_its_own_resources_and_a_bad_key_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"jobs.det: unknown launcher keys \['gpus'\]"):
         golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.det={gpus: 1}")
     with pytest.raises(ConfigError, match="jobs.distill.*gpus_per_node must be at least 1"):
-        launchers(golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 0}"),
-                  load_launcher_config("slurm", LOCAL))
+        launchers(
+            golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 0}"),
+            load_launcher_config("slurm", LOCAL),
+        )
 
 
 def test_without_slurm_the_dag_fails_up_front_and_writes_nothing(tmp_path, monkeypatch):
@@ -71,8 +77,11 @@ SMALL_DAG = ["distill.strategies=[seed]", "distill.seeds=1", "rows.pixels=false"
 def _report(out: Path) -> list[str]:
     """report.md without what differs between invocations (timings, the stage table, hardware)."""
     text = (out / "report.md").read_text().replace(str(out), "<output_dir>")
-    return [line for line in text.splitlines()
-            if not line.startswith(("- **Compute time**", "- **Hardware**", "| distill", "| cls", "| det"))]
+    return [
+        line
+        for line in text.splitlines()
+        if not line.startswith(("- **Compute time**", "- **Hardware**", "| distill", "| cls", "| det"))
+    ]
 
 
 @pytest.mark.slow
@@ -85,25 +94,40 @@ def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_seque
     finally:
         torch.set_num_threads(threads)
     cfg = golden_config(out, tmp_path / "datasets", *SMALL_DAG)
-    result = run_compare_dag(cfg, load_launcher_config("slurm", LOCAL), command="compare", poll_seconds=0.2,
-                             on_event=lambda kind, name: events.append((kind, name)))
-    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == \
-        (sequential / "results.csv").read_text().replace(str(sequential), "<output_dir>")
+    result = run_compare_dag(
+        cfg,
+        load_launcher_config("slurm", LOCAL),
+        command="compare",
+        poll_seconds=0.2,
+        on_event=lambda kind, name: events.append((kind, name)),
+    )
+    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == (
+        sequential / "results.csv"
+    ).read_text().replace(str(sequential), "<output_dir>")
     assert _report(out) == _report(sequential)
 
     # the jobs without a dependency were all submitted before the first one ended: they ran side
     # by side; the student's jobs waited for its distillation
     first_end = next(i for i, (kind, _) in enumerate(events) if kind != "submitted")
-    assert {name for _, name in events[:first_end]} == {"distill seed", "cls digits random", "det random seed0",
-                                                        "det random seed1"}
+    assert {name for _, name in events[:first_end]} == {
+        "distill seed",
+        "cls digits random",
+        "det random seed0",
+        "det random seed1",
+    }
     assert [kind for kind, _ in events].count("done") == len(nodes(cfg, resolve(cfg))) == 7
     assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
     assert "run as cluster jobs" in (out / "report.md").read_text()
     assert len(list((out / "submitit").glob("*_log.err"))) == 7
 
     events.clear()  # everything is done: nothing is submitted, the same results come out
-    run_compare_dag(cfg, load_launcher_config("slurm", LOCAL), poll_seconds=0.2,
-                    on_event=lambda kind, name: events.append((kind, name)))
+    run_compare_dag(
+        cfg,
+        load_launcher_config("slurm", LOCAL),
+        poll_seconds=0.2,
+        on_event=lambda kind, name: events.append((kind, name)),
+    )
     assert events == []
-    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == \
-        (sequential / "results.csv").read_text().replace(str(sequential), "<output_dir>")
+    assert (out / "results.csv").read_text().replace(str(out), "<output_dir>") == (
+        sequential / "results.csv"
+    ).read_text().replace(str(sequential), "<output_dir>")

@@ -4,13 +4,25 @@ import statistics
 
 import pytest
 
-from seed_transfer.pipelines.compare.table import comparison_pairs, differences, differences_markdown, results_table, \
-    write_results_csv
+from seed_transfer.pipelines.compare.table import (
+    comparison_pairs,
+    differences,
+    differences_markdown,
+    results_table,
+    write_results_csv,
+)
 
 
 def _cls(row, member, linear, knn, fewshot=None):
-    result = {"model": row if not member else f"{row}-s{member}", "row": row, "member": member, "dataset": "stamps",
-              "metric": "top1", "linear": {"score": linear}, "knn": {"score": knn}}
+    result = {
+        "model": row if not member else f"{row}-s{member}",
+        "row": row,
+        "member": member,
+        "dataset": "stamps",
+        "metric": "top1",
+        "linear": {"score": linear},
+        "knn": {"score": knn},
+    }
     if fewshot is not None:
         result["fewshot"] = {"5shot": {"score": fewshot}, "1shot": {"score": fewshot - 10}}
     return result
@@ -21,12 +33,22 @@ def _det(values):
 
 
 def _table():
-    cls = [_cls("seed", 0, 60.0, 55.0, 70.0), _cls("seed", 1, 62.0, 54.0, 71.0),
-           _cls("moco", 0, 50.0, 45.0, 60.0), _cls("moco", 1, 51.0, 47.0, 62.0),
-           _cls("random", 0, 40.0, 38.0, 45.0), _cls("random", 1, 41.0, 36.0, 44.0),
-           _cls("pixels", 0, 39.0, 37.0, 40.0)]
-    det = {("seed", 0): _det([16.0, 17.0]), ("seed", 1): _det([15.0, 16.5]), ("moco", 0): _det([15.0, 15.5]),
-           ("moco", 1): _det([14.5, 15.5]), ("random", 0): _det([12.0, 13.0])}
+    cls = [
+        _cls("seed", 0, 60.0, 55.0, 70.0),
+        _cls("seed", 1, 62.0, 54.0, 71.0),
+        _cls("moco", 0, 50.0, 45.0, 60.0),
+        _cls("moco", 1, 51.0, 47.0, 62.0),
+        _cls("random", 0, 40.0, 38.0, 45.0),
+        _cls("random", 1, 41.0, 36.0, 44.0),
+        _cls("pixels", 0, 39.0, 37.0, 40.0),
+    ]
+    det = {
+        ("seed", 0): _det([16.0, 17.0]),
+        ("seed", 1): _det([15.0, 16.5]),
+        ("moco", 0): _det([15.0, 15.5]),
+        ("moco", 1): _det([14.5, 15.5]),
+        ("random", 0): _det([12.0, 13.0]),
+    }
     names = ["seed", "moco", "random", "pixels"]
     return results_table(names, {n: f"{n}.pth" for n in names}, cls, [det, {}])
 
@@ -69,9 +91,19 @@ def test_results_csv_holds_rows_and_differences(tmp_path):
 
 def test_fewshot_units_are_episodes_paired_across_rows():
     def result(row, per_episode):
-        return {"model": row, "row": row, "member": 0, "dataset": "d", "metric": "top1", "linear": {"score": 50.0},
-                "fewshot": {"5shot": {"score": sum(per_episode) / len(per_episode), "per_episode": per_episode},
-                            "note": "ignored"}}
+        return {
+            "model": row,
+            "row": row,
+            "member": 0,
+            "dataset": "d",
+            "metric": "top1",
+            "linear": {"score": 50.0},
+            "fewshot": {
+                "5shot": {"score": sum(per_episode) / len(per_episode), "per_episode": per_episode},
+                "note": "ignored",
+            },
+        }
+
     cls = [result("seed", [60.0, 80.0, 70.0, 90.0]), result("random", [40.0, 70.0, 50.0, 80.0])]
     columns, table = results_table(["seed", "random"], {"seed": "s", "random": "random"}, cls, [])
     assert columns == ["linear d", "5shot d"] and table[0]["5shot d values"] == [60.0, 80.0, 70.0, 90.0]

@@ -25,8 +25,13 @@ ZOO = {  # file -> (dataset, crop H x W, iterations, reference batch, head)
 def test_zoo_configs(name):
     cfg = load_config(SegTransferConfig, CONFIGS / f"{name}.yaml")
     dataset, crop, iters, batch, head = ZOO[name]
-    assert (cfg.data.dataset, cfg.data.crop_size, cfg.schedule.iters, cfg.schedule.reference_batch,
-            cfg.model.head) == (dataset, crop, iters, batch, head)
+    assert (cfg.data.dataset, cfg.data.crop_size, cfg.schedule.iters, cfg.schedule.reference_batch, cfg.model.head) == (
+        dataset,
+        crop,
+        iters,
+        batch,
+        head,
+    )
     assert cfg.schedule.lr == 0.01 and cfg.model.depth is None and cfg.model.norm == "SyncBN"
     assert cfg.data.batch_size * 4 == batch  # the zoo's 4 GPUs
 
@@ -51,8 +56,12 @@ def test_mmengine_config_builds_the_model():
     from mmseg.registry import MODELS
 
     cfg = load_config(SegTransferConfig, CONFIGS / "deeplabv3-d8_voc12aug-512x512_20k.yaml", ["data.batch_size=2"])
-    data = {"train": [{"type": "PascalVOCDataset"}], "val": {"type": "PascalVOCDataset"}, "num_classes": 21,
-            "label_transforms": []}
+    data = {
+        "train": [{"type": "PascalVOCDataset"}],
+        "val": {"type": "PascalVOCDataset"},
+        "num_classes": 21,
+        "label_transforms": [],
+    }
     mm, schedule = build_mmengine_config(cfg, data, depth=18, backbone_file=None, work_dir="w", seed=0)
     assert schedule["rule"] == "linear x0.125" and mm["train_cfg"]["max_iters"] == 160000
     backbone = mm["model"]["backbone"]

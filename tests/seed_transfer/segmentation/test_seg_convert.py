@@ -49,8 +49,10 @@ def test_seed_student_export_converts(tmp_path):
     export_student(backbone, "resnet18", tmp_path / "student.pth", meta={"strategy": "seed"})
     report = convert_checkpoint(tmp_path / "student.pth", tmp_path / "mm.pth")  # arch from the file
     assert (report["arch"], report["depth"], report["layout"]) == ("resnet18", 18, "seed-student")
-    assert report["skipped"] == [] and report["converted"] == len(
-        [k for k in backbone.state_dict() if not k.endswith("num_batches_tracked")]) + 20  # 20 BN counters
+    assert (
+        report["skipped"] == []
+        and report["converted"] == len([k for k in backbone.state_dict() if not k.endswith("num_batches_tracked")]) + 20
+    )  # 20 BN counters
     _mmseg_resnet(18, torch.load(tmp_path / "mm.pth", weights_only=True)["state_dict"])
 
 

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seed_transfer.segmentation.datasets import (CITYSCAPES_ID_TO_TRAINID, DatasetLayoutError, make_voc_example,
-                                                 resolve_dataset)
+from seed_transfer.segmentation.datasets import (
+    CITYSCAPES_ID_TO_TRAINID,
+    DatasetLayoutError,
+    make_voc_example,
+    resolve_dataset,
+)
 
 
 def _voc(root, names_train=("a", "b"), names_val=("c",), aug=()):

@@ -14,9 +14,13 @@ PRED = np.array([[0, 1, 1, 1, 2], [2, 0, 2, 0, 0]])
 
 
 def test_confusion_matrix_by_hand():
-    expected = np.array([[2, 1, 0],   # label 0: pred 0, 1, 0 -> (0,0) (0,0) (0,1)
-                         [0, 2, 0],   # label 1: pred 1, 1
-                         [1, 0, 2]])  # label 2: pred 2, 0, 2
+    expected = np.array(
+        [
+            [2, 1, 0],  # label 0: pred 0, 1, 0 -> (0,0) (0,0) (0,1)
+            [0, 2, 0],  # label 1: pred 1, 1
+            [1, 0, 2],
+        ]
+    )  # label 2: pred 2, 0, 2
     np.testing.assert_array_equal(confusion_matrix(PRED, LABEL, 3), expected)
 
 
@@ -60,8 +64,12 @@ def test_registered_metric_matches_mmseg_iou_metric():
         label = rng.integers(0, 4, (6, 7))
         label[0, :3] = 255
         pred = rng.integers(0, 3, (6, 7))  # class 3 never predicted
-        samples.append({"pred_sem_seg": {"data": torch.from_numpy(pred)[None]},
-                        "gt_sem_seg": {"data": torch.from_numpy(label)[None]}})
+        samples.append(
+            {
+                "pred_sem_seg": {"data": torch.from_numpy(pred)[None]},
+                "gt_sem_seg": {"data": torch.from_numpy(label)[None]},
+            }
+        )
     ours, theirs = SegConfusionMetric(), IoUMetric(iou_metrics=["mIoU"])
     for metric in (ours, theirs):
         metric.dataset_meta = {"classes": ("a", "b", "c", "d")}

@@ -15,8 +15,12 @@ from seed_transfer.segmentation.schema import SegDataConfig, SegModelConfig, Seg
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "seg"
 FCN = "fcn-d8_voc12aug-512x512_20k"
 ASPP = "deeplabv3-d8_cityscapes-512x1024_40k"
-DATA = {"train": [{"type": "PascalVOCDataset"}], "val": {"type": "PascalVOCDataset"}, "num_classes": 21,
-        "label_transforms": []}
+DATA = {
+    "train": [{"type": "PascalVOCDataset"}],
+    "val": {"type": "PascalVOCDataset"},
+    "num_classes": 21,
+    "label_transforms": [],
+}
 
 
 def _mm(name: str, overrides=(), depth: int = 50) -> dict:
@@ -62,8 +66,11 @@ CASES = [  # (preset, overrides, {path in the MMEngine dict: new value}); nothin
     (FCN, ["model.in_index=2"], {"model.decode_head.in_index": 2, "model.decode_head.in_channels": 1024}),
     (FCN, ["model.aux_in_index=1"], {"model.auxiliary_head.in_index": 1, "model.auxiliary_head.in_channels": 512}),
     (ASPP, ["model.aspp_dilations=[1,6,12,18]"], {"model.decode_head.dilations": (1, 6, 12, 18)}),
-    (ASPP, ["model.strides=[1,2,2,1]", "model.dilations=[1,1,1,2]"],  # D16
-     {"model.backbone.strides": (1, 2, 2, 1), "model.backbone.dilations": (1, 1, 1, 2)}),
+    (
+        ASPP,
+        ["model.strides=[1,2,2,1]", "model.dilations=[1,1,1,2]"],  # D16
+        {"model.backbone.strides": (1, 2, 2, 1), "model.backbone.dilations": (1, 1, 1, 2)},
+    ),
 ]
 
 
@@ -81,9 +88,15 @@ def test_slide_window():
     assert {p: new for p, (_, new) in diff.items()} == {"model.test_cfg.stride": (256, 512)}
 
 
-@pytest.mark.parametrize(("depth", "widths", "in_channels"), [(18, (128, 64), (512, 256)), (34, (128, 64), (512, 256)),
-                                                               (50, (512, 256), (2048, 1024)),
-                                                               (101, (512, 256), (2048, 1024))])
+@pytest.mark.parametrize(
+    ("depth", "widths", "in_channels"),
+    [
+        (18, (128, 64), (512, 256)),
+        (34, (128, 64), (512, 256)),
+        (50, (512, 256), (2048, 1024)),
+        (101, (512, 256), (2048, 1024)),
+    ],
+)
 def test_null_width_is_the_depths_zoo_width(depth, widths, in_channels):
     model = _mm(FCN, depth=depth)["model"]
     decode, aux = model["decode_head"], model["auxiliary_head"]
@@ -97,8 +110,10 @@ def _base(name: str) -> dict:
     return yaml.safe_load((CONFIGS / "base" / name).read_text())
 
 
-@pytest.mark.parametrize(("base", "other_heads_keys"), [("fcn-d8.yaml", {"aspp_dilations"}),
-                                                        ("deeplabv3-d8.yaml", {"fcn_num_convs", "fcn_concat_input"})])
+@pytest.mark.parametrize(
+    ("base", "other_heads_keys"),
+    [("fcn-d8.yaml", {"aspp_dilations"}), ("deeplabv3-d8.yaml", {"fcn_num_convs", "fcn_concat_input"})],
+)
 def test_model_bases_state_the_whole_recipe(base, other_heads_keys):
     """Every model key but the depth (the checkpoint's) and the other head's is in the base file,
     with the schema default as its value: the YAML is the recipe, the defaults only mirror it."""
@@ -157,9 +172,21 @@ def test_changed_recipe_builds_and_runs(name):
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
-    mm = _mm(name, ["model.norm=BN", "model.in_index=2", "model.aux_in_index=1", "model.channels=16",
-                    "model.aux_channels=8", "model.fcn_num_convs=1", "model.aspp_dilations=[1,2]",
-                    "model.strides=[1,2,2,1]", "model.dilations=[1,1,1,2]"], depth=18)
+    mm = _mm(
+        name,
+        [
+            "model.norm=BN",
+            "model.in_index=2",
+            "model.aux_in_index=1",
+            "model.channels=16",
+            "model.aux_channels=8",
+            "model.fcn_num_convs=1",
+            "model.aspp_dilations=[1,2]",
+            "model.strides=[1,2,2,1]",
+            "model.dilations=[1,1,1,2]",
+        ],
+        depth=18,
+    )
     with DefaultScope.overwrite_default_scope("mmseg"):
         model = MODELS.build(mm["model"]).eval()
     with torch.no_grad():

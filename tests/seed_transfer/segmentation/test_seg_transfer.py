@@ -12,8 +12,13 @@ from seed_transfer.segmentation.transfer import run_segmentation_transfer
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "configs" / "seg" / "demo_fcn-d8_voc_example.yaml"
-TINY = ["data.crop_size=[64, 64]", "data.scale=[128, 64]", "schedule.iters=2", "schedule.log_interval=1",
-        "schedule.checkpoint_interval=2"]
+TINY = [
+    "data.crop_size=[64, 64]",
+    "data.scale=[128, 64]",
+    "schedule.iters=2",
+    "schedule.log_interval=1",
+    "schedule.checkpoint_interval=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +26,9 @@ def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("seg")
     torch.manual_seed(0)  # the random "checkpoint" must not depend on the tests that ran before
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp / "tv_r18.pth")
-    summary = run_segmentation_transfer(DEMO, str(tmp / "tv_r18.pth"), tmp / "out", seeds=2, data_root=tmp / "data",
-                                        opts=TINY, arch="resnet18")
+    summary = run_segmentation_transfer(
+        DEMO, str(tmp / "tv_r18.pth"), tmp / "out", seeds=2, data_root=tmp / "data", opts=TINY, arch="resnet18"
+    )
     return tmp, summary
 
 
@@ -47,31 +53,66 @@ def test_finished_seeds_are_skipped_and_resume_reads_mmengine_checkpoints(demo_r
     tmp, summary = demo_run
     metrics = tmp / "out" / "seed0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
-    again = run_segmentation_transfer(DEMO, str(tmp / "tv_r18.pth"), tmp / "out", seeds=2, data_root=tmp / "data",
-                                      opts=TINY, arch="resnet18")
+    again = run_segmentation_transfer(
+        DEMO, str(tmp / "tv_r18.pth"), tmp / "out", seeds=2, data_root=tmp / "data", opts=TINY, arch="resnet18"
+    )
     assert metrics.stat().st_mtime_ns == stamp and again["summary"] == summary["summary"]
     # an interrupted seed: no metrics.json, a last checkpoint (MMEngine's pickles) to resume from
     os.remove(tmp / "out" / "seed1" / "metrics.json")
-    resumed = run_segmentation_transfer(DEMO, str(tmp / "tv_r18.pth"), tmp / "out", seeds=2, data_root=tmp / "data",
-                                        opts=TINY, arch="resnet18", resume=True)
+    resumed = run_segmentation_transfer(
+        DEMO,
+        str(tmp / "tv_r18.pth"),
+        tmp / "out",
+        seeds=2,
+        data_root=tmp / "data",
+        opts=TINY,
+        arch="resnet18",
+        resume=True,
+    )
     assert (tmp / "out" / "seed1" / "metrics.json").is_file() and len(resumed["summary"]["mIoU"]["values"]) == 2
 
 
 def test_tool_reports_bad_inputs(tmp_path, capsys):
     from seed_transfer.cli import transfer_seg as tool  # what tools/transfer_seg.py runs
+
     # random init without a depth
     assert tool.main(["--config", str(DEMO), "--output-dir", str(tmp_path / "a"), "model.depth=null"]) == 2
     assert "model.depth=50" in capsys.readouterr().err
     # a dataset folder in the wrong layout
     (tmp_path / "data").mkdir()
     config = ROOT / "configs" / "seg" / "fcn-d8_voc12aug-512x512_20k.yaml"
-    assert tool.main(["--config", str(config), "--data-root", str(tmp_path / "data"), "--output-dir",
-                      str(tmp_path / "b"), "model.depth=18"]) == 2
+    assert (
+        tool.main(
+            [
+                "--config",
+                str(config),
+                "--data-root",
+                str(tmp_path / "data"),
+                "--output-dir",
+                str(tmp_path / "b"),
+                "model.depth=18",
+            ]
+        )
+        == 2
+    )
     assert "JPEGImages" in capsys.readouterr().err
     # a checkpoint that is no ResNet
     torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), tmp_path / "mnv2.pth")
-    assert tool.main(["--config", str(DEMO), "--weights", str(tmp_path / "mnv2.pth"), "--arch", "mobilenet_v2",
-                      "--output-dir", str(tmp_path / "c")]) == 2
+    assert (
+        tool.main(
+            [
+                "--config",
+                str(DEMO),
+                "--weights",
+                str(tmp_path / "mnv2.pth"),
+                "--arch",
+                "mobilenet_v2",
+                "--output-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
     assert "plain 7x7 stem" in capsys.readouterr().err
 
 
@@ -80,5 +121,6 @@ def test_several_cpu_processes_are_refused_clearly(tmp_path, monkeypatch):
         pytest.skip("the refusal is for machines without CUDA")
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="one GPU per process"):
-        run_segmentation_transfer(DEMO, "random", tmp_path / "out", data_root=tmp_path / "data",
-                                  opts=[*TINY, "model.depth=18"])
+        run_segmentation_transfer(
+            DEMO, "random", tmp_path / "out", data_root=tmp_path / "data", opts=[*TINY, "model.depth=18"]
+        )

@@ -183,8 +183,9 @@ def test_sweep_on_real_features_does_not_depend_on_workers_or_blas_threads(digit
     for blas in (1, 2):
         for n_jobs in (1, 2):
             with threadpool_limits(blas):
-                results[blas, n_jobs] = linear_transfer(*digits_resnet_features, "top1", grid, n_jobs=n_jobs,
-                                                        path_chunks=2, max_iter=300)
+                results[blas, n_jobs] = linear_transfer(
+                    *digits_resnet_features, "top1", grid, n_jobs=n_jobs, path_chunks=2, max_iter=300
+                )
     reference = results[1, 1]
     assert 80 < reference.test_score < 100 and any(reference.determined)
     for setting, result in results.items():
@@ -216,14 +217,18 @@ def test_determined_is_the_strong_convexity_bound():
 def test_candidates_fall_back_when_nothing_is_determined(caplog):
     eligible, text = _candidates([True, True, False], [True, False, False], max_iter=100)
     assert eligible == [True, False, False]
-    assert text == ("the 1 of 3 C values whose fits converged to determined weights; left out: 1 stopped at "
-                    "max_iter=100 or in a failed line search (raise max_iter), 1 at C so large that the stopping "
-                    "rule leaves the weights undetermined")
+    assert text == (
+        "the 1 of 3 C values whose fits converged to determined weights; left out: 1 stopped at "
+        "max_iter=100 or in a failed line search (raise max_iter), 1 at C so large that the stopping "
+        "rule leaves the weights undetermined"
+    )
     with caplog.at_level("WARNING", logger="seed_transfer.classification.linear.logistic"):
         assert _candidates([True, False], [False, False], 100)[0] == [True, False]
         assert _candidates([False, False], [False, False], 100) == (
-            [True, True], "all 2 C values (none converged); left out: 2 stopped at max_iter=100 or in a failed line "
-                          "search (raise max_iter)")
+            [True, True],
+            "all 2 C values (none converged); left out: 2 stopped at max_iter=100 or in a failed line "
+            "search (raise max_iter)",
+        )
     assert len(caplog.records) == 2 and "depends on floating-point order" in caplog.text
 
 
