@@ -18,6 +18,7 @@ error too (it closes files and progress bars); what only a finished loop may do 
 evaluation, exporting) follows :meth:`TrainLoop.run`.
 """
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,6 +26,9 @@ from typing import Any
 from tqdm import tqdm
 
 from .. import distributed as du
+from . import preemption
+
+log = logging.getLogger(__name__)
 
 
 class HookBase:
@@ -164,14 +168,25 @@ class ProgressBar(HookBase):
 
 class PeriodicCheckpoint(HookBase):
     """``save(step)`` on the main process after every ``period``-th step, the last one, and each
-    step where ``also(step)`` holds (e.g. the end of an epoch)."""
+    step where ``also(step)`` holds (e.g. the end of an epoch); and, in a submitit job, after the
+    step during which SLURM's pre-timeout / preemption signal came, before the job is requeued
+    (:mod:`.preemption`)."""
 
     def __init__(self, save: Callable[[int], None], period: int, also: Callable[[int], bool] | None = None):
         self.save, self.period, self.also = save, period, also
 
+    def before_train(self) -> None:
+        preemption.install()
+
     def after_step(self) -> None:
         step = self.loop.step
-        if du.is_main_process() and (
-            step % self.period == 0 or step == self.loop.stop or (self.also is not None and self.also(step))
-        ):
+        periodic = step % self.period == 0 or step == self.loop.stop or (self.also is not None and self.also(step))
+        signalled = preemption.pending() is not None
+        if du.is_main_process() and (periodic or signalled):
             self.save(step)
+        if signalled:
+            log.warning("checkpoint saved after step %d on the signal: handing over to the requeue", step)
+            preemption.hand_over()
+
+    def after_train(self) -> None:
+        preemption.uninstall()

@@ -1,6 +1,6 @@
 """Tiny distillations as submitit jobs on its local executor (real processes, real signals):
-the same student as a direct run, and after a preemption signal, a requeue with --resume
-that ends on the same parameters as an uninterrupted run."""
+the same student as a direct run, and after a preemption signal, a checkpoint after the running
+step and a requeue with --resume that ends on the same parameters as an uninterrupted run."""
 
 import os
 import signal
@@ -79,10 +79,14 @@ def test_preempted_job_requeues_with_resume_and_ends_as_an_uninterrupted_run(tmp
     while not pid_file.exists():  # the job waits as its 5th step begins
         assert not job.done() and time.monotonic() < deadline, job.stderr()
         time.sleep(0.2)
-    assert safe_load(out / "checkpoint.pth")["step"] == 3  # so the requeued job runs step 4 again
+    assert safe_load(out / "checkpoint.pth")["step"] == 3  # the last periodic checkpoint
     os.kill(int(pid_file.read_text()), signal.SIGUSR2)  # what SLURM sends before the time limit / on preemption
     assert job.result() == 0, job.stderr()
     assert_same_run(out, direct)
     log = job.stderr()
+    # the step that was running finished, a checkpoint was saved after it, and the requeued job
+    # continued from there (not from the periodic checkpoint of step 3)
+    assert "checkpoint saved after step 5 on the signal" in log
+    assert "resumed from" in log and "at step 5" in log
     assert "requeued (1 of at most 2) as tiny_job:main" in log and "--resume" in log
     assert "requeued 1 of at most 2 times" in log  # the requeued job knows it is one

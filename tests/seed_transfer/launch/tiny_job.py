@@ -4,7 +4,8 @@ import it as ``tiny_job:main`` (the tests put this folder and tests/distill on P
     main([DATA, OUT, key=value ..., "--resume", "--wait-for-signal-at", STEP])
 
 ``--wait-for-signal-at STEP``: when not resuming, the run writes ``OUT/waiting.pid`` (its process
-id) as step STEP (0-based) begins and waits there for a signal, at most 120 s.
+id) as step STEP (0-based) begins and waits there, at most 120 s, until a signal is held
+(:mod:`distill.runtime.preemption`); then it finishes the step.
 """
 
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from train_worker import tiny_config, tiny_method
 
+from distill.runtime import preemption
 from distill.trainer import train
 
 DEFAULTS = ["train.checkpoint_every=3"]  # 6 steps; checkpoints after steps 3 and 6
@@ -36,9 +38,10 @@ def main(argv: list[str]) -> int:
             if len(calls) == wait_at:
                 (Path(output_dir) / "waiting.pid").write_text(str(os.getpid()))
                 deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:  # the signal's handler runs inside sleep()
+                while preemption.pending() is None:  # the signal is held until this step ends
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("no signal came")
                     time.sleep(0.05)
-                raise RuntimeError("no signal came")
             calls.append(1)
             return forward(*args, **kwargs)
 
