@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from distill.checkpoints import safe_load
+from distill.export import atomic_save
 from distill.schema import DistillConfig
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,10 @@ SETTINGS_FILE = "settings.json"  # beside a stage's outputs: the settings that p
 
 
 def write_settings(folder: Path, settings: dict) -> None:
-    """Record, once a stage has finished, the settings that produced ``folder``'s outputs."""
-    (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    """Record the settings that ``folder``'s outputs come from, before the first of them is written
+    (so a partly finished folder is judged too), atomically (parallel jobs write the same file)."""
+    text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
+    atomic_save(text, folder / SETTINGS_FILE, dump=lambda obj, f: f.write(obj.encode()))
 
 
 def student_is_complete(path: Path, dcfg: DistillConfig) -> bool:

@@ -157,6 +157,7 @@ def finetune_rows(cfg: CompareConfig, stage: str, rows: list[Row]) -> list[tuple
 def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | None = None) -> dict:
     """Fine-tune ``row`` into ``out`` with the stage's one schedule: every seed, then the summary (returned);
     with ``seed``, that seed only (a cluster job of :mod:`.dag`; returns its metrics)."""
+    write_settings(out, finetune_settings(cfg, stage))  # before the first seed: a partly done folder is judged too
     if stage == "det":
         from ...detection.plan import resolve_engine
         from ...detection.transfer import run_detection_transfer
@@ -211,8 +212,6 @@ def run_finetuning(stage: str, cfg: CompareConfig, rows: list[Row], stages: Stag
             done,
             lambda: json.loads((out / "summary.json").read_text()) if done else finetune(cfg, stage, row, out),
         )
-        if not done:
-            write_settings(out, finetune_settings(cfg, stage))
     return summaries
 
 

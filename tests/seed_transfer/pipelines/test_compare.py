@@ -317,6 +317,24 @@ def test_a_changed_fine_tuning_schedule_on_an_existing_output_dir_is_refused(tmp
         check_not_stale(cfg)
 
 
+def test_a_fine_tuning_folder_records_its_settings_before_its_first_seed(tmp_path, monkeypatch):
+    """So a partly fine-tuned folder (an interrupted run, a cluster DAG's finished seeds) is judged
+    by the stale rule too, not only a finished one."""
+    import seed_transfer.detection.transfer as det_transfer
+    from seed_transfer.pipelines.compare.run import finetune, finetune_settings
+    from seed_transfer.pipelines.compare.schema import Row
+
+    cfg = tiny_config(tmp_path, det=True)
+    out, seen = tmp_path / "cmp" / "det" / "seed", []
+    monkeypatch.setattr(
+        det_transfer,
+        "run_detection_transfer",
+        lambda *a, **k: seen.append(json.loads((out / "settings.json").read_text())) or {},
+    )
+    finetune(cfg, "det", Row("seed", "random", "resnet18"), out, seed=1)
+    assert seen == [finetune_settings(cfg, "det")]
+
+
 def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
     from seed_transfer.pipelines.compare.schema import detectron2_opts
 
