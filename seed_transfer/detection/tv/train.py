@@ -238,6 +238,27 @@ def _clip_gradients(model, clip) -> None:
         torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
 
 
+# Keys a resumed run may change: where and how often it writes, how its data loads.
+RESUME_FREE = ("OUTPUT_DIR", "SOLVER.CHECKPOINT_PERIOD", "DATALOADER.NUM_WORKERS", "TEST.EVAL_PERIOD", "VIS_PERIOD")
+
+
+def check_resume_fingerprint(path: Path, saved: dict | None, current: dict) -> None:
+    """Refuse to resume ``path`` when a setting that alters the fine-tuning changed since it was
+    written (naming each), as distillation does; a checkpoint without a fingerprint is not judged."""
+    if not saved:
+        return
+    changed = [
+        f"{key}: {saved[key]!r} -> {value!r}"
+        for key, value in current.items()
+        if key in saved and saved[key] != value and key not in RESUME_FREE
+    ]
+    if changed:
+        raise ConfigError(
+            f"cannot resume {path}: settings that alter the fine-tuning changed since it was written "
+            f"({'; '.join(changed)}); resume with those settings, or fine-tune into another folder"
+        )
+
+
 def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool = False) -> None:
     """Fine-tune ``model`` on ``records`` for ``SOLVER.MAX_ITER`` iterations (see the module docstring)."""
     rank, world = _world()
@@ -245,11 +266,11 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler("cuda") if solver.AMP.ENABLED else None
     checkpoint = output_dir / "checkpoint.pth"
-    # Recorded for the reader; a resume does not check it yet (the torchvision engine never has).
-    fingerprint = {**flatten(cfg.to_dict()), "seed": seed}
+    fingerprint = {**flatten(cfg.to_dict()), "seed": seed}  # what a resumed run must match
     state, start = None, 0
     if resume and checkpoint.is_file():
         state = read_training_state(checkpoint)
+        check_resume_fingerprint(checkpoint, state.get("fingerprint"), fingerprint)
         _unwrap(model).load_state_dict(state["model"])
         start = restore_training_state(state, optimizer, scaler, rng=False)  # the RNG below, once the loader runs
         log.info("resumed from %s at iteration %d", checkpoint, start)

@@ -94,3 +94,18 @@ def test_an_interrupted_run_resumes_bit_identically_including_python_rng(tmp_pat
     for key, value in ends[0]["optimizer"]["state"].items():
         assert torch.equal(value["momentum_buffer"], ends[1]["optimizer"]["state"][key]["momentum_buffer"]), key
     assert losses(tmp_path / "parts")[ITERATIONS] == losses(tmp_path / "full")[ITERATIONS]
+
+
+def test_resuming_with_a_changed_fine_tuning_setting_is_refused_naming_it(tmp_path):
+    from distill.config import ConfigError
+    from seed_transfer.detection.tv.train import check_resume_fingerprint
+
+    path = tmp_path / "checkpoint.pth"
+    saved = {"SOLVER.BASE_LR": 0.02, "SOLVER.STEPS": (1,), "SOLVER.CHECKPOINT_PERIOD": 50, "seed": 0}
+    check_resume_fingerprint(path, saved, dict(saved))
+    check_resume_fingerprint(path, saved, {**saved, "SOLVER.CHECKPOINT_PERIOD": 10, "DATALOADER.NUM_WORKERS": 4})
+    check_resume_fingerprint(path, None, {**saved, "SOLVER.BASE_LR": 0.01})  # written before fingerprints
+    with pytest.raises(
+        ConfigError, match=r"cannot resume .*checkpoint.pth.*SOLVER.BASE_LR: 0.02 -> 0.01; seed: 0 -> 1"
+    ):
+        check_resume_fingerprint(path, saved, {**saved, "SOLVER.BASE_LR": 0.01, "seed": 1})
