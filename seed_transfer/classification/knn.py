@@ -9,6 +9,8 @@ class with the largest total vote wins.
 import torch
 import torch.nn.functional as F
 
+from distill.config import ConfigError
+
 
 @torch.no_grad()
 def knn_predict(
@@ -47,7 +49,9 @@ def knn_predict(
         raise ValueError(f"train_labels must be ({train_feats.shape[0]},), got {tuple(train_labels.shape)}")
     num_train = train_feats.shape[0]
     if not 1 <= k <= num_train:
-        raise ValueError(f"k must be in [1, N] with N = {num_train} train features, got k={k}")
+        raise ConfigError(  # a config value (knn.k) that this dataset cannot take: one line from the tools
+            f"knn.k={k}: k must be in [1, N] with N = {num_train} train features; lower knn.k"
+        )
     if temperature <= 0 or chunk_size < 1:
         raise ValueError(f"need temperature > 0 and chunk_size >= 1, got {temperature}, {chunk_size}")
     if num_classes is None:

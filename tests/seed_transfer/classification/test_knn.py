@@ -81,3 +81,11 @@ def test_knn_shape_mismatch():
         knn_predict(train, labels, test[:, :4])
     with pytest.raises(ValueError, match="train_labels must be"):
         knn_predict(train, labels[:-1], test)
+
+
+def test_a_k_larger_than_the_bank_is_a_config_error_naming_the_key():
+    from distill.config import ConfigError
+
+    train, labels, test = random_problem()
+    with pytest.raises(ConfigError, match=r"knn.k=41: .* lower knn.k"):
+        knn_predict(train, labels, test, k=41)
