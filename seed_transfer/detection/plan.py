@@ -130,6 +130,10 @@ def make_plan(request: DetRequest) -> DetPlan:
             "or engine detectron2"
         )
     cfg = load_config(request.config, request.opts)
+    if engine == "torchvision":
+        from .tv.train import check_trainable
+
+        check_trainable(cfg)
     device = "cuda" if request.num_gpus > 0 else "cpu"
     return plan_config(cfg, request, engine, device, process_count(engine, request.num_gpus))
 

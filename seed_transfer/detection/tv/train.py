@@ -130,6 +130,21 @@ def lr_factor(iteration: int, solver) -> float:
     return factor
 
 
+def flip_probability(cfg) -> float:
+    """``INPUT.RANDOM_FLIP`` as the probability of a horizontal flip."""
+    if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
+        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
+    return 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
+
+
+def check_trainable(cfg) -> None:
+    """The config-only checks of this engine (schedule, warm-up, flip), made by the plan before
+    anything runs (a comparison stops at once, not after its distillations). Checks that need the
+    weights or the data (depth, STRIDE_IN_1X1, NUM_CLASSES, mask AP on VOC) come when those are read."""
+    lr_factor(0, cfg.SOLVER)  # the scheduler and, with a warm-up, its method
+    flip_probability(cfg)
+
+
 # ----------------------------------------------------------------------------- distributed helpers
 
 
@@ -279,9 +294,7 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     model.train()
-    flip = 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
-    if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
-        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
+    flip = flip_probability(cfg)
 
     def batches(first, last, sampler_seed):
         sampler = IterationBatches(

@@ -127,3 +127,20 @@ def test_the_plan_is_frozen_and_one_metrics_schema_serves_both_engines(tmp_path)
     write_json(metrics, tmp_path / "metrics.json")
     read = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert read["results"]["bbox"] == {"AP": 1.5, "APl": None}
+
+
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (
+            ("SOLVER.LR_SCHEDULER_NAME", "WarmupPolyLR"),
+            "SOLVER.LR_SCHEDULER_NAME 'WarmupPolyLR': the torchvision engine",
+        ),
+        (("SOLVER.WARMUP_METHOD", "exp"), "SOLVER.WARMUP_METHOD 'exp': use linear or constant"),
+        (("INPUT.RANDOM_FLIP", "vertical"), "INPUT.RANDOM_FLIP 'vertical': the torchvision engine has horizontal"),
+    ],
+)
+def test_the_torchvision_engines_config_checks_come_with_the_plan(opts, message):
+    """Before anything runs (a comparison stops at once, not after hours of distillation)."""
+    with pytest.raises(UserError, match=message):
+        make_plan(_request(engine="torchvision", opts=opts))
