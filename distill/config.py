@@ -140,6 +140,26 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"base_lr": 0.03}}`` -> ``{"optim.base_lr": 0.03}``."""
+    flat = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+def changed_values(saved: dict, current: dict, skip=None, show=None) -> list[str]:
+    """``["optim.base_lr: 0.03 -> 0.06", ...]``: the keys of ``current`` (a flat dict) whose value
+    differs in ``saved``, leaving out keys that ``saved`` does not record (settings added since) and
+    those where ``skip(key)`` holds; ``show(key, value)`` writes a value (default: ``repr``)."""
+    show = show or (lambda key, value: repr(value))
+    return [
+        f"{key}: {show(key, saved[key])} -> {show(key, value)}"
+        for key, value in current.items()
+        if key in saved and saved[key] != value and not (skip and skip(key))
+    ]
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
     """Defaults of ``cls``, then the YAML file (with its bases), then ``key=value`` overrides."""
     data = _read_yaml(Path(path)) if path else {}

@@ -22,7 +22,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from .config import ConfigError, to_dict
+from .config import ConfigError, changed_values, flatten, to_dict
 from .data import Normalization, source_identity
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher import describe_norm
@@ -42,14 +42,6 @@ RESUME_FREE = (
     "teacher.cache_batch_size",
     "teacher.allow_unsafe_pickle",
 )
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"base_lr": 0.03}}`` -> ``{"optim.base_lr": 0.03}``."""
-    flat = {}
-    for key, value in tree.items():
-        flat.update(flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return flat
 
 
 def _training_keys(config: dict) -> dict[str, Any]:
@@ -91,11 +83,7 @@ def changed_keys(checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConf
         )
         saved, current = _training_keys(checkpoint["config"]), _training_keys(to_dict(cfg))
         saved.pop("teacher.weights", None)
-    return [
-        f"{key}: {_show(key, saved[key])} -> {_show(key, value)}"
-        for key, value in current.items()
-        if key in saved and saved[key] != value
-    ]
+    return changed_values(saved, current, show=_show)
 
 
 def check_resumable(path, checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConfig) -> None:

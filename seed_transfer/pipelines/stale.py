@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from distill.config import ConfigError, to_dict
+from distill.config import ConfigError, changed_values, flatten, to_dict
 
 from .stages import SETTINGS_FILE
 
@@ -21,29 +21,17 @@ CLS_SECTIONS = ("data", "features", "linear", "knn", "fewshot")  # a result's pr
 CLS_NEUTRAL = ("features.num_workers", "features.batch_size", "features.cache_dir", "linear.n_jobs")
 
 
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        flat.update(_flatten(value, f"{name}.") if isinstance(value, dict) else {name: value})
-    return flat
-
-
 def changed_settings(
     saved: dict, current: dict, sections: tuple[str, ...] | None = None, neutral: tuple[str, ...] = ()
 ) -> list[str]:
     """``["optim.base_lr: 0.03 -> 0.06", ...]``: the keys of ``current`` (a nested config dict) whose
     value differs in ``saved``, within ``sections`` (None: all), leaving out ``neutral`` keys and keys
     that ``saved`` does not record (settings added since, whose defaults keep the old behaviour)."""
-    old, new = _flatten(saved), _flatten(current)
-    return [
-        f"{key}: {old[key]!r} -> {value!r}"
-        for key, value in new.items()
-        if (sections is None or key.split(".")[0] in sections)
-        and key not in neutral
-        and key in old
-        and old[key] != value
-    ]
+    return changed_values(
+        flatten(saved),
+        flatten(current),
+        skip=lambda key: (sections is not None and key.split(".")[0] not in sections) or key in neutral,
+    )
 
 
 def stale_student(dcfg) -> list[str]:

@@ -31,8 +31,7 @@ import yaml
 from tqdm import tqdm
 
 from distill import distributed as du
-from distill.config import ConfigError
-from distill.resume import flatten
+from distill.config import ConfigError, changed_values, flatten
 from distill.runtime import (
     CallbackHook,
     PeriodicCheckpoint,
@@ -262,11 +261,7 @@ def check_resume_fingerprint(path: Path, saved: dict | None, current: dict) -> N
     written (naming each), as distillation does; a checkpoint without a fingerprint is not judged."""
     if not saved:
         return
-    changed = [
-        f"{key}: {saved[key]!r} -> {value!r}"
-        for key, value in current.items()
-        if key in saved and saved[key] != value and key not in RESUME_FREE
-    ]
+    changed = changed_values(saved, current, skip=lambda key: key in RESUME_FREE)
     if changed:
         raise ConfigError(
             f"cannot resume {path}: settings that alter the fine-tuning changed since it was written "

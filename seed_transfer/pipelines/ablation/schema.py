@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from distill.config import ConfigError, parse_overrides
+from distill.config import ConfigError, flatten, parse_overrides
 from distill.schema import DistillConfig
 
 from ..compare.schema import ClsStageConfig
@@ -83,17 +83,6 @@ class AblationConfig:
 
 
 # ---------------------------------------------------------------- grid
-def _flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"distill": {"tau_teacher": [..]}}`` (what a key=value override gives) -> ``{"distill.tau_teacher": [..]}``."""
-    flat: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def preset_overrides(cfg: AblationConfig) -> dict[str, list[str]]:
     """The ``teachers`` presets, checked: name -> list of key=value distillation overrides."""
     presets = {}
@@ -115,7 +104,7 @@ def selected_axes(cfg: AblationConfig) -> dict[str, list]:
     """The grid's axes (after ``only``), checked: key -> non-empty list of distinct values."""
     if not isinstance(cfg.axes, dict) or not cfg.axes:
         raise ConfigError("axes is empty: give at least one axis, e.g. axes: {distill.tau_teacher: [0.001, 0.01]}")
-    axes = _flatten(cfg.axes)
+    axes = flatten(cfg.axes)
     presets = preset_overrides(cfg)
     for key, values in axes.items():
         if key in RUNNER_KEYS:
