@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 
 
+def seed_metrics_file(output_dir: str | Path, seed: int) -> Path:
+    """``<output_dir>/seed<k>/metrics.json``: written when fine-tuning seed ``k`` has finished."""
+    return Path(output_dir) / f"seed{seed}" / METRICS_FILE
+
+
 def run_seeds(
     output_dir: str | Path, seeds: int, run_one: Callable[[int, Path], dict], only: int | None = None
 ) -> list[dict]:
@@ -36,8 +41,8 @@ def run_seeds(
     (which ``run_one`` writes); the finished seeds' results are read back. Returns one dict per seed."""
     results = []
     for seed in range(seeds) if only is None else [only]:
-        seed_dir = Path(output_dir) / f"seed{seed}"
-        done = seed_dir / METRICS_FILE
+        done = seed_metrics_file(output_dir, seed)
+        seed_dir = done.parent
         if done.is_file():
             log.info("seed %d: %s exists, skipped", seed, done)
             results.append(json.loads(done.read_text()))

@@ -34,6 +34,11 @@ def model_name(cfg: TransferClsConfig) -> str:
     return weights_name(cfg.model.weights)
 
 
+def result_path(cfg: TransferClsConfig) -> Path:
+    """Where :func:`run_cls_transfer` writes the result of ``cfg``: ``<output_dir>/<model>__<dataset>.json``."""
+    return Path(cfg.output_dir) / f"{model_name(cfg)}__{cfg.data.name}.json"
+
+
 def carve_val(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) of a fixed random ``fraction`` of ``n`` samples held out for validation."""
     perm = np.random.default_rng(seed).permutation(n)
@@ -164,7 +169,7 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
         result["seconds"]["fewshot"] = round(time.perf_counter() - tic, 3)
     result["config"] = to_dict(cfg)
     result["code"] = code_version()
-    out = Path(cfg.output_dir) / f"{result['model']}__{cfg.data.name}.json"
+    out = result_path(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)

@@ -200,16 +200,15 @@ def evaluations(cfg: AblationConfig, point: Point) -> list[tuple[str, TransferCl
     """The point's evaluations, resolved: (stage name, config, result file) for kNN and each dataset."""
     from distill.trainer import STUDENT_NAME
 
+    from ...classification.transfer import result_path
+
     student = Path(point.distill.train.output_dir) / STUDENT_NAME
     stages = []
     if cfg.eval.knn.enabled:
         kcfg = knn_config(cfg, point, student)
         stages.append(("knn", kcfg, Path(kcfg.output_dir) / f"{STUDENT_MODEL_NAME}__knn.json"))
     if cfg.eval.cls.enabled:
-        stages += [
-            (f"cls {c.data.name}", c, Path(c.output_dir) / f"{STUDENT_MODEL_NAME}__{c.data.name}.json")
-            for c in cls_configs(cfg, point, student)
-        ]
+        stages += [(f"cls {c.data.name}", c, result_path(c)) for c in cls_configs(cfg, point, student)]
     return stages
 
 

@@ -17,26 +17,27 @@ continues an interrupted or partly failed comparison. Each stage's resources are
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
+from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
 from ..stages import student_is_complete
 from .plan import ComparePlan, cls_config, resolve
 from .run import build_rows, check_not_stale, finetune, finetune_rows, run_compare, student_rows, summary_covers
-from .schema import CompareConfig
+from .schema import CompareConfig, JobsConfig
 
 JOB_FN = "seed_transfer.pipelines.compare.dag:run_job"
-STAGES = ("distill", "cls", "det", "seg")
+STAGES = tuple(f.name for f in fields(JobsConfig))  # distill, cls, det, seg: one jobs.<stage> each
 
 
 def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
     """Every job of the comparison, in a fixed order (the same in the driver and in each job)."""
     from distill.trainer import train
 
-    from ...classification.transfer import model_name, run_cls_transfer
+    from ...classification.transfer import result_path, run_cls_transfer
 
     graph = []
     students = student_rows(cfg, plan.distill)
@@ -61,7 +62,7 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
         for dataset in cfg.cls.datasets or [None]:
             for row in rows:
                 ccfg = cls_config(cfg, row, dataset)
-                out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
+                out = result_path(ccfg)
                 graph.append(
                     Node(
                         f"cls {ccfg.data.name} {row.tag}",
@@ -85,9 +86,7 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
                             row.tag,
                             stage,
                             after(row),
-                            lambda o=out, k=seed: (
-                                summary_covers(o, seeds) or (o / f"seed{k}" / "metrics.json").is_file()
-                            ),
+                            lambda o=out, k=seed: summary_covers(o, seeds) or seed_metrics_file(o, k).is_file(),
                             lambda st=stage, r=row, o=out, k=seed: finetune(cfg, st, r, o, seed=k),
                         )
                     )

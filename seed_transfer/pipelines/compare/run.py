@@ -26,7 +26,7 @@ from distill.config import dump_config, resolve_path
 
 from ...backbones import PIXELS
 from ...classification import report as cls_report
-from ...classification.transfer import model_name
+from ...classification.transfer import result_path
 from ..stages import Stages, config_path, row_dir_name, student_is_complete, write_settings
 from ..stale import refuse_stale, stale_folder, stale_result, stale_student
 from .plan import ComparePlan, cls_config, distill_configs, resolve
@@ -105,7 +105,7 @@ def run_cls(cfg: CompareConfig, rows: list[Row], stages: Stages) -> list[dict]:
     for dataset in cfg.cls.datasets or [None]:
         for row in rows:
             ccfg = cls_config(cfg, row, dataset)
-            out = Path(ccfg.output_dir) / f"{model_name(ccfg)}__{ccfg.data.name}.json"
+            out = result_path(ccfg)
             done = out.is_file()
             result = stages.run(
                 f"cls {ccfg.data.name}",

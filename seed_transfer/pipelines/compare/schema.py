@@ -7,7 +7,7 @@ Every key is typed; :meth:`CompareConfig.validate` checks the keys of this file,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from distill.config import ConfigError
@@ -105,8 +105,8 @@ class JobsConfig:
     def validate(self) -> None:
         from ...launch.config import check_launcher_keys
 
-        for stage in ("distill", "cls", "det", "seg"):
-            check_launcher_keys(getattr(self, stage), f"jobs.{stage}")
+        for stage in fields(self):
+            check_launcher_keys(getattr(self, stage.name), f"jobs.{stage.name}")
 
 
 @dataclass
