@@ -20,6 +20,7 @@ from distill.config import ConfigError, from_dict, parse_overrides
 LAUNCHERS = ("local", "torchrun", "slurm")
 EXECUTORS = ("slurm", "local", "debug")  # submitit's clusters that launcher: slurm may use
 PREFIX = "launcher."
+DAG_KEYS = ("max_jobs",)  # keys of the command line's launcher that a DAG reads, not a job
 
 
 @dataclass
@@ -37,6 +38,10 @@ class LauncherConfig:
     max_requeues: int = 3  # preemptions + timeouts a job may requeue itself after, then it fails
     signal_delay_s: int = 120  # SLURM sends its pre-timeout signal (USR2) this long before the limit
     executor: str = "slurm"  # slurm | local (submitit's local processes) | debug (in this process)
+    # a pipeline's DAG of jobs (compare, ablate): at most this many of its jobs submitted at once
+    # (None: every job that is ready). On a workstation (executor: local) it keeps the cores from
+    # being oversubscribed; on SLURM it caps the share of the queue a DAG takes
+    max_jobs: int | None = None
 
     def validate(self) -> None:
         if self.launcher not in LAUNCHERS:
@@ -46,6 +51,8 @@ class LauncherConfig:
         for key in ("nodes", "gpus_per_node", "cpus_per_task", "time_min"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"launcher.{key} must be at least 1, got {getattr(self, key)}")
+        if self.max_jobs is not None and self.max_jobs < 1:
+            raise ConfigError(f"launcher.max_jobs must be at least 1 (or null: no limit), got {self.max_jobs}")
         if self.max_requeues < 0:
             raise ConfigError(f"launcher.max_requeues must be 0 or more, got {self.max_requeues}")
         if self.signal_delay_s < 0 or self.signal_delay_s >= 60 * self.time_min:
@@ -58,7 +65,13 @@ class LauncherConfig:
 
 def check_launcher_keys(keys: dict, where: str) -> None:
     """Refuse a mapping of launcher keys (a pipeline's ``jobs.<stage>``) that names an unknown one."""
-    known = {f.name for f in fields(LauncherConfig)} - {"launcher"}
+    known = {f.name for f in fields(LauncherConfig)} - {"launcher", *DAG_KEYS}
+    dag_wide = sorted(set(keys) & set(DAG_KEYS))
+    if dag_wide:
+        raise ConfigError(
+            f"{where}: {', '.join(dag_wide)} is the whole DAG's, not one stage's: give it on the command "
+            f"line as launcher.{dag_wide[0]}=N"
+        )
     bad = sorted(set(keys) - known)
     if bad:
         raise ConfigError(f"{where}: unknown launcher keys {bad}; choose from {', '.join(sorted(known))}")

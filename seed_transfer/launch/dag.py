@@ -83,11 +83,14 @@ def run_dag(
     launcher: LauncherConfig | None = None,
     poll_seconds: float = POLL_SECONDS,
     on_event=None,
+    max_jobs: int | None = None,
 ) -> list[Outcome]:
     """Submit every job of ``jobs`` once its dependencies are done, wait for all, and return one
     :class:`Outcome` per job (in ``jobs``' order). Every job's launcher is checked first
     (:func:`~seed_transfer.launch.submit.check`: no SLURM, no submitit -> nothing is submitted).
-    ``on_event(kind, name)`` (``"submitted"``, ``"done"``, ``"failed"``, ``"not run"``) sees the order of things."""
+    ``on_event(kind, name)`` (``"submitted"``, ``"done"``, ``"failed"``, ``"not run"``) sees the order of things.
+    ``max_jobs``: at most this many submitted and not finished at once; the ready ones wait in
+    ``jobs``' order."""
     check_dag(jobs)
     for job in jobs:
         resources = job.launcher or launcher
@@ -107,6 +110,8 @@ def run_dag(
                 why = f"it depends on {', '.join(blocked)}, which did not finish"
                 outcomes[name] = Outcome(name, "not run", error=why)
             elif all(d in outcomes for d in job.deps):
+                if max_jobs is not None and len(running) >= max_jobs:
+                    continue
                 running[name] = submit(job.fn, list(job.argv), job.launcher or launcher, output_dir)
             else:
                 continue

@@ -82,12 +82,13 @@ def run_nodes(
     job_fn: str,
     poll_seconds: float = 5.0,
     on_event=None,
+    max_jobs: int | None = None,
 ) -> dict[str, dict]:
     """Submit every node of ``graph`` that is not done as a job (``job_fn(["--config",
     <output_dir>/dag/config.yaml, "--job", name])``, written by :func:`write_job_config`), each as
     soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
     that ran, by node name. Raises a :class:`~distill.errors.UserError` naming every failed job
-    with its log (once the independent jobs have ended)."""
+    with its log (once the independent jobs have ended). ``max_jobs``: see :func:`run_dag`."""
     folder = Path(output_dir) / DAG_FOLDER
     todo = [node for node in graph if not node.done()]
     names = {node.name for node in todo}
@@ -103,7 +104,7 @@ def run_nodes(
         for node in todo
     ]
     log.info("%d of %d jobs to run (%d done already)", len(jobs), len(graph), len(graph) - len(jobs))
-    outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event)
+    outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event, max_jobs=max_jobs)
     failed = failure_report(outcomes)
     if failed:
         raise UserError(

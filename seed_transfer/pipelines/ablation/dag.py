@@ -58,7 +58,7 @@ def run_ablation_dag(
     graph = nodes(cfg)  # every point resolved, stale outputs refused
     resources = stage_launchers({"point": cfg.jobs}, launcher)
     write_job_config(cfg, cfg.output_dir)
-    records = run_nodes(graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event)
+    records = run_nodes(graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event, max_jobs=launcher.max_jobs)
     return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records.values()}, started=started)
 
 

@@ -111,7 +111,9 @@ def run_compare_dag(
     check_not_stale(cfg, plan)
     resources = launchers(cfg, launcher)
     write_job_config(cfg, cfg.output_dir)
-    records = run_nodes(nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event)
+    records = run_nodes(
+        nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
+    )
     return run_compare(cfg, command, jobs=job_seconds(records), started=started)
 
 

@@ -10,6 +10,7 @@ import pytest
 from distill.config import ConfigError
 from seed_transfer.cli.compare import main as compare_main
 from seed_transfer.launch import load_launcher_config
+from seed_transfer.launch.config import check_launcher_keys
 from seed_transfer.launch.dag import Job, check_dag, failure_report, run_dag
 
 HERE = Path(__file__).parent
@@ -76,3 +77,21 @@ def test_compare_with_slurm_and_no_sbatch_is_one_line_and_submits_nothing(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err[-1].startswith("error: launcher: slurm needs SLURM, and this machine has no sbatch")
     assert not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.slow
+def test_max_jobs_holds_ready_jobs_back_in_order(tmp_path):
+    jobs = [Job(name, "dag_jobs:touch", (str(tmp_path / name),)) for name in ("a", "b", "c")]
+    events = []
+    outcomes = run_dag(jobs, tmp_path, LOCAL, poll_seconds=0.1, on_event=lambda *e: events.append(e), max_jobs=1)
+    assert [o.status for o in outcomes] == ["done"] * 3
+    # independent and all ready at once, yet one at a time: each submitted after the one before ended
+    assert events == [(kind, name) for name in "abc" for kind in ("submitted", "done")]
+
+
+def test_max_jobs_is_checked_and_is_the_whole_dags():
+    with pytest.raises(ConfigError, match="launcher.max_jobs must be at least 1"):
+        load_launcher_config("slurm", ["max_jobs=0"])
+    assert load_launcher_config("slurm", ["max_jobs=2"]).max_jobs == 2
+    with pytest.raises(ConfigError, match=r"jobs.det: max_jobs is the whole DAG's.*launcher.max_jobs=N"):
+        check_launcher_keys({"max_jobs": 2}, "jobs.det")
