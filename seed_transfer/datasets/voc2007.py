@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..voc import CLASSES
 from .base import DatasetInfo, ImageFileDataset, Layout, find_root, split_parts
 
 VOC2007 = DatasetInfo("voc2007", "map11", has_official_val=True)
 LAYOUT = Layout("voc2007", "official VOC2007 layout: VOCdevkit/VOC2007/JPEGImages/<id>.jpg, "
                            "VOC2007/ImageSets/Main/{<split>,<class>_<split>}.txt")
-CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-           "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 VOC_TO_TARGET = {1: 1, -1: 0, 0: -1}  # VOC's per-class flags -> positive / negative / difficult
 
 

@@ -39,30 +39,10 @@ from PIL import Image
 
 from distill.errors import DataError, MissingFile
 
+from ..voc import CLASSES as VOC_CLASSES
+
 logger = logging.getLogger(__name__)
 
-VOC_CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
 XYXY_ABS = 0  # == detectron2.structures.BoxMode.XYXY_ABS
 XYWH_ABS = 1  # == detectron2.structures.BoxMode.XYWH_ABS
 VOC_LAYOUT = (

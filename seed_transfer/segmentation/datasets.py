@@ -24,32 +24,11 @@ from distill.errors import MissingDependency, MissingFile
 
 import numpy as np
 
+from ..voc import SEGMENTATION_CLASSES as VOC_CLASSES
+
 log = logging.getLogger(__name__)
 DEFAULT_ROOT = "datasets"
 EXAMPLE_ROOT = "outputs/data"  # the generated example's default home: ignored by git, unlike datasets/
-VOC_CLASSES = (
-    "background",
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
 CITYSCAPES_CLASSES = (
     "road",
     "sidewalk",
