@@ -54,15 +54,19 @@ def hardware() -> dict:
     except (OSError, StopIteration, ValueError):
         memory = None
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "memory": memory, "gpus": gpus}
+    # CPU arithmetic depends on the thread count: the same seeded run on 1 and on 2 threads differs
+    threads = torch.get_num_threads()
+    return {"cpu": cpu, "cpu_cores": os.cpu_count(), "memory": memory, "gpus": gpus, "torch_threads": threads}
 
 
 def hardware_text(info: dict | None = None) -> str:
-    """One line, e.g. ``2 CPU cores (Intel Xeon ...), 24 GiB memory, no GPU``."""
+    """One line, e.g. ``2 CPU cores (Intel Xeon ...), 24 GiB memory, no GPU, torch on 2 threads``."""
     info = info or hardware()
     gpus = ", ".join(info["gpus"]) if info["gpus"] else "no GPU"
     memory = f", {info['memory']} memory" if info["memory"] else ""
-    return f"{info['cpu_cores']} CPU cores ({info['cpu']}){memory}, {gpus}"
+    threads = info.get("torch_threads")
+    threads = f", torch on {threads} thread{'s' * (threads != 1)}" if threads else ""
+    return f"{info['cpu_cores']} CPU cores ({info['cpu']}){memory}, {gpus}{threads}"
 
 
 def write_run_info(output_dir: str | Path, extra: dict | None = None) -> None:

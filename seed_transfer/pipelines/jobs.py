@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
+
 from distill.config import ConfigError, dump_config, from_dict, load_config
 from distill.errors import UserError
 
@@ -140,6 +142,7 @@ def run_node(argv: list[str], config_cls: type, build: Callable[[object], list[N
     if int(os.environ.get("RANK", 0)):  # one record per job, from its first task
         return 0
     record = {"stage": node.stage, "row": node.row, "job": node.name, "seconds": round(time.perf_counter() - tic, 2)}
+    record["torch_threads"] = torch.get_num_threads()  # a job's results depend on it (launcher.cpus_per_task)
     if node.keep_result:
         record["result"] = json_safe(value)
     record_file(Path(args.config).parent, node.name).write_text(json.dumps(record) + "\n")

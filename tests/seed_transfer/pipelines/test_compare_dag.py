@@ -2,6 +2,7 @@
 preset's stages run as parallel jobs and the report and results.csv are the sequential run's,
 byte for byte; a second invocation submits nothing; a config that cannot launch fails up front."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_seque
     assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
     assert "run as cluster jobs" in (out / "report.md").read_text()
     assert len(list((out / "submitit").glob("*_log.err"))) == 7
+    records = [json.loads(f.read_text()) for f in (out / "dag").glob("job_*.json")]
+    assert len(records) == 7 and {r["torch_threads"] for r in records} == {1}  # launcher.cpus_per_task
 
     events.clear()  # everything is done: nothing is submitted, the same results come out
     run_compare_dag(
