@@ -11,8 +11,6 @@ the same :class:`~seed_transfer.detection.plan.DetPlan` (made and checked before
 written) and write the same ``metrics.json``.
 """
 
-from pathlib import Path
-
 from ..backbones import is_random
 from ..finetune import PreparedWeights, markdown_table, prepare_weights, run_seeds, write_summary
 from ..finetune import summarize as summarize_metrics
@@ -78,40 +76,7 @@ def transfer(request: DetRequest) -> dict:
     return write_summary(request, plan.engine, per_seed, summarize(per_seed), markdown_comparison)
 
 
-def run_detection_transfer(
-    config_file: str,
-    weights: str | None,
-    output_dir: str | Path,
-    seeds: int = 1,
-    name: str | None = None,
-    engine: str = "auto",
-    ims_per_batch: int | None = None,
-    num_gpus: int = 0,
-    data_root: str | None = None,
-    opts=(),
-    resume: bool = False,
-    arch: str | None = None,
-    layout: str = "auto",
-    allow_unsafe_pickle: bool = False,
-    only_seed: int | None = None,
-) -> dict:
-    """:func:`transfer` of the :class:`~seed_transfer.detection.plan.DetRequest` of these keywords."""
-    return transfer(
-        DetRequest(
-            config_file,
-            weights,
-            output_dir,
-            seeds=seeds,
-            name=name,
-            data_root=data_root,
-            opts=tuple(opts),
-            resume=resume,
-            arch=arch,
-            layout=layout,
-            allow_unsafe_pickle=allow_unsafe_pickle,
-            engine=engine,
-            num_gpus=num_gpus,
-            ims_per_batch=ims_per_batch,
-            only_seed=only_seed,
-        )
-    )
+def run_detection_transfer(*args, **kwargs) -> dict:
+    """:func:`transfer` of ``DetRequest(*args, **kwargs)``: the config file, the weights and the
+    output folder, then keywords such as ``seeds``, ``opts`` and ``resume`` (:class:`.plan.DetRequest`)."""
+    return transfer(DetRequest(*args, **kwargs))

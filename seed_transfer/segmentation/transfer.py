@@ -170,34 +170,7 @@ def transfer(request: FinetuneRequest) -> dict:
     )
 
 
-def run_segmentation_transfer(
-    config: str | Path,
-    weights: str | None,
-    output_dir: str | Path,
-    seeds: int = 1,
-    name: str | None = None,
-    data_root: str | None = None,
-    opts=(),
-    resume: bool = False,
-    arch: str | None = None,
-    layout: str = "auto",
-    allow_unsafe_pickle: bool = False,
-    only_seed: int | None = None,
-) -> dict:
-    """:func:`transfer` of the :class:`~seed_transfer.finetune.FinetuneRequest` of these keywords."""
-    return transfer(
-        FinetuneRequest(
-            config,
-            weights,
-            output_dir,
-            seeds=seeds,
-            name=name,
-            data_root=data_root,
-            opts=tuple(opts),
-            resume=resume,
-            arch=arch,
-            layout=layout,
-            allow_unsafe_pickle=allow_unsafe_pickle,
-            only_seed=only_seed,
-        )
-    )
+def run_segmentation_transfer(*args, **kwargs) -> dict:
+    """:func:`transfer` of ``FinetuneRequest(*args, **kwargs)``: the config file, the weights and the
+    output folder, then keywords such as ``seeds``, ``opts`` and ``resume`` (:class:`..finetune.FinetuneRequest`)."""
+    return transfer(FinetuneRequest(*args, **kwargs))
