@@ -44,6 +44,17 @@ class Difference:
         """|mean| > z standard errors (False when the error is not measured)."""
         return not math.isnan(self.se) and abs(self.mean) > z * self.se
 
+    def samples_needed(self, z: float = 2.0) -> int | None:
+        """How many samples of the kind the error was estimated over (``members``: distillations,
+        ``units``: paired units) would put this mean beyond ``z`` standard errors if the mean and
+        the spread stayed as measured: the smallest ``n`` with ``z * spread / sqrt(n) < |mean|``.
+        An extrapolation from this run's spread, not a measurement; ``None`` when the error is
+        not measured or the mean is 0."""
+        if math.isnan(self.se) or self.mean == 0:
+            return None
+        spread = self.se * math.sqrt(self.members if self.se_from == "members" else self.units)
+        return math.floor((z * spread / abs(self.mean)) ** 2) + 1
+
 
 def _members(units: dict[Unit, float]) -> set[int]:
     return {member for member, _ in units}

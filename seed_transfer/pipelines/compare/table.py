@@ -187,11 +187,38 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
         "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
         "measures it). "
     )
-    return lines + [
-        "",
-        "Mean paired difference ± its standard error (the larger of the estimates over paired "
-        "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
-        + caveat
-        + "**Bold**: more than two standard errors from zero; anything else is within noise.",
+    return (
+        lines
+        + [
+            "",
+            "Mean paired difference ± its standard error (the larger of the estimates over paired "
+            "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
+            + caveat
+            + "**Bold**: more than two standard errors from zero; anything else is within noise.",
+            "",
+        ]
+        + samples_needed_markdown(columns, diffs)
+    )
+
+
+def samples_needed_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
+    """For each difference within noise: the samples at which its measured mean and spread would
+    pass two standard errors (:meth:`~..differences.Difference.samples_needed`)."""
+    kinds = {"members": "distillation seeds per strategy", "units": "paired units"}
+    items = []
+    for entry in diffs:
+        for column in columns:
+            diff = entry.get(f"{column} diff")
+            needed = diff.samples_needed() if diff is not None and not diff.significant() else None
+            if needed is not None:
+                have = diff.members if diff.se_from == "members" else diff.units
+                row = entry["row"].replace(" - ", " − ")
+                items.append(f"{row} {column}: {needed} {kinds[diff.se_from]} (has {have})")
+    if not items:
+        return []
+    return [
+        "Within noise, and how many samples would put the measured mean beyond two standard errors if "
+        "the mean and the spread stayed as measured (an extrapolation from this run, not a measurement): "
+        + "; ".join(items),
         "",
     ]

@@ -4,6 +4,7 @@ import statistics
 
 import pytest
 
+from seed_transfer.pipelines.differences import paired_difference
 from seed_transfer.pipelines.compare.table import (
     comparison_pairs,
     differences,
@@ -87,6 +88,18 @@ def test_results_csv_holds_rows_and_differences(tmp_path):
     assert rows["pixels"]["AP"] == ""
     text = "\n".join(differences_markdown(columns, diffs))
     assert "| seed − moco |" in text and "**+10.50 ± 0.50**" in text
+    assert "how many samples" not in text  # every measured difference here is beyond 2 SE
+
+
+def test_a_difference_within_noise_says_how_many_samples_its_spread_would_need():
+    noisy = paired_difference(
+        {(0, s): v for s, v in enumerate([11.0, 13.0, 9.0, 11.0])}, {(0, s): 10.0 for s in range(4)}
+    )
+    clear = paired_difference({(0, s): v for s, v in enumerate([16.0, 17.0, 18.0])}, {(0, s): 13.0 for s in range(3)})
+    diffs = [{"row": "seed - random", "AP": noisy.mean, "AP diff": noisy, "5shot": clear.mean, "5shot diff": clear}]
+    text = "\n".join(differences_markdown(["AP", "5shot"], diffs))
+    assert "**+4.00 ± 0.58**" in text and "+1.00 ± 0.82" in text
+    assert "seed − random AP: 11 paired units (has 4)" in text and "5shot:" not in text.split("Within noise")[1]
 
 
 def test_fewshot_units_are_episodes_paired_across_rows():

@@ -50,3 +50,19 @@ def test_significance_needs_two_standard_errors():
     a = {(0, s): v for s, v in enumerate([16.0, 17.0, 18.0])}
     b = {(0, s): v - 3.0 for s, v in enumerate([16.0, 17.5, 17.5])}
     assert paired_difference(a, b).significant()
+
+
+def test_samples_needed_extrapolates_the_measured_spread():
+    # d = 1, 3, -1, 1: mean 1, std 1.633, se 0.816 over 4 units; 2 se > 1, so within noise
+    a = {(0, s): v for s, v in enumerate([11.0, 13.0, 9.0, 11.0])}
+    b = {(0, s): 10.0 for s in range(4)}
+    diff = paired_difference(a, b)
+    assert not diff.significant() and diff.se_from == "units"
+    needed = diff.samples_needed()
+    spread = statistics.stdev([1.0, 3.0, -1.0, 1.0])
+    assert needed == 11  # (2 * 1.633 / 1) ** 2 = 10.67: 11 units
+    assert 2 * spread / math.sqrt(needed) < 1.0 <= 2 * spread / math.sqrt(needed - 1)
+    # over members: the count is of distillations
+    members = paired_difference({(0, 0): 20.0, (0, 1): 20.1, (1, 0): 10.0, (1, 1): 10.1}, {(0, 0): 10.0, (0, 1): 10.0})
+    assert members.se_from == "members" and members.samples_needed() == math.floor((2 * 7.071 / 5.05) ** 2) + 1
+    assert paired_difference({(0, 0): 3.0}, {(0, 0): 1.0}).samples_needed() is None  # error not measured
