@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from distill.config import load_config
+from seed_transfer.pipelines.compare import CompareConfig
 
-from distill.config import load_config  # noqa: E402
-from seed_transfer.pipelines.compare import CompareConfig  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def command(cfg: CompareConfig, out: Path, iters: int) -> list[str]:
