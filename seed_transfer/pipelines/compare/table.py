@@ -52,7 +52,9 @@ def row_units(
         for column, value in cls_scores(result).items():
             episodes = (result.get("fewshot") or {}).get(column, {}).get("per_episode")
             if episodes:  # few-shot: one unit per episode, the same episodes for every row
-                units[f"{column} {result['dataset']}"] = {(member, e): v for e, v in enumerate(episodes)}
+                # every member's episodes: a second member must add to the first's, not replace them
+                column_units = units.setdefault(f"{column} {result['dataset']}", {})
+                column_units.update({(member, e): v for e, v in enumerate(episodes)})
             elif value is not None:
                 units.setdefault(f"{column} {result['dataset']}", {})[(member, 0)] = value
     for stage in finetuned:

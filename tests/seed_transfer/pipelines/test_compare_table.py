@@ -124,3 +124,13 @@ def test_fewshot_units_are_episodes_paired_across_rows():
     assert diff["5shot d values"] == [20.0, 10.0, 20.0, 10.0]
     assert diff["5shot d se"] == pytest.approx(statistics.stdev([20.0, 10.0, 20.0, 10.0]) / 2)
     assert "linear d se" in diff and math.isnan(diff["linear d se"])  # one unit: not measured
+
+
+def test_fewshot_episodes_of_every_member_count():
+    def result(member, per_episode):
+        fewshot = {"5shot": {"score": sum(per_episode) / len(per_episode), "per_episode": per_episode}}
+        return {"model": "seed", "row": "seed", "member": member, "dataset": "d", "metric": "top1", "fewshot": fewshot}
+
+    cls = [result(0, [60.0, 80.0]), result(1, [40.0, 50.0])]
+    columns, table = results_table(["seed"], {"seed": "s"}, cls, [])
+    assert table[0]["5shot d values"] == [60.0, 80.0, 40.0, 50.0] and table[0]["5shot d"] == pytest.approx(57.5)
