@@ -48,20 +48,24 @@ def command(cfg: CompareConfig, out: Path, iters: int) -> list[str]:
     ]
 
 
+def _finish(proc: subprocess.Popen) -> None:
+    _, err = proc.communicate()  # drains stderr while waiting: a full pipe would block the child
+    if proc.returncode:
+        raise SystemExit(f"a fine-tune failed:\n{err.decode()[-2000:]}")
+
+
 def run_all(cmds: list[list[str]], threads: int, together: bool) -> float:
+    """Run ``cmds`` on ``threads`` torch threads each, all at once or one after another; seconds."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     tic = time.perf_counter()
+    procs = []
+    for c in cmds:
+        procs.append(subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        if not together:
+            _finish(procs[-1])
     if together:
-        procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds]
         for proc in procs:
-            _, err = proc.communicate()
-            if proc.returncode:
-                raise SystemExit(f"a fine-tune failed:\n{err.decode()[-2000:]}")
-    else:
-        for c in cmds:
-            done = subprocess.run(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if done.returncode:
-                raise SystemExit(f"a fine-tune failed:\n{done.stderr.decode()[-2000:]}")
+            _finish(proc)
     return time.perf_counter() - tic
 
 

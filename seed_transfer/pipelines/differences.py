@@ -44,6 +44,11 @@ class Difference:
         """|mean| > z standard errors (False when the error is not measured)."""
         return not math.isnan(self.se) and abs(self.mean) > z * self.se
 
+    @property
+    def samples(self) -> int:
+        """How many samples the error was estimated over: distillations or paired units."""
+        return self.members if self.se_from == "members" else self.units
+
     def samples_needed(self, z: float = 2.0) -> int | None:
         """How many samples of the kind the error was estimated over (``members``: distillations,
         ``units``: paired units) would put this mean beyond ``z`` standard errors if the mean and
@@ -52,7 +57,7 @@ class Difference:
         not measured or the mean is 0."""
         if math.isnan(self.se) or self.mean == 0:
             return None
-        spread = self.se * math.sqrt(self.members if self.se_from == "members" else self.units)
+        spread = self.se * math.sqrt(self.samples)
         return math.floor((z * spread / abs(self.mean)) ** 2) + 1
 
 

@@ -213,9 +213,8 @@ def samples_needed_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
             diff = entry.get(f"{column} diff")
             needed = diff.samples_needed() if diff is not None and not diff.significant() else None
             if needed is not None:
-                have = diff.members if diff.se_from == "members" else diff.units
                 row = entry["row"].replace(" - ", " − ")
-                items.append(f"{row} {column}: {needed} {kinds[diff.se_from]} (has {have})")
+                items.append(f"{row} {column}: {needed} {kinds[diff.se_from]} (has {diff.samples})")
     if not items:
         return []
     return [
