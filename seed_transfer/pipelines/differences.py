@@ -17,6 +17,10 @@ The standard error of the mean difference is the larger of two estimates:
   seeds per member, then ``std / sqrt(n_members)``. Fine-tuning seeds of one distillation
   share its noise, so this one counts the distillations, not the fine-tunes, as the samples.
 
+A difference counts (:meth:`Difference.significant`) when a two-sided 95% Student-t test over
+those samples says so: with two distillations per strategy that takes 12.7 standard errors,
+with hundreds of few-shot episodes about 2.
+
     units_a = {(0, 0): 16.1, (0, 1): 17.0, (1, 0): 15.2, (1, 1): 15.9}
     units_b = {(0, 0): 14.0, (0, 1): 14.8}                  # one member: paired with both
     paired_difference(units_a, units_b)                     # Difference(mean=..., se=..., ...)
@@ -28,7 +32,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from scipy.stats import t as student_t
+
 Unit = tuple[int, int]  # (member, finetune seed)
+CONFIDENCE = 0.95  # of the two-sided Student-t test that decides which differences count
 
 
 @dataclass(frozen=True)
@@ -40,25 +47,37 @@ class Difference:
     members: int  # number of distinct members among them
     se_from: str  # "units", "members", or "not measured"
 
-    def significant(self, z: float = 2.0) -> bool:
-        """|mean| > z standard errors (False when the error is not measured)."""
-        return not math.isnan(self.se) and abs(self.mean) > z * self.se
-
     @property
     def samples(self) -> int:
         """How many samples the error was estimated over: distillations or paired units."""
         return self.members if self.se_from == "members" else self.units
 
-    def samples_needed(self, z: float = 2.0) -> int | None:
+    def threshold(self, samples: int | None = None) -> float:
+        """How many standard errors from zero a difference must be to count: the two-sided 95%
+        Student-t critical value for ``samples - 1`` degrees of freedom (``samples`` defaults to this
+        difference's). 12.71 for 2 samples, 4.30 for 3, 2.57 for 6, 1.96 in the limit: an error
+        estimated from two distillations is itself so uncertain that two of them prove little."""
+        return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, (samples or self.samples) - 1))
+
+    def significant(self) -> bool:
+        """|mean| beyond :meth:`threshold` standard errors. False when the error is not measured
+        (one sample) or is exactly 0: samples that are all equal (e.g. two linear probes of 112
+        images that both differ by 4 images) estimate no spread, not a zero one."""
+        return not math.isnan(self.se) and self.se > 0 and abs(self.mean) > self.threshold() * self.se
+
+    def samples_needed(self) -> int | None:
         """How many samples of the kind the error was estimated over (``members``: distillations,
-        ``units``: paired units) would put this mean beyond ``z`` standard errors if the mean and
-        the spread stayed as measured: the smallest ``n`` with ``z * spread / sqrt(n) < |mean|``.
-        An extrapolation from this run's spread, not a measurement; ``None`` when the error is
-        not measured or the mean is 0."""
-        if math.isnan(self.se) or self.mean == 0:
+        ``units``: paired units) would make this mean :meth:`significant` if the mean and the spread
+        stayed as measured: the smallest ``n`` with ``t(n - 1) * spread / sqrt(n) < |mean|``. An
+        extrapolation from this run's spread, not a measurement; ``None`` when the error is not
+        measured, is 0, or the mean is 0."""
+        if math.isnan(self.se) or self.se == 0 or self.mean == 0:
             return None
         spread = self.se * math.sqrt(self.samples)
-        return math.floor((z * spread / abs(self.mean)) ** 2) + 1
+        n = max(2, math.floor((1.96 * spread / abs(self.mean)) ** 2) + 1)  # t > 1.96: a lower bound
+        while self.threshold(n) * spread / math.sqrt(n) >= abs(self.mean):
+            n += 1
+        return n
 
 
 def _members(units: dict[Unit, float]) -> set[int]:

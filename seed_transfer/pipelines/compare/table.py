@@ -160,11 +160,14 @@ def _csv_cell(value) -> str:
 
 
 def fmt_difference(diff: Difference | None) -> str:
-    """``+2.31 ± 0.80`` (bold past two standard errors), ``+2.31 (one unit)``, or ``-``."""
+    """``+2.31 ± 0.80`` (bold when :meth:`~..differences.Difference.significant`), ``+2.31 (error not
+    measured)`` (one sample), ``+2.31 (no spread over 2 samples)`` (all equal), or ``-``."""
     if diff is None:
         return "-"
     if math.isnan(diff.se):
         return f"{diff.mean:+.2f} (error not measured)"
+    if diff.se == 0:
+        return f"{diff.mean:+.2f} (no spread over {diff.samples} samples)"
     text = f"{diff.mean:+.2f} ± {diff.se:.2f}"
     return f"**{text}**" if diff.significant() else text
 
@@ -196,7 +199,9 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
             "Mean paired difference ± its standard error (the larger of the estimates over paired "
             "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
             + caveat
-            + "**Bold**: more than two standard errors from zero; anything else is within noise.",
+            + "**Bold**: beyond a two-sided 95% Student-t test over the samples the error was estimated "
+            "over (12.71 standard errors for 2 samples, 4.30 for 3, 2.57 for 6, about 2 for hundreds); "
+            "anything else is within noise.",
             "",
         ]
         + samples_needed_markdown(columns, diffs)
@@ -205,7 +210,7 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
 
 def samples_needed_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
     """For each difference within noise: the samples at which its measured mean and spread would
-    pass two standard errors (:meth:`~..differences.Difference.samples_needed`)."""
+    pass the test (:meth:`~..differences.Difference.samples_needed`)."""
     kinds = {"members": "distillation seeds per strategy", "units": "paired units"}
     items = []
     for entry in diffs:
@@ -218,7 +223,7 @@ def samples_needed_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
     if not items:
         return []
     return [
-        "Within noise, and how many samples would put the measured mean beyond two standard errors if "
+        "Within noise, and how many samples would make the measured mean pass that test if "
         "the mean and the spread stayed as measured (an extrapolation from this run, not a measurement): "
         + "; ".join(items),
         "",

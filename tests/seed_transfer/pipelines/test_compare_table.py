@@ -88,7 +88,8 @@ def test_results_csv_holds_rows_and_differences(tmp_path):
     assert rows["pixels"]["AP"] == ""
     text = "\n".join(differences_markdown(columns, diffs))
     assert "| seed − moco |" in text and "**+10.50 ± 0.50**" in text
-    assert "how many samples" not in text  # every measured difference here is beyond 2 SE
+    # 21 standard errors over 2 samples pass the t-test (12.71); the fixture's smaller 2-sample ones do not
+    assert "how many samples" in text and "seed − moco knn stamps: 3 paired units (has 2)" in text
 
 
 def test_a_difference_within_noise_says_how_many_samples_its_spread_would_need():
@@ -99,7 +100,7 @@ def test_a_difference_within_noise_says_how_many_samples_its_spread_would_need()
     diffs = [{"row": "seed - random", "AP": noisy.mean, "AP diff": noisy, "5shot": clear.mean, "5shot diff": clear}]
     text = "\n".join(differences_markdown(["AP", "5shot"], diffs))
     assert "**+4.00 ± 0.58**" in text and "+1.00 ± 0.82" in text
-    assert "seed − random AP: 11 paired units (has 4)" in text and "5shot:" not in text.split("Within noise")[1]
+    assert "seed − random AP: 13 paired units (has 4)" in text and "5shot:" not in text.split("Within noise")[1]
 
 
 def test_fewshot_units_are_episodes_paired_across_rows():
