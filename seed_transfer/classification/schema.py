@@ -46,6 +46,10 @@ class LinearConfig:
     wd_max_exp: float = 5.0
     max_iter: int = 5000  # lbfgs iterations per fit (C is chosen among the fits that converge)
     n_jobs: int = -1  # parallel workers of the sweep (-1: all cores)
+    # z-score every feature with the fitting split's statistics before the sweep. Off: the protocol
+    # fits raw features (Ericsson et al.). On for backbones whose pooled features are tiny: a random or
+    # briefly trained MobileNetV3's are ~1e-10 to 1e-6, where no C gives a determined fit
+    standardize: bool = False
 
 
 @dataclass

@@ -152,6 +152,7 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
             c_grid=default_c_grid(lin.num_c, lin.wd_min_exp, lin.wd_max_exp),
             n_jobs=lin.n_jobs,
             max_iter=lin.max_iter,
+            standardize=lin.standardize,
         )
         result["linear"] = {
             "score": sweep.test_score,

@@ -81,3 +81,20 @@ def test_report_table_csv_and_plot(folder, tmp_path):
     assert open(tmp_path / "t.csv").read().startswith("model,dataset,metric,linear,best_c,knn")
     plot_val_curves(results, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_linear_standardize_reaches_the_sweep(folder, tmp_path, monkeypatch):
+    from seed_transfer.classification import transfer
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["standardize"])
+        return real(*args, **kwargs)
+
+    real = transfer.linear_transfer
+    monkeypatch.setattr(transfer, "linear_transfer", recording)
+    off = run_cls_transfer(config(folder, tmp_path))
+    on = run_cls_transfer(config(folder, tmp_path, "linear.standardize=true", f"output_dir={tmp_path}/std"))
+    assert seen == [False, True]  # off by default: the protocol fits raw features
+    assert off["config"]["linear"]["standardize"] is False and on["config"]["linear"]["standardize"] is True
