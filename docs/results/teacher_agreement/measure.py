@@ -1,7 +1,7 @@
 """What the `small` run's students kept of their teacher, on the stamps and on the aerial tree tiles.
 
-Why: in docs/results/compare_small SEED beats MoCo v2 on the stamps (5-shot +4.07 +- 1.22) but not
-on tree detection (AP +0.04 +- 0.81). Both students distilled on stamps only. This measures, per
+Why: in docs/results/compare_small SEED is ahead of MoCo v2 on the stamps (5-shot +4.07 +- 1.22) but
+not on tree detection (AP +0.04 +- 0.81). Both students distilled on stamps only. This measures, per
 image set, how alike each student's pooled features are to the teacher's (linear CKA, 10-NN
 overlap), and how much tree-relevant information each frozen representation carries (ridge
 regression of the number of trees in an aerial crop, 5-fold CV R^2):
