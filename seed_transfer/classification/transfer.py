@@ -154,6 +154,8 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
             max_iter=lin.max_iter,
             standardize=lin.standardize,
         )
+        if not any(sweep.determined) and not lin.standardize:
+            _warn_undetermined(splits["train"].features)
         result["linear"] = {
             "score": sweep.test_score,
             "best_c": sweep.best_c,
@@ -175,6 +177,17 @@ def run_cls_transfer(cfg: TransferClsConfig) -> dict:
     out.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)
     return result
+
+
+def _warn_undetermined(features: np.ndarray) -> None:
+    """No C gave a determined fit on raw features: say how small they are and what to set."""
+    spread = float(np.median(features.std(axis=0))) if len(features) > 1 else float("nan")
+    log.warning(
+        "linear: no C gave a determined fit on raw features (median per-dimension std over the training "
+        "images: %.3g); if that is tiny, as for a random or briefly trained MobileNetV3, set "
+        "linear.standardize=true to z-score the features before the sweep",
+        spread,
+    )
 
 
 def _knn(cfg: TransferClsConfig, splits: dict[str, Features], metric: str, num_classes: int) -> dict:

@@ -98,3 +98,24 @@ def test_linear_standardize_reaches_the_sweep(folder, tmp_path, monkeypatch):
     on = run_cls_transfer(config(folder, tmp_path, "linear.standardize=true", f"output_dir={tmp_path}/std"))
     assert seen == [False, True]  # off by default: the protocol fits raw features
     assert off["config"]["linear"]["standardize"] is False and on["config"]["linear"]["standardize"] is True
+
+
+def test_tiny_features_without_a_determined_fit_name_the_fix(folder, tmp_path, monkeypatch, caplog):
+    from seed_transfer.classification import transfer
+
+    real = transfer.extract_features
+
+    def tiny(*args, **kwargs):  # a backbone whose pooled features are ~1e-10, like a random MobileNetV3's
+        out = real(*args, **kwargs)
+        return transfer.Features(out.features * 1e-10, out.targets)
+
+    monkeypatch.setattr(transfer, "extract_features", tiny)
+    with caplog.at_level("WARNING", logger="seed_transfer.classification.transfer"):
+        raw = run_cls_transfer(config(folder, tmp_path, "features.cache_dir=null"))
+    assert not any(raw["linear"]["determined"]) and "linear.standardize=true" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seed_transfer.classification.transfer"):
+        std = run_cls_transfer(
+            config(folder, tmp_path, "features.cache_dir=null", "linear.standardize=true", f"output_dir={tmp_path}/s")
+        )
+    assert any(std["linear"]["determined"]) and "linear.standardize" not in caplog.text
