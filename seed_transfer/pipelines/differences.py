@@ -57,7 +57,8 @@ class Difference:
         Student-t critical value for ``samples - 1`` degrees of freedom (``samples`` defaults to this
         difference's). 12.71 for 2 samples, 4.30 for 3, 2.57 for 6, 1.96 in the limit: an error
         estimated from two distillations is itself so uncertain that two of them prove little."""
-        return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, (samples or self.samples) - 1))
+        # float degrees of freedom: a mean near 0 asks about counts beyond any integer dtype scipy takes
+        return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, float((samples or self.samples) - 1)))
 
     def significant(self) -> bool:
         """|mean| beyond :meth:`threshold` standard errors. False when the error is not measured

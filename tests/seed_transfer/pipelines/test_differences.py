@@ -88,3 +88,6 @@ def test_samples_needed_extrapolates_the_measured_spread():
     assert members.se_from == "members" and n == 11  # t(10) = 2.228: 2.228 * 7.071 / sqrt(11) = 4.75 < 5.05
     assert members.threshold(n - 1) * 7.0711 / math.sqrt(n - 1) >= 5.05
     assert paired_difference({(0, 0): 3.0}, {(0, 0): 1.0}).samples_needed() is None  # error not measured
+    # a mean at floating-point noise asks for an astronomical count: an int, not a scipy TypeError
+    tiny = paired_difference({(0, s): v for s, v in enumerate([1.0, -1.0 + 1e-14])}, {(0, s): 0.0 for s in range(2)})
+    assert tiny.samples_needed() > 10**25
