@@ -38,6 +38,15 @@ Unit = tuple[int, int]  # (member, finetune seed)
 CONFIDENCE = 0.95  # of the two-sided Student-t test that decides which differences count
 
 
+def t_threshold(samples: float) -> float:
+    """How many standard errors from zero a mean over ``samples`` samples must be to count: the
+    two-sided :data:`CONFIDENCE` Student-t critical value for ``samples - 1`` degrees of freedom.
+    12.71 for 2 samples, 4.30 for 3, 2.57 for 6; ``math.inf`` samples give the normal quantile
+    (1.96), below every finite count's."""
+    # float degrees of freedom: a mean near 0 asks about counts beyond any integer dtype scipy takes
+    return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, float(samples) - 1))
+
+
 @dataclass(frozen=True)
 class Difference:
     mean: float  # mean of the paired differences a - b
@@ -53,12 +62,9 @@ class Difference:
         return self.members if self.se_from == "members" else self.units
 
     def threshold(self, samples: int | None = None) -> float:
-        """How many standard errors from zero a difference must be to count: the two-sided 95%
-        Student-t critical value for ``samples - 1`` degrees of freedom (``samples`` defaults to this
-        difference's). 12.71 for 2 samples, 4.30 for 3, 2.57 for 6, 1.96 in the limit: an error
-        estimated from two distillations is itself so uncertain that two of them prove little."""
-        # float degrees of freedom: a mean near 0 asks about counts beyond any integer dtype scipy takes
-        return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, float((samples or self.samples) - 1)))
+        """:func:`t_threshold` of ``samples`` (default: this difference's): an error estimated from
+        two distillations is itself so uncertain that two of them prove little."""
+        return t_threshold(samples or self.samples)
 
     def significant(self) -> bool:
         """|mean| beyond :meth:`threshold` standard errors. False when the error is not measured
@@ -75,10 +81,21 @@ class Difference:
         if math.isnan(self.se) or self.se == 0 or self.mean == 0:
             return None
         spread = self.se * math.sqrt(self.samples)
-        n = max(2, math.floor((1.96 * spread / abs(self.mean)) ** 2) + 1)  # t > 1.96: a lower bound
-        while self.threshold(n) * spread / math.sqrt(n) >= abs(self.mean):
-            n += 1
-        return n
+
+        def short(n: int) -> bool:  # n samples are too few (falls from True to False as n grows)
+            return self.threshold(n) * spread / math.sqrt(n) >= abs(self.mean)
+
+        # every t quantile exceeds the normal one, so this n is still short (or the answer)
+        low = max(2, math.floor((t_threshold(math.inf) * spread / abs(self.mean)) ** 2))
+        if not short(low):
+            return low
+        high = 2 * low
+        while short(high):
+            low, high = high, 2 * high
+        while high - low > 1:  # bisection: short(low), not short(high); counts past 1e16 stay exact ints
+            mid = (low + high) // 2
+            low, high = (mid, high) if short(mid) else (low, mid)
+        return high
 
 
 def _members(units: dict[Unit, float]) -> set[int]:

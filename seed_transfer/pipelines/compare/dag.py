@@ -24,9 +24,17 @@ from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
-from ..stages import student_is_complete
 from .plan import ComparePlan, cls_config, resolve
-from .run import build_rows, check_not_stale, finetune, finetune_rows, run_compare, student_rows, summary_covers
+from .run import (
+    build_rows,
+    check_not_stale,
+    finetune,
+    finetune_rows,
+    run_compare,
+    student_done,
+    student_rows,
+    summary_covers,
+)
 from .schema import CompareConfig, JobsConfig
 
 JOB_FN = "seed_transfer.pipelines.compare.dag:run_job"
@@ -49,7 +57,7 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
                 row.tag,
                 "distill",
                 (),
-                lambda s=Path(row.weights), d=dcfg: student_is_complete(s, d),
+                lambda r=row, d=dcfg: student_done(cfg, r, d),
                 lambda d=dcfg: train(d, resume=True),
             )
         )

@@ -74,9 +74,11 @@ def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConf
     steps, caches = [], []
     for (strategy, member), member_cfg in configs.items():
         student = Path(member_cfg.train.output_dir) / "student.pth"
-        if student.is_file():
+        tag = Row(strategy, "", member=member).tag
+        if not student.is_file():  # its results outlived it (run.results_outlive_student) or not run yet
+            steps.append(f"{tag}: student not kept")
+        else:
             meta = safe_load(student).get("meta", {})
-            tag = Row(strategy, "", member=member).tag
             steps.append(f"{tag}: {meta.get('step')}/{meta.get('total_steps')} steps")
             cache = meta.get("teacher_cache")
             if cache:
@@ -99,6 +101,11 @@ def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConf
             f"- **Teacher cache** (`{TEACHER_CACHE_DIR}/`, bit-identical to a live teacher): {'; '.join(caches)}"
         )
     return lines
+
+
+def _members_note(members: int | None) -> str:
+    """How many distillations per strategy a fine-tuning stage took (``<stage>.members``)."""
+    return "" if members is None else f", of each strategy the first {members} distillation(s) only"
 
 
 def _distill_data(dcfg: DistillConfig) -> str:
@@ -165,13 +172,14 @@ def write_report(
         lines.append(
             f"- **Detection transfer**: `{cfg.det.config}` fine-tuned from every row the engine builds "
             f"with one "
-            f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s); "
-            f"COCO-style AP (%)"
+            f"schedule (`{' '.join(cfg.det.all_opts()) or 'as configured'}`), {cfg.det.seeds} seed(s)"
+            f"{_members_note(cfg.det.members)}; COCO-style AP (%)"
         )
     if cfg.seg.enabled:
         lines.append(
             f"- **Segmentation transfer**: `{cfg.seg.config}` fine-tuned from every ResNet row with one "
-            f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s); mIoU (%)"
+            f"schedule (`{' '.join(cfg.seg.opts) or 'as configured'}`), {cfg.seg.seeds} seed(s)"
+            f"{_members_note(cfg.seg.members)}; mIoU (%)"
         )
     lines.append(
         f"- **Units**: {cfg.distill.seeds} independent distillation(s) per strategy (and as many random-init "

@@ -72,6 +72,42 @@ def student_rows(cfg: CompareConfig, configs: dict) -> list[Row]:
     ]
 
 
+def results_outlive_student(cfg: CompareConfig, row: Row) -> bool:
+    """True when the student of ``row`` is gone (no export, no checkpoint to resume) but every
+    result made from it is there: its classification results and, where it is fine-tuned, every
+    seed's summary. Like a deleted intermediate file that ``make`` does not rebuild while its targets
+    are up to date, it is not distilled again (a warning names it): a student removed to save
+    space, or a run whose results were kept without its weights. Deleting those results distils it
+    again. Their settings are still checked against the config (:func:`check_not_stale`); the
+    student's own cannot be, since it is gone."""
+    from distill.trainer import CHECKPOINT_NAME
+
+    student = Path(row.weights)
+    if student.exists() or (student.parent / CHECKPOINT_NAME).exists():
+        return False
+    outputs = []
+    if cfg.cls.enabled:
+        outputs += [result_path(cls_config(cfg, row, dataset)).is_file() for dataset in cfg.cls.datasets or [None]]
+    for stage in ("det", "seg"):
+        if getattr(cfg, stage).enabled:
+            outputs += [summary_covers(out, getattr(cfg, stage).seeds) for _, out in finetune_rows(cfg, stage, [row])]
+    if not outputs or not all(outputs):
+        return False
+    log.warning(
+        "[distill] %s: %s is gone but every result made from it exists; not distilled again "
+        "(delete its results under %s to distil it again)",
+        row.tag,
+        student,
+        cfg.output_dir,
+    )
+    return True
+
+
+def student_done(cfg: CompareConfig, row: Row, dcfg) -> bool:
+    """The distillation of ``row`` needs no run: its student is complete, or its results outlive it."""
+    return student_is_complete(Path(row.weights), dcfg) or results_outlive_student(cfg, row)
+
+
 def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None) -> list[Row]:
     """Distil (or resume, or skip) every (strategy, member) of ``configs`` (default: :func:`~.plan.distill_configs`)."""
     from distill.trainer import train
@@ -80,7 +116,7 @@ def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None)
     rows = student_rows(cfg, configs)
     for row, dcfg in zip(rows, configs.values()):
         student = Path(row.weights)
-        done = student_is_complete(student, dcfg)
+        done = student_done(cfg, row, dcfg)
         row.weights = str(stages.run("distill", row.tag, done, lambda: student if done else train(dcfg, resume=True)))
     return rows
 
@@ -138,17 +174,21 @@ def finetune_settings(cfg: CompareConfig, stage: str) -> dict:
 
 def finetune_rows(cfg: CompareConfig, stage: str, rows: list[Row]) -> list[tuple[Row, Path]]:
     """The rows ``stage`` (det, seg) fine-tunes, each with its folder ``<output_dir>/<stage>/<tag>``: those
-    the engine can build (MMSegmentation's ResNet takes ResNet rows only, as Detectron2). A random
-    init is fine-tuned once: its initialisation already follows the fine-tuning seed."""
+    the engine can build (MMSegmentation's ResNet takes ResNet rows only, as Detectron2), of each
+    strategy the first ``<stage>.members`` distillations (null: all). A random init is fine-tuned
+    once: its initialisation already follows the fine-tuning seed."""
     engine = "detectron2"
     if stage == "det":
         from ...detection.plan import resolve_engine
 
         engine = resolve_engine(cfg.det.engine)
+    members = getattr(cfg, stage).members
     chosen = []
     for row in rows:
         if not det_supported(row, engine):
             log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
+        elif row.strategy and members is not None and row.member >= members:
+            log.info("[%s] %s: not fine-tuned (%s.members=%d)", stage, row.tag, stage, members)
         elif not (row.weights == "random" and row.member):
             chosen.append((row, Path(cfg.output_dir) / stage / row_dir_name(row.tag)))
     return chosen

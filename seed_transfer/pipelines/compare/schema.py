@@ -70,6 +70,10 @@ class DetStageConfig:
     options: dict[str, Any] = field(default_factory=dict)
     opts: list[str] = field(default_factory=list)  # raw Detectron2 KEY VALUE strings, applied after options
     seeds: int = 1  # fine-tuning seeds per row (mean +- std)
+    # Distillations per strategy that are fine-tuned: the first N members (null: every one). Frozen-feature
+    # classification costs seconds a row, a fine-tuning minutes to hours: more distillations for the
+    # classification columns need not mean as many more fine-tunings.
+    members: int | None = None
     data_root: str | None = None  # dataset folder (the demo's tree tiles are built here on first use)
     num_gpus: int = 0
     ims_per_batch: int | None = None  # null: the config's (the schedule is matched by the library)
@@ -88,6 +92,7 @@ class SegStageConfig:
     config: str = "configs/seg/demo_fcn-d8_voc_example.yaml"  # one schedule for every row
     opts: list[str] = field(default_factory=list)  # key=value for that config, the same for every row
     seeds: int = 1
+    members: int | None = None  # distillations per strategy that are fine-tuned (null: every one; see det.members)
     data_root: str | None = None  # dataset folder (the offline example is written here on first use)
 
 
@@ -132,6 +137,13 @@ class CompareConfig:
         for stage in ("distill", "det", "seg"):
             if getattr(self, stage).seeds < 1:
                 raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
+        for stage in ("det", "seg"):
+            members = getattr(self, stage).members
+            if members is not None and not 1 <= members <= self.distill.seeds:
+                raise ConfigError(
+                    f"{stage}.members={members}: fine-tune between 1 and distill.seeds={self.distill.seeds} "
+                    f"distillations per strategy, or null for every one"
+                )
         from ...detection.plan import ENGINES
 
         if self.det.engine not in ENGINES:

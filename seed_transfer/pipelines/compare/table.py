@@ -16,7 +16,7 @@ import math
 import statistics
 from pathlib import Path
 
-from ..differences import Difference, Unit, paired_difference
+from ..differences import Difference, Unit, paired_difference, t_threshold
 from ...finetune import mean_std
 
 DET_METRICS = ("AP", "AP50", "AP75")
@@ -200,8 +200,8 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
             "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
             + caveat
             + "**Bold**: beyond a two-sided 95% Student-t test over the samples the error was estimated "
-            "over (12.71 standard errors for 2 samples, 4.30 for 3, 2.57 for 6, about 2 for hundreds); "
-            "anything else is within noise.",
+            f"over ({t_threshold(2):.2f} standard errors for 2 samples, {t_threshold(3):.2f} for 3, "
+            f"{t_threshold(6):.2f} for 6, about 2 for hundreds); anything else is within noise.",
             "",
         ]
         + samples_needed_markdown(columns, diffs)

@@ -365,3 +365,73 @@ def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
     assert opts[opts.index("INPUT.MIN_SIZE_TRAIN") + 1] == "(160,)"
     with pytest.raises(ConfigError, match=r"det\.options\.SOLVER\.STEPS: expected a list of scalars"):
         load_config(CompareConfig, REPO / "configs/compare/demo.yaml", ["det.options.SOLVER.STEPS=[[1, 2]]"])
+
+
+def test_fine_tuning_takes_the_first_members_of_each_strategy(tmp_path):
+    from seed_transfer.pipelines.compare.run import Row, build_rows, finetune_rows
+
+    cfg = tiny_config(tmp_path, det=False)
+    cfg.distill.seeds, cfg.det.members = 4, 2
+    students = [Row(s, f"{s}{m}.pth", "resnet18", s, m) for s in ("seed", "moco") for m in range(4)]
+    rows = build_rows(cfg, students)
+    chosen = [row.tag for row, _ in finetune_rows(cfg, "det", rows)]
+    assert chosen == ["seed", "seed-s1", "moco", "moco-s1", "random"]  # the teacher is a MobileNet
+    cfg.det.members = None
+    assert [row.tag for row, _ in finetune_rows(cfg, "det", rows)][:4] == ["seed", "seed-s1", "seed-s2", "seed-s3"]
+
+
+@pytest.mark.parametrize("members", [0, 3])
+def test_fine_tuned_members_are_checked_against_the_distillations(members):
+    with pytest.raises(ConfigError, match=f"det.members={members}: .*distill.seeds=2"):
+        load_config(CompareConfig, REPO / "configs/compare/small.yaml", [f"det.members={members}"])
+
+
+def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, monkeypatch):
+    import distill.trainer
+
+    from seed_transfer.classification.transfer import result_path
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
+    from seed_transfer.pipelines.compare.run import results_outlive_student, run_distill, student_rows
+    from seed_transfer.pipelines.stages import Stages
+
+    cfg = tiny_config(tmp_path, det=True)
+    cfg.det.seeds = 2
+    seed, moco = student_rows(cfg, distill_configs(cfg))
+    assert not results_outlive_student(cfg, seed)  # no result at all: it is distilled
+    result = result_path(cls_config(cfg, seed, None))
+    result.parent.mkdir(parents=True)
+    result.write_text("{}")
+    assert not results_outlive_student(cfg, seed)  # its detection summary is missing
+    summary = tmp_path / "cmp" / "det" / "seed" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"seeds": 1}))
+    assert not results_outlive_student(cfg, seed)  # one seed of two
+    summary.write_text(json.dumps({"seeds": 2}))
+    assert results_outlive_student(cfg, seed)
+    assert not results_outlive_student(cfg, moco)
+
+    distilled = []
+    monkeypatch.setattr(distill.trainer, "train", lambda dcfg, resume: distilled.append(dcfg.distill.strategy))
+    stages = Stages(tmp_path / "stages.json")
+    run_distill(cfg, stages)
+    assert distilled == ["moco"] and [s["status"] for s in stages.records] == ["skipped", "ran"]
+
+    checkpoint = Path(seed.weights).parent / "checkpoint.pth"  # a started distillation resumes instead
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    assert not results_outlive_student(cfg, seed)
+
+
+def test_the_small4_preset_extends_small_with_the_same_distillations():
+    from seed_transfer.pipelines.compare.plan import distill_configs
+
+    small = load_config(CompareConfig, REPO / "configs/compare/small.yaml")
+    small4 = load_config(CompareConfig, REPO / "configs/compare/small4.yaml")
+    assert (small4.distill.seeds, small4.det.members, small.det.members) == (4, 2, None)
+    assert small4.det == type(small4.det)(**{**vars(small.det), "members": 2})  # the same fine-tuning
+    first, more = distill_configs(small), distill_configs(small4)
+    for key, dcfg in first.items():  # members 0 and 1 are small's own distillations
+        other = more[key]
+        other.train.output_dir = dcfg.train.output_dir
+        assert other == dcfg, key
+    assert more["seed", 3].train.seed == first["seed", 0].train.seed + 3

@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from seed_transfer.pipelines.differences import pair_units, paired_difference
+from seed_transfer.pipelines.differences import pair_units, paired_difference, t_threshold
 
 
 def test_units_pair_by_member_and_seed():
@@ -91,3 +91,12 @@ def test_samples_needed_extrapolates_the_measured_spread():
     # a mean at floating-point noise asks for an astronomical count: an int, not a scipy TypeError
     tiny = paired_difference({(0, s): v for s, v in enumerate([1.0, -1.0 + 1e-14])}, {(0, s): 0.0 for s in range(2)})
     assert tiny.samples_needed() > 10**25
+
+
+def test_the_threshold_falls_with_the_samples_to_the_normal_quantile():
+    counts = [2, 3, 6, 30, 10**6]
+    values = [t_threshold(n) for n in counts]
+    assert values == sorted(values, reverse=True)
+    assert [round(v, 2) for v in values[:3]] == [12.71, 4.30, 2.57]
+    assert t_threshold(math.inf) == pytest.approx(1.959964, abs=1e-6)
+    assert t_threshold(math.inf) < values[-1]  # below every finite count
