@@ -35,14 +35,21 @@ def changed_settings(
 
 
 def stale_student(dcfg) -> list[str]:
-    """Settings that differ between ``dcfg`` and the student already exported in its output folder."""
+    """Settings that differ between ``dcfg`` and the distillation already in its output folder: the
+    config its exported student records or, with no student (not exported yet, or removed while its
+    results were kept), the ``config.yaml`` the run wrote when it started."""
+    import yaml
+
     from distill.checkpoints import safe_load
     from distill.trainer import STUDENT_NAME
 
-    student = Path(dcfg.train.output_dir) / STUDENT_NAME
-    if not student.is_file():
+    folder = Path(dcfg.train.output_dir)
+    if (folder / STUDENT_NAME).is_file():
+        saved = safe_load(folder / STUDENT_NAME).get("meta", {}).get("config") or {}
+    elif (folder / "config.yaml").is_file():
+        saved = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    else:
         return []
-    saved = safe_load(student).get("meta", {}).get("config") or {}
     return changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []
 
 

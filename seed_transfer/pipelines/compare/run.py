@@ -78,8 +78,8 @@ def results_outlive_student(cfg: CompareConfig, row: Row) -> bool:
     seed's summary. Like a deleted intermediate file that ``make`` does not rebuild while its targets
     are up to date, it is not distilled again (a warning names it): a student removed to save
     space, or a run whose results were kept without its weights. Deleting those results distils it
-    again. Their settings are still checked against the config (:func:`check_not_stale`); the
-    student's own cannot be, since it is gone."""
+    again. Their settings, and the distillation's as its ``config.yaml`` records them, are still
+    checked against the config (:func:`check_not_stale`)."""
     from distill.trainer import CHECKPOINT_NAME
 
     student = Path(row.weights)

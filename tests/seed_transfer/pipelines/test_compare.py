@@ -416,8 +416,19 @@ def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, mo
     run_distill(cfg, stages)
     assert distilled == ["moco"] and [s["status"] for s in stages.records] == ["skipped", "ran"]
 
+    # what the run recorded when it started still guards its results against a changed config
+    from distill.config import dump_config
+    from seed_transfer.pipelines.compare.run import check_not_stale
+
+    dcfg = distill_configs(cfg)["seed", 0]
+    Path(dcfg.train.output_dir).mkdir(parents=True)
+    dump_config(dcfg, Path(dcfg.train.output_dir) / "config.yaml")
+    check_not_stale(cfg)
+    cfg.distill.overrides = [*cfg.distill.overrides, "optim.base_lr=0.06"]
+    with pytest.raises(ConfigError, match="optim.base_lr: 0.03 -> 0.06"):
+        check_not_stale(cfg)
+
     checkpoint = Path(seed.weights).parent / "checkpoint.pth"  # a started distillation resumes instead
-    checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"")
     assert not results_outlive_student(cfg, seed)
 
