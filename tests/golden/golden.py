@@ -1,6 +1,11 @@
 """Run the golden comparison preset into a folder and return its results.csv, with the
-folder's own path replaced by ``<output_dir>`` (the weights column names files under it)."""
+folder's own path replaced by ``<output_dir>`` (the weights column names files under it).
 
+CPU arithmetic differs between CPU kinds (MKL, oneDNN and ATen pick other kernels for another
+vendor or instruction set), so there is one committed results.csv per kind (:data:`GOLDEN`): a
+fresh clone on a kind listed there must reproduce its file byte for byte."""
+
+import platform
 from pathlib import Path
 
 import torch
@@ -10,7 +15,31 @@ from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 HERE = Path(__file__).resolve().parent
 PRESET = HERE / "compare_tiny.yaml"
-EXPECTED = HERE / "compare_tiny_results.csv"
+
+# file -> the CPU kind it was produced on (the keys of cpu_kind() that were recorded)
+GOLDEN = {
+    # the Intel Xeon machines of the sessions up to 2026-12-03 (the instruction set was not recorded)
+    "compare_tiny_results.csv": {"vendor": "GenuineIntel"},
+    "compare_tiny_results_amd_avx2.csv": {"vendor": "AuthenticAMD", "capability": "AVX2"},
+}
+
+
+def cpu_kind() -> dict[str, str]:
+    """This machine's CPU vendor and the instruction set torch's CPU kernels dispatch to."""
+    vendor = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        vendor = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.open() if ln.startswith("vendor_id")), vendor)
+    return {"vendor": vendor, "capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def expected_file(kind: dict[str, str] | None = None) -> Path | None:
+    """The committed results.csv of this CPU kind (every recorded key matches), or None."""
+    kind = kind or cpu_kind()
+    for name, recorded in GOLDEN.items():
+        if all(kind.get(key) == value for key, value in recorded.items()):
+            return HERE / name
+    return None
 
 
 # CPU arithmetic depends on torch's thread count: the committed file was produced on 2 threads, so
