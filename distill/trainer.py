@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pth"
 STUDENT_NAME = "student.pth"
+CONFIG_NAME = "config.yaml"  # the resolved config, written when a run starts (read by the pipelines' stale rule)
 
 
 def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
@@ -278,7 +279,7 @@ def train(
     if is_main:  # the run has started (method built, data open, resume checked): record what it is
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(ckpt_path, out / STUDENT_NAME)  # what a save killed midway left
-        dump_config(cfg, out / "config.yaml")
+        dump_config(cfg, out / CONFIG_NAME)
         write_run_info(out, {"world_size": world, "device": str(device)})
     model = method
     if du.is_distributed():

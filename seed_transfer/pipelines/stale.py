@@ -41,13 +41,13 @@ def stale_student(dcfg) -> list[str]:
     import yaml
 
     from distill.checkpoints import safe_load
-    from distill.trainer import STUDENT_NAME
+    from distill.trainer import CONFIG_NAME, STUDENT_NAME
 
-    folder = Path(dcfg.train.output_dir)
-    if (folder / STUDENT_NAME).is_file():
-        saved = safe_load(folder / STUDENT_NAME).get("meta", {}).get("config") or {}
-    elif (folder / "config.yaml").is_file():
-        saved = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+    student, started = Path(dcfg.train.output_dir) / STUDENT_NAME, Path(dcfg.train.output_dir) / CONFIG_NAME
+    if student.is_file():
+        saved = safe_load(student).get("meta", {}).get("config") or {}
+    elif started.is_file():
+        saved = yaml.safe_load(started.read_text()) or {}
     else:
         return []
     return changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []

@@ -70,10 +70,12 @@ def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConf
     the finished students of ``configs`` (by strategy and member) record (steps, teacher-cache use)."""
     if not cfg.distill.strategies:
         return []
+    from distill.trainer import STUDENT_NAME
+
     dcfg = configs[(cfg.distill.strategies[0], 0)]
     steps, caches = [], []
     for (strategy, member), member_cfg in configs.items():
-        student = Path(member_cfg.train.output_dir) / "student.pth"
+        student = Path(member_cfg.train.output_dir) / STUDENT_NAME
         tag = Row(strategy, "", member=member).tag
         if not student.is_file():  # its results outlived it (run.results_outlive_student) or not run yet
             steps.append(f"{tag}: student not kept")
