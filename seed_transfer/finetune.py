@@ -114,6 +114,9 @@ class FinetuneRequest:
     allow_unsafe_pickle: bool = False
     # fine-tune this seed only and write no summary (one job of a comparison run as a cluster DAG)
     only_seed: int | None = None
+    # seed k (folder seed<k>) trains with the RNG seed seed_offset + k: a comparison's random-init
+    # member m uses its own offset, so its initialisations and batches are its own, not member 0's
+    seed_offset: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "output_dir", Path(self.output_dir))
@@ -126,6 +129,8 @@ class FinetuneRequest:
     def check(self) -> None:
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
+        if self.seed_offset < 0:
+            raise ConfigError(f"seed_offset={self.seed_offset} must be >= 0")
         if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
             raise ConfigError(f"only_seed={self.only_seed} must be one of the seeds 0..{self.seeds - 1}")
 

@@ -68,7 +68,7 @@ def transfer(request: DetRequest) -> dict:
     per_seed = run_seeds(
         request.output_dir,
         request.seeds,
-        lambda seed, seed_dir: run_seed(plan, seed, seed_dir, backbone),
+        lambda seed, seed_dir: run_seed(plan, request.seed_offset + seed, seed_dir, backbone),
         only=request.only_seed,
     )
     if request.only_seed is not None:

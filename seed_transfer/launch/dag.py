@@ -90,7 +90,8 @@ def run_dag(
     (:func:`~seed_transfer.launch.submit.check`: no SLURM, no submitit -> nothing is submitted).
     ``on_event(kind, name)`` (``"submitted"``, ``"done"``, ``"failed"``, ``"not run"``) sees the order of things.
     ``max_jobs``: at most this many submitted and not finished at once; the ready ones wait in
-    ``jobs``' order."""
+    ``jobs``' order, those that continue finished work (with dependencies) before new roots, so that
+    a stopped run leaves whole branches (a member's results), not many half-done ones."""
     check_dag(jobs)
     for job in jobs:
         resources = job.launcher or launcher
@@ -104,7 +105,7 @@ def run_dag(
     pending, running, outcomes = {job.name: job for job in jobs}, {}, {}
     while pending or running:
         progressed = False
-        for name, job in list(pending.items()):
+        for name, job in sorted(pending.items(), key=lambda item: not item[1].deps):  # stable: depth first
             blocked = [d for d in job.deps if d in outcomes and outcomes[d].status != "done"]
             if blocked:
                 why = f"it depends on {', '.join(blocked)}, which did not finish"

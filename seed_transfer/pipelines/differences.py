@@ -1,29 +1,38 @@
-"""Paired differences between two initialisations, with a standard error that includes the
-distillation's own noise.
+"""Differences between two initialisations, tested over their independent replicates.
 
-A score of one row is measured on *units* ``(member, finetune_seed)``: ``member`` is the
-independent distillation (or random-init seed) that produced the weights, ``finetune_seed``
-the detection / segmentation fine-tuning seed (``0`` for classification, whose frozen-feature
-protocols are deterministic given the weights). Two rows are paired unit by unit: the same
-member index means the same distillation seed (so the same image order and views), the same
-fine-tuning seed the same detector initialisation of the new layers and the same batches. A
-row measured on one member only (a random init's detection, a fixed checkpoint) is paired
-with every member of the other row.
+A score of one row is measured on *units* ``(member, j)``. ``member`` is the experimental unit:
+the independent distillation (or random-init seed) that produced the weights. ``j`` is nested
+inside it: a detection / segmentation fine-tuning seed, a few-shot episode, or ``0`` for the
+deterministic linear and kNN probes. Fine-tunes and episodes of one member share that member's
+weights, so adding them can never remove the distillation's own noise: they are averaged within
+the member and are never counted as degrees of freedom.
 
-The standard error of the mean difference is the larger of two estimates:
+The estimator is the two-stage (summary-statistics) t test on member means:
 
-- over units: ``std(d) / sqrt(n)`` of the paired unit differences ``d``;
-- over members (when both rows have two or more): the differences averaged over fine-tuning
-  seeds per member, then ``std / sqrt(n_members)``. Fine-tuning seeds of one distillation
-  share its noise, so this one counts the distillations, not the fine-tunes, as the samples.
+- both rows replicated, with the same members (strategies of one comparison share member k's seed,
+  so the same image order and views): a **paired** t over the member differences, ``n - 1`` df;
+- both replicated, with different member sets: **Welch**'s t on the member means;
+- one row fixed (a given checkpoint, the teacher, raw pixels: no replicate noise): a
+  **one-sample** t of the replicated row's member means against the fixed row's mean;
+- a replicated row with one member: **no method-level test**. Such a difference compares two
+  students, not two methods; its error over the nested units is shown as description only.
 
-A difference counts (:meth:`Difference.significant`) when a two-sided 95% Student-t test over
-those samples says so: with two distillations per strategy that takes 12.7 standard errors,
-with hundreds of few-shot episodes about 2.
+Why this and not a mixed model: when every member has the same nested units (the comparison's
+design: the same episodes and fine-tuning seeds for every member), the member means are
+independent and identically distributed, so the t test on them is exact for normal member noise,
+whatever the nested-noise ratio and the number of nested units; a REML mixed model gives the same
+point estimate, but its small-sample degrees of freedom need Satterthwaite or Kenward-Roger
+corrections that statsmodels does not provide, and with 2-8 members those corrections are the
+whole question. A permutation test over 8 paired members has only 256 sign flips (p >= 1/128).
+The calibration test (``tests/seed_transfer/pipelines/test_differences_calibration.py``) simulates
+nulls over designs of 1-8 members, 1-600 nested units and nested-noise ratios 0.1-10.
 
-    units_a = {(0, 0): 16.1, (0, 1): 17.0, (1, 0): 15.2, (1, 1): 15.9}
-    units_b = {(0, 0): 14.0, (0, 1): 14.8}                  # one member: paired with both
-    paired_difference(units_a, units_b)                     # Difference(mean=..., se=..., ...)
+The nested variance is still reported, as a component: :attr:`Difference.nested_se` is the
+standard error over the paired units, which is all the error a single-member difference has.
+
+    a = {(0, 0): 16.1, (0, 1): 17.0, (1, 0): 15.2, (1, 1): 15.9}   # 2 members x 2 fine-tuning seeds
+    b = {(0, 0): 14.0, (0, 1): 14.8, (1, 0): 14.9, (1, 1): 14.1}
+    member_difference(a, b)      # Difference(mean=1.6, se=0.55, df=1, design="paired", ...): p = 0.21
 """
 
 from __future__ import annotations
@@ -32,85 +41,111 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from scipy.stats import nct
 from scipy.stats import t as student_t
 
-Unit = tuple[int, int]  # (member, finetune seed)
-CONFIDENCE = 0.95  # of the two-sided Student-t test that decides which differences count
+Unit = tuple[int, int]  # (member, nested unit: fine-tuning seed or few-shot episode)
+CONFIDENCE = 0.95  # two-sided: the confidence intervals' level; ALPHA the tests' size
+ALPHA = 1 - CONFIDENCE
+POWER = 0.8  # of the planning figure (Difference.members_for_power)
+MAX_PLANNED_MEMBERS = 10_000  # beyond this the planning figure says "more than"
 
 
 def t_threshold(samples: float) -> float:
-    """How many standard errors from zero a mean over ``samples`` samples must be to count: the
-    two-sided :data:`CONFIDENCE` Student-t critical value for ``samples - 1`` degrees of freedom.
-    12.71 for 2 samples, 4.30 for 3, 2.57 for 6; ``math.inf`` samples give the normal quantile
-    (1.96), below every finite count's."""
-    # float degrees of freedom: a mean near 0 asks about counts beyond any integer dtype scipy takes
-    return float(student_t.ppf(1 - (1 - CONFIDENCE) / 2, float(samples) - 1))
+    """The two-sided :data:`CONFIDENCE` Student-t critical value for ``samples - 1`` degrees of freedom:
+    12.71 for 2 samples, 4.30 for 3, 2.36 for 8; ``math.inf`` gives the normal quantile (1.96)."""
+    return t_quantile(float(samples) - 1)
+
+
+def t_quantile(df: float) -> float:
+    # float degrees of freedom: scipy takes no object-dtype ints
+    return float(student_t.ppf(1 - ALPHA / 2, float(df)))
 
 
 @dataclass(frozen=True)
 class Difference:
-    mean: float  # mean of the paired differences a - b
-    se: float  # standard error of that mean (NaN when it cannot be measured: one unit)
-    values: list[float]  # the paired differences, in unit order
-    units: int  # number of paired units
-    members: int  # number of distinct members among them
-    se_from: str  # "units", "members", or "not measured"
+    """``a - b`` for one column: the member-level test and the per-unit description."""
+
+    mean: float  # mean member difference (paired), or difference of the mean member means
+    se: float  # standard error of ``mean`` over members; NaN: no method-level test
+    df: float  # degrees of freedom of the t test; NaN: no test
+    design: str  # "paired", "welch", "one-sample", "one member", "fixed rows"
+    members: tuple[int, int]  # members of a and of b (0: a fixed row)
+    values: list[float]  # the paired unit differences, in unit order (what results.csv lists)
+    nested_se: float  # standard error over those units: the nested component, descriptive only
+    spread: float  # member-level std: of the member differences (paired) or pooled over both rows
 
     @property
-    def samples(self) -> int:
-        """How many samples the error was estimated over: distillations or paired units."""
-        return self.members if self.se_from == "members" else self.units
+    def tested(self) -> bool:
+        """A method-level test exists: every replicated side has 2 or more members, and spread was seen."""
+        return not math.isnan(self.se) and self.se > 0
 
-    def threshold(self, samples: int | None = None) -> float:
-        """:func:`t_threshold` of ``samples`` (default: this difference's): an error estimated from
-        two distillations is itself so uncertain that two of them prove little."""
-        return t_threshold(samples or self.samples)
+    @property
+    def units(self) -> int:
+        return len(self.values)
 
-    def significant(self) -> bool:
-        """|mean| beyond :meth:`threshold` standard errors. False when the error is not measured
-        (one sample) or is exactly 0: samples that are all equal (e.g. two linear probes of 112
-        images that both differ by 4 images) estimate no spread, not a zero one."""
-        return not math.isnan(self.se) and self.se > 0 and abs(self.mean) > self.threshold() * self.se
+    @property
+    def p(self) -> float:
+        """Two-sided p-value of the member-level t test (NaN when not :attr:`tested`)."""
+        if not self.tested:
+            return math.nan
+        return float(2 * student_t.sf(abs(self.mean) / self.se, self.df))
 
-    def samples_needed(self) -> int | None:
-        """How many samples of the kind the error was estimated over (``members``: distillations,
-        ``units``: paired units) would make this mean :meth:`significant` if the mean and the spread
-        stayed as measured: the smallest ``n`` with ``t(n - 1) * spread / sqrt(n) < |mean|``. An
-        extrapolation from this run's spread, not a measurement; ``None`` when the error is not
-        measured, is 0, or the mean is 0."""
-        if math.isnan(self.se) or self.se == 0 or self.mean == 0:
+    def ci(self) -> tuple[float, float]:
+        """The :data:`CONFIDENCE` interval of the mean (NaNs when not tested)."""
+        if not self.tested:
+            return math.nan, math.nan
+        half = t_quantile(self.df) * self.se
+        return self.mean - half, self.mean + half
+
+    def significant(self, p: float | None = None) -> bool:
+        """``p`` (default: this difference's own, unadjusted) below :data:`ALPHA`; never without a test."""
+        p = self.p if p is None else p
+        return self.tested and not math.isnan(p) and p < ALPHA
+
+    def members_for_power(self, power: float = POWER) -> int | None:
+        """A plan, not a result: the members per row at which this design's two-sided t test would
+        find the measured mean with probability ``power`` if the member-level spread stayed as
+        measured (noncentral t). ``None`` without a test or with a zero mean; ``MAX_PLANNED_MEMBERS + 1``
+        beyond :data:`MAX_PLANNED_MEMBERS`."""
+        if not self.tested or self.mean == 0 or not self.spread > 0:
             return None
-        spread = self.se * math.sqrt(self.samples)
-
-        def short(n: int) -> bool:  # n samples are too few (falls from True to False as n grows)
-            return self.threshold(n) * spread / math.sqrt(n) >= abs(self.mean)
-
-        # every t quantile exceeds the normal one, so this n is still short (or the answer)
-        low = max(2, math.floor((t_threshold(math.inf) * spread / abs(self.mean)) ** 2))
-        if not short(low):
-            return low
-        high = 2 * low
-        while short(high):
-            low, high = high, 2 * high
-        while high - low > 1:  # bisection: short(low), not short(high); counts past 1e16 stay exact ints
-            mid = (low + high) // 2
-            low, high = (mid, high) if short(mid) else (low, mid)
-        return high
+        for n in range(2, MAX_PLANNED_MEMBERS + 1):
+            if design_power(self.design, abs(self.mean) / self.spread, n) >= power:
+                return n
+        return MAX_PLANNED_MEMBERS + 1
 
 
-def _members(units: dict[Unit, float]) -> set[int]:
-    return {member for member, _ in units}
+def design_power(design: str, effect: float, n: int) -> float:
+    """Power of the two-sided :data:`ALPHA` t test of ``design`` with ``n`` members per replicated row,
+    at a true mean of ``effect`` member-level standard deviations (a two-sample design: ``effect``
+    in units of the common per-row std)."""
+    if design == "welch":
+        df, ncp = 2 * n - 2, effect * math.sqrt(n / 2)
+    else:  # paired and one-sample: n members, the std of what is averaged
+        df, ncp = n - 1, effect * math.sqrt(n)
+    crit = t_quantile(df)
+    return float(nct.sf(crit, df, ncp) + nct.cdf(-crit, df, ncp))
+
+
+def member_means(units: dict[Unit, float]) -> dict[int, float]:
+    """Member -> the mean of its nested units."""
+    sums: dict[int, list[float]] = {}
+    for (member, _), value in units.items():
+        sums.setdefault(member, []).append(value)
+    return {member: statistics.fmean(values) for member, values in sorted(sums.items())}
 
 
 def pair_units(a: dict[Unit, float], b: dict[Unit, float]) -> list[tuple[Unit, float, float]]:
-    """``(unit, a value, b value)`` for every unit of ``a`` that ``b`` measured, in unit order;
-    a row measured on one member is paired with every member of the other."""
-    if len(_members(b)) == 1 and len(_members(a)) > 1:
-        (only,) = _members(b)
-        b = {(member, seed): b[(only, seed)] for member, seed in a if (only, seed) in b}
-    elif len(_members(a)) == 1 and len(_members(b)) > 1:
-        (only,) = _members(a)
-        a = {(member, seed): a[(only, seed)] for member, seed in b if (only, seed) in a}
+    """``(unit, a value, b value)`` for every unit both rows measured, in unit order; a row measured
+    on one member is paired with every member of the other (the per-unit description only)."""
+    members_a, members_b = {m for m, _ in a}, {m for m, _ in b}
+    if len(members_b) == 1 and len(members_a) > 1:
+        (only,) = members_b
+        b = {(member, j): b[(only, j)] for member, j in a if (only, j) in b}
+    elif len(members_a) == 1 and len(members_b) > 1:
+        (only,) = members_a
+        a = {(member, j): a[(only, j)] for member, j in b if (only, j) in a}
     return [(unit, a[unit], b[unit]) for unit in sorted(a) if unit in b]
 
 
@@ -118,22 +153,56 @@ def _se(values: list[float]) -> float:
     return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
 
 
-def paired_difference(a: dict[Unit, float], b: dict[Unit, float]) -> Difference | None:
-    """The mean paired difference ``a - b`` and its standard error (see the module docstring);
-    ``None`` when the rows share no unit or a value is missing / NaN."""
+def member_difference(
+    a: dict[Unit, float], b: dict[Unit, float], a_fixed: bool = False, b_fixed: bool = False
+) -> Difference | None:
+    """``a - b`` tested over members (see the module docstring). ``a_fixed`` / ``b_fixed``: the row
+    has no replicate noise (a given checkpoint, pixels), so its members are not replicates. ``None``
+    when the rows share no unit or a value is missing / NaN."""
     pairs = pair_units(a, b)
     if not pairs or any(v is None or math.isnan(v) for _, x, y in pairs for v in (x, y)):
         return None
-    diffs = [x - y for _, x, y in pairs]
-    by_member: dict[int, list[float]] = {}
-    for (member, _), x, y in pairs:
-        by_member.setdefault(member, []).append(x - y)
-    se_units = _se(diffs)
-    se_members = _se([statistics.fmean(v) for v in by_member.values()]) if len(by_member) > 1 else math.nan
-    if math.isnan(se_units) and math.isnan(se_members):
-        se, source = math.nan, "not measured"
-    elif math.isnan(se_members) or se_units >= se_members:
-        se, source = se_units, "units"
-    else:
-        se, source = se_members, "members"
-    return Difference(statistics.fmean(diffs), se, diffs, len(diffs), len(by_member), source)
+    values = [x - y for _, x, y in pairs]
+    nested_se = _se(values)
+    ma, mb = member_means(a), member_means(b)
+    na, nb = (0 if a_fixed else len(ma)), (0 if b_fixed else len(mb))
+    if a_fixed and b_fixed:
+        mean = statistics.fmean(values)
+        return Difference(mean, math.nan, math.nan, "fixed rows", (0, 0), values, nested_se, math.nan)
+    if (not a_fixed and na < 2) or (not b_fixed and nb < 2):
+        return Difference(
+            statistics.fmean(values), math.nan, math.nan, "one member", (na, nb), values, nested_se, math.nan
+        )
+    if a_fixed or b_fixed:  # one-sample: the replicated row's member means against the fixed row's mean
+        sign, varying, fixed = (1, ma, mb) if b_fixed else (-1, mb, ma)
+        level = statistics.fmean(fixed.values())
+        diffs = [sign * (v - level) for v in varying.values()]
+        spread = statistics.stdev(diffs)
+        return Difference(
+            statistics.fmean(diffs), _se(diffs), len(diffs) - 1, "one-sample", (na, nb), values, nested_se, spread
+        )
+    if set(ma) == set(mb):  # paired by member
+        diffs = [ma[m] - mb[m] for m in ma]
+        return Difference(
+            statistics.fmean(diffs), _se(diffs), len(diffs) - 1, "paired", (na, nb), values, nested_se,
+            statistics.stdev(diffs),
+        )  # fmt: skip
+    va, vb = statistics.variance(ma.values()) / na, statistics.variance(mb.values()) / nb
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if se > 0 else math.nan
+    pooled = math.sqrt(((na - 1) * va * na + (nb - 1) * vb * nb) / (na + nb - 2))
+    mean = statistics.fmean(ma.values()) - statistics.fmean(mb.values())
+    return Difference(mean, se, df, "welch", (na, nb), values, nested_se, pooled)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaN: a question without a test, counted
+    in the family and left NaN), in the given order."""
+    family = len(p_values)
+    order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted = [math.nan] * family
+    running = 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (family - rank) * p))
+        adjusted[i] = running
+    return adjusted

@@ -149,7 +149,7 @@ def transfer(request: FinetuneRequest) -> dict:
     backbone, depth = prepare_backbone(request, cfg.model.depth)
 
     def run_one(seed: int, seed_dir: Path) -> dict:
-        result = run_seed(cfg, seed, seed_dir, backbone, depth, request.resume)
+        result = run_seed(cfg, request.seed_offset + seed, seed_dir, backbone, depth, request.resume)
         if is_launch_main_process():
             write_json(result, seed_dir / METRICS_FILE)
         return result

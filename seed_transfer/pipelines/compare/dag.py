@@ -49,7 +49,9 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
 
     graph = []
     students = student_rows(cfg, plan.distill)
-    for row, dcfg in zip(students, plan.distill.values()):
+    # member by member (seed-s4, moco-s4, seed-s5, ...): with launcher.max_jobs the strategies' k-th
+    # distillations run side by side and their results complete before the next member's start
+    for row, dcfg in sorted(zip(students, plan.distill.values()), key=lambda pair: pair[0].member):
         graph.append(
             Node(
                 f"distill {row.tag}",

@@ -37,10 +37,10 @@ def _member_config(cfg: CompareConfig, strategy: str, member: int) -> DistillCon
 
 
 def distill_configs(cfg: CompareConfig) -> dict[tuple[str, int], DistillConfig]:
-    """Every distillation by (strategy, member): the shared config with only the strategy (and, for
-    member k > 0, the seed + k and the folder ``<strategy>-s<k>``) changed. Runs that need the same
-    teacher embeddings (e.g. ``seed`` and ``l2`` rows) share ``<output_dir>/teacher_cache``."""
-    configs = {(s, m): _member_config(cfg, s, m) for s in cfg.distill.strategies for m in range(cfg.distill.seeds)}
+    """Every distillation by (strategy, member) (members: ``distill.members()``): the shared config with
+    only the strategy (and, for member k > 0, the seed + k and the folder ``<strategy>-s<k>``) changed.
+    Runs that need the same teacher embeddings (e.g. ``seed`` and ``l2`` rows) share ``<output_dir>/teacher_cache``."""
+    configs = {(s, m): _member_config(cfg, s, m) for s in cfg.distill.strategies for m in cfg.distill.members()}
     share_teacher_cache(list(configs.values()), Path(cfg.output_dir) / TEACHER_CACHE_DIR)
     return configs
 

@@ -34,6 +34,7 @@ from .report import write_report
 from .schema import CompareConfig, Row
 
 log = logging.getLogger(__name__)
+RANDOM_SEED_STRIDE = 1000  # random init's member m fine-tunes with RNG seeds 1000 m + k (see seed_offset)
 
 
 def check_not_stale(cfg: CompareConfig, plan: ComparePlan | None = None) -> None:
@@ -123,10 +124,10 @@ def run_distill(cfg: CompareConfig, stages: Stages, configs: dict | None = None)
 
 def build_rows(cfg: CompareConfig, students: list[Row]) -> list[Row]:
     """The students, then random init (one member per distillation seed: random-init seeds
-    0, 1, ...), raw pixels and the teacher (fixed, one member each)."""
+    ``distill.members()``), raw pixels and the teacher (fixed, one member each)."""
     rows = list(students)
     if cfg.rows.random:
-        rows += [Row("random", "random", cfg.student_arch, member=k) for k in range(cfg.distill.seeds)]
+        rows += [Row("random", "random", cfg.student_arch, member=k) for k in cfg.distill.members()]
     if cfg.rows.pixels:
         rows.append(Row("pixels", PIXELS, PIXELS))
     if cfg.rows.teacher:
@@ -175,8 +176,9 @@ def finetune_settings(cfg: CompareConfig, stage: str) -> dict:
 def finetune_rows(cfg: CompareConfig, stage: str, rows: list[Row]) -> list[tuple[Row, Path]]:
     """The rows ``stage`` (det, seg) fine-tunes, each with its folder ``<output_dir>/<stage>/<tag>``: those
     the engine can build (MMSegmentation's ResNet takes ResNet rows only, as Detectron2), of each
-    strategy the first ``<stage>.members`` distillations (null: all). A random init is fine-tuned
-    once: its initialisation already follows the fine-tuning seed."""
+    strategy and of random init the first ``<stage>.members`` members (null: all). Random init is
+    replicated like the students, so that no difference borrows one random member's fine-tunes:
+    its member k fine-tunes with seeds offset by :data:`RANDOM_SEED_STRIDE` x k (:func:`finetune`)."""
     engine = "detectron2"
     if stage == "det":
         from ...detection.plan import resolve_engine
@@ -187,11 +189,22 @@ def finetune_rows(cfg: CompareConfig, stage: str, rows: list[Row]) -> list[tuple
     for row in rows:
         if not det_supported(row, engine):
             log.info("[%s] %s: %s is not a ResNet, no row with the %s engine", stage, row.name, row.arch, engine)
-        elif row.strategy and members is not None and row.member >= members:
+        elif replicated(row) and members is not None and row.member >= cfg.distill.first_member + members:
             log.info("[%s] %s: not fine-tuned (%s.members=%d)", stage, row.tag, stage, members)
-        elif not (row.weights == "random" and row.member):
+        else:
             chosen.append((row, Path(cfg.output_dir) / stage / row_dir_name(row.tag)))
     return chosen
+
+
+def replicated(row: Row) -> bool:
+    """A row with independent members: a distilled student, or random init (not pixels, not a given file)."""
+    return bool(row.strategy) or row.weights == "random"
+
+
+def seed_offset(row: Row) -> int:
+    """The RNG seed of fine-tuning seed k is this + k: random init's member m draws its own
+    initialisations (seeds 1000 m, 1000 m + 1, ...); a student's seeds are the same for every member."""
+    return RANDOM_SEED_STRIDE * row.member if row.weights == "random" else 0
 
 
 def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | None = None) -> dict:
@@ -216,6 +229,7 @@ def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | No
             engine=resolve_engine(cfg.det.engine),
             resume=True,
             only_seed=seed,
+            seed_offset=seed_offset(row),
         )  # an interrupted seed continues from its last checkpoint
     from ...segmentation.transfer import run_segmentation_transfer
 
@@ -231,6 +245,7 @@ def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | No
         opts=[*cfg.seg.opts, *depth],
         arch=row.arch,
         only_seed=seed,
+        seed_offset=seed_offset(row),
     )
 
 

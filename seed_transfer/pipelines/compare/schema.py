@@ -38,9 +38,17 @@ class DistillStageConfig:
     config: str = "configs/distill/demo.yaml"  # one distillation config shared by every strategy
     overrides: list[str] = field(default_factory=list)  # key=value for that config (data paths, budget)
     strategies: list[str] = field(default_factory=lambda: ["seed", "moco"])  # one row each
-    # Independent distillations per strategy (train.seed = the config's seed + 0, 1, ...): each
+    # Independent distillations per strategy, members first_member, first_member + 1, ... (member k:
+    # train.seed = the config's seed + k, folder <strategy>-s<k>; random init k: model seed k): each
     # row's scores and differences then include the distillation's own seed-to-seed noise.
     seeds: int = 1
+    # The first member's index: a confirmatory run takes seeds disjoint from its pilot's (e.g. 4 after
+    # a pilot's members 0-3), so no distillation is counted in both.
+    first_member: int = 0
+
+    def members(self) -> range:
+        """The member indices of every strategy (and of random init)."""
+        return range(self.first_member, self.first_member + self.seeds)
 
 
 @dataclass
@@ -70,7 +78,8 @@ class DetStageConfig:
     options: dict[str, Any] = field(default_factory=dict)
     opts: list[str] = field(default_factory=list)  # raw Detectron2 KEY VALUE strings, applied after options
     seeds: int = 1  # fine-tuning seeds per row (mean +- std)
-    # Distillations per strategy that are fine-tuned: the first N members (null: every one). Frozen-feature
+    # Distillations per strategy that are fine-tuned: the first N members (null: every one), random
+    # init's included (its member k draws its initialisation from its own seeds). Frozen-feature
     # classification costs seconds a row, a fine-tuning minutes to hours: more distillations for the
     # classification columns need not mean as many more fine-tunings.
     members: int | None = None
@@ -92,7 +101,7 @@ class SegStageConfig:
     config: str = "configs/seg/demo_fcn-d8_voc_example.yaml"  # one schedule for every row
     opts: list[str] = field(default_factory=list)  # key=value for that config, the same for every row
     seeds: int = 1
-    members: int | None = None  # distillations per strategy that are fine-tuned (null: every one; see det.members)
+    members: int | None = None  # members per strategy and of random init that are fine-tuned (null: all; det.members)
     data_root: str | None = None  # dataset folder (the offline example is written here on first use)
 
 
@@ -126,9 +135,17 @@ class CompareConfig:
     det: DetStageConfig = field(default_factory=DetStageConfig)
     seg: SegStageConfig = field(default_factory=SegStageConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)  # resources per stage on a cluster (--launcher slurm)
+    # The questions asked before the run, e.g. ["seed - moco 5shot stamps", "seed - random AP"]: the
+    # report tests them with Holm's correction over this set and labels every other difference
+    # exploratory (seed_transfer/pipelines/differences.py). Empty: every difference is exploratory.
+    primary: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         self.jobs.validate()
+        if self.distill.first_member < 0:
+            raise ConfigError(f"distill.first_member={self.distill.first_member} must be >= 0")
+        for question in self.primary:
+            parse_comparison(question, self.row_names())
         bad = [s for s in self.distill.strategies if s not in STRATEGIES]
         if bad:
             raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
@@ -151,6 +168,27 @@ class CompareConfig:
         if len(self.det.opts) % 2:
             raise ConfigError(f"det.opts must be KEY VALUE pairs, got {len(self.det.opts)} items")
         detectron2_opts(self.det.options)  # values must be scalars or lists of scalars
+
+    def row_names(self) -> list[str]:
+        """The names of the rows this config makes (strategies, random, pixels, teacher)."""
+        names = [*self.distill.strategies, *(["random"] if self.rows.random else [])]
+        names += ["pixels"] if self.rows.pixels else []
+        return names + ([self.rows.teacher_name] if self.rows.teacher else [])
+
+
+def parse_comparison(text: str, rows: list[str] | None = None) -> tuple[str, str, str]:
+    """``"seed - moco 5shot stamps"`` -> ``("seed", "moco", "5shot stamps")``: a primary comparison as
+    the preset declares it (row, minus, row, then the report's column). ``rows``: the names allowed."""
+    a, sep, rest = text.strip().partition(" - ")
+    b, _, column = rest.strip().partition(" ")
+    if not sep or not a or not b or not column.strip():
+        raise ConfigError(
+            f"primary: {text!r} is not '<row> - <row> <column>', e.g. 'seed - moco 5shot stamps' or 'seed - random AP'"
+        )
+    for name in (a, b):
+        if rows is not None and name not in rows:
+            raise ConfigError(f"primary: {text!r} names the row {name!r}; this comparison has {', '.join(rows)}")
+    return a, b, column.strip()
 
 
 @dataclass

@@ -16,7 +16,8 @@ import math
 import statistics
 from pathlib import Path
 
-from ..differences import Difference, Unit, paired_difference, t_threshold
+from ..differences import ALPHA, MAX_PLANNED_MEMBERS, POWER, Difference, Unit, holm, member_difference
+from .schema import parse_comparison
 from ...finetune import mean_std
 
 DET_METRICS = ("AP", "AP50", "AP75")
@@ -108,23 +109,30 @@ def comparison_pairs(table: list[dict]) -> list[tuple[str, str]]:
     """(a, b) row pairs to difference: every student row against random init, then every
     distilled row against plain MoCo v2 (the self-supervised baseline)."""
     names = [e["row"] for e in table]
-    students = [n for n in names if n not in BASELINE_ROWS and n not in ("pixels",) and not n.startswith("teacher")]
+    students = [n for n in names if n not in BASELINE_ROWS and replicated(n)]
     pairs = [(a, "random") for a in [*students, "moco"] if a in names and "random" in names]
     pairs += [(a, "moco") for a in students if "moco" in names]
     return pairs
 
 
+def replicated(row: str) -> bool:
+    """A row whose members are independent replicates (students, random init); raw pixels and a given
+    checkpoint (the teacher rows) are fixed: no replicate noise."""
+    return row != "pixels" and not row.startswith("teacher")
+
+
 def differences(columns: list[str], table: list[dict]) -> list[dict]:
-    """One entry per compared pair: ``<c>`` the mean paired difference, ``<c> se`` its standard
-    error, ``<c> std`` the std of the paired differences, ``<c> values`` the differences and
-    ``<c> diff`` the :class:`Difference`, for every column both rows measured."""
+    """One entry per compared pair: ``<c>`` the mean difference, ``<c> se`` its member-level standard
+    error (NaN without a method-level test), ``<c> std`` the std of the paired unit differences,
+    ``<c> values`` those differences and ``<c> diff`` the :class:`Difference`, for every column both
+    rows measured."""
     by_row = {e["row"]: e for e in table}
     out = []
     for a, b in comparison_pairs(table):
         entry = {"row": f"{a} - {b}", "kind": "difference", "weights": ""}
         for column in columns:
             ua, ub = by_row[a].get(f"{column} units"), by_row[b].get(f"{column} units")
-            diff = paired_difference(ua, ub) if ua and ub else None
+            diff = member_difference(ua, ub, not replicated(a), not replicated(b)) if ua and ub else None
             if diff is None:
                 continue
             entry[column], entry[f"{column} se"], entry[f"{column} diff"] = diff.mean, diff.se, diff
@@ -132,6 +140,21 @@ def differences(columns: list[str], table: list[dict]) -> list[dict]:
             entry[f"{column} values"] = diff.values
         out.append(entry)
     return out
+
+
+def primary_tests(diffs: list[dict], questions: list[str]) -> list[dict]:
+    """The preset's primary comparisons (``"seed - moco 5shot stamps"``), each with its
+    :class:`Difference` (None: not measured) and its p-value Holm-adjusted over the whole set."""
+    by_pair = {entry["row"]: entry for entry in diffs}
+    tests = []
+    for question in questions:
+        a, b, column = parse_comparison(question)
+        diff = by_pair.get(f"{a} - {b}", {}).get(f"{column} diff")
+        tests.append({"question": question, "column": column, "diff": diff})
+    adjusted = holm([t["diff"].p if t["diff"] is not None else math.nan for t in tests])
+    for test, p in zip(tests, adjusted):
+        test["p_holm"] = p
+    return tests
 
 
 def write_results_csv(columns: list[str], entries: list[dict], path: Path) -> None:
@@ -159,21 +182,68 @@ def _csv_cell(value) -> str:
     return str(value)
 
 
-def fmt_difference(diff: Difference | None) -> str:
-    """``+2.31 ± 0.80`` (bold when :meth:`~..differences.Difference.significant`), ``+2.31 (error not
-    measured)`` (one sample), ``+2.31 (no spread over 2 samples)`` (all equal), or ``-``."""
+def fmt_difference(diff: Difference | None, p: float | None = None) -> str:
+    """``+2.31 ± 0.80`` (bold when :meth:`~..differences.Difference.significant` at ``p``, default its
+    own), ``+2.31 (1 member; ± 0.80 within)`` (no method-level test: descriptive only), ``+2.31 (no
+    spread over 4 members)``, or ``-``."""
     if diff is None:
         return "-"
-    if math.isnan(diff.se):
-        return f"{diff.mean:+.2f} (error not measured)"
-    if diff.se == 0:
-        return f"{diff.mean:+.2f} (no spread over {diff.samples} samples)"
+    if not diff.tested:
+        if diff.design in ("one member", "fixed rows"):
+            within = "" if math.isnan(diff.nested_se) else f"; ± {diff.nested_se:.2f} within"
+            return f"{diff.mean:+.2f} ({'1 member' if diff.design == 'one member' else 'fixed rows'}{within})"
+        return f"{diff.mean:+.2f} (no spread over {max(diff.members)} members)"
     text = f"{diff.mean:+.2f} ± {diff.se:.2f}"
-    return f"**{text}**" if diff.significant() else text
+    return f"**{text}**" if diff.significant(p) else text
 
 
-def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
-    """The paired-differences table of the report, with how its errors were estimated."""
+def _fmt_p(p: float) -> str:
+    return "-" if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _members(diff: Difference) -> str:
+    return " vs ".join(str(n) if n else "fixed" for n in diff.members)
+
+
+def primary_markdown(tests: list[dict]) -> list[str]:
+    """The primary comparisons' table: members, mean, 95% CI, p and Holm-adjusted p."""
+    if not tests:
+        return [
+            "No primary comparison was declared before the run (`primary:` in the preset): every "
+            "difference below is exploratory.",
+            "",
+        ]
+    lines = [
+        "| primary comparison (fixed before the run) | members | mean | 95% CI | p | p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for test in tests:
+        diff, name = test["diff"], test["question"].replace(" - ", " − ", 1)
+        if diff is None:
+            lines.append(f"| {name} | - | - | - | - | - | not measured |")
+            continue
+        low, high = diff.ci()
+        ci = "-" if math.isnan(low) else f"[{low:+.2f}, {high:+.2f}]"
+        if not diff.tested:
+            one = diff.design == "one member"
+            verdict = "no test: " + ("1 member, compares two students, not two methods" if one else "no spread")
+        else:
+            verdict = "**difference**" if diff.significant(test["p_holm"]) else "not established"
+        lines.append(
+            f"| {name} | {_members(diff)} | {diff.mean:+.2f} | {ci} | {_fmt_p(diff.p)} | "
+            f"{_fmt_p(test['p_holm'])} | {verdict} |"
+        )
+    return lines + [
+        "",
+        f"Member-level t test ({ALPHA:.0%} two-sided; paired by member where both rows have the same members, "
+        f"Welch otherwise), Holm-adjusted over these {len(tests)} question(s). A question counts as answered only "
+        "here; the table below is exploratory.",
+        "",
+    ]
+
+
+def differences_markdown(columns: list[str], diffs: list[dict], primary: list[str] | None = None) -> list[str]:
+    """The report's differences: the primary comparisons, then every difference as exploratory."""
     if not diffs:
         return []
     header = ["difference"] + [c.replace(" ", " (", 1) + ")" if " " in c else c for c in columns]
@@ -184,47 +254,51 @@ def differences_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
             + " | ".join(fmt_difference(entry.get(f"{c} diff")) for c in columns)
             + " |"
         )
-    members = max((entry[k].members for entry in diffs for k in entry if k.endswith(" diff")), default=0)
+    one_member = any(
+        entry[k].design == "one member" for entry in diffs for k in entry if k.endswith(" diff") and entry[k]
+    )
+    tests = sum(1 for entry in diffs for key in entry if key.endswith(" diff"))
     caveat = (
-        ""
-        if members > 1
-        else "With one distillation per strategy these errors count the fine-tuning seeds "
-        "and few-shot episodes only, not the distillation's own seed-to-seed noise (`distill.seeds: 2` or more "
-        "measures it). "
+        "A cell marked '1 member' has one distillation (or random-init seed) on a side: it compares two "
+        "students, not two methods, and its '± within' (over fine-tuning seeds or few-shot episodes) leaves "
+        "out the distillation's own seed-to-seed noise, so it is description, never a test. "
+        if one_member
+        else ""
     )
     return (
-        lines
+        ["### Primary comparisons", ""]
+        + primary_markdown(primary_tests(diffs, primary or []))
+        + ["### All differences (exploratory)", ""]
+        + lines
         + [
             "",
-            "Mean paired difference ± its standard error (the larger of the estimates over paired "
-            "units and over distillation seeds; see `seed_transfer/pipelines/differences.py`). "
-            + caveat
-            + "**Bold**: beyond a two-sided 95% Student-t test over the samples the error was estimated "
-            f"over ({t_threshold(2):.2f} standard errors for 2 samples, {t_threshold(3):.2f} for 3, "
-            f"{t_threshold(6):.2f} for 6, about 2 for hundreds); anything else is within noise.",
+            "Mean difference ± its standard error over members (independent distillations and random-init "
+            "seeds; fine-tuning seeds and few-shot episodes are averaged within a member; see "
+            "`seed_transfer/pipelines/differences.py`). " + caveat + "**Bold**: a member-level two-sided "
+            f"t test gives p < {ALPHA:.2f}, not corrected for the {tests} tests of this table: exploratory.",
             "",
         ]
-        + samples_needed_markdown(columns, diffs)
+        + planning_markdown(columns, diffs)
     )
 
 
-def samples_needed_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
-    """For each difference within noise: the samples at which its measured mean and spread would
-    pass the test (:meth:`~..differences.Difference.samples_needed`)."""
-    kinds = {"members": "distillation seeds per strategy", "units": "paired units"}
+def planning_markdown(columns: list[str], diffs: list[dict]) -> list[str]:
+    """A planning figure for each tested difference that did not pass: members per row for
+    80% power at its measured mean and member-level spread (:meth:`~..differences.Difference.members_for_power`)."""
     items = []
     for entry in diffs:
         for column in columns:
             diff = entry.get(f"{column} diff")
-            needed = diff.samples_needed() if diff is not None and not diff.significant() else None
+            needed = diff.members_for_power() if diff is not None and not diff.significant() else None
             if needed is not None:
-                row = entry["row"].replace(" - ", " − ")
-                items.append(f"{row} {column}: {needed} {kinds[diff.se_from]} (has {diff.samples})")
+                more = "more than " if needed > MAX_PLANNED_MEMBERS else ""
+                count = min(needed, MAX_PLANNED_MEMBERS)
+                items.append(f"{entry['row'].replace(' - ', ' − ')} {column}: {more}{count} (has {_members(diff)})")
     if not items:
         return []
     return [
-        "Within noise, and how many samples would make the measured mean pass that test if "
-        "the mean and the spread stayed as measured (an extrapolation from this run, not a measurement): "
-        + "; ".join(items),
+        f"Planning, not a result: members per row for {POWER:.0%} power if the true difference were the "
+        "measured mean and the member-level spread stayed as measured (a new run of that size, fixed before "
+        "it starts, tests it): " + "; ".join(items),
         "",
     ]
