@@ -25,6 +25,7 @@ from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
 from .plan import ComparePlan, cls_config, resolve
+from .registration import register
 from .run import (
     build_rows,
     check_not_stale,
@@ -120,6 +121,7 @@ def run_compare_dag(
     plan = resolve(cfg)
     check_not_stale(cfg, plan)
     resources = launchers(cfg, launcher)
+    register(cfg)  # the design, fixed before the first job
     write_job_config(cfg, cfg.output_dir)
     records = run_nodes(
         nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs

@@ -14,6 +14,7 @@ from distill.schema import DistillConfig
 
 from ...classification import report as cls_report
 from .plan import TEACHER_CACHE_DIR, cls_config, distill_configs
+from .registration import registration_lines
 from .schema import CompareConfig, Row
 from .table import differences, differences_markdown, results_table, write_results_csv
 
@@ -155,6 +156,7 @@ def write_report(
     lines = [f"# {cfg.title}", ""]
     if cfg.note:
         lines += [f"> {cfg.note.strip()}", ""]
+    lines += registration_lines(cfg)
     lines += _budget_lines(cfg, configs)
     if cfg.cls.enabled:
         ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
@@ -212,7 +214,7 @@ def write_report(
         lines.append(f"| {entry['row']} | " + " | ".join(cells) + " |")
     lines.append("")
     if diffs:
-        lines += ["## Differences", ""] + differences_markdown(columns, diffs)
+        lines += ["## Differences", ""] + differences_markdown(columns, diffs, cfg.primary)
     per_unit = [
         f"{e['row']} {c}: {', '.join(f'{v:.2f}' for v in e[f'{c} values'])}"
         for e in table

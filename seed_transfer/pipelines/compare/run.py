@@ -30,6 +30,7 @@ from ...classification.transfer import result_path
 from ..stages import Stages, config_path, row_dir_name, student_is_complete, write_settings
 from ..stale import refuse_stale, stale_folder, stale_result, stale_student
 from .plan import ComparePlan, cls_config, distill_configs, resolve
+from .registration import register
 from .report import write_report
 from .schema import CompareConfig, Row
 
@@ -288,6 +289,7 @@ def run_compare(
     out = Path(cfg.output_dir)
     check_not_stale(cfg, plan)
     out.mkdir(parents=True, exist_ok=True)
+    register(cfg)  # the design, fixed by the folder's first invocation
     dump_config(cfg, out / "config.yaml")
     stages = Stages(out / "stages.json", jobs)
     rows = build_rows(cfg, run_distill(cfg, stages, plan.distill))
