@@ -66,6 +66,41 @@ def plot_results(columns: list[str], table: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_differences(columns: list[str], diffs: list[dict], primary: list[str], path: Path) -> bool:
+    """A forest plot: every tested difference's mean with its 95% confidence interval over members,
+    against zero; the primary comparisons first (filled), then the exploratory ones. Differences
+    without a method-level test (one member) are left out. False when there is nothing to draw."""
+    items = []
+    for entry in diffs:
+        for column in columns:
+            diff = entry.get(f"{column} diff")
+            if diff is not None and diff.tested:
+                name = f"{entry['row'].replace(' - ', ' − ')} {column}"
+                items.append((f"{entry['row']} {column}" not in primary, name, diff))
+    if not items:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items.sort(key=lambda item: item[0])  # stable: primary first, then the table's order
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(items) + 1.2))
+    for y, (exploratory, name, diff) in enumerate(items):
+        low, high = diff.ci()
+        colour = "C7" if exploratory else "C3"
+        ax.plot([low, high], [y, y], color=colour, lw=1.5)
+        ax.plot(diff.mean, y, "o", color=colour, mfc="white" if exploratory else colour)
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(range(len(items)), [("" if e else "primary: ") + n for e, n, _ in items], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference (points), 95% CI over members")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
 def _budget_lines(cfg: CompareConfig, configs: dict[tuple[str, int], DistillConfig]) -> list[str]:
     """Teacher, data and budget of the distillation, from the (shared) SEED config, and what
     the finished students of ``configs`` (by strategy and member) record (steps, teacher-cache use)."""
@@ -149,6 +184,7 @@ def write_report(
     diffs = differences(columns, table)
     write_results_csv(columns, table + diffs, out / "results.csv")
     plot_results(columns, table, out / "results.png")
+    has_forest = plot_differences(columns, diffs, cfg.primary, out / "differences.png")
     configs = distill_configs(cfg)  # every (strategy, member), resolved once for the whole report
     runs = {s: Path(configs[(s, 0)].train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
     has_curves = bool(runs) and plot_loss_curves(runs, out / "loss_curves.png")
@@ -228,6 +264,14 @@ def write_report(
             "",
         ]
     lines += ["![results](results.png)", ""]
+    if has_forest:
+        lines += [
+            "Each tested difference with its 95% confidence interval over members (primary comparisons first, "
+            "filled; the bars above show the spread over units, which hides the differences):",
+            "",
+            "![differences](differences.png)",
+            "",
+        ]
     if has_curves:
         lines += ["## Distillation loss", "", "![loss curves](loss_curves.png)", ""]
     if cls_results:

@@ -235,9 +235,9 @@ def primary_markdown(tests: list[dict]) -> list[str]:
         )
     return lines + [
         "",
-        f"Member-level t test ({ALPHA:.0%} two-sided; paired by member where both rows have the same members, "
-        f"Welch otherwise), Holm-adjusted over these {len(tests)} question(s). A question counts as answered only "
-        "here; the table below is exploratory.",
+        f"Two-sided member-level t test at the {ALPHA:.0%} level (paired by member where both rows have the same "
+        f"members, two-sample otherwise), Holm-adjusted over these {len(tests)} question(s). A question counts as "
+        "answered only here; the table below is exploratory.",
         "",
     ]
 

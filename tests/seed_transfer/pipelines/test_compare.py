@@ -375,9 +375,59 @@ def test_fine_tuning_takes_the_first_members_of_each_strategy(tmp_path):
     students = [Row(s, f"{s}{m}.pth", "resnet18", s, m) for s in ("seed", "moco") for m in range(4)]
     rows = build_rows(cfg, students)
     chosen = [row.tag for row, _ in finetune_rows(cfg, "det", rows)]
-    assert chosen == ["seed", "seed-s1", "moco", "moco-s1", "random"]  # the teacher is a MobileNet
+    # random init is replicated like the students (the teacher is a MobileNet)
+    assert chosen == ["seed", "seed-s1", "moco", "moco-s1", "random", "random-s1"]
     cfg.det.members = None
     assert [row.tag for row, _ in finetune_rows(cfg, "det", rows)][:4] == ["seed", "seed-s1", "seed-s2", "seed-s3"]
+    assert [row.tag for row, _ in finetune_rows(cfg, "det", rows)][-4:] == [
+        f"random{t}" for t in ("", "-s1", "-s2", "-s3")
+    ]
+
+
+def test_members_start_at_first_member_and_random_members_draw_their_own_seeds(tmp_path):
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
+    from seed_transfer.pipelines.compare.run import build_rows, finetune_rows, seed_offset, student_rows
+
+    cfg = tiny_config(tmp_path, det=False)
+    base = distill_configs(cfg)[("seed", 0)].train.seed
+    cfg.distill.seeds, cfg.distill.first_member, cfg.det.members = 3, 4, 2
+    configs = distill_configs(cfg)
+    assert sorted(configs) == [(s, m) for s in ("moco", "seed") for m in (4, 5, 6)]
+    assert [configs[("seed", m)].train.seed for m in (4, 5, 6)] == [base + 4, base + 5, base + 6]
+    assert configs[("moco", 5)].train.output_dir.endswith("moco-s5")
+    rows = build_rows(cfg, student_rows(cfg, configs))
+    randoms = [row for row in rows if row.name == "random"]
+    assert [row.member for row in randoms] == [4, 5, 6]
+    assert [cls_config(cfg, row, None).model.seed for row in randoms] == [4, 5, 6]  # classification's init
+    tuned = [row for row, _ in finetune_rows(cfg, "det", rows)]
+    assert [row.tag for row in tuned] == ["seed-s4", "seed-s5", "moco-s4", "moco-s5", "random-s4", "random-s5"]
+    # fine-tuning seed k of random member m runs with RNG seed 1000 m + k; students' seeds are shared
+    assert [seed_offset(row) for row in tuned] == [0, 0, 0, 0, 4000, 5000]
+    with pytest.raises(ConfigError, match="distill.first_member=-1"):
+        load_config(CompareConfig, REPO / "configs/compare/small.yaml", ["distill.first_member=-1"])
+
+
+def test_primary_comparisons_name_rows_of_the_comparison():
+    cfg = load_config(CompareConfig, REPO / "configs/compare/confirm.yaml")
+    assert cfg.primary == ["seed - moco 5shot stamps", "seed - random AP"]
+    assert (cfg.distill.seeds, cfg.distill.first_member, cfg.det.members, cfg.det.seeds) == (8, 4, 3, 2)
+    with pytest.raises(ConfigError, match="names the row 'dino'"):
+        load_config(CompareConfig, REPO / "configs/compare/small.yaml", ['primary=["dino - moco AP"]'])
+    with pytest.raises(ConfigError, match="is not '<row> - <row> <column>'"):
+        load_config(CompareConfig, REPO / "configs/compare/small.yaml", ['primary=["seed minus moco"]'])
+
+
+def test_the_first_invocation_registers_the_design_and_the_report_names_changes(tmp_path):
+    from seed_transfer.pipelines.compare.registration import changes, register, registration_lines
+
+    cfg = load_config(CompareConfig, REPO / "configs/compare/confirm.yaml", [f"output_dir={tmp_path}"])
+    record = register(cfg)
+    assert record["design"]["distill.seeds"] == 8 and (tmp_path / "registration.json").is_file()
+    assert changes(cfg, record) == [] and len(registration_lines(cfg)) == 1
+    cfg.distill.seeds = 9  # e.g. extended after seeing p = 0.07
+    assert register(cfg) == record  # the first registration stays
+    assert changes(cfg, record) == ["distill.seeds: 8 when registered, 9 now"]
+    assert "**Changed after the run started**" in registration_lines(cfg)[1]
 
 
 @pytest.mark.parametrize("members", [0, 3])
