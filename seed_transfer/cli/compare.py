@@ -10,6 +10,12 @@ Installed, the same command is `seed-transfer-compare --config ...`. Every stage
 output_dir and is skipped when its outputs exist: run the same command again to continue an
 interrupted comparison.
 
+Re-analyse a finished comparison under today's statistics (its results.csv and config.yaml are
+enough; nothing runs again): the differences, results.csv's difference lines and differences.png
+are rewritten, the rest of the report is kept:
+
+    python tools/compare.py --rerender docs/results/compare_small4
+
 On a cluster, `--launcher slurm` makes every stage a SLURM job (each distillation, then every
 row x dataset and row x fine-tuning seed, in parallel; resources per stage: the config's
 `jobs.<stage>` keys over `launcher.<key>=value`); this command waits for them and writes the
@@ -56,8 +62,19 @@ def _dag(launcher, argv) -> int:
     return 0
 
 
+def _rerender(args, argv) -> int:
+    from ..pipelines.compare.rerender import rerender
+
+    print(f"differences re-rendered -> {rerender(args.rerender, _command_line(argv))}")
+    return 0
+
+
 @launchable("compare", CompareConfig, dag=_dag)
 def main(argv=None) -> int:
+    if "--rerender" in (sys.argv[1:] if argv is None else argv):
+        parser = build_parser(__doc__)
+        parser.add_argument("--rerender", required=True, metavar="FOLDER", help="a finished comparison's folder")
+        return run_cli(_rerender, parser.parse_args(argv), argv)
     return run_cli(_run, _parser().parse_args(argv), argv)
 
 
