@@ -89,6 +89,22 @@ def test_max_jobs_holds_ready_jobs_back_in_order(tmp_path):
     assert events == [(kind, name) for name in "abc" for kind in ("submitted", "done")]
 
 
+def test_max_jobs_continues_finished_work_before_new_roots(tmp_path):
+    # two roots then a job after the first: with one slot it runs right after its root, so a run
+    # stopped half-way leaves whole branches (a member's distillation and its results)
+    path = lambda name: str(tmp_path / name)  # noqa: E731
+    jobs = [
+        Job("root a", "dag_jobs:touch", (path("a"),)),
+        Job("root b", "dag_jobs:touch", (path("b"),)),
+        Job("after a", "dag_jobs:touch", (path("c"), path("a")), deps=("root a",)),
+    ]
+    events = []
+    run_dag(
+        jobs, tmp_path, LOCAL, poll_seconds=0.1, on_event=lambda kind, name: events.append((kind, name)), max_jobs=1
+    )
+    assert [name for kind, name in events if kind == "submitted"] == ["root a", "after a", "root b"]
+
+
 def test_max_jobs_is_checked_and_is_the_whole_dags():
     with pytest.raises(ConfigError, match="launcher.max_jobs must be at least 1"):
         load_launcher_config("slurm", ["max_jobs=0"])
