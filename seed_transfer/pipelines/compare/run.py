@@ -77,8 +77,8 @@ def student_rows(cfg: CompareConfig, configs: dict) -> list[Row]:
 def results_outlive_student(cfg: CompareConfig, row: Row) -> bool:
     """True when the student of ``row`` is gone (no export, no checkpoint to resume) but every
     result made from it is there: its classification results and, where it is fine-tuned, every
-    seed's summary. Like a deleted intermediate file that ``make`` does not rebuild while its targets
-    are up to date, it is not distilled again (a warning names it): a student removed to save
+    seed's results (:func:`seeds_done`). Like a deleted intermediate file that ``make`` does not
+    rebuild while its targets are up to date, it is not distilled again (a warning names it): a student removed to save
     space, or a run whose results were kept without its weights. Deleting those results distils it
     again. Their settings, and the distillation's as its ``config.yaml`` records them, are still
     checked against the config (:func:`check_not_stale`)."""
@@ -92,7 +92,8 @@ def results_outlive_student(cfg: CompareConfig, row: Row) -> bool:
         outputs += [result_path(cls_config(cfg, row, dataset)).is_file() for dataset in cfg.cls.datasets or [None]]
     for stage in ("det", "seg"):
         if getattr(cfg, stage).enabled:
-            outputs += [summary_covers(out, getattr(cfg, stage).seeds) for _, out in finetune_rows(cfg, stage, [row])]
+            seeds = getattr(cfg, stage).seeds
+            outputs += [seeds_done(out, seeds) for _, out in finetune_rows(cfg, stage, [row])]
     if not outputs or not all(outputs):
         return False
     log.warning(
@@ -248,6 +249,14 @@ def finetune(cfg: CompareConfig, stage: str, row: Row, out: Path, seed: int | No
         only_seed=seed,
         seed_offset=seed_offset(row),
     )
+
+
+def seeds_done(out: Path, seeds: int) -> bool:
+    """Every fine-tuning seed of ``out`` has finished: its summary covers them, or (cluster jobs, whose
+    summary the last sequential pass writes) each seed's ``metrics.json`` is there."""
+    from ...finetune import seed_metrics_file
+
+    return summary_covers(out, seeds) or all(seed_metrics_file(out, k).is_file() for k in range(seeds))
 
 
 def summary_covers(out: Path, seeds: int) -> bool:

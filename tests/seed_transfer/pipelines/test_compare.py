@@ -456,6 +456,10 @@ def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, mo
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"seeds": 1}))
     assert not results_outlive_student(cfg, seed)  # one seed of two
+    for k in range(2):  # cluster jobs leave each seed's metrics.json, the summary comes last
+        (summary.parent / f"seed{k}").mkdir()
+        (summary.parent / f"seed{k}" / "metrics.json").write_text("{}")
+    assert results_outlive_student(cfg, seed)
     summary.write_text(json.dumps({"seeds": 2}))
     assert results_outlive_student(cfg, seed)
     assert not results_outlive_student(cfg, moco)
