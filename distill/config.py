@@ -6,8 +6,10 @@
 
 Precedence: dataclass defaults < base files (in order) < the file < overrides.
 Unknown keys and values of the wrong type stop with a :class:`ConfigError` that
-names the key (and the closest valid key); the resolved config is written beside
-every output with :func:`dump_config`.
+names the key (and the closest valid key); so do a key given twice in one YAML mapping
+and a YAML syntax error, naming the file and the lines (:func:`load_yaml`, which reads
+plain values only, as ``yaml.safe_load``). The resolved config is written beside every
+output with :func:`dump_config`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,77 @@ class ConfigError(UserError, ValueError):
     """A config file, key or value that cannot be used; the message says which and why."""
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, first: int, second: int):
+        super().__init__(f"key {key!r} at lines {first} and {second}")
+        self.key, self.first, self.second = key, first, second
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (plain values: a ``!!python`` tag is refused) that also refuses a
+    key given twice in one mapping, which YAML reads silently as the last of the two values."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):  # else the base class refuses it
+            self._refuse_duplicates(node)
+        return super().construct_mapping(node, deep)
+
+    def _refuse_duplicates(self, node: yaml.MappingNode) -> None:
+        first_lines: dict = {}  # key -> the 1-based line it is first given on
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` entries are meant to be overridden
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                first = first_lines.get(key)
+            except TypeError:  # an unhashable key: the base class refuses it, with its line
+                continue
+            if first is not None:
+                raise _DuplicateKey(key, first, line)
+            first_lines[key] = line
+
+
+def _yaml_error(err: yaml.YAMLError, source: str, lines: bool = True) -> ConfigError:
+    """One line naming ``source`` (a file, or an override: ``lines=False``) and the line."""
+    if isinstance(err, _DuplicateKey):
+        return ConfigError(
+            f"{source}: key {err.key!r} is given twice in one mapping"
+            + (f", at lines {err.first} and {err.second}" if lines else "")
+            + " (YAML would keep only the second value): keep one"
+        )
+    if not isinstance(err, yaml.MarkedYAMLError):  # e.g. a control character in an override
+        return ConfigError(f"{source}: {' '.join(str(err).split())}")
+    mark = err.problem_mark or err.context_mark
+    where = f"{source}, line {mark.line + 1}" if mark and lines else source
+    if isinstance(err, yaml.constructor.ConstructorError):
+        return ConfigError(f"{where}: {err.problem} (a config holds plain YAML values only)")
+    context = err.context or ""
+    if context and err.context_mark and err.context_mark.line != getattr(mark, "line", None):
+        context += f" from line {err.context_mark.line + 1}"
+    return ConfigError(f"{where}: YAML syntax error: {err.problem}" + (f" ({context})" if context else ""))
+
+
+def load_yaml(path: str | Path) -> Any:
+    """The YAML file ``path`` as plain values (mappings, lists, strings, numbers, booleans, None):
+    ``yaml.safe_load``, which refuses ``!!python`` tags, and a key given twice in one mapping is
+    refused too. Every error is one :class:`ConfigError` naming the file (and the line, or both
+    lines of a duplicated key)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); a config is a YAML file"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_PlainLoader)
+    except yaml.reader.ReaderError as err:  # a control character: the error gives its position, not its line
+        line = text.count("\n", 0, err.position) + 1
+        raise ConfigError(f"{path}, line {line}: unacceptable character #x{err.character:04x}: {err.reason}") from None
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, str(path)) from None
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """Read ``path`` and merge it over its ``_base_`` files (paths relative to ``path``)."""
     path = path.resolve()
@@ -40,7 +113,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"config file not found: {path}")
     if path in seen:
         raise ConfigError(f"config inheritance loops: {' -> '.join(map(str, seen + (path,)))}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
     bases = data.pop(BASE_KEY, [])
@@ -68,7 +141,10 @@ def parse_overrides(overrides: list[str]) -> dict:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[leaf] = yaml.load(raw, Loader=_PlainLoader) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise _yaml_error(err, f"override {item!r}", lines=False) from None
     return tree
 
 

@@ -4,16 +4,20 @@ each failing before any model is trained (a few seconds, mostly the imports)."""
 
 import ast
 import importlib
+import importlib.util
+import pickle
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 
+from pickle_files import Payload, write_pickle
 from tiny import make_image_folder
 
 REPO = Path(__file__).parents[1]
@@ -209,6 +213,80 @@ def test_transfer_det_and_seg_missing_weights(tmp_path, tool, config):
     assert not out.exists()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("detectron2") is None, reason="a .pkl is for the Detectron2 engine")
+def test_transfer_det_refuses_a_pkl_with_a_payload(tmp_path):
+    marker, out = tmp_path / "marker", tmp_path / "out"
+    weights = write_pickle(tmp_path / "moco_r50.pkl", {"model": {"w": Payload(marker)}, "__author__": "MOCO"})
+    result = run_tool(
+        "transfer_det.py",
+        "--config",
+        REPO / "configs/det/trees_R_18_C4_demo.yaml",
+        "--weights",
+        weights,
+        "--output-dir",
+        out,
+        cwd=tmp_path,
+    )
+    line = assert_one_line_error(
+        result, f"{weights}: refused to unpickle 'posix.system': a weights file holds only arrays, numbers and strings"
+    )
+    assert "allow_unsafe_pickle" not in line  # no key lets a .pkl run code
+    assert not marker.exists() and not out.exists()
+
+
+def test_transfer_cls_refuses_a_cifar_batch_with_a_payload(tmp_path):
+    marker, out, root = tmp_path / "marker", tmp_path / "out", tmp_path / "data" / "cifar-10-batches-py"
+    write_pickle(root / "batches.meta", {b"label_names": [b"cat", b"dog"], b"num_vis": 3072})
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_pickle(root / name, {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]})
+    batch = write_pickle(root / "data_batch_1", {b"data": Payload(marker), b"labels": [0, 1]})
+    result = run_tool(
+        "transfer_cls.py",
+        "--config",
+        REPO / "configs/transfer/cls/linear.yaml",
+        "model.weights=random",
+        "model.arch=resnet18",
+        "data.name=cifar10",
+        f"data.root={tmp_path / 'data'}",
+        f"output_dir={out}",
+        "features.cache_dir=null",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, f"{batch}: refused to unpickle 'posix.system': a CIFAR file holds only arrays")
+    assert not marker.exists() and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "_base_: {base}\noptim:\n  epochs: 1\n  batch_size: 8\n  epochs: 2\n",
+            "key 'epochs' is given twice in one mapping, at lines 3 and 5",
+        ),
+        ("_base_: {base}\noptim:\n  epochs: [1\n", "line 4: YAML syntax error: expected ',' or ']'"),
+    ],
+    ids=["duplicated key", "syntax error"],
+)
+def test_distill_config_with_a_duplicated_key_or_a_syntax_error(tmp_path, text, expected):
+    config = tmp_path / "mine.yaml"
+    config.write_text(text.format(base=REPO / "configs/distill/base.yaml"))
+    result = run_tool("distill.py", "--config", config, f"train.output_dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert_one_line_error(result, f"{config}", expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_transfer_det_config_with_a_duplicated_key(tmp_path):
+    config = tmp_path / "det.yaml"
+    config.write_text(
+        f"_BASE_: {REPO / 'configs/det/trees_R_18_C4_demo.yaml'}\nSOLVER:\n  MAX_ITER: 10\n  MAX_ITER: 20\n"
+    )
+    result = run_tool(
+        "transfer_det.py", "--config", config, "--weights", "random", "--output-dir", tmp_path / "out", cwd=tmp_path
+    )
+    assert_one_line_error(result, f"{config}: key 'MAX_ITER' is given twice in one mapping, at lines 3 and 4")
+    assert not (tmp_path / "out").exists()
+
+
 def test_compare_bad_key(tmp_path):
     out = tmp_path / "out"
     result = run_tool(
@@ -399,10 +477,12 @@ def test_the_user_errors_are_one_family():
     from distill.checkpoints import CheckpointError
     from distill.config import ConfigError
     from distill.errors import DataError, MissingDependency, MissingFile, UserError
+    from distill.safe_pickle import RefusedPickle
 
     for kind, builtin in [
         (ConfigError, ValueError),
         (CheckpointError, ValueError),
+        (RefusedPickle, pickle.UnpicklingError),
         (DataError, ValueError),
         (MissingFile, FileNotFoundError),
         (MissingDependency, ImportError),

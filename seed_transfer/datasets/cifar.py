@@ -5,7 +5,8 @@ Layouts (``root`` is the extracted folder or its parent):
     cifar-100-python/{train, test, meta}
 Splits: the official 50k train / 10k test; no official val split (the caller carves
 20% of train). CIFAR-100 uses the 100 fine labels. Images stay in memory as uint8
-N x 32 x 32 x 3 arrays and become PIL images in ``__getitem__``.
+N x 32 x 32 x 3 arrays and become PIL images in ``__getitem__``. The pickles are read by the
+restricted unpickler of :mod:`distill.safe_pickle` (arrays, numbers and strings; nothing in a file runs).
 """
 
 from collections.abc import Callable
@@ -15,20 +16,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from distill import safe_pickle
+
 from .base import ClassificationDataset, DatasetInfo, Layout, find_root, split_parts
 
 CIFAR10 = DatasetInfo("cifar10", "top1", has_official_val=False)
 CIFAR100 = DatasetInfo("cifar100", "top1", has_official_val=False)
-CIFAR10_LAYOUT = Layout("cifar10", "official CIFAR-10 python layout: cifar-10-batches-py/"
-                        "{data_batch_1..5, test_batch, batches.meta}")
+CIFAR10_LAYOUT = Layout(
+    "cifar10", "official CIFAR-10 python layout: cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"
+)
 CIFAR100_LAYOUT = Layout("cifar100", "official CIFAR-100 python layout: cifar-100-python/{train, test, meta}")
 
 
 class CifarDataset(ClassificationDataset):
     """CIFAR split held in memory: ``images`` is uint8 N x 32 x 32 x 3 (HWC, RGB)."""
 
-    def __init__(self, info: DatasetInfo, split: str, classes: list[str], images: np.ndarray,
-                 targets: np.ndarray, transform: Callable | None = None):
+    def __init__(
+        self,
+        info: DatasetInfo,
+        split: str,
+        classes: list[str],
+        images: np.ndarray,
+        targets: np.ndarray,
+        transform: Callable | None = None,
+    ):
         super().__init__(info, split, classes, targets, transform)
         self.images = images
 
@@ -37,12 +48,16 @@ class CifarDataset(ClassificationDataset):
 
 
 def _load_pickle(layout: Layout, path: Path, what: str, *keys: str) -> dict:
-    with open(layout.file(path, what), "rb") as f:
-        try:
-            contents = pickle.load(f, encoding="bytes")
-        except (pickle.UnpicklingError, EOFError, ValueError) as err:  # truncated or not a pickle
-            raise layout.malformed(path, f"not a complete CIFAR pickle ({type(err).__name__}: {err}); "
-                                         f"extract the official archive again") from None
+    try:  # the restricted unpickler: a file naming anything but arrays, numbers and strings is refused, not run
+        contents = safe_pickle.load(layout.file(path, what), "a CIFAR file", encoding="bytes")
+    except safe_pickle.RefusedPickle:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError) as err:  # truncated or not a pickle
+        raise layout.malformed(
+            path, f"not a complete CIFAR pickle ({type(err).__name__}: {err}); extract the official archive again"
+        ) from None
+    if not isinstance(contents, dict):
+        raise layout.malformed(path, f"expected a dict, found a {type(contents).__name__}")
     # encoding="bytes" gives bytes keys (b"data"); normalise, so pickles re-saved with str keys work too
     contents = {k.decode() if isinstance(k, bytes) else k: v for k, v in contents.items()}
     for key in keys:
@@ -57,21 +72,32 @@ def _load_batch(layout: Layout, path: Path, label_key: str, num_classes: int) ->
     data = np.asarray(batch["data"], dtype=np.uint8)
     labels = np.asarray(batch[label_key], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise layout.malformed(path, f"expected N x 3072 data and N labels, got data {data.shape}, "
-                                     f"{len(labels)} labels")
+        raise layout.malformed(
+            path, f"expected N x 3072 data and N labels, got data {data.shape}, {len(labels)} labels"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise layout.malformed(path, f"labels outside [0, {num_classes})")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # rows are CHW planes: R (1024), G, B
     return np.ascontiguousarray(images), labels
 
 
-def _build(info: DatasetInfo, layout: Layout, root: Path, split: str, transform: Callable | None,
-           meta_file: str, names_key: str, label_key: str, batch_files: dict[str, list[str]]) -> CifarDataset:
+def _build(
+    info: DatasetInfo,
+    layout: Layout,
+    root: Path,
+    split: str,
+    transform: Callable | None,
+    meta_file: str,
+    names_key: str,
+    label_key: str,
+    batch_files: dict[str, list[str]],
+) -> CifarDataset:
     parts = split_parts(info, split)
     meta = _load_pickle(layout, root / meta_file, "meta file", names_key)
     classes = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[names_key]]
-    batches = [_load_batch(layout, root / name, label_key, len(classes))
-               for part in parts for name in batch_files[part]]
+    batches = [
+        _load_batch(layout, root / name, label_key, len(classes)) for part in parts for name in batch_files[part]
+    ]
     images = np.concatenate([images for images, _ in batches])
     targets = np.concatenate([labels for _, labels in batches])
     return CifarDataset(info, split, classes, images, targets, transform)

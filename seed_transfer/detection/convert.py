@@ -26,6 +26,10 @@ The weights need these Detectron2 settings (torchvision preprocessing, in 0-255 
     MODEL.RESNETS.RES2_OUT_CHANNELS: 64       # R18/R34 only (BasicBlock); 256 otherwise
     MODEL.RESNETS.NUM_GROUPS / WIDTH_PER_GROUP  # ResNeXt / wide ResNets (see detectron2_settings)
 
+A ``.pkl`` given instead of a checkpoint is checked by :func:`read_detectron2_pkl` (a restricted
+unpickler: arrays, numbers and strings) and copied with :func:`copy_detectron2_pkl`; Detectron2,
+which unpickles ``.pkl`` files without restriction, only ever reads a file written here.
+
 R18/R34 in a C4 model also need a res5 head built from BasicBlocks
 (``MODEL.ROI_HEADS.NAME: "Res5ROIHeadsAnyDepth"`` or ``"Res5ROIHeadsExtraNorm"``,
 :mod:`seed_transfer.detection.d2.heads`): Detectron2's ``Res5ROIHeads`` is bottleneck-only.
@@ -33,11 +37,14 @@ R18/R34 in a C4 model also need a res5 head built from BasicBlocks
 
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from distill import safe_pickle
 from distill.checkpoints import CheckpointError, load_pretrained
+from distill.errors import MissingFile
 from distill.export import atomic_save
 
 # Blocks per stage (layer1..layer4) -> depth, for BasicBlock and Bottleneck ResNets.
@@ -169,6 +176,59 @@ def write_detectron2_pkl(converted: dict, path, meta: dict | None = None) -> Non
     }
     obj = {"model": model, "__author__": "seed-transfer", "matching_heuristics": True, **(meta or {})}
     atomic_save(obj, path, dump=pickle.dump)
+
+
+def read_detectron2_pkl(path) -> dict:
+    """A Detectron2 ``.pkl`` (MoCo's conversion layout and Detectron2's model zoo: ``{"model": {name:
+    array}, "__author__", ...}``; Caffe2's ``{"blobs": {name: array}}`` or a bare ``{name: array}``),
+    read as ``DetectionCheckpointer`` reads it (``encoding="latin1"``) but through the restricted
+    unpickler of :mod:`distill.safe_pickle`: a file naming any other callable is refused, and
+    nothing in it runs. Every weight must be a numpy array, as the checkpointer requires (Caffe2's
+    ``*_momentum`` entries aside, which it drops). Errors are one line naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a Detectron2 weights file: give the .pkl file itself")
+    if not path.is_file():
+        raise MissingFile(f"Detectron2 weights file not found: {path}")
+    try:
+        obj = safe_pickle.load(path, "a weights file", encoding="latin1")
+    except safe_pickle.RefusedPickle:
+        raise
+    # what pickle.load raises for a file cut short or not a pickle at all
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise CheckpointError(f"{path} is truncated or not a pickle ({reason}): copy or convert it again") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} is not a Detectron2 weights file (it holds a {type(obj).__name__}, not a dict)")
+    zoo, weights = _layout(obj)
+    if not isinstance(weights, dict) or not weights:
+        raise CheckpointError(
+            f"{path} is not a Detectron2 weights file (no name -> array mapping; top-level keys {list(obj)[:6]})"
+        )
+    for name, value in weights.items():
+        if not isinstance(value, np.ndarray) and (zoo or not str(name).endswith("_momentum")):
+            raise CheckpointError(
+                f"{path}: weight {name!r} is a {type(value).__name__}, not a numpy array "
+                "(a Detectron2 weights file maps names to numpy arrays)"
+            )
+    return obj
+
+
+def _layout(obj: dict) -> tuple[bool, object]:
+    """(whether ``obj`` is in the model-zoo layout, its name -> array mapping), told apart as
+    ``DetectionCheckpointer`` does: ``model`` and ``__author__``, else Caffe2's ``blobs`` or the dict itself."""
+    zoo = "model" in obj and "__author__" in obj
+    return zoo, obj["model"] if zoo else obj.get("blobs", obj)
+
+
+def copy_detectron2_pkl(path, out_path) -> int:
+    """Check ``path`` with :func:`read_detectron2_pkl` and write what it holds to ``out_path``
+    (atomically). Detectron2's checkpointer unpickles a ``.pkl`` with a plain ``pickle.load``, so it
+    is given this copy, made of checked arrays and strings, never the file itself (which could
+    also change between the check and the load). Returns the number of weights."""
+    obj = read_detectron2_pkl(path)
+    atomic_save(obj, out_path, dump=pickle.dump)
+    return len(_layout(obj)[1])
 
 
 def convert_checkpoint(

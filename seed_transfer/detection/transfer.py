@@ -14,7 +14,7 @@ written) and write the same ``metrics.json``.
 from ..backbones import is_random
 from ..finetune import PreparedWeights, markdown_table, prepare_weights, run_seeds, write_summary
 from ..finetune import summarize as summarize_metrics
-from .convert import convert_checkpoint
+from .convert import convert_checkpoint, copy_detectron2_pkl
 from .plan import DetPlan, DetRequest, make_plan
 
 SUMMARY_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -23,15 +23,18 @@ TASKS = ("bbox", "segm")
 
 
 def prepare_backbone(plan: DetPlan) -> PreparedWeights:
-    """The backbone as the plan's engine loads it: Detectron2 a ``.pkl`` (a given one as it is, any
-    other checkpoint converted into the output folder; none for a random init, Detectron2's own),
-    torchvision the checkpoint itself."""
+    """The backbone as the plan's engine loads it: Detectron2 a ``.pkl`` in the output folder (a
+    given one checked by the restricted unpickler and copied, since Detectron2 unpickles it freely;
+    any other checkpoint converted; none for a random init, Detectron2's own), torchvision the
+    checkpoint itself. A file that cannot be used is refused before anything is written."""
     weights = plan.request.weights
     if plan.engine == "torchvision":
         return PreparedWeights(None if is_random(weights) else str(weights), None)
+    out_file = plan.request.output_dir / "backbone_d2.pkl"
     if not is_random(weights) and str(weights).endswith(".pkl"):
-        return PreparedWeights(str(weights), {"init": "detectron2 pkl"})
-    return prepare_weights(plan.request, plan.request.output_dir / "backbone_d2.pkl", convert_checkpoint)
+        copy_detectron2_pkl(weights, out_file)
+        return PreparedWeights(str(out_file), {"init": "detectron2 pkl"})
+    return prepare_weights(plan.request, out_file, convert_checkpoint)
 
 
 def engine_run_seed(engine: str):
@@ -62,8 +65,8 @@ def transfer(request: DetRequest) -> dict:
     """Fine-tune and evaluate ``request.weights`` for ``request.seeds`` seeds; returns the summary
     (with ``request.only_seed``: that seed's metrics, and no summary is written)."""
     plan = make_plan(request)  # every check, before anything is written
+    backbone = prepare_backbone(plan)  # reads the weights before it writes its file
     request.output_dir.mkdir(parents=True, exist_ok=True)
-    backbone = prepare_backbone(plan)
     run_seed = engine_run_seed(plan.engine)
     per_seed = run_seeds(
         request.output_dir,

@@ -83,7 +83,8 @@ def build_cfg(plan: DetPlan, seed: int, seed_dir, weights_file: str | None):
     the backbone (None: Detectron2's own initialisation), then the plan's norms, schedule and AMP."""
     register_heads()
     cfg = get_cfg()
-    cfg.merge_from_file(str(plan.request.config))
+    # Detectron2's default (allow_unsafe=True) retries a file with !!python tags with yaml.unsafe_load
+    cfg.merge_from_file(str(plan.request.config), allow_unsafe=False)
     cfg.merge_from_list(list(plan.request.opts))
     cfg.MODEL.WEIGHTS = weights_file or ""
     cfg.MODEL.DEVICE = plan.device

@@ -3,8 +3,9 @@
 Reads the YAML files of ``configs/det/`` as Detectron2's ``CfgNode.merge_from_file`` does:
 ``_BASE_`` files first (paths relative to the including file), then the file; string values
 are decoded with ``ast.literal_eval`` (so ``(200,)`` is a tuple, ``BN`` stays a string); every
-key must be a Detectron2 key, with Detectron2's default (``d2_defaults.yaml``) for the keys
-no file sets. ``KEY VALUE`` overrides are applied as ``merge_from_list`` applies them.
+key must be a Detectron2 key, given once per mapping (:func:`distill.config.load_yaml`), with
+Detectron2's default (``d2_defaults.yaml``) for the keys no file sets. ``KEY VALUE`` overrides
+are applied as ``merge_from_list`` applies them.
 
     cfg = load_config("configs/det/trees_R_18_C4_demo.yaml", ["SOLVER.MAX_ITER", "100"])
     cfg.MODEL.RPN.NMS_THRESH   # 0.7, Detectron2's default
@@ -16,9 +17,7 @@ import difflib
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from distill.config import ConfigError
+from distill.config import ConfigError, load_yaml
 from distill.errors import MissingFile
 
 
@@ -70,7 +69,7 @@ def _coerce(key: str, value, default, source: str):
 
 @lru_cache(maxsize=1)
 def _defaults() -> CfgNode:
-    return _node(yaml.safe_load(DEFAULTS_FILE.read_text()))
+    return _node(load_yaml(DEFAULTS_FILE))
 
 
 def _flat_keys(node: dict, prefix: str = "") -> list[str]:
@@ -106,7 +105,7 @@ def _read_with_bases(path: Path, seen: tuple = ()) -> dict:
         raise MissingFile(f"detection config not found: {path}" + (f" (the _BASE_ of {seen[-1]})" if seen else ""))
     if path.resolve() in seen:
         raise ConfigError(f"{path}: _BASE_ files include each other ({' -> '.join(map(str, seen))})")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path) or {}  # a duplicated key or a syntax error: one line naming the file and the lines
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a detection config is a mapping of Detectron2 keys, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)

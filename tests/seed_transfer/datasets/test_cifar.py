@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import fake_trees
+from distill.safe_pickle import RefusedPickle
+from pickle_files import Payload, python2_pickle, write_pickle
 from seed_transfer.datasets import build_dataset
 
 
@@ -53,4 +55,35 @@ def test_a_truncated_cifar_pickle_names_the_file(tmp_path):
     data = (root / "test_batch").read_bytes()
     (root / "test_batch").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=re.escape(f"cifar10: {root / 'test_batch'}: not a complete CIFAR pickle")):
+        build_dataset("cifar10", root, "test")
+
+
+def test_cifar_pickles_as_python2_wrote_them_load(tmp_path):
+    """The official files: cPickle protocol 2, str keys and data as BINSTRING, numpy 1.x names."""
+    root = fake_trees.make_cifar10(tmp_path)
+    for path in root.iterdir():
+        path.write_bytes(python2_pickle(pickle.loads(path.read_bytes())))
+    test = build_dataset("cifar10", root, "test")
+    assert test.classes == ["airplane", "automobile", "bird"] and test.targets.tolist() == [2, 1, 0]
+    assert np.asarray(test[1][0])[5, 9].tolist() == [17, 20, 23]
+
+
+@pytest.mark.parametrize("name, key", [("test_batch", b"data"), ("batches.meta", b"label_names")])
+def test_a_cifar_file_with_a_payload_is_refused_and_never_runs(tmp_path, name, key):
+    root = fake_trees.make_cifar10(tmp_path)
+    marker = tmp_path / "marker"
+    contents = pickle.loads((root / name).read_bytes())
+    write_pickle(root / name, {**contents, key: Payload(marker)})
+    with pytest.raises(RefusedPickle) as refused:
+        build_dataset("cifar10", root, "test")
+    assert str(refused.value) == (
+        f"{root / name}: refused to unpickle 'posix.system': a CIFAR file holds only arrays, numbers and strings"
+    )
+    assert not marker.exists()
+
+
+def test_a_cifar_file_that_is_no_dict_names_the_file(tmp_path):
+    root = fake_trees.make_cifar10(tmp_path)
+    write_pickle(root / "test_batch", [1, 2])
+    with pytest.raises(ValueError, match=re.escape(f"cifar10: {root / 'test_batch'}: expected a dict, found a list")):
         build_dataset("cifar10", root, "test")

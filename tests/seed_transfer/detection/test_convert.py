@@ -2,6 +2,7 @@
 needed). Loading the converted files into Detectron2 models is tested in test_d2_heads.py."""
 
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,19 @@ import pytest
 import torch
 import torchvision
 
+from distill.checkpoints import CheckpointError
+from distill.errors import MissingFile
 from distill.export import export_student
 from distill.models import build_backbone
+from distill.safe_pickle import RefusedPickle
+from pickle_files import Payload, python2_pickle, write_pickle
 from seed_transfer.detection.convert import (
     convert_checkpoint,
     convert_to_detectron2,
+    copy_detectron2_pkl,
     detectron2_settings,
     infer_depth,
+    read_detectron2_pkl,
     write_detectron2_pkl,
 )
 
@@ -216,3 +223,72 @@ def test_cli_reports_every_skipped_key(tmp_path):
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "missing.pth" in bad.stderr
+
+
+# ---------------------------------------------------------------- a given .pkl: restricted unpickler, then a copy
+
+
+def _moco_pkl(model=None) -> dict:
+    """What MoCo's convert-pretrain-to-detectron2.py pickles."""
+    model = model if model is not None else {"stem.conv1.weight": np.ones((4, 3, 7, 7), np.float32)}
+    return {"model": model, "__author__": "MOCO", "matching_heuristics": True}
+
+
+def test_a_moco_pkl_is_read_and_copied_as_it_is(tmp_path):
+    converted, _ = convert_to_detectron2(torchvision.models.resnet18().state_dict())
+    path = write_pickle(tmp_path / "moco_r18.pkl", _moco_pkl(converted))
+    assert copy_detectron2_pkl(path, tmp_path / "out" / "backbone_d2.pkl") == len(converted)
+    with open(tmp_path / "out" / "backbone_d2.pkl", "rb") as f:
+        copied = pickle.load(f, encoding="latin1")  # as DetectionCheckpointer reads it
+    assert copied["__author__"] == "MOCO" and copied["matching_heuristics"] is True
+    assert list(copied["model"]) == list(converted)
+    for name, value in converted.items():
+        np.testing.assert_array_equal(copied["model"][name], value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["backbone_d2.pkl"]  # no temporary left
+
+
+def test_a_caffe2_pkl_from_python2_is_read(tmp_path):
+    """Caffe2's model-zoo layout, pickled by Python 2: ``{"blobs": {...}}``, ``*_momentum`` dropped by Detectron2."""
+    blobs = {"conv1_w": np.ones((64, 3, 7, 7), np.float32), "conv1_w_momentum": 0.9, "res_conv1_bn_s": np.ones(64)}
+    (tmp_path / "R-50.pkl").write_bytes(python2_pickle({"blobs": blobs}))
+    obj = read_detectron2_pkl(tmp_path / "R-50.pkl")
+    assert list(obj["blobs"]) == list(blobs) and obj["blobs"]["conv1_w"].shape == (64, 3, 7, 7)
+
+
+def test_a_pkl_with_a_payload_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "marker"
+    path = write_pickle(tmp_path / "moco.pkl", _moco_pkl({"stem.conv1.weight": Payload(marker)}))
+    with pytest.raises(RefusedPickle) as refused:
+        copy_detectron2_pkl(path, tmp_path / "out" / "backbone_d2.pkl")
+    assert str(refused.value) == (
+        f"{path}: refused to unpickle 'posix.system': a weights file holds only arrays, numbers and strings"
+    )
+    assert "allow_unsafe_pickle" not in str(refused.value)  # no key lets a .pkl run code
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "contents, error",
+    [
+        ([np.ones(3)], "is not a Detectron2 weights file (it holds a list, not a dict)"),
+        ({"model": {}, "__author__": "x"}, "is not a Detectron2 weights file (no name -> array mapping"),
+        (_moco_pkl({"stem.conv1.weight": [1.0, 2.0]}), "weight 'stem.conv1.weight' is a list, not a numpy array"),
+        ({"blobs": {"conv1_w": "text"}}, "weight 'conv1_w' is a str, not a numpy array"),
+    ],
+    ids=["a list", "no weights", "a list as a weight", "text as a blob"],
+)
+def test_a_pkl_detectron2_cannot_load_is_refused_naming_it(tmp_path, contents, error):
+    path = write_pickle(tmp_path / "w.pkl", contents)
+    with pytest.raises(CheckpointError, match=re.escape(f"{path}: {error}" if error.startswith("weight") else error)):
+        read_detectron2_pkl(path)
+
+
+def test_a_truncated_missing_or_folder_pkl_names_the_file(tmp_path):
+    path = write_pickle(tmp_path / "w.pkl", _moco_pkl())
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(CheckpointError, match=re.escape(f"{path} is truncated or not a pickle (")):
+        read_detectron2_pkl(path)
+    with pytest.raises(MissingFile, match=re.escape(f"Detectron2 weights file not found: {tmp_path / 'no.pkl'}")):
+        read_detectron2_pkl(tmp_path / "no.pkl")
+    with pytest.raises(CheckpointError, match="is a directory"):
+        read_detectron2_pkl(tmp_path)

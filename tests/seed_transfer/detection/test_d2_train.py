@@ -1,5 +1,6 @@
 """A few Detectron2 iterations on the real tree tiles, end to end (CPU)."""
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -88,6 +89,26 @@ def test_r18_c4_from_a_student_export_writes_metrics(tmp_path, data_root):
         opts=FAST,
     )
     assert json.dumps(again["summary"]) == json.dumps(summary["summary"])  # (APl may be nan)
+
+
+def test_a_given_pkl_trains_from_its_checked_copy(tmp_path, data_root):
+    """A MoCo-style .pkl: read by the restricted unpickler, copied, and the copy is what Detectron2 loads."""
+    from seed_transfer.detection.convert import convert_checkpoint
+
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    convert_checkpoint(tmp_path / "r18.pth", tmp_path / "given" / "r18.pkl", arch="resnet18")
+    result = run_detection_transfer(
+        str(REPO / "configs/det/trees_R_18_C4_demo.yaml"),
+        str(tmp_path / "given" / "r18.pkl"),
+        tmp_path / "out",
+        data_root=str(data_root),
+        opts=FAST,
+    )
+    assert result["init"] == {"init": "detectron2 pkl"}
+    log = (tmp_path / "out" / "seed0" / "log.txt").read_text()
+    assert (
+        f"Loading from {tmp_path / 'out' / 'backbone_d2.pkl'}" in log and "Reading a file from 'seed-transfer'" in log
+    )
 
 
 @pytest.mark.slow
@@ -195,6 +216,26 @@ def test_too_short_schedule_is_refused_with_the_keys(tmp_path):
         "warmup_iters": 50,
     }
     assert cfg.SOLVER.BASE_LR == 0.01 and cfg.MODEL.RESNETS.NORM == "BN"
+
+
+def test_detectron2_reads_the_config_without_python_tags(tmp_path):
+    """Detectron2's ``merge_from_file`` retries a file with ``!!python`` tags with ``yaml.unsafe_load``
+    unless told not to; make_plan's reader refuses such a file first, and build_cfg also tells it not to."""
+    import yaml
+
+    from seed_transfer.detection.d2.train_net import build_cfg
+    from seed_transfer.detection.plan import DetRequest, make_plan
+
+    plan = make_plan(DetRequest(REPO / "configs/det/trees_R_18_C4_demo.yaml", "random", tmp_path, engine="detectron2"))
+    config, marker = tmp_path / "payload.yaml", tmp_path / "marker"
+    config.write_text(
+        f'_BASE_: {plan.request.config}\nOUTPUT_DIR: !!python/object/apply:os.system ["touch {marker}"]\n'
+    )
+    with pytest.raises(yaml.constructor.ConstructorError, match="python/object/apply:os.system"):
+        build_cfg(
+            dataclasses.replace(plan, request=dataclasses.replace(plan.request, config=config)), 0, tmp_path, None
+        )
+    assert not marker.exists()
 
 
 class _Stopped(Exception):

@@ -68,6 +68,19 @@ def test_bad_config_keys_and_values_are_named(tmp_path):
         load_config(tmp_path / "typo.yaml")
 
 
+def test_a_duplicated_key_or_a_syntax_error_in_a_detection_config_names_the_file_and_lines(tmp_path):
+    """Detectron2's own reader keeps the last of two values silently; the plan reads the file first."""
+    base = REPO / "configs/det/trees_R_18_C4_demo.yaml"
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(f"_BASE_: {base}\nSOLVER:\n  MAX_ITER: 100\n  BASE_LR: 0.01\n  MAX_ITER: 200\n")
+    with pytest.raises(ValueError, match=f"{twice}: key 'MAX_ITER' is given twice in one mapping, at lines 3 and 5"):
+        make_plan(DetRequest(twice, "random", tmp_path / "out", engine="torchvision"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(f"_BASE_: {base}\nSOLVER:\n  STEPS: (300,\n  MAX_ITER: [1\n")
+    with pytest.raises(ValueError, match=f"{broken}, line 5: YAML syntax error"):
+        load_config(broken)
+
+
 def test_model_takes_detectron2_values_where_torchvision_differs():
     plan = make_plan(
         DetRequest(
