@@ -119,7 +119,11 @@ def _no_images(root: str) -> DataError:
 
 
 class ImageFolderImages(Dataset):
-    """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped)."""
+    """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped).
+
+    A bad file (empty, not an image, oversized, truncated) raises PIL's error here; the
+    trainer reads through :class:`distill.bad_images.SkipBadImages`, which skips it.
+    """
 
     def __init__(self, root: str):
         from torchvision.datasets import ImageFolder
@@ -139,6 +143,9 @@ class ImageFolderImages(Dataset):
     def __getitem__(self, index: int) -> Image.Image:
         return self.folder[index][0]
 
+    def image_path(self, index: int) -> str:
+        return self.folder.samples[index][0]
+
     def fingerprint(self) -> str:
         """sha256 of the image paths relative to the root, in index order (not of the pixels)."""
         return _sha256_lines(os.path.relpath(path, self.folder.root) for path, _ in self.folder.samples)
@@ -149,7 +156,8 @@ class FileListImages(Dataset):
 
     Each line is ``<path> [label]``: the label is ignored, blank lines and ``#``
     comments are skipped, paths hold no whitespace. Relative paths are resolved
-    against ``root``, or against the folder of ``file_list`` when ``root`` is None.
+    against ``root``, or against the folder of ``file_list`` when ``root`` is None. A bad
+    or missing file raises PIL's error here; the trainer skips it (:mod:`distill.bad_images`).
     """
 
     def __init__(self, file_list: str, root: str | None = None):
@@ -169,6 +177,9 @@ class FileListImages(Dataset):
 
     def __getitem__(self, index: int) -> Image.Image:
         return _open_rgb(self.paths[index])
+
+    def image_path(self, index: int) -> str:
+        return self.paths[index]
 
     def fingerprint(self) -> str:
         """sha256 of the resolved image paths, in index order (not of the pixels)."""
@@ -290,7 +301,10 @@ class SeededViews(Dataset):
     student see the same image), MoCo 2 (query and key). View v does not depend on
     ``num_views``, so SEED's view and SEED + MoCo's first view of a sample are the same.
     With ``with_index`` an item is ``(views, index)``: the distillation engine needs the
-    dataset index of every sample of a batch (the key of the teacher cache).
+    dataset index of every sample of a batch (the key of the teacher cache). A ``dataset``
+    that skips bad images (:class:`distill.bad_images.SkipBadImages`, which has ``read``)
+    makes it ``(views, index, read_index)``: the item whose image was read, ``index`` itself
+    unless that image is bad; the views are drawn from ``sample_seed`` all the same.
     """
 
     def __init__(self, dataset: Dataset, transform: Callable, num_views: int = 1, with_index: bool = False):
@@ -306,7 +320,8 @@ class SeededViews(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> list[torch.Tensor] | tuple[list[torch.Tensor], int]:
         index, sample_seed = key
-        image = self.dataset[index]
+        read = getattr(self.dataset, "read", None)
+        image, read_index = read(index) if read is not None else (self.dataset[index], index)
         views = []
         python_state = random.getstate()
         try:
@@ -318,7 +333,9 @@ class SeededViews(Dataset):
                     views.append(self.transform(image))
         finally:
             random.setstate(python_state)
-        return (views, index) if self.with_index else views
+        if not self.with_index:
+            return views
+        return (views, index, read_index) if read is not None else (views, index)
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -404,7 +421,8 @@ def build_loader(
     views: SeededViews, sampler: ResumableSampler, batch_size_per_rank: int, num_workers: int, pin_memory: bool
 ) -> DataLoader:
     """Loader of per-rank batches: a list of ``num_views`` tensors, each B x 3 x H x W (with
-    ``views.with_index``: that list and the B dataset indices, an int64 tensor)."""
+    ``views.with_index``: that list and the B dataset indices, an int64 tensor, and, for a
+    dataset that skips bad images, the B indices read)."""
     return DataLoader(
         views,
         batch_size=batch_size_per_rank,

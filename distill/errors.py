@@ -31,7 +31,18 @@ class MissingDependency(UserError, ImportError):
 EXIT_USER_ERROR = 2
 
 
+def user_message(err: BaseException) -> str:
+    """The message of ``err``. One raised in a DataLoader worker reaches the main process with
+    torch's ``Caught <Error> in DataLoader worker process N. Original Traceback ...`` around it,
+    the message after the traceback: that message alone."""
+    text = str(err)
+    qualified = f"\n{type(err).__module__}.{type(err).__qualname__}: "
+    if text.startswith(f"Caught {type(err).__name__} in DataLoader worker") and qualified in text:
+        text = text.rsplit(qualified, 1)[1]
+    return text
+
+
 def report_user_error(err: BaseException) -> int:
     """Print ``error: <message>`` on stderr, on one line; returns the exit status of a user error."""
-    print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+    print(f"error: {' '.join(user_message(err).split())}", file=sys.stderr)
     return EXIT_USER_ERROR

@@ -12,9 +12,9 @@ they are written:
   so that a folder that changed under the same root is found too.
 
 ``--resume`` refuses a config whose fingerprint differs and names every changed key. The
-keys of ``RESUME_FREE`` only say where the run writes, how often, and how fast it goes,
-and may change; so may the teacher keys of a strategy without a teacher. Checkpoints
-written before fingerprints existed are compared on the config keys they saved.
+keys of ``RESUME_FREE`` only say where the run writes, how often, how fast it goes and
+when it gives up, and may change; so may the teacher keys of a strategy without a teacher.
+Checkpoints written before fingerprints existed are compared on the config keys they saved.
 """
 
 import logging
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RESUME_FREE = (
     "data.num_workers",
+    "data.max_bad_images",  # when a run stops; raising it to --resume one that stopped is the point
     "train.output_dir",
     "train.log_every",
     "train.checkpoint_every",

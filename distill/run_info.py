@@ -81,3 +81,11 @@ def write_run_info(output_dir: str | Path, extra: dict | None = None) -> None:
         **(extra or {}),
     }
     (Path(output_dir) / "run_info.json").write_text(json.dumps(info, indent=2))
+
+
+def update_run_info(output_dir: str | Path, entries: dict) -> None:
+    """Set ``entries`` in the ``run_info.json`` of :func:`write_run_info` (what a run learns as it
+    goes, e.g. the bad images it met), keeping the rest."""
+    path = Path(output_dir) / "run_info.json"
+    info = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**info, **entries}, indent=2))

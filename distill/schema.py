@@ -69,6 +69,11 @@ class DataConfig:
     blur: bool = True  # MoCo v2's Gaussian blur (p = 0.5); false for SimCLR teachers
     num_workers: int = 8  # per process
     demo_length: int = 4096  # virtual epoch length of the demo source
+    # Bad images (empty, not an image, truncated, over PIL.Image.MAX_IMAGE_PIXELS) are skipped, each
+    # replaced by the next readable one (distill/bad_images.py), up to this many: < 1 a fraction of
+    # the images, rounded up (0.001: 1282 of ImageNet's 1.28M, and one in any smaller set), >= 1 a
+    # count, 0 none. A few broken downloads change nothing; more mean a wrong or damaged copy.
+    max_bad_images: float = 0.001
 
 
 @dataclass
@@ -159,6 +164,11 @@ class DistillConfig:
             )
         if not 0 < data.crop_scale_min <= 1:
             raise ConfigError(f"data.crop_scale_min={data.crop_scale_min} must be in (0, 1] (MoCo v2: 0.2)")
+        if data.max_bad_images < 0 or (data.max_bad_images >= 1 and not data.max_bad_images.is_integer()):
+            raise ConfigError(
+                f"data.max_bad_images={data.max_bad_images:g}: give a fraction of the images in [0, 1) "
+                f"(e.g. 0.001) or a whole number of images (e.g. 10)"
+            )
 
     def _validate_archs(self) -> None:
         """Unknown architectures are found here, before any data or teacher is loaded."""

@@ -142,6 +142,9 @@ class StampImages(Dataset):
     def __getitem__(self, index: int) -> Image.Image:
         return open_composited(self.root / self.paths[index])
 
+    def image_path(self, index: int) -> Path:
+        return self.root / self.paths[index]
+
     def fingerprint(self) -> str:
         """sha256 of the relative image paths, in index order (not of the pixels): names what item i is."""
         return hashlib.sha256("".join(f"{path}\n" for path in self.paths).encode()).hexdigest()

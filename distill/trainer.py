@@ -13,6 +13,10 @@ file by content, data as measured, ...) must match the new run's (:mod:`distill.
 and the output folder's ``config.yaml`` and ``run_info.json`` are written only once that,
 the data and the method have passed, so a start that fails leaves them as they were.
 
+Bad images (empty, not images, truncated, oversized) do not end a run: they are skipped, each
+replaced by the next readable one, named in the log, ``run_info.json`` and the checkpoint, up to
+``data.max_bad_images`` (:mod:`distill.bad_images`).
+
 With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 (:mod:`distill.teacher_cache`): read where written, computed and written elsewhere;
 :func:`precompute_teacher` (``tools/distill.py --teacher-only``) fills it ahead.
@@ -29,6 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import distributed as du
+from .bad_images import BadImages, open_skipping_bad_images
 from .builder import build_method, build_teacher
 from .config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
@@ -36,7 +41,7 @@ from .errors import DataError
 from .export import export_student, remove_stale_temporaries
 from .metrics_log import MetricsLog
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
-from .run_info import write_run_info
+from .run_info import update_run_info, write_run_info
 from .runtime import (
     CallbackHook,
     PeriodicCheckpoint,
@@ -65,9 +70,19 @@ def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
 
 
-def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, step: int, fingerprint: dict) -> None:
+def save_checkpoint(
+    path: Path,
+    cfg: DistillConfig,
+    method,
+    optimizer,
+    scaler,
+    step: int,
+    fingerprint: dict,
+    bad_images: list[dict] | None = None,
+) -> None:
     """Everything a resumed run continues from (:mod:`distill.runtime.checkpoint`), with the config
-    and the fingerprint it must match (:mod:`distill.resume`)."""
+    and the fingerprint it must match (:mod:`distill.resume`), and the bad images met so far
+    (:meth:`distill.bad_images.BadImages.state`)."""
     save_training_state(
         path,
         step=step,
@@ -76,6 +91,7 @@ def save_checkpoint(path: Path, cfg: DistillConfig, method, optimizer, scaler, s
         scaler=scaler,
         fingerprint=fingerprint,
         config=to_dict(cfg),
+        bad_images=bad_images or [],
     )
 
 
@@ -143,12 +159,18 @@ def build_source(cfg: DistillConfig) -> torch.utils.data.Dataset:
     )
 
 
+def data_name(cfg: DistillConfig) -> str:
+    """The data in messages: ``data.root=/data/train``, ``data.file_list=...`` or ``data.source=demo``."""
+    if cfg.data.root:
+        return f"data.root={cfg.data.root}"
+    return f"data.file_list={cfg.data.file_list}" if cfg.data.file_list else f"data.source={cfg.data.source}"
+
+
 def require_one_batch(cfg: DistillConfig, source: torch.utils.data.Dataset) -> None:
     """A DataError, naming the data and the batch, when ``source`` cannot fill one global batch."""
     if len(source) < cfg.optim.batch_size:
-        where = f"data.root={cfg.data.root}" if cfg.data.root else f"data.source={cfg.data.source}"
         raise DataError(
-            f"{where} holds {len(source)} images, fewer than one batch (optim.batch_size="
+            f"{data_name(cfg)} holds {len(source)} images, fewer than one batch (optim.batch_size="
             f"{cfg.optim.batch_size}): lower optim.batch_size or add images"
         )
 
@@ -197,6 +219,21 @@ def prepare_cache_writes(
     cache.check_disk(epochs, cfg.teacher.cache_dir)
 
 
+def count_bad_images(
+    bad_images: BadImages,
+    indices: torch.Tensor,
+    read_indices: torch.Tensor,
+    step: int | None,
+    out: Path | None,
+    share: bool = True,
+) -> None:
+    """Record the bad images a batch passed over (``share``: as every rank's batch did), in
+    ``out``'s run_info.json too; a DataError once there are more than data.max_bad_images allows."""
+    if bad_images.note(indices, read_indices, step, share=share) and out is not None:
+        update_run_info(out, {"bad_images": bad_images.summary()})
+    bad_images.check()
+
+
 def train(
     cfg: DistillConfig,
     resume: bool = False,
@@ -217,6 +254,7 @@ def train(
 
     source = source if source is not None else build_source(cfg)
     require_one_batch(cfg, source)
+    source, bad_images = open_skipping_bad_images(source, cfg.data.max_bad_images, data_name(cfg))
     fingerprint = training_fingerprint(cfg, source)
     ckpt_path = out / CHECKPOINT_NAME
     checkpoint = read_checkpoint(ckpt_path, cfg, fingerprint) if resume and ckpt_path.exists() else None
@@ -272,6 +310,8 @@ def train(
     step = 0
     if checkpoint is not None:
         step = restore_checkpoint(ckpt_path, checkpoint, cfg, method, optimizer, scaler)
+        bad_images.restore(checkpoint.get("bad_images", []))
+        bad_images.check()  # data.max_bad_images may have been lowered since
         del checkpoint  # its copy of the optimizer state is no longer needed
         log.info("resumed from %s at step %d", ckpt_path, step)
     elif resume:
@@ -280,7 +320,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(ckpt_path, out / STUDENT_NAME)  # what a save killed midway left
         dump_config(cfg, out / CONFIG_NAME)
-        write_run_info(out, {"world_size": world, "device": str(device)})
+        write_run_info(out, {"world_size": world, "device": str(device), "bad_images": bad_images.summary()})
     model = method
     if du.is_distributed():
         # No buffer broadcast each step: the queues are identical on every rank by
@@ -290,7 +330,8 @@ def train(
         )
 
     def run_step(step: int, batch) -> tuple[torch.Tensor, dict]:
-        (views, indices), epoch = batch, step // steps_per_epoch
+        (views, indices, read_indices), epoch = batch, step // steps_per_epoch
+        count_bad_images(bad_images, indices, read_indices, step, out if is_main else None)
         for group in optimizer.param_groups:
             group["lr"] = lrs[step]
         images = [v.to(device, non_blocking=True) for v in views]
@@ -335,7 +376,9 @@ def train(
         progress,
         CallbackHook(after_step=log_scalars),
         PeriodicCheckpoint(
-            lambda done: save_checkpoint(ckpt_path, cfg, method, optimizer, scaler, done, fingerprint),
+            lambda done: save_checkpoint(
+                ckpt_path, cfg, method, optimizer, scaler, done, fingerprint, bad_images.state()
+            ),
             cfg.train.checkpoint_every,
         ),
     ]
@@ -367,6 +410,12 @@ def train(
             },
         )
         log.info("student written to %s", student_path)
+        if bad_images.records:
+            log.info(
+                "%d bad images skipped, of at most %d (data.max_bad_images); run_info.json lists them",
+                len(bad_images.records),
+                bad_images.limit,
+            )
     du.barrier()
     return student_path
 
@@ -393,6 +442,7 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     amp, channels_last = on_cuda and cfg.train.amp, on_cuda and cfg.train.channels_last
     source = build_source(cfg)
     require_one_batch(cfg, source)
+    source, bad_images = open_skipping_bad_images(source, cfg.data.max_bad_images, data_name(cfg))
     per_rank = per_rank_batch(cfg)
     train_sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), du.world_size())
     _, stop_step = schedule_steps(cfg, train_sampler)
@@ -423,7 +473,8 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     with torch.inference_mode():
         for epoch, first in todo.items():
             sampler.set_position(epoch, first)
-            for (images,), indices in loader:
+            for (images,), indices, read_indices in loader:
+                count_bad_images(bad_images, indices, read_indices, None, None, share=False)  # ranks may differ
                 images = images.to(device, non_blocking=True)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)

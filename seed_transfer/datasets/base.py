@@ -4,6 +4,13 @@ Every reader turns one official on-disk layout into a ``ClassificationDataset`` 
 (PIL RGB image, target) pairs. Split files are read and checked when the dataset is
 built; images are opened lazily, except that the first one must exist so that a
 wrong root fails early.
+
+Bad images (an empty, truncated or non-image file, one PIL refuses as a decompression bomb) are refused, not
+skipped: a score over fewer images than the split holds is a score of another test set, and
+the distillation's way (the next readable image in its place) would count one image twice.
+The first bad image read stops the evaluation with a ``DataError`` that names its file (one
+line in the tools, from a DataLoader worker too). The distillation sources skip them instead
+(:mod:`distill.bad_images`).
 """
 
 from collections.abc import Callable, Sequence
@@ -14,7 +21,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from distill.errors import DataError, MissingFile
+from distill.bad_images import READ_ERRORS
+from distill.errors import DataError, MissingFile, UserError
 
 SPLITS = ("train", "val", "trainval", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -140,11 +148,25 @@ class ClassificationDataset(Dataset):
     def load_image(self, index: int) -> Image.Image:
         raise NotImplementedError
 
+    def read_image(self, index: int) -> Image.Image:
+        """``load_image(index)``; a file PIL cannot read is a DataError naming it (never skipped: see
+        the module docstring)."""
+        try:
+            return self.load_image(index)
+        except UserError:  # already says what to fix (a missing file, a layout)
+            raise
+        except READ_ERRORS as err:
+            paths = getattr(self, "image_paths", None)
+            name = f"image {paths[index]}" if paths is not None else f"image {index}"
+            raise DataError(f"{self.info.name}: {name} of the {self.split} split cannot be read "
+                            f"({type(err).__name__}: {err}); an evaluation reads every image of its split, "
+                            f"so replace the file (e.g. from the dataset's archive)") from None
+
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, index: int) -> tuple:
-        image = self.load_image(index)
+        image = self.read_image(index)
         if self.transform is not None:
             image = self.transform(image)
         target = self.targets[index] if self.multilabel else int(self.targets[index])

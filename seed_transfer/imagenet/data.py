@@ -33,7 +33,8 @@ def train_transform(crop: int, mean, std):
 
 
 class _Images(Dataset):
-    """Item i -> the PIL image of ``dataset`` (labels dropped), for :class:`SeededViews`."""
+    """Item i -> the PIL image of ``dataset`` (labels dropped), for :class:`SeededViews`; a bad
+    image is refused, naming it, as every evaluation reader does (:mod:`seed_transfer.datasets.base`)."""
 
     def __init__(self, dataset: ClassificationDataset):
         self.dataset = dataset
@@ -42,7 +43,7 @@ class _Images(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        return self.dataset.load_image(index)
+        return self.dataset.read_image(index)
 
 
 class SeededLabelled(Dataset):

@@ -16,7 +16,7 @@ from distill.config import ConfigError, changed_values, flatten, to_dict
 from .stages import SETTINGS_FILE
 
 RESULT_SECTIONS = ("student", "teacher", "distill", "data", "optim")  # what a finished student depends on
-STUDENT_NEUTRAL = ("data.num_workers", "teacher.cache_dir", "teacher.cache_batch_size")  # ... except these
+STUDENT_NEUTRAL = ("data.num_workers", "data.max_bad_images", "teacher.cache_dir", "teacher.cache_batch_size")
 CLS_SECTIONS = ("data", "features", "linear", "knn", "fewshot")  # a result's protocol (the model is the row's)
 CLS_NEUTRAL = ("features.num_workers", "features.batch_size", "features.cache_dir", "linear.n_jobs")
 
