@@ -81,6 +81,13 @@ def launchable(
         @functools.wraps(main)
         def launching_main(argv=None) -> int:
             given = sys.argv[1:] if argv is None else list(argv)
+            if any(a in ("-h", "--help") for a in given):  # the tool's help, then the launcher's
+                from ..launch.config import launcher_help
+
+                try:
+                    return main(argv)
+                finally:
+                    print("\n" + launcher_help())
             if not any(a == "--launcher" or a.startswith(("--launcher=", "launcher.")) for a in given):
                 return main(argv)  # as typed (None: sys.argv), e.g. for the command line a report records
             return run_cli(_launch, tool, given, main, config_cls, output_key, dag)

@@ -5,9 +5,11 @@
         launcher.partition=learnlab launcher.time_min=4320 data.root=...
 
 - ``local``: in this process (the default; under ``torchrun`` every rank runs it this way);
-- ``torchrun``: ``gpus_per_node`` processes on this machine through ``torch.distributed.run``
-  (one node; for several, start ``torchrun --nnodes`` on each node yourself, see the README);
-- ``slurm``: a SLURM job through submitit, ``nodes`` x ``gpus_per_node`` tasks (one per GPU),
+- ``torchrun``: ``tasks_per_node`` (default: ``gpus_per_node``, else 1) processes on this machine
+  through ``torch.distributed.run`` (one node; for several, start ``torchrun --nnodes`` on each
+  node yourself, see the README);
+- ``slurm``: a SLURM job through submitit, ``nodes`` x ``tasks_per_node`` tasks (one per GPU when
+  ``gpus_per_node`` asks for GPUs; without it no GPU is asked, so CPU partitions take it),
   requeued with ``--resume`` on SLURM's pre-timeout or preemption signal, at most
   ``max_requeues`` times. ``executor: local`` runs the same job as local processes through
   submitit (a workstation, the tests); ``debug`` runs it in this process.
@@ -27,7 +29,10 @@ DAG_KEYS = ("max_jobs",)  # keys of the command line's launcher that a DAG reads
 class LauncherConfig:
     launcher: str = "local"  # local | torchrun | slurm
     nodes: int = 1  # machines of the job (slurm); torchrun here runs one
-    gpus_per_node: int = 1  # one process (task) per GPU; on the CPU, processes per node
+    # GPUs asked of SLURM per node (sbatch --gpus-per-node), one process (task) each; null: no GPU is
+    # asked, so a CPU partition takes the job (one task per node unless tasks_per_node says otherwise)
+    gpus_per_node: int | None = None
+    tasks_per_node: int | None = None  # processes per node; null: one per GPU (gpus_per_node), else 1
     cpus_per_task: int = 8  # CPUs of each process: its data-loading workers and itself
     mem_gb: float | None = None  # memory per node; None: the partition's default
     partition: str | None = None  # SLURM partition (sbatch --partition)
@@ -48,9 +53,15 @@ class LauncherConfig:
             raise ConfigError(f"launcher.launcher: {self.launcher!r} is not one of {', '.join(LAUNCHERS)}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"launcher.executor: {self.executor!r} is not one of {', '.join(EXECUTORS)}")
-        for key in ("nodes", "gpus_per_node", "cpus_per_task", "time_min"):
+        for key in ("nodes", "cpus_per_task", "time_min"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"launcher.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("gpus_per_node", "tasks_per_node"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(
+                    f"launcher.{key} must be at least 1, or null (gpus_per_node: no GPU; tasks_per_node: one "
+                    f"per GPU), got {getattr(self, key)}"
+                )
         if self.max_jobs is not None and self.max_jobs < 1:
             raise ConfigError(f"launcher.max_jobs must be at least 1 (or null: no limit), got {self.max_jobs}")
         if self.max_requeues < 0:
@@ -59,8 +70,49 @@ class LauncherConfig:
             raise ConfigError(f"launcher.signal_delay_s must lie in [0, time_min * 60), got {self.signal_delay_s}")
 
     @property
+    def tasks(self) -> int:
+        """Processes per node: ``tasks_per_node``, else one per GPU, else 1."""
+        return self.tasks_per_node or self.gpus_per_node or 1
+
+    @property
     def world_size(self) -> int:
-        return self.nodes * self.gpus_per_node
+        return self.nodes * self.tasks
+
+
+# one line per key, for every launchable tool's --help (launcher_help); a test keeps it complete
+KEY_HELP = {
+    "launcher": "local (here) | torchrun (this machine's GPUs) | slurm (a SLURM job through submitit)",
+    "nodes": "machines of the job (slurm)",
+    "gpus_per_node": "GPUs asked per node, one task each; leave it out on a CPU partition",
+    "tasks_per_node": "processes per node (default: one per GPU, else 1)",
+    "cpus_per_task": "CPUs (and torch threads) of each process",
+    "mem_gb": "memory per node (default: the partition's)",
+    "partition": "SLURM partition",
+    "account": "SLURM account",
+    "qos": "SLURM quality of service",
+    "time_min": "wall-clock limit of one job; a longer run requeues itself",
+    "job_name": "default: the tool's name",
+    "max_requeues": "preemptions + timeouts a job may requeue itself after, then it fails",
+    "signal_delay_s": "SLURM's pre-timeout signal (USR2) comes this long before the limit",
+    "executor": "slurm | local (submitit's local processes) | debug (in this process)",
+    "max_jobs": "a pipeline's DAG (compare, ablate): at most this many jobs at once",
+}
+
+
+def launcher_help() -> str:
+    """The launcher section of a launchable tool's ``--help``: the flag and every ``launcher.<key>``."""
+    defaults = LauncherConfig()
+    lines = [
+        "launcher (where the run runs; --launcher local|torchrun|slurm, then launcher.<key>=value):",
+        "  python tools/<tool>.py --config ... --launcher slurm launcher.partition=<p> launcher.time_min=4320",
+    ]
+    for f in fields(LauncherConfig):
+        if f.name != "launcher":
+            value = getattr(defaults, f.name)
+            lines.append(
+                f"  launcher.{f.name}={'null' if value is None else value}".ljust(34) + f"  {KEY_HELP[f.name]}"
+            )
+    return "\n".join(lines)
 
 
 def check_launcher_keys(keys: dict, where: str) -> None:

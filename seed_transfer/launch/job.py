@@ -26,7 +26,7 @@ class CommandJob(submitit.helpers.Checkpointable):
     """``fn(argv)`` as one task of a job; ``fn`` returns an exit status (a tool's ``main``).
 
     ``fn``: ``"package.module:function"`` (imported in the job, so nothing but strings is
-    pickled) or a callable that pickles. With several tasks (``nodes`` x ``gpus_per_node``),
+    pickled) or a callable that pickles. With several tasks (``nodes`` x ``tasks_per_node``),
     each task gets the variables ``torchrun`` would set (``RANK``, ``LOCAL_RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``) before ``fn`` runs, so
     :func:`distill.distributed.init_from_env` joins them into one process group.

@@ -30,7 +30,7 @@ def check(cfg: LauncherConfig) -> None:
     if cfg.launcher == "torchrun" and cfg.nodes != 1 and "WORLD_SIZE" not in os.environ:
         raise ConfigError(
             f"launcher: torchrun starts one node from here (launcher.nodes={cfg.nodes}): on each node "
-            f"run torchrun --nnodes {cfg.nodes} --node_rank <i> --nproc_per_node {cfg.gpus_per_node} "
+            f"run torchrun --nnodes {cfg.nodes} --node_rank <i> --nproc_per_node {cfg.tasks} "
             f"--master_addr <node 0> --master_port <port> -m {ENTRY_MODULE} <package.module:main> "
             f"<arguments> (or use --launcher slurm)"
         )
@@ -64,11 +64,12 @@ def slurm_executor(cfg: LauncherConfig, folder: Path, name: str):
         slurm_max_num_timeout=cfg.max_requeues,
         local_max_num_timeout=cfg.max_requeues,
     )
+    gpus = {"gpus_per_node": cfg.gpus_per_node} if cfg.gpus_per_node else {}  # none asked: CPU partitions
     executor.update_parameters(
         name=name,
         nodes=cfg.nodes,
-        tasks_per_node=cfg.gpus_per_node,
-        gpus_per_node=cfg.gpus_per_node,
+        tasks_per_node=cfg.tasks,
+        **gpus,
         cpus_per_task=cfg.cpus_per_task,
         mem_gb=cfg.mem_gb,
         timeout_min=cfg.time_min,
@@ -84,7 +85,7 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
     """Run ``fn(argv)`` (``fn``: ``"package.module:function"``, a tool's ``main``) as ``cfg`` says.
 
     - ``local``: here; returns what ``fn`` returns (the exit status);
-    - ``torchrun``: ``gpus_per_node`` processes of ``python -m torch.distributed.run --standalone``
+    - ``torchrun``: ``tasks`` processes of ``python -m torch.distributed.run --standalone``
       (``fn`` must be a ``"package.module:function"`` string); returns their exit status;
     - ``slurm``: submits one job (:class:`~seed_transfer.launch.job.CommandJob`) with its folder
       at ``<output_dir>/submitit``, prints its id and log paths, and returns the submitit job
@@ -98,20 +99,50 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
         return resolve(fn)(argv)
     if cfg.launcher == "torchrun":
         return _torchrun(fn, argv, cfg)
+    import submitit
+
     from .job import CommandJob  # imports submitit
 
     name = cfg.job_name or fn_name(fn).rpartition(":")[0].rpartition(".")[2]
     executor = slurm_executor(cfg, Path(output_dir) / SUBMITIT_FOLDER, name)
-    job = executor.submit(CommandJob(fn, argv, cfg.max_requeues, threads=cfg.cpus_per_task))
+    try:
+        job = executor.submit(CommandJob(fn, argv, cfg.max_requeues, threads=cfg.cpus_per_task))
+    except submitit.core.utils.FailedJobError as err:  # sbatch refused the request
+        raise UserError(refusal_line(str(err), cfg)) from None
     where = "SLURM" if cfg.executor == "slurm" else f"submitit's {cfg.executor} executor"
     print(
-        f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.gpus_per_node} process(es)) to {where}\n"
+        f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.tasks} process(es)) to {where}\n"
         f"  follow: tail -f {job.paths.stdout} {job.paths.stderr}"
         + (" (task 0; one pair of files per task)" if cfg.world_size > 1 else "")
         + (f"\n  status: squeue -j {job.job_id}   cancel: scancel {job.job_id}" if cfg.executor == "slurm" else ""),
         flush=True,
     )
     return job
+
+
+# sbatch's complaint -> the launcher keys that set what it complains about
+REFUSAL_KEYS = {
+    "gres": "launcher.gpus_per_node (leave it out on a CPU partition)",
+    "partition": "launcher.partition",
+    "time limit": "launcher.time_min",
+    "memory": "launcher.mem_gb",
+    "account": "launcher.account",
+    "qos": "launcher.qos",
+    "node count": "launcher.nodes",
+    "cpu count": "launcher.cpus_per_task or launcher.tasks_per_node",
+}
+
+
+def refusal_line(stderr: str, cfg: LauncherConfig) -> str:
+    """One line for a job that ``sbatch`` refused: its own message and the launcher key to change."""
+    message = next((ln.strip() for ln in stderr.splitlines() if "error" in ln.lower()), stderr.strip()[:300])
+    keys = [key for word, key in REFUSAL_KEYS.items() if word in message.lower()]
+    hint = keys[0] if keys else "the launcher.<key>=value settings (partition, gpus_per_node, time_min, mem_gb)"
+    return (
+        f"SLURM refused the job ({message}): change {hint}; asked for {cfg.nodes} node(s) x {cfg.tasks} task(s)"
+        + (f", {cfg.gpus_per_node} GPU(s) per node" if cfg.gpus_per_node else ", no GPU")
+        + (f", partition {cfg.partition}" if cfg.partition else "")
+    )
 
 
 def _torchrun(fn: str | Callable, argv: list[str], cfg: LauncherConfig) -> int:
@@ -124,7 +155,7 @@ def _torchrun(fn: str | Callable, argv: list[str], cfg: LauncherConfig) -> int:
         "-m",
         "torch.distributed.run",
         "--standalone",
-        f"--nproc_per_node={cfg.gpus_per_node}",
+        f"--nproc_per_node={cfg.tasks}",
         "-m",
         ENTRY_MODULE,
         fn,

@@ -10,8 +10,9 @@ def test_launcher_overrides_are_split_from_the_tools_and_typed():
     )
     assert rest == ["optim.epochs=2", "data.root=/x"]
     cfg = load_launcher_config("slurm", ours)
-    assert (cfg.launcher, cfg.nodes, cfg.partition, cfg.gpus_per_node) == ("slurm", 2, "learnlab", 1)
-    assert cfg.world_size == 2
+    # no GPU asked unless the user asks: a CPU partition takes the default job
+    assert (cfg.launcher, cfg.nodes, cfg.partition, cfg.gpus_per_node) == ("slurm", 2, "learnlab", None)
+    assert cfg.tasks == 1 and cfg.world_size == 2
     assert load_launcher_config(None, []) == LauncherConfig()
 
 
@@ -43,3 +44,41 @@ def test_a_tools_command_line_loses_the_launchers_options_only():
     assert split_launcher_argv(["--config", "c.yaml"]) == (None, ["--config", "c.yaml"])
     with pytest.raises(ConfigError, match="--launcher needs a value"):
         split_launcher_argv(["--config", "c.yaml", "--launcher"])
+
+
+def test_tasks_per_node_default_to_one_per_gpu_else_one():
+    assert load_launcher_config("slurm", ["gpus_per_node=8"]).tasks == 8
+    assert load_launcher_config("slurm", ["tasks_per_node=2"]).tasks == 2  # 2 CPU processes, no GPU
+    assert load_launcher_config("slurm", ["gpus_per_node=4", "tasks_per_node=1", "nodes=2"]).world_size == 2
+    with pytest.raises(ConfigError, match="launcher.gpus_per_node must be at least 1, or null"):
+        load_launcher_config("slurm", ["gpus_per_node=0"])
+
+
+def test_every_launcher_key_has_a_help_line_and_every_launchable_tool_shows_them():
+    import subprocess
+    import sys
+    from dataclasses import fields
+    from pathlib import Path
+
+    from seed_transfer.launch.config import KEY_HELP, launcher_help
+
+    assert set(KEY_HELP) == {f.name for f in fields(LauncherConfig)}
+    assert "launcher.gpus_per_node=null" in launcher_help()
+    repo = Path(__file__).resolve().parents[3]
+    for tool in ("distill", "transfer_det", "transfer_seg", "eval_linear", "compare", "ablate", "eval_semisup"):
+        result = subprocess.run(
+            [sys.executable, str(repo / "tools" / f"{tool}.py"), "--help"], capture_output=True, text=True
+        )
+        assert result.returncode == 0 and "--launcher local|torchrun|slurm" in result.stdout, tool
+        assert "launcher.max_requeues=3" in result.stdout, tool
+
+
+def test_an_sbatch_refusal_becomes_one_line_naming_the_key():
+    from seed_transfer.launch.submit import refusal_line
+
+    cfg = load_launcher_config("slurm", ["gpus_per_node=1", "partition=cpu"])
+    line = refusal_line("sbatch: error: Invalid generic resource (gres) specification\n", cfg)
+    assert line.startswith("SLURM refused the job (sbatch: error: Invalid generic resource (gres) specification)")
+    assert "launcher.gpus_per_node" in line and "1 GPU(s) per node, partition cpu" in line and "\n" not in line
+    line = refusal_line("sbatch: error: invalid partition specified: gpu\n", load_launcher_config("slurm", []))
+    assert "change launcher.partition" in line and "no GPU" in line

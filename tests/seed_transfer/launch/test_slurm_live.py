@@ -1,0 +1,137 @@
+"""Against a live SLURM cluster (``bash tools/slurm_cluster.sh start``: slurmctld + slurmd on this
+machine, partitions ``low`` and ``high``): real ``sbatch``, real preemption and time-limit signals,
+real requeues. Marked ``slurm``; without a cluster they skip with one line saying how to start it,
+except where ``SEED_REQUIRE_SLURM=1`` (``.ci/run`` sets it after starting the cluster), where they fail.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill.checkpoints import safe_load
+from seed_transfer.launch import load_launcher_config, submit
+from tiny import make_image_folder
+from tiny_job import main as tiny_main
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+pytestmark = pytest.mark.slurm
+THREADS = f"cpus_per_task={torch.get_num_threads()}"  # the direct run's thread count: the same arithmetic
+
+
+def _conf() -> str | None:
+    if os.environ.get("SLURM_CONF"):
+        return os.environ["SLURM_CONF"]
+    conf = Path(os.environ.get("SEED_SLURM_DIR", "/tmp/seed-slurm")) / "slurm.conf"
+    return str(conf) if conf.is_file() else None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    conf = _conf()
+    env = {**os.environ, **({"SLURM_CONF": conf} if conf else {})}
+    up = shutil.which("sinfo") and subprocess.run(["sinfo", "-h"], env=env, capture_output=True).returncode == 0
+    if not up:
+        why = "no live SLURM cluster: start one with `bash tools/slurm_cluster.sh start` (root + apt-get)"
+        if os.environ.get("SEED_REQUIRE_SLURM") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def slurm_env(cluster, monkeypatch):
+    """SLURM_CONF for sbatch, and PYTHONPATH for the jobs (tiny_job here, train_worker in tests/distill)."""
+    for key in ("SLURM_CONF",):
+        if key in cluster:
+            monkeypatch.setenv(key, cluster[key])
+    paths = [str(HERE), str(HERE.parents[1] / "distill"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("images"), classes=2, per_class=8)  # 2 steps/epoch
+
+
+@pytest.fixture(scope="module")
+def direct(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("direct")
+    assert tiny_main([str(data_root), str(out)]) == 0
+    return out
+
+
+def assert_same_student(out: Path, reference: Path) -> None:
+    ours, theirs = (safe_load(p / "student.pth")["state_dict"] for p in (out, reference))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def squeue(job_id: str) -> str:
+    """The job's state as squeue shows it ("" once it has left the queue)."""
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_a_job_on_the_real_queue_makes_the_direct_runs_student(tmp_path, data_root, direct, capsys):
+    cfg = load_launcher_config("slurm", ["time_min=10", "max_requeues=1", THREADS])
+    job = submit("tiny_job:main", [str(data_root), str(tmp_path / "run")], cfg, tmp_path)
+    printed = capsys.readouterr().out
+    assert "to SLURM" in printed and f"squeue -j {job.job_id}" in printed  # a real SLURM job id
+    assert job.result() == 0, job.stderr()
+    assert_same_student(tmp_path / "run", direct)
+
+
+def test_a_refused_submission_is_one_line_naming_the_launcher_key(tmp_path):
+    # a GPU asked of a CPU-only cluster: sbatch refuses it
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools/distill.py"), "--config", str(REPO / "configs/distill/demo.yaml"),
+         "--launcher", "slurm", "launcher.gpus_per_node=1", f"train.output_dir={tmp_path / 'run'}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert last.startswith("error: SLURM refused the job") and "launcher.gpus_per_node" in last
+
+
+def test_preemption_by_a_higher_partition_checkpoints_requeues_and_ends_as_an_uninterrupted_run(
+    tmp_path, data_root, direct
+):
+    out = tmp_path / "run"
+    cfg = load_launcher_config("slurm", ["partition=low", "time_min=120", "max_requeues=2", THREADS])
+    job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
+    wait_for((out / "waiting.pid").exists, 180, "the job to reach step 5")
+    # a job of the high partition that needs every CPU of the node preempts it
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "blocker.out"),
+         "--wrap", "sleep 3"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert job.result() == 0, job.stderr()
+    assert squeue(blocker) == ""  # it ran while the preempted job waited
+    assert_same_student(out, direct)
+    log = job.stderr()
+    assert "checkpoint saved after step 5 on the signal" in log
+    assert "resumed from" in log and "requeued (1 of at most 2)" in log
+
+
+def test_the_time_limits_early_signal_requeues_instead_of_killing(tmp_path, data_root, direct):
+    # a 2-minute limit with the signal 100 s before it: SLURM sends USR2 about 20-50 s in
+    out = tmp_path / "run"
+    cfg = load_launcher_config("slurm", ["time_min=2", "signal_delay_s=100", "max_requeues=2", THREADS])
+    job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
+    assert job.result() == 0, job.stderr()
+    assert_same_student(out, direct)
+    assert "checkpoint saved after step 5 on the signal" in job.stderr()
