@@ -23,6 +23,7 @@ With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 """
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -37,11 +38,12 @@ from .bad_images import BadImages, open_skipping_bad_images
 from .builder import build_method, build_teacher
 from .config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
-from .errors import DataError
+from .errors import DataError, UserError
 from .export import export_student, remove_stale_temporaries
 from .metrics_log import MetricsLog
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .run_info import update_run_info, write_run_info
+from .run_lock import run_lock
 from .runtime import (
     CallbackHook,
     PeriodicCheckpoint,
@@ -234,17 +236,54 @@ def count_bad_images(
     bad_images.check()
 
 
+RUN_FILES = (CHECKPOINT_NAME, STUDENT_NAME, CONFIG_NAME, "metrics.csv", "run_info.json")  # what --overwrite removes
+
+
+def check_not_overwriting(out: Path, resume: bool, overwrite: bool) -> None:
+    """A folder that holds a run (a checkpoint or a student) is continued (``resume``) or started
+    over (``overwrite``: its run files are removed) only when asked; otherwise one line says how."""
+    found = [name for name in (CHECKPOINT_NAME, STUDENT_NAME) if (out / name).exists()]
+    if not found or resume:
+        return
+    if not overwrite:
+        raise UserError(
+            f"{out} already holds a run ({', '.join(found)}): continue it with --resume, start it over "
+            f"with --overwrite (removes {', '.join(RUN_FILES)}), or give another train.output_dir"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    log.warning("--overwrite: removed the run in %s; starting over", out)
+
+
 def train(
     cfg: DistillConfig,
     resume: bool = False,
     method: nn.Module | None = None,
     source: torch.utils.data.Dataset | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Run (or continue) the distillation of ``cfg``; returns the exported student's path.
 
     ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data). With
     ``teacher.cache_dir``, a run whose every step is in the teacher cache builds no teacher.
+    The output folder is locked while the run writes it (:mod:`distill.run_lock`: a second
+    process on it stops), and a run already there is continued (``resume``) or started over
+    (``overwrite``) only when asked (:func:`check_not_overwriting`).
     """
+    out = Path(cfg.train.output_dir)
+    main = int(os.environ.get("RANK", "0")) == 0  # before the process group: rank 0 holds the lock
+    with run_lock(out, "distillation", enabled=main):
+        if main:
+            check_not_overwriting(out, resume, overwrite)
+        return _train(cfg, resume, method, source)
+
+
+def _train(
+    cfg: DistillConfig,
+    resume: bool,
+    method: nn.Module | None,
+    source: torch.utils.data.Dataset | None,
+) -> Path:
     device = du.init_from_env()
     world, is_main = du.world_size(), du.is_main_process()
     per_rank = per_rank_batch(cfg)

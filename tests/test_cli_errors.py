@@ -6,6 +6,7 @@ import ast
 import importlib
 import importlib.util
 import pickle
+import os
 import subprocess
 import sys
 import tomllib
@@ -564,3 +565,37 @@ def test_the_run_folder_of_a_launched_tool_comes_from_its_config():
         == "outputs/compare/demo"
     )
     assert str(run_folder("transfer_det", ["--config", "x.yaml"], None, "output_dir")) == "outputs/transfer_det"
+
+
+def test_distill_never_overwrites_a_run_unasked(tmp_path, bad):
+    import json as _json
+
+    out = tmp_path / "run"
+    first = run_tool("distill.py", *distill_args(bad, out), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (out / "checkpoint.pth").read_bytes()
+    again = run_tool("distill.py", *distill_args(bad, out), cwd=tmp_path)  # the same command, re-typed
+    assert_one_line_error(again, f"{out} already holds a run (checkpoint.pth, student.pth)", "--resume", "--overwrite")
+    assert (out / "checkpoint.pth").read_bytes() == before and not (out / ".lock").exists()
+    over = run_tool("distill.py", *distill_args(bad, out), "--overwrite", cwd=tmp_path)
+    assert over.returncode == 0 and "--overwrite: removed the run" in over.stderr
+    assert (out / "metrics.csv").read_text().count("step") == 1  # one header: the old log was removed
+    # a live process holding the folder: a second writer stops, naming it; a dead one's lock is taken over
+    (out / ".lock").write_text(_json.dumps({"host": __import__("socket").gethostname(), "pid": os.getpid()}))
+    held = run_tool("distill.py", *distill_args(bad, out), "--resume", cwd=tmp_path)
+    assert_one_line_error(held, f"{out.resolve()} is in use by a run (process {os.getpid()} on", "delete")
+    gone_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone_pid.wait()
+    (out / ".lock").write_text(_json.dumps({"host": __import__("socket").gethostname(), "pid": gone_pid.pid}))
+    resumed = run_tool("distill.py", *distill_args(bad, out), "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0 and "taking over a stale lock" in resumed.stderr
+    assert not (out / ".lock").exists()
+
+
+def test_convert_refuses_to_write_over_its_input(tmp_path):
+    weights = tmp_path / "student.pth"
+    torch.save({"state_dict": torchvision.models.resnet18().state_dict()}, weights)
+    before = weights.read_bytes()
+    result = run_tool("convert_to_d2.py", weights, weights, cwd=tmp_path)
+    assert_one_line_error(result, "student.pth is the input: give the converted weights another name")
+    assert weights.read_bytes() == before

@@ -11,14 +11,18 @@ converted, and the Detectron2 settings the weights need.
 
 import json
 import sys
+from pathlib import Path
 
 from distill.checkpoints import LAYOUTS
+from distill.errors import UserError
 
 from ..detection.convert import convert_checkpoint
 from .common import build_parser, run_cli
 
 
 def _run(args) -> int:
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise UserError(f"{args.output} is the input: give the converted weights another name, e.g. student_d2.pkl")
     report = convert_checkpoint(args.input, args.output, args.arch, args.layout, args.allow_unsafe_pickle)
     print(
         f"{args.input} ({report['layout']}, {report['arch']}, ResNet-{report['depth']}): "

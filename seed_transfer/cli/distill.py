@@ -29,6 +29,11 @@ def parse_args(argv=None):
         overrides="key=value config overrides, e.g. optim.epochs=100",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a train.output_dir that holds a run (removes its checkpoint and student)",
+    )
+    parser.add_argument(
         "--teacher-only",
         action="store_true",
         help="fill teacher.cache_dir with the teacher's embeddings of every epoch's views; no student",
@@ -41,7 +46,7 @@ def _run(args) -> int:
     if args.teacher_only:
         print(f"teacher cache: {precompute_teacher(cfg)}")
         return 0
-    student = train(cfg, resume=args.resume)
+    student = train(cfg, resume=args.resume, overwrite=args.overwrite)
     print(f"student backbone: {student}")
     return 0
 

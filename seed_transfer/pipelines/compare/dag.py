@@ -20,6 +20,8 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+from distill.run_lock import run_lock
+
 from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
@@ -121,12 +123,13 @@ def run_compare_dag(
     plan = resolve(cfg)
     check_not_stale(cfg, plan)
     resources = launchers(cfg, launcher)
-    register(cfg)  # the design, fixed before the first job
-    write_job_config(cfg, cfg.output_dir)
-    records = run_nodes(
-        nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
-    )
-    return run_compare(cfg, command, jobs=job_seconds(records), started=started)
+    with run_lock(cfg.output_dir, "comparison (its job graph)"):  # the report pass re-enters it
+        register(cfg)  # the design, fixed before the first job
+        write_job_config(cfg, cfg.output_dir)
+        records = run_nodes(
+            nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
+        )
+        return run_compare(cfg, command, jobs=job_seconds(records), started=started)
 
 
 def run_job(argv: list[str]) -> int:

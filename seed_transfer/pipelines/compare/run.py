@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from distill.config import dump_config, resolve_path
+from distill.run_lock import run_lock
 
 from ...backbones import PIXELS
 from ...classification import report as cls_report
@@ -297,7 +298,12 @@ def run_compare(
     plan = resolve(cfg)  # every sub-config checked before anything is written or run
     out = Path(cfg.output_dir)
     check_not_stale(cfg, plan)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out, "comparison"):  # one writer: a second invocation on the folder stops
+        return _run_stages(cfg, plan, command, jobs, tic)
+
+
+def _run_stages(cfg: CompareConfig, plan: ComparePlan, command: str | None, jobs: dict | None, tic: float) -> dict:
+    out = Path(cfg.output_dir)
     register(cfg)  # the design, fixed by the folder's first invocation
     dump_config(cfg, out / "config.yaml")
     stages = Stages(out / "stages.json", jobs)
