@@ -166,20 +166,25 @@ def test_distill_resume_from_a_truncated_checkpoint(bad, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pth"]
 
 
-def test_transfer_cls_missing_dataset_root(tmp_path):
-    out = tmp_path / "out"
-    result = run_tool(
+def run_random_probe(tmp_path: Path, dataset: str, root: Path, out: Path) -> subprocess.CompletedProcess:
+    """transfer_cls of a random ResNet-18 on ``dataset`` at ``root`` (no feature cache)."""
+    return run_tool(
         "transfer_cls.py",
         "--config",
         REPO / "configs/transfer/cls/linear.yaml",
         "model.weights=random",
         "model.arch=resnet18",
-        "data.name=imagefolder",
-        f"data.root={tmp_path / 'nowhere'}",
+        f"data.name={dataset}",
+        f"data.root={root}",
         f"output_dir={out}",
         "features.cache_dir=null",
         cwd=tmp_path,
     )
+
+
+def test_transfer_cls_missing_dataset_root(tmp_path):
+    out = tmp_path / "out"
+    result = run_random_probe(tmp_path, "imagefolder", tmp_path / "nowhere", out)
     assert_one_line_error(result, f"expected the train folder {tmp_path / 'nowhere'}/train")
     assert not out.exists()
 
@@ -241,18 +246,7 @@ def test_transfer_cls_refuses_a_cifar_batch_with_a_payload(tmp_path):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         write_pickle(root / name, {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]})
     batch = write_pickle(root / "data_batch_1", {b"data": Payload(marker), b"labels": [0, 1]})
-    result = run_tool(
-        "transfer_cls.py",
-        "--config",
-        REPO / "configs/transfer/cls/linear.yaml",
-        "model.weights=random",
-        "model.arch=resnet18",
-        "data.name=cifar10",
-        f"data.root={tmp_path / 'data'}",
-        f"output_dir={out}",
-        "features.cache_dir=null",
-        cwd=tmp_path,
-    )
+    result = run_random_probe(tmp_path, "cifar10", tmp_path / "data", out)
     assert_one_line_error(result, f"{batch}: refused to unpickle 'posix.system': a CIFAR file holds only arrays")
     assert not marker.exists() and not out.exists()
 

@@ -12,24 +12,10 @@ import torch
 
 from distill.checkpoints import safe_load
 from seed_transfer.launch import load_launcher_config, submit
-from tiny import make_image_folder
-from tiny_job import main as tiny_main
 
 HERE = Path(__file__).parent
 # a job runs torch on cpus_per_task threads; the same count as the direct run here, so the same arithmetic
 LOCAL_JOB = ["executor=local", "max_requeues=2", "time_min=10", f"cpus_per_task={torch.get_num_threads()}"]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("images"), classes=2, per_class=8)  # 2 steps/epoch
-
-
-@pytest.fixture(scope="module")
-def direct(tmp_path_factory, data_root):
-    out = tmp_path_factory.mktemp("direct")
-    assert tiny_main([str(data_root), str(out)]) == 0
-    return out
 
 
 @pytest.fixture(autouse=True)

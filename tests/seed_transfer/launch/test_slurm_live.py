@@ -16,8 +16,6 @@ import torch
 
 from distill.checkpoints import safe_load
 from seed_transfer.launch import load_launcher_config, submit
-from tiny import make_image_folder
-from tiny_job import main as tiny_main
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -53,18 +51,6 @@ def slurm_env(cluster, monkeypatch):
             monkeypatch.setenv(key, cluster[key])
     paths = [str(HERE), str(HERE.parents[1] / "distill"), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("images"), classes=2, per_class=8)  # 2 steps/epoch
-
-
-@pytest.fixture(scope="module")
-def direct(tmp_path_factory, data_root):
-    out = tmp_path_factory.mktemp("direct")
-    assert tiny_main([str(data_root), str(out)]) == 0
-    return out
 
 
 def assert_same_student(out: Path, reference: Path) -> None:
