@@ -237,10 +237,14 @@ def changed_values(saved: dict, current: dict, skip=None, show=None) -> list[str
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
-    """Defaults of ``cls``, then the YAML file (with its bases), then ``key=value`` overrides."""
+    """Defaults of ``cls``, then the YAML file (with its bases), then ``key=value`` overrides; every
+    number checked (:mod:`distill.value_ranges`), then the config's own ``validate()``."""
     data = _read_yaml(Path(path)) if path else {}
     data = _merge(data, parse_overrides(list(overrides)))
     cfg = from_dict(cls, data)
+    from .value_ranges import check_values  # it imports this module
+
+    check_values(cfg)  # finite numbers, each in the range its schema declares
     validate = getattr(cfg, "validate", None)
     if validate is not None:
         validate()

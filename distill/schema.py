@@ -4,8 +4,11 @@ YAML files in ``configs/distill/`` override these; every key is documented here 
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from .config import ConfigError
+from .vit import POOLS as VIT_POOLS
+from .value_ranges import ANY, above, at_least, within
 
 STRATEGIES = ("seed", "moco", "l2", "seed+moco")
 NEEDS_TEACHER = ("seed", "l2", "seed+moco")
@@ -13,22 +16,34 @@ NEEDS_TEACHER = ("seed", "l2", "seed+moco")
 
 @dataclass
 class StudentConfig:
+    RANGES: ClassVar = {"embed_dim": at_least(1)}
     arch: str = "resnet18"  # torchvision name (resnet18, mobilenet_v3_large, efficientnet_b0) or timm:<name>
     embed_dim: int = 128  # head output when the teacher does not fix it (plain MoCo)
 
 
 @dataclass
 class TeacherConfig:
-    arch: str = "resnet50"  # architecture of the checkpoint (resnet50/101/152, wide_resnet50_2, ...)
-    # checkpoint path (MoCo/SwAV/SimCLR/DINO/torchvision/timm); pkg://module/file for a packaged one
+    RANGES: ClassVar = {"input_size": at_least(1), "input_norm": ANY, "cache_batch_size": at_least(1)}
+    # Architecture of the checkpoint: resnet50/101/152, wide_resnet50_2, ...; a DINOv2/DINOv3 ViT by the
+    # authors' torch.hub name (dinov2_vits14, dinov2_vits14_reg, dinov2_vitg14, dinov3_vits16, dinov3_vitb16,
+    # ...) or timm's (timm:vit_small_patch14_dinov2); auto: what the file records (a Hugging Face or timm
+    # folder's config.json, a MoCo file's arch entry).
+    arch: str = "resnet50"
+    # Checkpoint path (MoCo/SwAV/SimCLR/DINO/torchvision/timm; DINOv2/DINOv3 .pth as the authors publish
+    # them; a Hugging Face folder with config.json and model.safetensors); pkg://module/file for a packaged one
     weights: str | None = None
     layout: str = "auto"  # auto or one of distill.checkpoints.LAYOUTS
     use_head: bool = True  # use the checkpoint's projection head when it has one; else pooled features
+    # A ViT teacher's (DINOv2/DINOv3) embedding, read after the final norm: cls (the class token), mean
+    # (the mean of the patch tokens) or cls+mean (both concatenated: DINOv2's linear-probe feature).
+    # Register/storage tokens never enter it. Other teachers pool as their architecture does: cls only.
+    vit_pool: str = "cls"
     input_size: int | None = None  # resize the student's view to this size for the teacher (None: same view)
     # What the teacher was trained to take as input. The student's views are ImageNet-normalised;
     # the teacher gets them re-normalised to this (exact, per channel). The published families:
-    # MoCo v1/v2/v3, SwAV, DINO, torchvision and timm models take ImageNet mean/std; SimCLR files
-    # converted from TensorFlow (tonylins/simclr-converter resnet50-1x.pth) take [0, 1] pixels.
+    # MoCo v1/v2/v3, SwAV, DINO, DINOv2, DINOv3 (LVD-1689M), torchvision and timm models take ImageNet
+    # mean/std; SimCLR files converted from TensorFlow (tonylins/simclr-converter resnet50-1x.pth) take
+    # [0, 1] pixels; DINOv3's satellite (SAT-493M) models take [0.430, 0.411, 0.296, 0.213, 0.156, 0.143].
     # auto: the layout decides (simclr -> none, every other -> imagenet); imagenet; none ([0, 1]);
     # or [mean_r, mean_g, mean_b, std_r, std_g, std_b] for any other.
     input_norm: str | list[float] = "auto"
@@ -41,6 +56,15 @@ class TeacherConfig:
 
 @dataclass
 class DistillSettings:
+    RANGES: ClassVar = {
+        "queue_size": at_least(1),
+        "tau_student": above(0),
+        "tau_teacher": above(0),
+        "moco_temperature": above(0),
+        "moco_momentum": within(0, 1, high_open=True),
+        "moco_weight": at_least(0),
+        "centering_momentum": within(0, 1, high_open=True),
+    }
     strategy: str = "seed"  # seed | moco (no teacher) | l2 | seed+moco
     queue_size: int = 65536  # K; any K >= the global batch works (the queue wraps around)
     tau_student: float = 0.2  # tau_S
@@ -58,6 +82,13 @@ class DistillSettings:
 
 @dataclass
 class DataConfig:
+    RANGES: ClassVar = {
+        "image_size": at_least(1),
+        "crop_scale_min": within(0, 1, low_open=True),
+        "num_workers": at_least(0),
+        "demo_length": at_least(1),
+        "max_bad_images": at_least(0),
+    }
     source: str = "imagefolder"  # imagefolder | filelist | demo | stamps
     root: str | None = None  # ImageNet-style train folder, or the root of file_list paths
     file_list: str | None = None  # one image path per line (source=filelist)
@@ -78,6 +109,14 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
+    RANGES: ClassVar = {
+        "epochs": at_least(1),
+        "batch_size": at_least(1),
+        "base_lr": above(0),
+        "momentum": within(0, 1, high_open=True),
+        "weight_decay": at_least(0),
+        "warmup_epochs": at_least(0),
+    }
     epochs: int = 200
     batch_size: int = 256  # global, over all processes
     base_lr: float = 0.03  # lr = base_lr * batch_size / 256
@@ -88,6 +127,12 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    RANGES: ClassVar = {
+        "seed": at_least(0),
+        "checkpoint_every": at_least(1),
+        "log_every": at_least(1),
+        "max_steps": at_least(1),
+    }
     output_dir: str = "outputs/distill"
     seed: int = 0
     amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
@@ -142,6 +187,8 @@ class DistillConfig:
                 "teacher.cache_dir is empty: give a folder (teacher.cache_dir=/path/teacher_cache) "
                 "or null to run the teacher live"
             )
+        if t.vit_pool not in VIT_POOLS:
+            raise ConfigError(f"teacher.vit_pool={t.vit_pool!r}: choose one of {', '.join(VIT_POOLS)}")
         if t.cache_batch_size is not None and t.cache_batch_size < 1:
             raise ConfigError(
                 f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 (or null: the training batch per process)"
@@ -175,7 +222,7 @@ class DistillConfig:
         from .models import check_arch
 
         check_arch(self.student.arch, "student.arch")
-        if self.distill.strategy in NEEDS_TEACHER:
+        if self.distill.strategy in NEEDS_TEACHER and self.teacher.arch != "auto":
             check_arch(self.teacher.arch, "teacher.arch")
 
 

@@ -4,12 +4,15 @@ Protocol of Ericsson et al., "How Well Do Self-Supervised Models Transfer?" (CVP
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from distill.config import ConfigError
+from distill.value_ranges import ANY, above, at_least, within
 
 
 @dataclass
 class ModelConfig:
+    RANGES: ClassVar = {"seed": at_least(0), "mean": ANY, "std": above(0)}
     weights: str | None = None  # checkpoint path (any layout distill.checkpoints reads); null or "random": random init
     arch: str | None = None  # null: the architecture the checkpoint records (student export, MoCo)
     layout: str = "auto"
@@ -22,6 +25,7 @@ class ModelConfig:
 
 @dataclass
 class TransferDataConfig:
+    RANGES: ClassVar = {"val_fraction": within(0, 1, low_open=True, high_open=True), "split_seed": at_least(0)}
     name: str = "cifar10"  # seed_transfer.datasets.DATASETS
     root: str | None = None  # the dataset's official folder (or its parent)
     val_fraction: float = 0.2  # validation carved from train when there is no official val split
@@ -30,6 +34,12 @@ class TransferDataConfig:
 
 @dataclass
 class FeatureConfig:
+    RANGES: ClassVar = {
+        "resize": at_least(1),
+        "crop": at_least(1),
+        "batch_size": at_least(1),
+        "num_workers": at_least(0),
+    }
     resize: int = 224  # shorter side, bicubic
     crop: int = 224  # centre crop
     batch_size: int = 128
@@ -40,6 +50,13 @@ class FeatureConfig:
 
 @dataclass
 class LinearConfig:
+    RANGES: ClassVar = {
+        "num_c": at_least(1),
+        "wd_min_exp": ANY,
+        "wd_max_exp": ANY,
+        "max_iter": at_least(1),
+        "n_jobs": at_least(-1),
+    }
     enabled: bool = True
     num_c: int = 45  # C = 1/wd for wd in logspace(wd_min_exp, wd_max_exp, num_c)
     wd_min_exp: float = -6.0
@@ -54,6 +71,7 @@ class LinearConfig:
 
 @dataclass
 class KNNConfig:
+    RANGES: ClassVar = {"k": at_least(1), "temperature": above(0)}
     enabled: bool = True
     k: int = 20
     temperature: float = 0.07
@@ -65,6 +83,14 @@ FEWSHOT_SPLITS = ("all", "trainval", "test")
 @dataclass
 class FewShotConfig:
     """Prototypical N-way K-shot episodes on the frozen features (seed_transfer/classification/fewshot.py)."""
+
+    RANGES: ClassVar = {
+        "n_way": at_least(2),
+        "shots": at_least(1),
+        "n_query": at_least(1),
+        "episodes": at_least(1),
+        "seed": at_least(0),
+    }
 
     enabled: bool = False
     n_way: int = 5

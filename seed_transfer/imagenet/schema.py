@@ -5,8 +5,10 @@ values and cite them; every key is documented here once.
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from distill.config import ConfigError
+from distill.value_ranges import above, at_least, within
 from seed_transfer.classification.schema import FeatureConfig, ModelConfig
 
 SCHEDULES = ("step", "cosine")
@@ -15,6 +17,7 @@ DEMOS = ("digits",)
 
 @dataclass
 class ImageNetDataConfig:
+    RANGES: ClassVar = {"train_crop": at_least(1), "num_workers": at_least(0)}
     root: str | None = None  # holds train/<wnid>/<image> and val/<wnid>/<image> (val sorted into class folders)
     demo: str | None = None  # "digits": write scikit-learn's digits as such a folder under <output_dir>/data and use it
     train_crop: int = 224  # RandomResizedCrop size of the training images (+ horizontal flip)
@@ -31,6 +34,16 @@ class ProbeFeatureConfig(FeatureConfig):
 
 @dataclass
 class EvalOptimConfig:
+    RANGES: ClassVar = {
+        "epochs": at_least(1),
+        "batch_size": at_least(1),
+        "base_lr": above(0),
+        "head_lr_scale": above(0),
+        "momentum": within(0, 1, high_open=True),
+        "weight_decay": at_least(0),
+        "milestones": at_least(0),
+        "warmup_epochs": at_least(0),
+    }
     epochs: int = 100
     batch_size: int = 256  # global, over all processes
     base_lr: float = 30.0  # lr = base_lr * batch_size / 256 (backbone lr when fine-tuning)
@@ -45,6 +58,14 @@ class EvalOptimConfig:
 
 @dataclass
 class EvalTrainConfig:
+    RANGES: ClassVar = {
+        "seed": at_least(0),
+        "log_every": at_least(1),
+        "eval_every": at_least(1),
+        "eval_batch_size": at_least(1),
+        "checkpoint_every": at_least(1),
+        "max_steps": at_least(1),
+    }
     output_dir: str = "outputs/eval_linear"
     seed: int = 0  # classifier initialisation and the data order / augmentation seeds
     amp: bool = True  # fp16 autocast + GradScaler on CUDA (ignored on the CPU)

@@ -16,8 +16,10 @@
 """
 
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 from distill.config import ConfigError, from_dict, parse_overrides
+from distill.value_ranges import above, at_least, check_values
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 EXECUTORS = ("slurm", "local", "debug")  # submitit's clusters that launcher: slurm may use
@@ -27,6 +29,17 @@ DAG_KEYS = ("max_jobs",)  # keys of the command line's launcher that a DAG reads
 
 @dataclass
 class LauncherConfig:
+    RANGES: ClassVar = {
+        "nodes": at_least(1),
+        "gpus_per_node": at_least(1),
+        "tasks_per_node": at_least(1),
+        "cpus_per_task": at_least(1),
+        "mem_gb": above(0),
+        "time_min": at_least(1),
+        "max_requeues": at_least(0),
+        "signal_delay_s": at_least(0),
+        "max_jobs": at_least(1),
+    }
     launcher: str = "local"  # local | torchrun | slurm
     nodes: int = 1  # machines of the job (slurm); torchrun here runs one
     # GPUs asked of SLURM per node (sbatch --gpus-per-node), one process (task) each; null: no GPU is
@@ -49,24 +62,12 @@ class LauncherConfig:
     max_jobs: int | None = None
 
     def validate(self) -> None:
+        check_values(self, PREFIX)  # RANGES: every number in range, finite
         if self.launcher not in LAUNCHERS:
             raise ConfigError(f"launcher.launcher: {self.launcher!r} is not one of {', '.join(LAUNCHERS)}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"launcher.executor: {self.executor!r} is not one of {', '.join(EXECUTORS)}")
-        for key in ("nodes", "cpus_per_task", "time_min"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"launcher.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("gpus_per_node", "tasks_per_node"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ConfigError(
-                    f"launcher.{key} must be at least 1, or null (gpus_per_node: no GPU; tasks_per_node: one "
-                    f"per GPU), got {getattr(self, key)}"
-                )
-        if self.max_jobs is not None and self.max_jobs < 1:
-            raise ConfigError(f"launcher.max_jobs must be at least 1 (or null: no limit), got {self.max_jobs}")
-        if self.max_requeues < 0:
-            raise ConfigError(f"launcher.max_requeues must be 0 or more, got {self.max_requeues}")
-        if self.signal_delay_s < 0 or self.signal_delay_s >= 60 * self.time_min:
+        if self.signal_delay_s >= 60 * self.time_min:
             raise ConfigError(f"launcher.signal_delay_s must lie in [0, time_min * 60), got {self.signal_delay_s}")
 
     @property

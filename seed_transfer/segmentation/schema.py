@@ -7,8 +7,10 @@ Override any key as ``key=value`` (``schedule.iters=100``, ``data.root=/datasets
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from distill.config import ConfigError
+from distill.value_ranges import above, at_least, within
 
 HEADS = ("fcn", "deeplabv3")
 NORMS = ("SyncBN", "BN")
@@ -23,6 +25,23 @@ DEFAULT_CHANNELS = {"Bottleneck": (512, 256), "BasicBlock": (128, 64)}
 
 @dataclass
 class SegModelConfig:
+    RANGES: ClassVar = {
+        "depth": at_least(1),
+        "strides": at_least(1),
+        "dilations": at_least(1),
+        "in_index": within(0, 3),
+        "channels": at_least(1),
+        "dropout_ratio": within(0, 1, high_open=True),
+        "loss_weight": at_least(0),
+        "fcn_num_convs": at_least(1),
+        "aspp_dilations": at_least(1),
+        "aux_in_index": within(0, 3),
+        "aux_channels": at_least(1),
+        "aux_num_convs": at_least(1),
+        "aux_dropout_ratio": within(0, 1, high_open=True),
+        "aux_loss_weight": at_least(0),
+        "slide_stride": at_least(1),
+    }
     head: str = "fcn"  # fcn (FCNHead) | deeplabv3 (ASPPHead)
     # ResNet depth; None takes the checkpoint's (a random init needs it: model.depth=50).
     depth: int | None = None
@@ -69,6 +88,15 @@ class SegModelConfig:
 
 @dataclass
 class SegDataConfig:
+    RANGES: ClassVar = {
+        "crop_size": at_least(1),
+        "scale": at_least(1),
+        "ratio_range": above(0),
+        "batch_size": at_least(1),
+        "num_workers": at_least(0),
+        "cat_max_ratio": within(0, 1, low_open=True),
+        "flip_prob": within(0, 1),
+    }
     dataset: str = "voc12aug"  # voc12 | voc12aug (VOC train + SBD aug when present) | cityscapes | voc_example
     root: str | None = None  # folder holding VOCdevkit/ or cityscapes/ (default: ./datasets)
     crop_size: list[int] = field(default_factory=lambda: [512, 512])  # H, W of the training crops
@@ -87,6 +115,18 @@ class SegDataConfig:
 
 @dataclass
 class SegScheduleConfig:
+    RANGES: ClassVar = {
+        "iters": at_least(1),
+        "lr": above(0),
+        "momentum": within(0, 1, high_open=True),
+        "weight_decay": at_least(0),
+        "power": at_least(0),
+        "min_lr": at_least(0),
+        "reference_batch": at_least(1),
+        "val_interval": at_least(0),
+        "checkpoint_interval": at_least(1),
+        "log_interval": at_least(1),
+    }
     iters: int = 20000
     lr: float = 0.01  # SGD, at reference_batch
     momentum: float = 0.9

@@ -333,7 +333,7 @@ def test_plain_moco_ignores_the_cache(tmp_path, data_root, caplog):
     "override, message",
     [
         ("teacher.cache_dir=' '", "teacher.cache_dir is empty"),
-        ("teacher.cache_batch_size=0", "teacher.cache_batch_size=0 must be >= 1"),
+        ("teacher.cache_batch_size=0", r"teacher.cache_batch_size must be at least 1 \(or null\), got 0"),
     ],
 )
 def test_bad_cache_settings_are_refused(data_root, override, message):

@@ -208,8 +208,8 @@ def test_the_swav_and_simclr_configs_set_the_authors_presets():
         ("teacher.input_norm=imagnet", "teacher.input_norm='imagnet': choose one of auto, imagenet, none"),
         ("teacher.input_norm=[0.5,0.5,0.5]", r"teacher.input_norm=\[0.5, 0.5, 0.5\]: an explicit normalisation is 6"),
         ("teacher.input_norm=[0,0,0,1,1,0]", "with every std > 0"),
-        ("data.crop_scale_min=0", r"data.crop_scale_min=0.0 must be in \(0, 1\]"),
-        ("data.crop_scale_min=1.5", r"data.crop_scale_min=1.5 must be in \(0, 1\]"),
+        ("data.crop_scale_min=0", r"data.crop_scale_min must be in \(0, 1\], got 0.0"),
+        ("data.crop_scale_min=1.5", r"data.crop_scale_min must be in \(0, 1\], got 1.5"),
     ],
 )
 def test_bad_input_settings_are_refused(override, message):

@@ -8,10 +8,11 @@ Every key is typed; :meth:`CompareConfig.validate` checks the keys of this file,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from distill.config import ConfigError
 from distill.schema import STRATEGIES
+from distill.value_ranges import at_least
 
 
 def detectron2_opts(options: dict, prefix: str = "") -> list[str]:
@@ -35,6 +36,7 @@ def detectron2_opts(options: dict, prefix: str = "") -> list[str]:
 
 @dataclass
 class DistillStageConfig:
+    RANGES: ClassVar = {"seeds": at_least(1), "first_member": at_least(0)}
     config: str = "configs/distill/demo.yaml"  # one distillation config shared by every strategy
     overrides: list[str] = field(default_factory=list)  # key=value for that config (data paths, budget)
     strategies: list[str] = field(default_factory=lambda: ["seed", "moco"])  # one row each
@@ -70,6 +72,12 @@ class ClsStageConfig:
 
 @dataclass
 class DetStageConfig:
+    RANGES: ClassVar = {
+        "seeds": at_least(1),
+        "members": at_least(1),
+        "num_gpus": at_least(0),
+        "ims_per_batch": at_least(1),
+    }
     enabled: bool = True
     config: str = "configs/det/trees_R_18_C4_demo.yaml"  # Detectron2 YAML; one schedule for every row
     # Detectron2 config keys with typed values, as a nested mapping, the same for every row, e.g.
@@ -97,6 +105,7 @@ class DetStageConfig:
 
 @dataclass
 class SegStageConfig:
+    RANGES: ClassVar = {"seeds": at_least(1), "members": at_least(1)}
     enabled: bool = False  # needs the [seg] extra (MMSegmentation)
     config: str = "configs/seg/demo_fcn-d8_voc_example.yaml"  # one schedule for every row
     opts: list[str] = field(default_factory=list)  # key=value for that config, the same for every row

@@ -163,6 +163,6 @@ def test_fewshot_config_is_checked():
     random_model = ["model.weights=random", "model.arch=resnet18"]
     with pytest.raises(ConfigError, match="fewshot.split='val'; valid values: all, trainval, test"):
         load_config(TransferClsConfig, None, [*random_model, "fewshot.split=val"])
-    with pytest.raises(ConfigError, match=r"shots=\[0\]"):
+    with pytest.raises(ConfigError, match=r"fewshot.shots must be at least 1, got \[0\]"):
         load_config(TransferClsConfig, None, [*random_model, "fewshot.shots=[0]"])
     assert load_config(TransferClsConfig, None, random_model).fewshot.enabled is False

@@ -21,7 +21,7 @@ def test_launcher_overrides_are_split_from_the_tools_and_typed():
     [
         ("pbs", [], r"launcher.launcher: 'pbs' is not one of local, torchrun, slurm"),
         ("slurm", ["nodes=0"], r"launcher.nodes must be at least 1"),
-        ("slurm", ["max_requeues=-1"], r"launcher.max_requeues must be 0 or more"),
+        ("slurm", ["max_requeues=-1"], r"launcher.max_requeues must be at least 0, got -1"),
         ("slurm", ["executor=lsf"], r"launcher.executor: 'lsf'"),
         ("slurm", ["time_min=1", "signal_delay_s=60"], r"launcher.signal_delay_s must lie in"),
         (
@@ -50,7 +50,7 @@ def test_tasks_per_node_default_to_one_per_gpu_else_one():
     assert load_launcher_config("slurm", ["gpus_per_node=8"]).tasks == 8
     assert load_launcher_config("slurm", ["tasks_per_node=2"]).tasks == 2  # 2 CPU processes, no GPU
     assert load_launcher_config("slurm", ["gpus_per_node=4", "tasks_per_node=1", "nodes=2"]).world_size == 2
-    with pytest.raises(ConfigError, match="launcher.gpus_per_node must be at least 1, or null"):
+    with pytest.raises(ConfigError, match=r"launcher.gpus_per_node must be at least 1 \(or null\), got 0"):
         load_launcher_config("slurm", ["gpus_per_node=0"])
 
 

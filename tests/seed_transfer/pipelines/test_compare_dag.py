@@ -56,7 +56,7 @@ def test_each_stage_gets_its_own_resources_and_a_bad_key_is_named(tmp_path):
     assert {launcher.partition for launcher in resources.values()} == {"p"}
     with pytest.raises(ConfigError, match=r"jobs.det: unknown launcher keys \['gpus'\]"):
         golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.det={gpus: 1}")
-    with pytest.raises(ConfigError, match="jobs.distill.*gpus_per_node must be at least 1, or null"):
+    with pytest.raises(ConfigError, match=r"jobs.distill.*gpus_per_node must be at least 1 \(or null\), got 0"):
         launchers(
             golden_config(tmp_path / "cmp", tmp_path / "data", "jobs.distill={gpus_per_node: 0}"),
             load_launcher_config("slurm", LOCAL),
