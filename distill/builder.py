@@ -6,13 +6,14 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load_pretrained
-from .config import resolve_path
+from .config import ConfigError, resolve_path
 from .data import IMAGENET
 from .heads import EmbeddingNet, MLPHead
 from .methods import SEED, L2Distill, MoCo, SEEDMoCo
 from .models import build_backbone
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher import FrozenTeacher, describe_norm, resolve_input_norm
+from .vit import DinoViT
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +22,34 @@ def build_teacher(cfg: DistillConfig) -> FrozenTeacher:
     t = cfg.teacher
     backbone, head, parsed = load_pretrained(
         resolve_path(t.weights),
-        t.arch,
+        None if t.arch == "auto" else t.arch,
         layout=t.layout,
         allow_unsafe_pickle=t.allow_unsafe_pickle,
         use_head=t.use_head,
     )
+    if isinstance(backbone, DinoViT):
+        backbone.pool = t.vit_pool
+        size = t.input_size or cfg.data.image_size
+        if size % backbone.patch_size:
+            raise ConfigError(
+                f"the {backbone.family} ViT teacher takes multiples of its {backbone.patch_size} px patches; "
+                f"its input is {size} px (teacher.input_size, else data.image_size): set teacher.input_size="
+                f"{size // backbone.patch_size * backbone.patch_size or backbone.patch_size} or another multiple"
+            )
+        pooled = {"cls": "class token", "mean": "mean patch token", "cls+mean": "class + mean patch tokens"}[t.vit_pool]
+    elif t.vit_pool != "cls":
+        raise ConfigError(
+            f"teacher.vit_pool={t.vit_pool} applies to DINOv2/DINOv3 ViT teachers; {t.arch} pools as its "
+            f"architecture does: leave teacher.vit_pool=cls"
+        )
+    else:
+        pooled = "pooled features"
     log.info(
         "teacher %s from %s (layout %s, %s)",
         t.arch,
         t.weights,
         parsed.layout,
-        "projection head" if head is not None else "pooled features",
+        "projection head" if head is not None else pooled,
     )
     input_norm, source = resolve_input_norm(t.input_norm, parsed.layout)
     log.info(

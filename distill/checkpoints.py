@@ -19,6 +19,13 @@ prefix; it is removed wherever every key carries it):
   dropped. The backbone-only release files are plain torchvision/timm state dicts (detected as those).
 - ``torchvision`` / ``timm``: a plain state dict (optionally under ``"state_dict"``); the final
   classifier Linear is dropped. For ResNets the two are indistinguishable and either works.
+  A timm folder (``config.json`` naming its ``architecture``, ``model.safetensors``) records its arch.
+- ``dinov2`` / ``dinov3`` (facebookresearch/dinov2, facebookresearch/dinov3): the ViT state dicts of
+  the authors' releases, recognised by ``mask_token`` + ``pos_embed`` (DINOv2) and by
+  ``storage_tokens`` or ``rope_embed.*`` (DINOv3); ``huggingface``: a folder with ``config.json``
+  and ``model.safetensors`` of transformers' ``Dinov2Model``, ``Dinov2WithRegistersModel`` or
+  ``DINOv3ViTModel``, which records its architecture. All three load into
+  :class:`distill.vit.DinoViT` (:mod:`distill.vit_checkpoints` maps the names).
 
 Checkpoints are unpickled with ``weights_only=True``; every key that does not fit the
 model is reported by name, as detectron2's converters do, and what the file holds but the
@@ -27,6 +34,7 @@ logged in one line.
 """
 
 import argparse
+import json
 import logging
 import pickle
 import re
@@ -38,13 +46,28 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import MissingFile, UserError
+from .errors import CheckpointError, MissingFile
 from .export import STUDENT_FORMAT
-from .models import build_backbone
+from .models import TIMM_PREFIX, build_backbone
+from .vit import BUILDERS as VIT_BUILDERS, describe_vit
+from .vit_checkpoints import HF_ARCHITECTURES, HF_MODEL_TYPES, convert_dinov2, convert_dinov3, convert_hf
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("seed-student", "mocov1", "mocov2", "mocov3", "swav", "simclr", "dino", "torchvision", "timm")
+LAYOUTS = (
+    "seed-student",
+    "mocov1",
+    "mocov2",
+    "mocov3",
+    "swav",
+    "simclr",
+    "dino",
+    "torchvision",
+    "timm",
+    "dinov2",
+    "dinov3",
+    "huggingface",
+)
 # Explicit layouts that also accept a file detected as another (plain state dicts look alike).
 _ALSO_ACCEPTS = {
     "torchvision": {"timm"},
@@ -59,10 +82,6 @@ _TIMM_PREFIXES = ("conv_stem.", "blocks.", "stages.", "patch_embed.", "cls_token
 _CLASSIFIER_NAME = re.compile(r"(fc|head|head\.fc|heads\.head|last_linear|classifier(\.[1-9]\d*)?)")
 # Top-level entries a parser reads (weights or metadata); any other entry is reported as unused.
 _READ_ENTRIES = ("format", "arch", "epoch", "args", "meta", "state_dict", "teacher")
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint that cannot be read, recognised, or loaded into the requested model."""
 
 
 @dataclass
@@ -118,13 +137,62 @@ def _damaged(path: Path, err: Exception) -> CheckpointError:
     return CheckpointError(f"{path} is truncated or damaged ({reason}): copy or download it again")
 
 
+@dataclass
+class ModelFolder:
+    """A Hugging Face or timm model folder: ``config.json`` and the weights beside it."""
+
+    path: Path
+    config: dict
+    state_dict: dict[str, torch.Tensor]
+
+
+# The weights of a model folder, by preference: one safetensors file, the index of sharded ones, a pickle.
+_FOLDER_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def model_folder_files(path) -> list[Path]:
+    """The files :func:`safe_load` reads from the model folder ``path`` (config first); [] when
+    ``path`` is no model folder (no ``config.json``, or no weights beside it)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        return []
+    for name in _FOLDER_WEIGHTS:
+        if (path / name).is_file():
+            if name.endswith(".index.json"):
+                shards = sorted(set(json.loads((path / name).read_text()).get("weight_map", {}).values()))
+                return [path / "config.json", path / name, *(path / shard for shard in shards)]
+            return [path / "config.json", path / name]
+    return []
+
+
+def _read_model_folder(path: Path, allow_unsafe_pickle: bool) -> ModelFolder:
+    try:
+        config = json.loads((path / "config.json").read_text())
+        files = model_folder_files(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: config.json or the shard index is not JSON ({e})") from None
+    if not files:
+        raise CheckpointError(f"{path} has a config.json but none of {', '.join(_FOLDER_WEIGHTS)} beside it")
+    state: dict[str, torch.Tensor] = {}
+    for file in files[1:]:
+        if not file.name.endswith(".index.json"):
+            state.update(safe_load(file, allow_unsafe_pickle))
+    return ModelFolder(path, config, state)
+
+
 def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
-    """Read a ``torch.save`` file (tensors, containers, argparse.Namespace, numpy scalars) or a
-    ``.safetensors`` file onto the CPU. Arbitrary classes are refused unless
-    ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only."""
+    """Read a ``torch.save`` file (tensors, containers, argparse.Namespace, numpy scalars), a
+    ``.safetensors`` file, or a model folder (:class:`ModelFolder`: ``config.json`` beside
+    ``model.safetensors``, its shards, or ``pytorch_model.bin``) onto the CPU. Arbitrary classes
+    are refused unless ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only."""
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a directory, not a checkpoint: give the checkpoint file itself")
+        if (path / "config.json").is_file():
+            return _read_model_folder(path, allow_unsafe_pickle)
+        raise CheckpointError(
+            f"{path} is a directory, not a checkpoint: give the checkpoint file itself (a Hugging Face "
+            f"or timm model folder holds config.json and model.safetensors)"
+        )
     if not path.is_file():
         raise MissingFile(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
@@ -190,6 +258,9 @@ def _tally(sd: dict[str, torch.Tensor], *names: str) -> dict[str, tuple[int, int
 
 
 def _describe(obj) -> str:
+    if isinstance(obj, ModelFolder):
+        found = {k: obj.config[k] for k in ("model_type", "architectures", "architecture") if k in obj.config}
+        return f"a model folder whose config.json has {found or 'no model_type or architecture'}"
     if not isinstance(obj, dict):
         return f"a {type(obj).__name__}, not a dict"
     text = f"top-level keys {list(obj)[:10]}"
@@ -201,6 +272,16 @@ def _describe(obj) -> str:
 
 def detect_layout(obj) -> str:
     """The name in :data:`LAYOUTS` that ``obj`` (a loaded checkpoint) is laid out as."""
+    if isinstance(obj, ModelFolder):
+        if "model_type" in obj.config or "architectures" in obj.config:  # transformers
+            if obj.config.get("model_type") in HF_MODEL_TYPES:
+                return "huggingface"
+            raise CheckpointError(
+                f"unsupported Hugging Face model: found {_describe(obj)}; supported: {', '.join(HF_ARCHITECTURES)}"
+            )
+        if "architecture" in obj.config:  # timm
+            return "timm"
+        raise CheckpointError(f"unknown model folder: found {_describe(obj)}")
     if isinstance(obj, dict):
         if obj.get("format") == STUDENT_FORMAT:
             return "seed-student"
@@ -216,6 +297,10 @@ def detect_layout(obj) -> str:
             return "swav"
         if list(obj) == ["state_dict"] and "fc.weight" in obj["state_dict"]:  # no module., no epoch...
             return "simclr"
+        if "storage_tokens" in sd or _has(sd, "rope_embed."):
+            return "dinov3"
+        if "mask_token" in sd and "pos_embed" in sd:
+            return "dinov2"
         if any(k.endswith(".weight") for k in sd):
             return "timm" if _has(sd, *_TIMM_PREFIXES) else "torchvision"
     raise CheckpointError(f"unknown checkpoint layout: found {_describe(obj)}; supported layouts: {', '.join(LAYOUTS)}")
@@ -270,7 +355,7 @@ def _parse_swav(obj, layout: str) -> ParsedCheckpoint:
 
 
 def _parse_dino(obj, layout: str) -> ParsedCheckpoint:
-    if not isinstance(obj.get("teacher"), dict):  # backbone-only release file
+    if not isinstance(obj, dict) or not isinstance(obj.get("teacher"), dict):  # backbone-only release file
         return _parse_plain(obj, layout)
     teacher = _state_dict(obj["teacher"])
     if teacher is None or not _has(teacher, "backbone."):
@@ -284,10 +369,34 @@ def _parse_dino(obj, layout: str) -> ParsedCheckpoint:
 
 
 def _parse_plain(obj, layout: str) -> ParsedCheckpoint:
+    if isinstance(obj, ModelFolder):  # a timm folder: its config.json names the model
+        parsed = _parse_plain(obj.state_dict, layout)
+        parsed.meta["arch"] = TIMM_PREFIX + obj.config["architecture"]
+        return parsed
     sd = _state_dict(obj)
     backbone, dropped = _drop_classifier(sd)
     classifier = dict.fromkeys(k.rpartition(".")[0] for k in dropped)
     return ParsedCheckpoint(layout, backbone, None, {**_meta(obj), "dropped": dropped}, _tally(sd, *classifier))
+
+
+def _unused_parts(sd: dict[str, torch.Tensor], dropped: list[str]) -> dict[str, tuple[int, int]]:
+    """Tally of the ``dropped`` keys of ``sd``, by module (``local_cls_norm.*``) or tensor (``mask_token``)."""
+    parts = dict.fromkeys(k.rpartition(".")[0] if k.endswith((".weight", ".bias")) else k for k in dropped)
+    return _tally({k: sd[k] for k in dropped}, *parts)
+
+
+def _parse_vit(obj, layout: str) -> ParsedCheckpoint:
+    sd = _state_dict(obj)
+    backbone, dropped = (convert_dinov2 if layout == "dinov2" else convert_dinov3)(sd)
+    unused = _unused_parts(sd, dropped)
+    return ParsedCheckpoint(layout, backbone, None, {**_meta(obj), "dropped": list(unused)}, unused)
+
+
+def _parse_huggingface(obj, layout: str) -> ParsedCheckpoint:
+    backbone, dropped, spec = convert_hf(obj.config, obj.state_dict)
+    unused = _unused_parts(obj.state_dict, dropped)
+    meta = {"vit": spec, "model_type": obj.config["model_type"], "dropped": list(unused)}
+    return ParsedCheckpoint(layout, backbone, None, meta, unused)
 
 
 def _parse_student(obj, layout: str) -> ParsedCheckpoint:
@@ -304,6 +413,9 @@ _PARSERS = {
     "dino": _parse_dino,
     "torchvision": _parse_plain,
     "timm": _parse_plain,
+    "dinov2": _parse_vit,
+    "dinov3": _parse_vit,
+    "huggingface": _parse_huggingface,
 }
 
 
@@ -364,7 +476,10 @@ def head_out_dim(head_sd: dict[str, torch.Tensor]) -> int:
 
 
 def _guess_arch(state: dict[str, torch.Tensor]) -> str:
-    """A hint such as 'resnet50' for torchvision-named ResNet weights, else ''."""
+    """A hint such as 'resnet50' for torchvision-named ResNet weights or 'a dinov2 ViT of width 384,
+    depth 12 (dinov2_vits14)' for ViT weights, else ''."""
+    if "cls_token" in state:
+        return describe_vit(state)
     blocks = len({k.split(".")[1] for k in state if k.startswith("layer3.")})  # 2/6 basic, 6/23/36 bottleneck
     depth = ({6: 50, 23: 101, 36: 152} if "layer1.0.conv3.weight" in state else {2: 18, 6: 34}).get(blocks)
     return f"resnet{depth} (or a wide/ResNeXt variant of that depth)" if depth else ""
@@ -378,9 +493,11 @@ def _listing(what: str, items: list[str], limit: int = 10) -> str:
 def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Load ``state`` into a :func:`distill.models.build_backbone` module, refusing any mismatch:
     missing keys (BN ``num_batches_tracked`` aside), unexpected keys and shape mismatches are
-    all listed by name in the :class:`CheckpointError`."""
+    all listed by name in the :class:`CheckpointError`. A model's ``optional_state`` keys (e.g.
+    :class:`~distill.vit.DinoViT`'s RoPE periods) keep the model's value when the checkpoint lacks them."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    optional = getattr(model, "optional_state", ())
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked") and k not in optional]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
@@ -404,7 +521,7 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
             + ". "
             + "; ".join(problems)
         )
-    model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked, checked above
+    model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked and optional_state
 
 
 def _count(tensors: int, values: int) -> str:
@@ -432,7 +549,8 @@ def load_pretrained(
     the checkpoint has none, or with ``use_head=False``). Returns (backbone, head, parsed checkpoint).
 
     ``arch=None`` takes the architecture the file records (our student export, MoCo's
-    ``arch`` entry) and fails with a clear message when it records none. A MoCo v3 file
+    ``arch`` entry, a Hugging Face or timm folder's ``config.json``) and fails with a clear
+    message when it records none. A MoCo v3 file
     without its projector is refused unless ``use_head=False``: its embedding is the
     projector's output, and pooled features in its place would change the method silently."""
     obj = safe_load(path, allow_unsafe_pickle)  # its errors name the file
@@ -445,20 +563,32 @@ def load_pretrained(
             f"{path}: this MoCo v3 file has no projector (base_encoder.fc.*); set "
             "teacher.use_head=false to use its pooled backbone features instead"
         )
-    if arch is None:
-        arch = parsed.meta.get("arch")
-        if not arch:
-            raise CheckpointError(
-                f"{path} (layout {parsed.layout}) does not record its architecture: "
-                f"give it explicitly (e.g. --arch resnet50, model.arch=resnet50 or "
-                f"teacher.arch=resnet50, as the tool names it)"
-            )
-    backbone, _ = build_backbone(arch)
+    if arch is None and "vit" in parsed.meta:  # a Hugging Face folder: config.json describes the ViT
+        spec = dict(parsed.meta["vit"])
+        backbone = VIT_BUILDERS[spec.pop("family")](**spec)
+        arch = f"{parsed.meta['model_type']} ViT from config.json"
+    else:
+        if arch is None:
+            arch = parsed.meta.get("arch")
+            if not arch:
+                looks = describe_vit(parsed.backbone)
+                raise CheckpointError(
+                    f"{path} (layout {parsed.layout}) does not record its architecture"
+                    + (f" (the weights look like {looks})" if looks else "")
+                    + ": give it explicitly (e.g. --arch resnet50, model.arch=resnet50 or "
+                    "teacher.arch=resnet50, as the tool names it)"
+                )
+        backbone, _ = build_backbone(arch)
     source = f"{path} (layout {parsed.layout})"
     file_arch = parsed.meta.get("arch")
-    if file_arch and file_arch != arch.removeprefix("timm:"):
+    if file_arch and file_arch.removeprefix(TIMM_PREFIX) != arch.removeprefix(TIMM_PREFIX):
         source += f", saved with arch={file_arch!r} but loaded as {arch!r},"
-    load_backbone_weights(backbone, parsed.backbone, source)
+    try:
+        load_backbone_weights(backbone, parsed.backbone, source)
+    except CheckpointError as e:
+        if "vit" not in parsed.meta:
+            raise
+        raise CheckpointError(f"{e}; without an arch (teacher.arch=auto) config.json's ViT is built") from None
     head = build_head(parsed.head) if parsed.head and use_head else None
     _log_unused(path, obj, parsed, head_used=head is not None)
     return backbone, head, parsed

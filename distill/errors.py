@@ -3,8 +3,8 @@
 A :class:`UserError` says what input is wrong (a config key or value, a file, a folder) and
 what to do about it. The tools print it as one line, ``error: <message>``, and exit with
 status 2; any other exception is a bug and keeps its traceback. :class:`~distill.config.ConfigError`
-and :class:`~distill.checkpoints.CheckpointError` are user errors, as are :class:`DataError`,
-:class:`MissingFile` and :class:`MissingDependency`. Code that finds bad input raises one of
+is a user error, as are :class:`CheckpointError` (also importable from :mod:`distill.checkpoints`),
+:class:`DataError`, :class:`MissingFile` and :class:`MissingDependency`. Code that finds bad input raises one of
 these where it finds it, so the command lines (``seed_transfer.cli.common.run_cli``) catch
 :class:`UserError` alone: a plain ``ValueError``, ``OSError`` or ``ImportError`` is a bug.
 """
@@ -14,6 +14,10 @@ import sys
 
 class UserError(Exception):
     """Input that cannot be used; the message names it and the fix."""
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint that cannot be read, recognised, or loaded into the requested model."""
 
 
 class DataError(UserError, ValueError):

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torchvision
 
 from .config import ConfigError
+from .vit import ARCHS as VIT_ARCHS, build_vit, is_vit_arch
 
 BackboneBuilder = Callable[[], tuple[nn.Module, int]]
 _REGISTRY: dict[str, BackboneBuilder] = {}
@@ -50,7 +51,7 @@ def _strip_classifier(model: nn.Module) -> int:
 
 
 def available_archs() -> list[str]:
-    return sorted(_REGISTRY) + torchvision.models.list_models(module=torchvision.models)
+    return sorted(_REGISTRY) + sorted(VIT_ARCHS) + torchvision.models.list_models(module=torchvision.models)
 
 
 def check_arch(arch: str, key: str = "arch") -> None:
@@ -73,6 +74,7 @@ def check_arch(arch: str, key: str = "arch") -> None:
             f"{key}={arch}: unknown architecture"
             + (f"; close matches: {', '.join(close)}" if close else "")
             + " (a torchvision classification model, see torchvision.models.list_models(), "
+            "a DINOv2/DINOv3 ViT by its torch.hub name such as dinov2_vits14 or dinov3_vitb16, "
             "or timm:<name> for a timm model)"
         )
 
@@ -81,12 +83,18 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
     """Build a randomly initialised backbone; returns (module, pooled feature dim).
 
     ``arch`` is a registered name, a torchvision classification model name
-    (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ``resnet50``, ...)
-    or ``timm:<name>`` for any timm model (``timm:resnet18``, ``timm:convnext_tiny``).
+    (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ``resnet50``, ...),
+    a DINOv2/DINOv3 ViT by the authors' torch.hub name (``dinov2_vits14``, ``dinov2_vitb14_reg``,
+    ``dinov3_vits16``, ...) or ``timm:<name>`` for any timm model (``timm:resnet18``,
+    ``timm:convnext_tiny``). DINOv2/DINOv3 ViTs, timm's included (``timm:vit_small_patch14_dinov2``),
+    are :class:`distill.vit.DinoViT`: any input size, the authors' position handling, class-token output.
     """
     check_arch(arch)
     if arch in _REGISTRY:
         return _REGISTRY[arch]()
+    if is_vit_arch(arch):
+        model = build_vit(arch)
+        return model, model.feature_dim
     if arch.startswith(TIMM_PREFIX):
         import timm
 

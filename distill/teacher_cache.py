@@ -14,12 +14,13 @@ Layout of ``<teacher.cache_dir>/<teacher arch>_<key hash>/``::
     epoch_0000.written  dataset_length bytes: 1 where the row was written
 
 The key covers everything the embeddings depend on: the teacher (sha256 of its weights
-file, arch, layout as detected, use_head, input_size, input normalisation as resolved for
-that layout), the views (augmentation with its crop scale and blur, image_size,
-normalisation, train.seed), the data (source, root, file list, a hash of the image list,
-length, demo_length) and how the teacher ran (device type, AMP, channels-last), so that a
-cached run is bit-identical to a live one. Not covered: pixels changed under the same file
-names, and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
+file, or of a model folder's config and weight files; arch, layout as detected, use_head,
+vit_pool, input_size, input normalisation as resolved for that layout), the views
+(augmentation with its crop scale and blur, image_size, normalisation, train.seed), the data
+(source, root, file list, a hash of the image list, length, demo_length) and how the teacher
+ran (device type, AMP, channels-last), so that a cached run is bit-identical to a live one.
+Not covered: pixels changed under the same file names, and edits of the augmentation code
+(bump ``CACHE_FORMAT`` with those).
 
 A batch is written row by row with ``os.pwrite`` at the rows' own offsets, flushed
 (``fdatasync``), and only then marked in the ``written`` mask, one byte per row: a row is
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .checkpoints import CheckpointError, detect_layout, safe_load
+from .checkpoints import CheckpointError, detect_layout, model_folder_files, safe_load
 from .config import ConfigError, resolve_path, to_dict
 from .data import IMAGENET, source_identity
 from .export import atomic_save
@@ -72,6 +73,17 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(path: str | Path) -> str:
+    """sha256 of a weights file; of a model folder (Hugging Face, timm): of its files' names and sha256s."""
+    files = model_folder_files(path) if os.path.isdir(path) else []
+    if not files:
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=4)
 def _weights_identity(
     path: str, inode: int, size: int, mtime_ns: int, layout: str, allow_unsafe_pickle: bool
@@ -84,7 +96,7 @@ def _weights_identity(
             layout = detect_layout(checkpoint)
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {e}") from None
-    return file_sha256(path), layout
+    return weights_sha256(path), layout
 
 
 def teacher_identity(cfg, require_file: bool = True) -> dict:
@@ -95,14 +107,15 @@ def teacher_identity(cfg, require_file: bool = True) -> dict:
     named instead, unless ``require_file`` (a cache key needs the content)."""
     t = cfg.teacher
     weights = resolve_path(t.weights)
-    if weights and os.path.isfile(weights):
-        stat = os.stat(weights)
+    if weights and (os.path.isfile(weights) or model_folder_files(weights)):
+        # a model folder is remembered by its (last) weights file's version
+        stat = os.stat(model_folder_files(weights)[-1] if os.path.isdir(weights) else weights)
         sha256, layout = _weights_identity(
             os.path.abspath(weights), stat.st_ino, stat.st_size, stat.st_mtime_ns, t.layout, t.allow_unsafe_pickle
         )
     elif require_file:
         raise ConfigError(
-            f"teacher.cache_dir needs teacher.weights to be a file (its sha256 is part of the cache "
+            f"teacher.cache_dir needs teacher.weights to be a file or a model folder (its sha256 is part of the cache "
             f"key), got {t.weights!r}; set teacher.cache_dir=null to run this teacher live"
         )
     else:
@@ -113,6 +126,8 @@ def teacher_identity(cfg, require_file: bool = True) -> dict:
         "arch": t.arch,
         "layout": layout or t.layout,
         "use_head": t.use_head,
+        # only when not the default, so that the keys (and caches) of every other teacher stay as they were
+        **({"vit_pool": t.vit_pool} if t.vit_pool != "cls" else {}),
         "input_size": t.input_size,
         "input_norm": [*input_norm.mean, *input_norm.std],
     }
