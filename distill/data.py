@@ -118,6 +118,23 @@ def _no_images(root: str) -> DataError:
     )
 
 
+def _refuse_link_loops(root: str) -> None:
+    """A DataError naming the link when a symbolic link under ``root`` leads back to a folder that
+    contains it (torchvision's ImageFolder follows links, so the loop's images would be listed again
+    at every turn until the path grows too long)."""
+    for folder, subfolders, _ in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        for name in subfolders:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if real == target or real.startswith(target + os.sep):
+                    raise DataError(
+                        f"image folder {root!r}: the link {path!r} points back to {target!r}, a folder that "
+                        f"contains it, so its images would be read again and again: remove or fix the link"
+                    )
+
+
 class ImageFolderImages(Dataset):
     """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped).
 
@@ -132,6 +149,7 @@ class ImageFolderImages(Dataset):
             raise MissingFile(
                 f"image folder {root!r} does not exist; expected the layout root/<class>/<image>.jpg (set data.root)"
             )
+        _refuse_link_loops(root)  # torchvision follows links: a loop would list the same images many times
         try:
             self.folder = ImageFolder(root)
         except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
@@ -156,8 +174,9 @@ class FileListImages(Dataset):
 
     Each line is ``<path> [label]``: the label is ignored, blank lines and ``#``
     comments are skipped, paths hold no whitespace. Relative paths are resolved
-    against ``root``, or against the folder of ``file_list`` when ``root`` is None. A bad
-    or missing file raises PIL's error here; the trainer skips it (:mod:`distill.bad_images`).
+    against ``root``, or against the folder of ``file_list`` when ``root`` is None, and must stay
+    under it (``../`` out of the root is refused, naming the line; an absolute path is read as given).
+    A bad or missing file raises PIL's error here; the trainer skips it (:mod:`distill.bad_images`).
     """
 
     def __init__(self, file_list: str, root: str | None = None):
@@ -166,7 +185,19 @@ class FileListImages(Dataset):
         root = root if root is not None else os.path.dirname(os.path.abspath(file_list))
         with open(file_list) as f:
             lines = [line.strip() for line in f]
-        self.paths = [os.path.join(root, line.split()[0]) for line in lines if line and not line.startswith("#")]
+        self.paths = []
+        for number, line in enumerate(lines, 1):
+            if not line or line.startswith("#"):
+                continue
+            entry = line.split()[0]
+            path = os.path.join(root, entry)  # as before: the fingerprint hashes these strings
+            inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
+            if not os.path.isabs(entry) and not inside:  # ../../etc/passwd is refused; absolute paths are explicit
+                raise DataError(
+                    f"file list {file_list!r}, line {number}: {entry!r} leads outside the root {root!r}; relative "
+                    f"paths must stay under data.root (give an absolute path to read a file elsewhere)"
+                )
+            self.paths.append(path)
         if not self.paths:
             raise DataError(f"file list {file_list!r} lists no images: expected one image path per line")
         if not os.path.isfile(self.paths[0]):

@@ -143,6 +143,31 @@ def test_filelist_resolves_relative_and_absolute_paths(tmp_path):
     assert len(build_source_dataset("filelist", file_list=str(listing))) == 2  # relative to the list file
 
 
+def test_a_file_list_entry_that_leaves_the_root_is_refused_naming_the_line(tmp_path):
+    from distill.errors import DataError
+
+    write_png(tmp_path / "data" / "x.png")
+    listing = tmp_path / "data" / "train.txt"
+    listing.write_text("x.png\n../../etc/passwd 0\n")
+    with pytest.raises(DataError, match=r"line 2: '../../etc/passwd' leads outside the root"):
+        build_source_dataset("filelist", root=str(tmp_path / "data"), file_list=str(listing))
+    listing.write_text("x.png\nsub/../x.png\n")  # .. that stays inside the root is fine
+    assert len(build_source_dataset("filelist", root=str(tmp_path / "data"), file_list=str(listing))) == 2
+
+
+def test_a_link_loop_in_an_image_folder_is_refused_naming_the_link(tmp_path):
+    from distill.errors import DataError
+
+    for k, name in enumerate(["a/1.png", "b/2.png"]):
+        write_png(tmp_path / name, seed=k)
+    (tmp_path / "a" / "again").symlink_to(tmp_path)  # a/again -> the root, which contains a/
+    with pytest.raises(DataError, match=r"the link .*again' points back to .*: remove or fix the link"):
+        build_source_dataset("imagefolder", root=str(tmp_path))
+    (tmp_path / "a" / "again").unlink()
+    (tmp_path / "a" / "more").symlink_to(tmp_path / "b")  # a link elsewhere, no loop: followed as before
+    assert len(build_source_dataset("imagefolder", root=str(tmp_path))) == 3
+
+
 @pytest.mark.parametrize("case", ["missing root", "empty folder", "missing list", "empty list", "missing image"])
 def test_source_errors_name_the_path(tmp_path, case):
     listing = tmp_path / "list.txt"
