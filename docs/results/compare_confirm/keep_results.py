@@ -30,7 +30,9 @@ SMALL = (".json", ".csv", ".yaml", ".log", ".txt", ".md", ".png")
 
 def main(output_dir: str) -> None:
     out = Path(output_dir)
-    cfg = load_config(CompareConfig, out / "config.yaml")
+    # the resolved config: written by the last (report) pass; before it, the job graph's copy
+    config = out / "config.yaml" if (out / "config.yaml").is_file() else out / "dag" / "config.yaml"
+    cfg = load_config(CompareConfig, config, [f"output_dir={out}"])
     rows = build_rows(cfg, student_rows(cfg, distill_configs(cfg)))
     det = dict((row.tag, folder) for row, folder in finetune_rows(cfg, "det", rows))
     kept, missing = [], []
@@ -51,8 +53,9 @@ def main(output_dir: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
         kept.append(row.tag)
-    for name in ("registration.json", "config.yaml", "stages.json"):
+    for name in ("registration.json", "config.yaml", "stages.json", "dag/config.yaml"):
         if (out / name).is_file():
+            (KEPT / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(out / name, KEPT / name)
     print(f"kept {len(kept)} whole rows: {' '.join(kept)}")
     print(f"not kept (results missing): {' '.join(missing)}")
