@@ -114,10 +114,15 @@ def test_preemption_by_a_higher_partition_checkpoints_requeues_and_ends_as_an_un
 
 
 def test_the_time_limits_early_signal_requeues_instead_of_killing(tmp_path, data_root, direct):
-    # a 2-minute limit with the signal 100 s before it: SLURM sends USR2 about 20-50 s in
+    # A 2-minute limit with the signal 100 s before it. SLURM checks every 30 s, so USR2 comes anywhere
+    # from the job's first second (seen in CI: before the training had started) to about 50 s in; the
+    # job waits for it at step 5 (the requeued job, with --resume, does not wait). Either way it is
+    # requeued once, not killed, and ends on the direct run's student.
     out = tmp_path / "run"
     cfg = load_launcher_config("slurm", ["time_min=2", "signal_delay_s=100", "max_requeues=2", THREADS])
     job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
     assert job.result() == 0, job.stderr()
     assert_same_student(out, direct)
-    assert "checkpoint saved after step 5 on the signal" in job.stderr()
+    log = job.stderr()
+    assert "this job is timed-out" in log and "requeued (1 of at most 2)" in log
+    assert "requeued (2 of" not in log

@@ -403,7 +403,7 @@ def test_members_start_at_first_member_and_random_members_draw_their_own_seeds(t
     assert [row.tag for row in tuned] == ["seed-s4", "seed-s5", "moco-s4", "moco-s5", "random-s4", "random-s5"]
     # fine-tuning seed k of random member m runs with RNG seed 1000 m + k; students' seeds are shared
     assert [seed_offset(row) for row in tuned] == [0, 0, 0, 0, 4000, 5000]
-    with pytest.raises(ConfigError, match="distill.first_member=-1"):
+    with pytest.raises(ConfigError, match="distill.first_member must be at least 0, got -1"):
         load_config(CompareConfig, REPO / "configs/compare/small.yaml", ["distill.first_member=-1"])
 
 
@@ -430,9 +430,12 @@ def test_the_first_invocation_registers_the_design_and_the_report_names_changes(
     assert "**Changed after the run started**" in registration_lines(cfg)[1]
 
 
-@pytest.mark.parametrize("members", [0, 3])
-def test_fine_tuned_members_are_checked_against_the_distillations(members):
-    with pytest.raises(ConfigError, match=f"det.members={members}: .*distill.seeds=2"):
+@pytest.mark.parametrize(
+    "members, message",
+    [(0, r"det.members must be at least 1 \(or null\), got 0"), (3, "det.members=3: .*distill.seeds=2")],
+)
+def test_fine_tuned_members_are_checked_against_the_distillations(members, message):
+    with pytest.raises(ConfigError, match=message):
         load_config(CompareConfig, REPO / "configs/compare/small.yaml", [f"det.members={members}"])
 
 
