@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.pipelines.compare import CompareConfig
 
 REPO = Path(__file__).resolve().parents[1]

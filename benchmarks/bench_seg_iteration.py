@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.segmentation.mmseg_setup import import_mmseg
 from seed_transfer.segmentation.mmconfig import build_model
 from seed_transfer.segmentation.schema import SegTransferConfig

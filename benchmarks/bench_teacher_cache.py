@@ -29,8 +29,8 @@ import torch
 import torchvision
 
 from distill.builder import build_method
-from distill.checkpoints import safe_load
-from distill.config import load_config
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import load_config
 from distill.trainer import train
 from distill.schema import DistillConfig
 

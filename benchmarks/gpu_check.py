@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from distill.runtime import backward_step
+from seed_core.runtime import backward_step
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

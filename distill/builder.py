@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load_pretrained
-from .config import ConfigError, resolve_path
+from seed_core.config import ConfigError, resolve_path
 from .data import IMAGENET
 from .heads import EmbeddingNet, MLPHead
 from .methods import SEED, L2Distill, MoCo, SEEDMoCo

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .distributed import concat_all_gather
+from seed_core.distributed import concat_all_gather
 
 
 class TeacherCentering(nn.Module):

@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 import torchvision.transforms as T
 
-from .config import resolve_path
-from .errors import DataError, MissingFile
+from seed_core.config import resolve_path
+from seed_core.errors import DataError, MissingFile
 from .stamps import DEFAULT_ROOT as STAMPS_ROOT, StampImages, open_composited
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -139,7 +139,7 @@ class ImageFolderImages(Dataset):
     """ImageNet-style ``root/<class>/<image>``; item i -> PIL RGB image (labels dropped).
 
     A bad file (empty, not an image, oversized, truncated) raises PIL's error here; the
-    trainer reads through :class:`distill.bad_images.SkipBadImages`, which skips it.
+    trainer reads through :class:`seed_core.bad_images.SkipBadImages`, which skips it.
     """
 
     def __init__(self, root: str):
@@ -176,7 +176,7 @@ class FileListImages(Dataset):
     comments are skipped, paths hold no whitespace. Relative paths are resolved
     against ``root``, or against the folder of ``file_list`` when ``root`` is None, and must stay
     under it (``../`` out of the root is refused, naming the line; an absolute path is read as given).
-    A bad or missing file raises PIL's error here; the trainer skips it (:mod:`distill.bad_images`).
+    A bad or missing file raises PIL's error here; the trainer skips it (:mod:`seed_core.bad_images`).
     """
 
     def __init__(self, file_list: str, root: str | None = None):
@@ -333,7 +333,7 @@ class SeededViews(Dataset):
     ``num_views``, so SEED's view and SEED + MoCo's first view of a sample are the same.
     With ``with_index`` an item is ``(views, index)``: the distillation engine needs the
     dataset index of every sample of a batch (the key of the teacher cache). A ``dataset``
-    that skips bad images (:class:`distill.bad_images.SkipBadImages`, which has ``read``)
+    that skips bad images (:class:`seed_core.bad_images.SkipBadImages`, which has ``read``)
     makes it ``(views, index, read_index)``: the item whose image was read, ``index`` itself
     unless that image is bad; the views are drawn from ``sample_seed`` all the same.
     """

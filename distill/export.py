@@ -8,96 +8,16 @@
 Read it back with :func:`distill.checkpoints.load_pretrained` (layout ``seed-student``).
 """
 
-import contextlib
-import glob
 import logging
-import os
-import secrets
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
+from seed_core.atomic import atomic_save
+
 log = logging.getLogger(__name__)
 
 STUDENT_FORMAT = "seed-transfer/student-v1"
-
-
-def _temporary_path(path: Path) -> Path:
-    """``.<name>.<random>.tmp`` beside ``path``: hidden, and matched by :func:`remove_stale_temporaries`."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
-    """``dump(obj, file)`` (``torch.save`` or ``pickle.dump``) to a temporary file beside
-    ``path``, then rename: an interrupted write never leaves a truncated file where the
-    last good one was.
-
-    The file gets the permissions ``open()`` would give it (0o666 less the umask: created
-    with that mode, unlike ``mkstemp``'s 0600). Its bytes are fsynced before the rename and
-    the folder after it, so a power loss leaves either the old file or the new one. A
-    killed write leaves ``.<name>.<random>.tmp``; :func:`remove_stale_temporaries` removes it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
-    try:
-        with os.fdopen(fd, "wb") as f:
-            dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-@contextlib.contextmanager
-def exclusive(lock_file: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_file`` (created if missing) for the ``with`` block: processes
-    that build the same thing on first use (a dataset folder; parallel jobs of a comparison) take
-    turns, and the later ones find it built. POSIX ``flock``; where it is missing, no lock."""
-    try:
-        import fcntl
-    except ImportError:  # e.g. Windows: one process at a time is the user's to arrange
-        yield
-        return
-    lock_file = Path(lock_file)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def remove_stale_temporaries(*paths: str | Path) -> None:
-    """Delete the ``.<name>.*.tmp`` files that an interrupted :func:`atomic_save` left beside
-    each of ``paths`` (a killed run can leave one per checkpoint, as large as the checkpoint).
-
-    Call it when a run that is the only writer of these paths starts, before its first
-    save: a temporary being written by another live process would be removed too.
-    """
-    for path in map(Path, paths):
-        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            size = stale.stat().st_size
-            stale.unlink(missing_ok=True)
-            log.info("removed %s (%.1f MB), left by an interrupted write of %s", stale, size / 1e6, path.name)
 
 
 def export_student(backbone: torch.nn.Module, arch: str, path: str | Path, meta: dict) -> Path:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .centering import TeacherCentering
-from .distributed import concat_all_gather
+from seed_core.distributed import concat_all_gather
 from .losses import info_nce_loss, l2_distillation_loss, seed_loss
 from .queue import EmbeddingQueue
 from .shuffle_bn import batch_shuffle, batch_unshuffle

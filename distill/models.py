@@ -13,7 +13,7 @@ import difflib
 import torch.nn as nn
 import torchvision
 
-from .config import ConfigError
+from seed_core.config import ConfigError
 from .vit import ARCHS as VIT_ARCHS, build_vit, is_vit_arch
 
 BackboneBuilder = Callable[[], tuple[nn.Module, int]]

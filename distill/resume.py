@@ -22,7 +22,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from .config import ConfigError, changed_values, flatten, to_dict
+from seed_core.config import ConfigError, changed_values, flatten, to_dict
 from .data import Normalization, source_identity
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher import describe_norm

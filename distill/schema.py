@@ -6,9 +6,9 @@ YAML files in ``configs/distill/`` override these; every key is documented here 
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .config import ConfigError
+from seed_core.config import ConfigError
 from .vit import POOLS as VIT_POOLS
-from .value_ranges import ANY, above, at_least, within
+from seed_core.value_ranges import ANY, above, at_least, within
 
 STRATEGIES = ("seed", "moco", "l2", "seed+moco")
 NEEDS_TEACHER = ("seed", "l2", "seed+moco")

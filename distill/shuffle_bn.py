@@ -3,7 +3,7 @@
 import torch
 import torch.distributed as dist
 
-from .distributed import concat_all_gather, is_distributed, rank, world_size
+from seed_core.distributed import concat_all_gather, is_distributed, rank, world_size
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .errors import DataError, MissingFile
+from seed_core.errors import DataError, MissingFile
 
 DEFAULT_ROOT = "/usr/share/tuxpaint/stamps"
 PACKAGE = "tuxpaint-stamps-default"

@@ -46,10 +46,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .checkpoints import CheckpointError, detect_layout, model_folder_files, safe_load
-from .config import ConfigError, resolve_path, to_dict
+from .checkpoints import CheckpointError, detect_layout
+from seed_core.checkpoint_files import model_folder_files, safe_load
+from seed_core.config import ConfigError, resolve_path, to_dict
 from .data import IMAGENET, source_identity
-from .export import atomic_save
+from seed_core.atomic import atomic_save
 from .teacher import resolve_input_norm
 
 log = logging.getLogger(__name__)

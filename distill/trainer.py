@@ -1,6 +1,6 @@
 """The distillation training loop: SGD with warm-up + cosine, AMP, DDP, atomic
 checkpoints and exact resume. One code path for CPU, one GPU and ``torchrun``, on the
-training runtime every loop shares (:mod:`distill.runtime`: step loop and hooks, checkpoint
+training runtime every loop shares (:mod:`seed_core.runtime`: step loop and hooks, checkpoint
 format, AMP/NaN-safe step).
 
 Exact resume rests on three things: the checkpoint holds every piece of state
@@ -15,7 +15,7 @@ the data and the method have passed, so a start that fails leaves them as they w
 
 Bad images (empty, not images, truncated, oversized) do not end a run: they are skipped, each
 replaced by the next readable one, named in the log, ``run_info.json`` and the checkpoint, up to
-``data.max_bad_images`` (:mod:`distill.bad_images`).
+``data.max_bad_images`` (:mod:`seed_core.bad_images`).
 
 With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 (:mod:`distill.teacher_cache`): read where written, computed and written elsewhere;
@@ -33,18 +33,19 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import distributed as du
-from .bad_images import BadImages, open_skipping_bad_images
+from seed_core import distributed as du
+from seed_core.bad_images import BadImages, open_skipping_bad_images
 from .builder import build_method, build_teacher
-from .config import ConfigError, dump_config, resolve_path, to_dict
+from seed_core.config import ConfigError, dump_config, resolve_path, to_dict
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
-from .errors import DataError, UserError
-from .export import export_student, remove_stale_temporaries
-from .metrics_log import MetricsLog
+from seed_core.errors import DataError, UserError
+from .export import export_student
+from seed_core.atomic import remove_stale_temporaries
+from seed_core.metrics_log import MetricsLog
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
-from .run_info import update_run_info, write_run_info
-from .run_lock import run_lock
-from .runtime import (
+from seed_core.run_info import update_run_info, write_run_info
+from seed_core.run_lock import run_lock
+from seed_core.runtime import (
     CallbackHook,
     PeriodicCheckpoint,
     ProgressBar,
@@ -82,9 +83,9 @@ def save_checkpoint(
     fingerprint: dict,
     bad_images: list[dict] | None = None,
 ) -> None:
-    """Everything a resumed run continues from (:mod:`distill.runtime.checkpoint`), with the config
+    """Everything a resumed run continues from (:mod:`seed_core.runtime.train_state`), with the config
     and the fingerprint it must match (:mod:`distill.resume`), and the bad images met so far
-    (:meth:`distill.bad_images.BadImages.state`)."""
+    (:meth:`seed_core.bad_images.BadImages.state`)."""
     save_training_state(
         path,
         step=step,
@@ -266,7 +267,7 @@ def train(
 
     ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data). With
     ``teacher.cache_dir``, a run whose every step is in the teacher cache builds no teacher.
-    The output folder is locked while the run writes it (:mod:`distill.run_lock`: a second
+    The output folder is locked while the run writes it (:mod:`seed_core.run_lock`: a second
     process on it stops), and a run already there is continued (``resume``) or started over
     (``overwrite``) only when asked (:func:`check_not_overwriting`).
     """

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ConfigError
+from seed_core.config import ConfigError
 
 POOLS = ("cls", "mean", "cls+mean")
 # DINOv2 hub models without registers: DinoVisionTransformer(interpolate_offset=0.1, interpolate_antialias=False);

@@ -30,7 +30,7 @@ import re
 
 import torch
 
-from .errors import CheckpointError
+from seed_core.errors import CheckpointError
 
 # transformers' model_type -> family
 HF_MODEL_TYPES = {"dinov2": "dinov2", "dinov2_with_registers": "dinov2", "dinov3_vit": "dinov3"}

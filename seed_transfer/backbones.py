@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from distill.checkpoints import load_pretrained
-from distill.config import ConfigError, resolve_path
+from seed_core.config import ConfigError, resolve_path
 from distill.models import build_backbone
 
 RANDOM = "random"

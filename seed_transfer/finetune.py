@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from distill.config import ConfigError
-from distill.distributed import is_launch_main_process
-from distill.export import atomic_save
+from seed_core.config import ConfigError
+from seed_core.distributed import is_launch_main_process
+from seed_core.atomic import atomic_save
 
 from .backbones import RANDOM, is_random, weights_name
 from .classification.report import fmt_score

@@ -470,9 +470,9 @@ def test_a_bug_deep_in_a_tool_shows_a_traceback_in_a_fresh_process(tmp_path):
 def test_the_user_errors_are_one_family():
     """What the command lines catch: UserError alone; its kinds stay what callers caught before."""
     from distill.checkpoints import CheckpointError
-    from distill.config import ConfigError
-    from distill.errors import DataError, MissingDependency, MissingFile, UserError
-    from distill.safe_pickle import RefusedPickle
+    from seed_core.config import ConfigError
+    from seed_core.errors import DataError, MissingDependency, MissingFile, UserError
+    from seed_core.safe_pickle import RefusedPickle
 
     for kind, builtin in [
         (ConfigError, ValueError),

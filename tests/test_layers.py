@@ -1,7 +1,8 @@
-"""The import direction of the layers: ``distill`` <- ``seed_transfer`` <- ``tools``.
+"""The import direction of the layers: ``seed_core`` <- ``distill`` <- ``seed_transfer`` <- ``tools``.
 
-``distill`` never imports ``seed_transfer``; neither library imports ``tools`` (nor a script in
-it by its bare name, as Python would find it with tools/ on sys.path). Every import counts,
+``seed_core`` (the foundation) imports neither the method nor the evaluation; ``distill`` never
+imports ``seed_transfer``; no library imports ``tools`` (nor a script in it by its bare name, as
+Python would find it with tools/ on sys.path). Every import counts,
 also one inside a function, read from the source with ``ast``, relative imports resolved.
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parents[1]
-PACKAGES = {"distill", "seed_transfer"}
+PACKAGES = {"seed_core", "distill", "seed_transfer"}
 # tools/ and its scripts by their bare names (tools/distill.py is the package's name: that import is the package)
 TOOL_MODULES = {"tools", *(p.stem for p in (REPO / "tools").glob("*.py"))} - PACKAGES
 
@@ -41,6 +42,10 @@ def violations(package: str, forbidden: set[str]) -> list[str]:
         for line, name in imported_modules(path)
         if name.split(".")[0] in forbidden
     ]
+
+
+def test_seed_core_imports_no_other_package_of_the_project():
+    assert violations("seed_core", {"distill", "seed_transfer", *TOOL_MODULES}) == []
 
 
 def test_distill_imports_neither_seed_transfer_nor_tools():

@@ -17,7 +17,7 @@ import torchvision.transforms as T
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from distill.export import atomic_save
+from seed_core.atomic import atomic_save
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distill.errors import DataError
+from seed_core.errors import DataError
 
 Z95 = 1.96  # two-sided 95% normal quantile
 

@@ -9,7 +9,7 @@ class with the largest total vote wins.
 import torch
 import torch.nn.functional as F
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 
 @torch.no_grad()

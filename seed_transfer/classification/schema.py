@@ -6,8 +6,8 @@ Protocol of Ericsson et al., "How Well Do Self-Supervised Models Transfer?" (CVP
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from distill.config import ConfigError
-from distill.value_ranges import ANY, above, at_least, within
+from seed_core.config import ConfigError
+from seed_core.value_ranges import ANY, above, at_least, within
 
 
 @dataclass

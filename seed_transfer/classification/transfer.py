@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.config import ConfigError, resolve_path, to_dict
-from distill.run_info import code_version
+from seed_core.config import ConfigError, resolve_path, to_dict
+from seed_core.run_info import code_version
 
 from ..backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights, weights_name
 from ..datasets import build_dataset

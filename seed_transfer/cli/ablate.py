@@ -14,7 +14,7 @@ to continue an interrupted ablation.
 
 import sys
 
-from distill.config import load_config
+from seed_core.config import load_config
 
 from ..pipelines.ablation import AblationConfig, expand_grid, run_ablation
 from .common import build_parser, launchable, run_cli

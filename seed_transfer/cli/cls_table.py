@@ -10,7 +10,7 @@ Installed, the same command is `seed-cls-table outputs/transfer_cls --out ...`. 
 import sys
 from pathlib import Path
 
-from distill.errors import MissingFile
+from seed_core.errors import MissingFile
 
 from ..classification.report import gather, markdown_table, plot_val_curves, write_csv
 from .common import build_parser, run_cli

@@ -9,7 +9,7 @@ hands the work to :func:`run_cli`::
         return run_cli(_run, args)
 
 :func:`run_cli` is the only place where an exception becomes an exit status: a
-:class:`~distill.errors.UserError` (bad input, raised where the input is found to be bad) is
+:class:`~seed_core.errors.UserError` (bad input, raised where the input is found to be bad) is
 printed as one line ``error: <message>`` with status 2; every other exception is a bug and
 propagates with its traceback.
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from distill.errors import UserError, report_user_error
+from seed_core.errors import UserError, report_user_error
 
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
@@ -55,8 +55,8 @@ def build_parser(
 def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
     """Run ``fn(*args, **kwargs)`` as a command: its return value (``None`` reads as 0) is the exit status.
 
-    Logging goes to stderr at INFO. A :class:`~distill.errors.UserError` ends the command with
-    one line on stderr and status 2 (:func:`~distill.errors.report_user_error`); nothing else is
+    Logging goes to stderr at INFO. A :class:`~seed_core.errors.UserError` ends the command with
+    one line on stderr and status 2 (:func:`~seed_core.errors.report_user_error`); nothing else is
     caught, so a bug keeps its traceback (and Python's exit status 1).
     """
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -112,7 +112,7 @@ def _launch(tool: str, argv: list[str], main: Callable[..., int], config_cls, ou
 
 def run_folder(tool: str, argv: list[str], config_cls, output_key: str) -> Path:
     """The output folder of the run ``argv`` asks for (its ``--config`` and ``key=value`` overrides)."""
-    from distill.config import load_config
+    from seed_core.config import load_config
 
     from ..pipelines.stages import config_path
 

@@ -28,7 +28,7 @@ report. `launcher.executor=local` runs the same jobs as local processes:
 import shlex
 import sys
 
-from distill.config import load_config
+from seed_core.config import load_config
 
 from ..pipelines.compare import CompareConfig, run_compare
 from ..pipelines.stages import config_path

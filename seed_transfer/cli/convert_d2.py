@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from distill.checkpoints import LAYOUTS
-from distill.errors import UserError
+from seed_core.errors import UserError
 
 from ..detection.convert import convert_checkpoint
 from .common import build_parser, run_cli

@@ -8,7 +8,7 @@ Installed, the same command is `seed-det-table outputs/transfer_det/voc_R_18_C4_
 import sys
 from pathlib import Path
 
-from distill.errors import MissingFile
+from seed_core.errors import MissingFile
 
 from ..detection.transfer import markdown_comparison
 from ..finetune import gather_summaries

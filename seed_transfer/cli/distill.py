@@ -14,7 +14,7 @@ and fills teacher.cache_dir; students with the same teacher, data and train.seed
 
 import sys
 
-from distill.config import load_config
+from seed_core.config import load_config
 from distill.trainer import precompute_teacher, train
 from distill.schema import DistillConfig
 

@@ -8,7 +8,7 @@ Installed, the same command is `seed-eval-knn --config ...`.
 
 import sys
 
-from distill.config import load_config
+from seed_core.config import load_config
 
 from ..classification.schema import TransferClsConfig
 from ..imagenet.knn import run_knn_eval

@@ -12,8 +12,8 @@ Installed, the same command is `seed-eval-linear --config ...`. Writes
 
 import sys
 
-from distill import distributed as du
-from distill.config import load_config
+from seed_core import distributed as du
+from seed_core.config import load_config
 
 from ..imagenet.linear_probe import run_linear_probe
 from ..imagenet.schema import LinearEvalConfig

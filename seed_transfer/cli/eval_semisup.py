@@ -13,8 +13,8 @@ Installed, the same command is `seed-eval-semisup --config ...`. Writes
 import sys
 from pathlib import Path
 
-from distill import distributed as du
-from distill.config import load_config
+from seed_core import distributed as du
+from seed_core.config import load_config
 
 from ..imagenet.schema import SemisupConfig
 from ..imagenet.semisup import run_semisup

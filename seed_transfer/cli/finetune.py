@@ -9,8 +9,8 @@ aliases of the same keys. Giving one key both ways is an error, as is an unknown
 import argparse
 from pathlib import Path
 
-from distill.config import ConfigError, from_dict, parse_overrides
-from distill.distributed import is_launch_main_process
+from seed_core.config import ConfigError, from_dict, parse_overrides
+from seed_core.distributed import is_launch_main_process
 
 from ..backbones import RANDOM, require_weights, weights_name
 

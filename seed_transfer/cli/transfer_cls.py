@@ -12,7 +12,7 @@ Installed, the same command is `seed-transfer-cls --config ...`. Writes
 
 import sys
 
-from distill.config import load_config
+from seed_core.config import load_config
 
 from ..classification.schema import TransferClsConfig
 from ..classification.transfer import run_cls_transfer

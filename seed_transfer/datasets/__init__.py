@@ -15,7 +15,7 @@ from collections.abc import Callable
 import difflib
 from pathlib import Path
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 from .aircraft import AIRCRAFT, build_aircraft
 from .base import SPLITS, ClassificationDataset, DatasetInfo, ImageFileDataset

@@ -10,7 +10,7 @@ skipped: a score over fewer images than the split holds is a score of another te
 the distillation's way (the next readable image in its place) would count one image twice.
 The first bad image read stops the evaluation with a ``DataError`` that names its file (one
 line in the tools, from a DataLoader worker too). The distillation sources skip them instead
-(:mod:`distill.bad_images`).
+(:mod:`seed_core.bad_images`).
 """
 
 from collections.abc import Callable, Sequence
@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from distill.bad_images import READ_ERRORS
-from distill.errors import DataError, MissingFile, UserError
+from seed_core.bad_images import READ_ERRORS
+from seed_core.errors import DataError, MissingFile, UserError
 
 SPLITS = ("train", "val", "trainval", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")

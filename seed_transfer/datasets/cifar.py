@@ -6,7 +6,7 @@ Layouts (``root`` is the extracted folder or its parent):
 Splits: the official 50k train / 10k test; no official val split (the caller carves
 20% of train). CIFAR-100 uses the 100 fine labels. Images stay in memory as uint8
 N x 32 x 32 x 3 arrays and become PIL images in ``__getitem__``. The pickles are read by the
-restricted unpickler of :mod:`distill.safe_pickle` (arrays, numbers and strings; nothing in a file runs).
+restricted unpickler of :mod:`seed_core.safe_pickle` (arrays, numbers and strings; nothing in a file runs).
 """
 
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from distill import safe_pickle
+from seed_core import safe_pickle
 
 from .base import ClassificationDataset, DatasetInfo, Layout, find_root, split_parts
 

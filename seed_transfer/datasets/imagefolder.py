@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from distill.errors import DataError
+from seed_core.errors import DataError
 
 from .base import DatasetInfo, ImageFileDataset, Layout, class_folders, image_files, split_parts
 

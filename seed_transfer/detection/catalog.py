@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 VOC = {
     "voc_2007_trainval": ("VOC2007", "trainval"),

@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill import safe_pickle
+from seed_core import safe_pickle
 from distill.checkpoints import CheckpointError, load_pretrained
-from distill.errors import MissingFile
-from distill.export import atomic_save
+from seed_core.errors import MissingFile
+from seed_core.atomic import atomic_save
 
 # Blocks per stage (layer1..layer4) -> depth, for BasicBlock and Bottleneck ResNets.
 _BASIC_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}
@@ -182,7 +182,7 @@ def read_detectron2_pkl(path) -> dict:
     """A Detectron2 ``.pkl`` (MoCo's conversion layout and Detectron2's model zoo: ``{"model": {name:
     array}, "__author__", ...}``; Caffe2's ``{"blobs": {name: array}}`` or a bare ``{name: array}``),
     read as ``DetectionCheckpointer`` reads it (``encoding="latin1"``) but through the restricted
-    unpickler of :mod:`distill.safe_pickle`: a file naming any other callable is refused, and
+    unpickler of :mod:`seed_core.safe_pickle`: a file naming any other callable is refused, and
     nothing in it runs. Every weight must be a numpy array, as the checkpointer requires (Caffe2's
     ``*_momentum`` entries aside, which it drops). Errors are one line naming the file."""
     path = Path(path)

@@ -37,7 +37,7 @@ import xml.etree.ElementTree as ET
 
 from PIL import Image
 
-from distill.errors import DataError, MissingFile
+from seed_core.errors import DataError, MissingFile
 
 from ..voc import CLASSES as VOC_CLASSES
 

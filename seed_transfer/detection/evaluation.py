@@ -30,7 +30,7 @@ from xmin/ymin as Detectron2's reader does).
 from collections.abc import Mapping, Sequence
 import contextlib
 import io
-from distill.errors import DataError, MissingDependency
+from seed_core.errors import DataError, MissingDependency
 
 
 import numpy as np

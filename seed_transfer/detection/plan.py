@@ -15,7 +15,7 @@ which gives the same values), calls :meth:`DetPlan.apply`, and writes
     plan = make_plan(DetRequest("configs/det/voc_R_50_C4_24k.yaml", "student.pth", "out", ims_per_batch=8))
     plan.effective.max_iter      # 48000: half the paper's batch of 16, twice its 24000 iterations
 
-Every refusal is a one-line :class:`~distill.config.ConfigError` (a user error) naming the key.
+Every refusal is a one-line :class:`~seed_core.config.ConfigError` (a user error) naming the key.
 """
 
 import importlib.util
@@ -23,8 +23,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from distill.config import ConfigError
-from distill.errors import MissingDependency
+from seed_core.config import ConfigError
+from seed_core.errors import MissingDependency
 
 
 from ..finetune import FinetuneRequest, seed_metrics

@@ -5,7 +5,7 @@ the batch, iterations, lr steps and warm-up inversely. Engine-neutral (plain num
 
 from dataclasses import asdict, dataclass
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 
 @dataclass(frozen=True)

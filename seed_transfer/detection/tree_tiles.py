@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from distill.errors import DataError, MissingDependency, MissingFile
-from distill.export import exclusive
+from seed_core.errors import DataError, MissingDependency, MissingFile
+from seed_core.atomic import exclusive
 
 from .data import read_voc_xml
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from distill.config import to_dict
-from distill.errors import MissingFile
-from distill.run_info import code_version
+from seed_core.config import to_dict
+from seed_core.errors import MissingFile
+from seed_core.run_info import code_version
 
 from ..classification.transfer import SplitFeatures, model_name
 from ..classification.knn import knn_predict

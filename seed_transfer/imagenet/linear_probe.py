@@ -13,7 +13,7 @@ augmentation, far faster), read through the feature cache that linear transfer a
 import torch
 import torch.nn as nn
 
-from distill import distributed as du
+from seed_core import distributed as du
 from seed_transfer.backbones import load_backbone
 from seed_transfer.classification.transfer import SplitFeatures, model_name
 from seed_transfer.classification.features import FeatureTransform

@@ -4,9 +4,9 @@
 import json
 from pathlib import Path
 
-from distill import distributed as du
-from distill.config import dump_config, to_dict
-from distill.run_info import code_version, write_run_info
+from seed_core import distributed as du
+from seed_core.config import dump_config, to_dict
+from seed_core.run_info import code_version, write_run_info
 
 
 def start_output(cfg, output_dir: str | Path) -> Path:

@@ -7,8 +7,8 @@ values and cite them; every key is documented here once.
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from distill.config import ConfigError
-from distill.value_ranges import above, at_least, within
+from seed_core.config import ConfigError
+from seed_core.value_ranges import above, at_least, within
 from seed_transfer.classification.schema import FeatureConfig, ModelConfig
 
 SCHEDULES = ("step", "cosine")

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from distill import distributed as du
-from distill.config import resolve_path
+from seed_core import distributed as du
+from seed_core.config import resolve_path
 from seed_transfer.backbones import load_backbone
 from seed_transfer.classification.transfer import model_name
 from seed_transfer.classification.features import FeatureTransform

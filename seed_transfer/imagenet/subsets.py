@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.errors import MissingFile
+from seed_core.errors import MissingFile
 from seed_transfer.datasets.base import DatasetInfo, ImageFileDataset, Layout, class_folders
 
 SUBSET = DatasetInfo("imagenet-subset", "top1", has_official_val=True)

@@ -1,9 +1,9 @@
 """The supervised training loop shared by the linear probe and semi-supervised fine-tuning:
 SGD with a per-step schedule, AMP on CUDA, DDP through ``torchrun``, validation top-1/top-5,
 ``metrics.csv``, tqdm progress, and atomic checkpoints with exact resume, on the training runtime
-every loop shares (:mod:`distill.runtime`).
+every loop shares (:mod:`seed_core.runtime`).
 
-Exact resume (as in :mod:`distill.trainer`): the checkpoint (:mod:`distill.runtime.checkpoint`) holds
+Exact resume (as in :mod:`distill.trainer`): the checkpoint (:mod:`seed_core.runtime.train_state`) holds
 the trained weights, optimizer, AMP scaler, step, evaluation history and RNG states, and the
 config values that must match (``TrainJob.resume_key``); the schedule is a function of the step; data
 order and augmentation are functions of (seed, epoch, index) (:class:`distill.data.ResumableSampler`).
@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from distill import distributed as du
-from distill.config import ConfigError
+from seed_core import distributed as du
+from seed_core.config import ConfigError
 from distill.data import ResumableSampler
-from distill.export import remove_stale_temporaries
-from distill.metrics_log import MetricsLog
-from distill.runtime import (
+from seed_core.atomic import remove_stale_temporaries
+from seed_core.metrics_log import MetricsLog
+from seed_core.runtime import (
     CallbackHook,
     PeriodicCheckpoint,
     ProgressBar,

@@ -18,8 +18,8 @@
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from distill.config import ConfigError, from_dict, parse_overrides
-from distill.value_ranges import above, at_least, check_values
+from seed_core.config import ConfigError, from_dict, parse_overrides
+from seed_core.value_ranges import above, at_least, check_values
 
 LAUNCHERS = ("local", "torchrun", "slurm")
 EXECUTORS = ("slurm", "local", "debug")  # submitit's clusters that launcher: slurm may use

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 from .config import LauncherConfig
 from .submit import check, submit

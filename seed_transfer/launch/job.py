@@ -29,7 +29,7 @@ class CommandJob(submitit.helpers.Checkpointable):
     pickled) or a callable that pickles. With several tasks (``nodes`` x ``tasks_per_node``),
     each task gets the variables ``torchrun`` would set (``RANK``, ``LOCAL_RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT``) before ``fn`` runs, so
-    :func:`distill.distributed.init_from_env` joins them into one process group.
+    :func:`seed_core.distributed.init_from_env` joins them into one process group.
     ``requeues``: how many times this job has requeued itself so far. ``threads``: torch's intra-op
     threads in each task (``launcher.cpus_per_task``; ``None``: torch's default, every core).
     """
@@ -47,7 +47,7 @@ class CommandJob(submitit.helpers.Checkpointable):
 
             torch.set_num_threads(self.threads)
         env = submitit.JobEnvironment()
-        if env.num_tasks > 1:  # devices: distill.distributed picks cuda:LOCAL_RANK of those visible
+        if env.num_tasks > 1:  # devices: seed_core.distributed picks cuda:LOCAL_RANK of those visible
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         log.info(
             "job %s task %d of %d (node %d of %d), requeued %d of at most %d times: %s %s",

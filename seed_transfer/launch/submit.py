@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from distill.config import ConfigError
-from distill.errors import UserError
+from seed_core.config import ConfigError
+from seed_core.errors import UserError
 
 from .command import fn_name, resolve
 from .config import LauncherConfig
@@ -26,7 +26,7 @@ ENTRY_MODULE = "seed_transfer.launch"  # python -m seed_transfer.launch package.
 
 
 def check(cfg: LauncherConfig) -> None:
-    """Raise a :class:`~distill.errors.UserError` naming the fix if ``cfg`` cannot launch here."""
+    """Raise a :class:`~seed_core.errors.UserError` naming the fix if ``cfg`` cannot launch here."""
     if cfg.launcher == "torchrun" and cfg.nodes != 1 and "WORLD_SIZE" not in os.environ:
         raise ConfigError(
             f"launcher: torchrun starts one node from here (launcher.nodes={cfg.nodes}): on each node "

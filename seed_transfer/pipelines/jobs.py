@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from distill.config import ConfigError, dump_config, from_dict, load_config
-from distill.errors import UserError
+from seed_core.config import ConfigError, dump_config, from_dict, load_config
+from seed_core.errors import UserError
 
 from ..finetune import json_safe
 from ..launch.config import LauncherConfig
@@ -89,7 +89,7 @@ def run_nodes(
     """Submit every node of ``graph`` that is not done as a job (``job_fn(["--config",
     <output_dir>/dag/config.yaml, "--job", name])``, written by :func:`write_job_config`), each as
     soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
-    that ran, by node name. Raises a :class:`~distill.errors.UserError` naming every failed job
+    that ran, by node name. Raises a :class:`~seed_core.errors.UserError` naming every failed job
     with its log (once the independent jobs have ended). ``max_jobs``: see :func:`run_dag`."""
     folder = Path(output_dir) / DAG_FOLDER
     todo = [node for node in graph if not node.done()]

@@ -9,8 +9,8 @@ import logging
 import time
 from pathlib import Path
 
-from distill.checkpoints import safe_load
-from distill.export import atomic_save
+from seed_core.checkpoint_files import safe_load
+from seed_core.atomic import atomic_save
 from distill.schema import DistillConfig
 
 log = logging.getLogger(__name__)

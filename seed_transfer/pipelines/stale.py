@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from distill.config import ConfigError, changed_values, flatten, to_dict
+from seed_core.config import ConfigError, changed_values, flatten, to_dict
 
 from .stages import SETTINGS_FILE
 
@@ -40,7 +40,7 @@ def stale_student(dcfg) -> list[str]:
     results were kept), the ``config.yaml`` the run wrote when it started."""
     import yaml
 
-    from distill.checkpoints import safe_load
+    from seed_core.checkpoint_files import safe_load
     from distill.trainer import CONFIG_NAME, STUDENT_NAME
 
     student, started = Path(dcfg.train.output_dir) / STUDENT_NAME, Path(dcfg.train.output_dir) / CONFIG_NAME

@@ -16,7 +16,7 @@ import re
 import torch
 
 from distill.checkpoints import CheckpointError, load_pretrained
-from distill.export import atomic_save
+from seed_core.atomic import atomic_save
 from seed_transfer.detection.convert import infer_depth
 
 _BACKBONE_KEY = re.compile(

@@ -19,8 +19,8 @@ so cityscapesscripts' conversion is not needed.
 import logging
 from pathlib import Path
 
-from distill.config import ConfigError
-from distill.errors import MissingDependency, MissingFile
+from seed_core.config import ConfigError
+from seed_core.errors import MissingDependency, MissingFile
 
 import numpy as np
 

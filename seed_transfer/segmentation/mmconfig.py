@@ -11,7 +11,7 @@ initialisation with a random stem. The zoo's ``r50b`` configs use the same plain
 
 from dataclasses import asdict
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 from .schema import BASIC_DEPTHS, SegScheduleConfig, SegTransferConfig
 

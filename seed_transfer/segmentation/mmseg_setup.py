@@ -6,7 +6,7 @@ import contextlib
 import logging
 import pickle
 
-from distill.errors import MissingDependency
+from seed_core.errors import MissingDependency
 
 
 import numpy as np
@@ -67,7 +67,7 @@ def mmengine_pickled_classes() -> list:
     from mmengine.config import ConfigDict
     from mmengine.logging import HistoryBuffer
 
-    from distill.checkpoints import safe_globals_allowlist  # numpy dtypes and scalars (plain data)
+    from seed_core.checkpoint_files import safe_globals_allowlist  # numpy dtypes and scalars (plain data)
 
     core = getattr(np, "_core", None) or np.core
     reconstruct = core.multiarray._reconstruct

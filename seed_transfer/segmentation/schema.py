@@ -9,8 +9,8 @@ Override any key as ``key=value`` (``schedule.iters=100``, ``data.root=/datasets
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from distill.config import ConfigError
-from distill.value_ranges import above, at_least, within
+from seed_core.config import ConfigError
+from seed_core.value_ranges import above, at_least, within
 
 HEADS = ("fcn", "deeplabv3")
 NORMS = ("SyncBN", "BN")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from distill.config import ConfigError, dump_config, load_config
-from distill.distributed import is_launch_main_process
+from seed_core.config import ConfigError, dump_config, load_config
+from seed_core.distributed import is_launch_main_process
 
 from ..finetune import (
     METRICS_FILE,

@@ -1,4 +1,4 @@
-"""Pickle files for the tests of the restricted unpickler (distill.safe_pickle) and its readers:
+"""Pickle files for the tests of the restricted unpickler (seed_core.safe_pickle) and its readers:
 a payload that would create a marker file when unpickled, and pickles as Python 2 wrote them
 (the official CIFAR batches, Caffe2 / Detectron1 weights)."""
 

@@ -18,11 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
-from distill.bad_images import bad_image_limit, header_fault, open_skipping_bad_images
-from distill.checkpoints import safe_load
-from distill.config import ConfigError
+from seed_core.bad_images import bad_image_limit, header_fault, open_skipping_bad_images
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError
 from distill.data import SeededViews, build_source_dataset, mocov2_transform
-from distill.errors import DataError
+from seed_core.errors import DataError
 from distill.trainer import precompute_teacher
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import run, tiny_config
@@ -168,7 +168,7 @@ def test_a_source_without_files_is_checked_while_loading():
 
 
 def test_a_run_over_bad_images_finishes_and_names_each_once(tmp_path, bad_folder, caplog):
-    with caplog.at_level(logging.WARNING, logger="distill.bad_images"):
+    with caplog.at_level(logging.WARNING, logger="seed_core.bad_images"):
         run(bad_folder, tmp_path, "data.max_bad_images=4")
     assert (tmp_path / "student.pth").is_file()
     warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped bad image")]
@@ -237,7 +237,7 @@ def test_a_teacher_cache_filled_over_bad_images_trains_the_live_run(tmp_path, ba
     teacher = [f"teacher.weights={tmp_path / 'teacher.pth'}", f"teacher.arch={TINY}", "teacher.layout=torchvision"]
     cached = [*teacher, f"teacher.cache_dir={tmp_path / 'cache'}", "data.max_bad_images=4"]
     run(bad_folder, tmp_path / "live", *teacher, "data.max_bad_images=4")
-    with caplog.at_level(logging.WARNING, logger="distill.bad_images"):
+    with caplog.at_level(logging.WARNING, logger="seed_core.bad_images"):
         precompute_teacher(tiny_config(bad_folder, tmp_path / "unused", *cached))
     assert sum("truncated.jpg (met while loading)" in r.getMessage() for r in caplog.records) == 1
     run(bad_folder, tmp_path / "read", *cached)

@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from distill.builder import build_method
-from distill.config import load_config
+from seed_core.config import load_config
 from distill.methods import SEED, L2Distill, MoCo, SEEDMoCo
 from distill.schema import DistillConfig
 

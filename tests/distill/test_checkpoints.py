@@ -22,8 +22,8 @@ from distill.checkpoints import (
     head_out_dim,
     load_pretrained,
     parse_checkpoint,
-    safe_load,
 )
+from seed_core.checkpoint_files import safe_load
 from distill.export import STUDENT_FORMAT
 
 

@@ -144,7 +144,7 @@ def test_filelist_resolves_relative_and_absolute_paths(tmp_path):
 
 
 def test_a_file_list_entry_that_leaves_the_root_is_refused_naming_the_line(tmp_path):
-    from distill.errors import DataError
+    from seed_core.errors import DataError
 
     write_png(tmp_path / "data" / "x.png")
     listing = tmp_path / "data" / "train.txt"
@@ -156,7 +156,7 @@ def test_a_file_list_entry_that_leaves_the_root_is_refused_naming_the_line(tmp_p
 
 
 def test_a_link_loop_in_an_image_folder_is_refused_naming_the_link(tmp_path):
-    from distill.errors import DataError
+    from seed_core.errors import DataError
 
     for k, name in enumerate(["a/1.png", "b/2.png"]):
         write_png(tmp_path / name, seed=k)

@@ -125,7 +125,7 @@ def test_seed_with_teacher_centering_scores_centred_embeddings_and_checkpoints_t
 
 
 def test_teacher_centering_is_refused_for_strategies_without_a_teacher_distribution():
-    from distill.config import ConfigError, load_config
+    from seed_core.config import ConfigError, load_config
     from distill.schema import DistillConfig
 
     with pytest.raises(ConfigError, match="teacher_centering"):

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from distill.checkpoints import safe_load
-from distill.config import ConfigError
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError
 from distill.trainer import train
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import run, tiny_config

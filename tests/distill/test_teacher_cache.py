@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from distill.builder import build_student
-from distill.checkpoints import safe_load
-from distill.config import ConfigError, load_config
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError, load_config
 from distill.trainer import build_source
 from distill.methods import SEED, L2Distill, SEEDMoCo
 from distill.schema import DistillConfig

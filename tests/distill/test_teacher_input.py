@@ -11,7 +11,7 @@ import torchvision
 import torchvision.transforms as T
 
 from distill.builder import build_teacher
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from distill.data import IMAGENET, UNIT_RANGE, Normalization, SeededViews, mocov2_transform
 from distill.trainer import build_source, view_transform
 from distill.schema import DistillConfig

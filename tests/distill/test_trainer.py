@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.checkpoints import safe_load
+from seed_core.checkpoint_files import safe_load
 from tiny import make_image_folder
 from train_worker import run, tiny_config, tiny_method
 

@@ -45,8 +45,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from distill.builder import build_teacher
-from distill.checkpoints import CheckpointError, detect_layout, load_pretrained, safe_load
-from distill.config import ConfigError, load_config
+from distill.checkpoints import CheckpointError, detect_layout, load_pretrained
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError, load_config
 from distill.data import IMAGENET
 from distill.models import _REGISTRY, build_backbone, check_arch, register_backbone
 from distill.schema import DistillConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 HERE = Path(__file__).resolve().parent

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 from seed_transfer.backbones import is_random, weights_name
 from seed_transfer.finetune import (
     FinetuneRequest,

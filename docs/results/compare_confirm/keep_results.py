@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.classification.transfer import result_path
 from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
 from seed_transfer.pipelines.compare.run import build_rows, finetune_rows, seeds_done, student_rows

@@ -1,7 +1,7 @@
 """The Detectron2 engine. Importing this package needs Detectron2; nothing else in the
 project imports it at module level, so the core works without it."""
 
-from distill.errors import MissingDependency
+from seed_core.errors import MissingDependency
 
 INSTALL_HINT = (
     "Detectron2 is not installed. Install it with `bash tools/install_detectron2.sh` "

@@ -19,7 +19,7 @@ from pathlib import Path
 import re
 
 from . import require_detectron2
-from distill.errors import DataError
+from seed_core.errors import DataError
 
 
 require_detectron2()

@@ -11,7 +11,7 @@ predictions are gathered on the main process, which alone returns the results.
 """
 
 from . import require_detectron2
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 
 require_detectron2()

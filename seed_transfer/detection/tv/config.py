@@ -3,7 +3,7 @@
 Reads the YAML files of ``configs/det/`` as Detectron2's ``CfgNode.merge_from_file`` does:
 ``_BASE_`` files first (paths relative to the including file), then the file; string values
 are decoded with ``ast.literal_eval`` (so ``(200,)`` is a tuple, ``BN`` stays a string); every
-key must be a Detectron2 key, given once per mapping (:func:`distill.config.load_yaml`), with
+key must be a Detectron2 key, given once per mapping (:func:`seed_core.config.load_yaml`), with
 Detectron2's default (``d2_defaults.yaml``) for the keys no file sets. ``KEY VALUE`` overrides
 are applied as ``merge_from_list`` applies them.
 
@@ -17,8 +17,8 @@ import difflib
 from functools import lru_cache
 from pathlib import Path
 
-from distill.config import ConfigError, load_yaml
-from distill.errors import MissingFile
+from seed_core.config import ConfigError, load_yaml
+from seed_core.errors import MissingFile
 
 
 DEFAULTS_FILE = Path(__file__).with_name("d2_defaults.yaml")

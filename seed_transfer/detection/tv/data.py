@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from distill.config import ConfigError
-from distill.errors import DataError
+from seed_core.config import ConfigError
+from seed_core.errors import DataError
 
 from ..catalog import dataset_spec
 from ..data import VOC_CLASSES, box_xyxy, find_voc_root, load_coco_json, load_voc

@@ -21,7 +21,7 @@ from torch.distributed.nn.functional import all_reduce
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FrozenBatchNorm2d, roi_align
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 NORMS = ("", "BN", "SyncBN", "naiveSyncBN", "FrozenBN", "GN")
 

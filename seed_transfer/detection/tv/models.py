@@ -30,7 +30,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 from .heads import D2RoIHeads, D2RPN, Res5Head
 from .layers import D2AnchorGenerator, RoIPooler, c2_msra_fill, c2_xavier_fill, convert_norm, norm_layer

@@ -6,11 +6,11 @@ backbone, train with SGD (momentum, weight decay, none on norm layers as
 ``SOLVER.WEIGHT_DECAY_NORM`` 0), linear warm-up then steps of ``GAMMA`` (``WarmupMultiStepLR``)
 or cosine, AMP on CUDA, DDP under ``torchrun`` or ``num_gpus`` > 1 processes; precise BN before
 the evaluation when ``TEST.PRECISE_BN.ENABLED``; evaluate with the shared metrics. The loop, its
-step, checkpoint and launcher are the training runtime's (:mod:`distill.runtime`).
+step, checkpoint and launcher are the training runtime's (:mod:`seed_core.runtime`).
 
 Outputs in ``output_dir``: ``config.yaml`` (resolved), ``train_log.jsonl`` (one JSON line per
 logged iteration: iteration, lr, losses, seconds per iteration; plot it with pandas),
-``checkpoint.pth`` (:mod:`distill.runtime.checkpoint`: model, optimizer, AMP scaler, iteration as
+``checkpoint.pth`` (:mod:`seed_core.runtime.train_state`: model, optimizer, AMP scaler, iteration as
 ``step``, RNG incl. Python's, the resolved config and seed; written atomically every
 ``SOLVER.CHECKPOINT_PERIOD`` and at the end; ``resume`` continues from it, bit-identically) and
 ``metrics.json``.
@@ -30,9 +30,9 @@ import torchvision
 import yaml
 from tqdm import tqdm
 
-from distill import distributed as du
-from distill.config import ConfigError, changed_values, flatten
-from distill.runtime import (
+from seed_core import distributed as du
+from seed_core.config import ConfigError, changed_values, flatten
+from seed_core.runtime import (
     CallbackHook,
     PeriodicCheckpoint,
     ProgressBar,

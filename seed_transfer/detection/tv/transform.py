@@ -12,7 +12,7 @@ takes both phases' sizes. Detections are mapped back to the input image size by 
 import torch
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, _resize_image_and_masks, resize_boxes
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 
 
 def pixel_stats(cfg) -> tuple[list[float], list[float]]:

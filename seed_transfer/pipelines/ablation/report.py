@@ -15,8 +15,8 @@ import json
 import math
 from pathlib import Path
 
-from distill.checkpoints import safe_load
-from distill.run_info import code_version
+from seed_core.checkpoint_files import safe_load
+from seed_core.run_info import code_version
 
 from .schema import AblationConfig, Grid, slug
 from ...classification.report import fmt_score

@@ -31,7 +31,7 @@ import logging
 import time
 from pathlib import Path
 
-from distill.config import ConfigError, dump_config, load_config, to_dict
+from seed_core.config import ConfigError, dump_config, load_config, to_dict
 from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
 
@@ -264,7 +264,7 @@ def run_point(cfg: AblationConfig, point: Point, stages: Stages, evals: list | N
 def teacher_cache_record(student: Path) -> dict | None:
     """What the distillation that exported ``student`` did with the teacher cache (read, wrote,
     completed; steps of each), from the export's meta; None when it used none."""
-    from distill.checkpoints import safe_load
+    from seed_core.checkpoint_files import safe_load
 
     return safe_load(student).get("meta", {}).get("teacher_cache") if student.is_file() else None
 

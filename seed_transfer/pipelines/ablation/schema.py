@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from distill.config import ConfigError, flatten, parse_overrides
+from seed_core.config import ConfigError, flatten, parse_overrides
 from distill.schema import DistillConfig
 
 from ..compare.schema import ClsStageConfig

@@ -20,7 +20,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from distill.run_lock import run_lock
+from seed_core.run_lock import run_lock
 
 from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
@@ -115,7 +115,7 @@ def run_compare_dag(
     cfg: CompareConfig, launcher: LauncherConfig, command: str | None = None, poll_seconds: float = 5.0, on_event=None
 ) -> dict:
     """The comparison as cluster jobs (see the module docstring); returns what
-    :func:`~.run.run_compare` returns. Raises a :class:`~distill.errors.UserError` naming every
+    :func:`~.run.run_compare` returns. Raises a :class:`~seed_core.errors.UserError` naming every
     failed job and its log (after the independent jobs have ended; no report is written)."""
     started = time.perf_counter()
     check(launcher)  # no SLURM / submitit here: stop before anything is written or submitted

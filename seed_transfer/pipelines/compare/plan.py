@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.config import load_config, resolve_path
+from seed_core.config import load_config, resolve_path
 from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
 

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from distill.run_info import code_version
+from seed_core.run_info import code_version
 
 from ...finetune import write_json
 from .schema import CompareConfig

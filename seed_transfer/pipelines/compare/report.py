@@ -7,9 +7,9 @@ import csv
 import math
 from pathlib import Path
 
-from distill.checkpoints import safe_load
-from distill.config import resolve_path
-from distill.run_info import code_version, hardware_text
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import resolve_path
+from seed_core.run_info import code_version, hardware_text
 from distill.schema import DistillConfig
 
 from ...classification import report as cls_report

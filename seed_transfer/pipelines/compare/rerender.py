@@ -19,9 +19,9 @@ import io
 import time
 from pathlib import Path
 
-from distill.config import ConfigError, load_config
-from distill.errors import UserError
-from distill.run_info import code_version
+from seed_core.config import ConfigError, load_config
+from seed_core.errors import UserError
+from seed_core.run_info import code_version
 
 from .report import plot_differences
 from .schema import CompareConfig

@@ -22,8 +22,8 @@ import logging
 import time
 from pathlib import Path
 
-from distill.config import dump_config, resolve_path
-from distill.run_lock import run_lock
+from seed_core.config import dump_config, resolve_path
+from seed_core.run_lock import run_lock
 
 from ...backbones import PIXELS
 from ...classification import report as cls_report

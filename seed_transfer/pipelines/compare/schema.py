@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 from distill.schema import STRATEGIES
-from distill.value_ranges import at_least
+from seed_core.value_ranges import at_least
 
 
 def detectron2_opts(options: dict, prefix: str = "") -> list[str]:

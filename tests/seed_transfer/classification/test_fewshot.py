@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.classification.transfer import run_cls_transfer
 from seed_transfer.classification.fewshot import (
     confidence_interval,

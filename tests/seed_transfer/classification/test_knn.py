@@ -84,7 +84,7 @@ def test_knn_shape_mismatch():
 
 
 def test_a_k_larger_than_the_bank_is_a_config_error_naming_the_key():
-    from distill.config import ConfigError
+    from seed_core.config import ConfigError
 
     train, labels, test = random_problem()
     with pytest.raises(ConfigError, match=r"knn.k=41: .* lower knn.k"):

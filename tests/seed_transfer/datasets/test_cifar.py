@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fake_trees
-from distill.safe_pickle import RefusedPickle
+from seed_core.safe_pickle import RefusedPickle
 from pickle_files import Payload, python2_pickle, write_pickle
 from seed_transfer.datasets import build_dataset
 

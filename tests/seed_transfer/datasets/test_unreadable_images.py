@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import fake_trees
-from distill.errors import DataError, report_user_error
+from seed_core.errors import DataError, report_user_error
 from seed_transfer.datasets import build_dataset
 
 REPO = Path(__file__).parents[3]

@@ -13,10 +13,10 @@ import torch
 import torchvision
 
 from distill.checkpoints import CheckpointError
-from distill.errors import MissingFile
+from seed_core.errors import MissingFile
 from distill.export import export_student
 from distill.models import build_backbone
-from distill.safe_pickle import RefusedPickle
+from seed_core.safe_pickle import RefusedPickle
 from pickle_files import Payload, python2_pickle, write_pickle
 from seed_transfer.detection.convert import (
     convert_checkpoint,

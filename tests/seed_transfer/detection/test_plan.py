@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.errors import UserError
+from seed_core.errors import UserError
 from seed_transfer.detection.plan import DetRequest, make_plan
 from seed_transfer.detection.schedule import Schedule
 from seed_transfer.detection.tv.config import load_run_config

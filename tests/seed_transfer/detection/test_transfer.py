@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from distill.safe_pickle import RefusedPickle
+from seed_core.safe_pickle import RefusedPickle
 from pickle_files import Payload, write_pickle
 from seed_transfer.detection.plan import DetPlan, DetRequest
 from seed_transfer.detection.schedule import Schedule

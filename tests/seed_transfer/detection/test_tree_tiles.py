@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from distill.errors import MissingDependency
+from seed_core.errors import MissingDependency
 from seed_transfer.detection import tree_tiles
 from seed_transfer.detection.data import load_coco_json
 from seed_transfer.detection.tree_tiles import build_tree_tiles, clip_boxes, split_rows, tile_starts

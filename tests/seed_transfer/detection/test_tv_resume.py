@@ -97,7 +97,7 @@ def test_an_interrupted_run_resumes_bit_identically_including_python_rng(tmp_pat
 
 
 def test_resuming_with_a_changed_fine_tuning_setting_is_refused_naming_it(tmp_path):
-    from distill.config import ConfigError
+    from seed_core.config import ConfigError
     from seed_transfer.detection.tv.train import check_resume_fingerprint
 
     path = tmp_path / "checkpoint.pth"

@@ -109,7 +109,7 @@ def test_a_few_iterations_on_the_tree_tiles_write_metrics(tmp_path):
     assert [row["iteration"] for row in log] == [1, 2] and log[0]["lr"] == pytest.approx(0.02 * 0.001)
     assert all(row["total_loss"] > 0 for row in log)
     checkpoint = torch.load(out / "seed0" / "checkpoint.pth", weights_only=True)
-    assert checkpoint["step"] == 2  # distill.runtime's checkpoint format
+    assert checkpoint["step"] == 2  # seed_core.runtime's checkpoint format
     # resuming a finished run evaluates again without training
     (out / "seed0" / "metrics.json").unlink()
     run_detection_transfer(

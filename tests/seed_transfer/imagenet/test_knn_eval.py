@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.imagenet.knn import run_knn_eval, topk_accuracy
 from seed_transfer.classification.schema import TransferClsConfig
 from tiny import TINY, make_image_folder

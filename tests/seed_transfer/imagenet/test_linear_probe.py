@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.classification.features import Features
 from seed_transfer.imagenet.data import KeyedFeatures, LabelledFeatures
 from seed_transfer.imagenet.linear_probe import LinearProbe, linear_head, run_linear_probe

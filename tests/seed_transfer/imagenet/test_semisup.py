@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.backbones import load_backbone
 from seed_transfer.imagenet.schema import SemisupConfig
 from seed_transfer.imagenet.semisup import run_semisup

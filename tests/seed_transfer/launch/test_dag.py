@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 from seed_transfer.cli.compare import main as compare_main
 from seed_transfer.launch import load_launcher_config
 from seed_transfer.launch.config import check_launcher_keys

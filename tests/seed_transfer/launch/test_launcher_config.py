@@ -1,6 +1,6 @@
 import pytest
 
-from distill.config import ConfigError
+from seed_core.config import ConfigError
 from seed_transfer.launch import LauncherConfig, load_launcher_config, split_launcher_argv, split_launcher_overrides
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.checkpoints import safe_load
+from seed_core.checkpoint_files import safe_load
 from seed_transfer.launch import load_launcher_config, submit
 
 HERE = Path(__file__).parent

@@ -1,5 +1,5 @@
 """What each process of a launch is told: ranks, world size and rendezvous, from torchrun and
-from a submitit job of several tasks (the variables distill.distributed.init_from_env reads)."""
+from a submitit job of several tasks (the variables seed_core.distributed.init_from_env reads)."""
 
 import json
 import os

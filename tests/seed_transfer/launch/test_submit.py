@@ -1,6 +1,6 @@
 import pytest
 
-from distill.errors import UserError
+from seed_core.errors import UserError
 from seed_transfer.launch import check, load_launcher_config, submit
 
 

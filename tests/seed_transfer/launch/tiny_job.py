@@ -5,7 +5,7 @@ import it as ``tiny_job:main`` (the tests put this folder and tests/distill on P
 
 ``--wait-for-signal-at STEP``: when not resuming, the run writes ``OUT/waiting.pid`` (its process
 id) as step STEP (0-based) begins and waits there, at most 120 s, until a signal is held
-(:mod:`distill.runtime.preemption`); then it finishes the step.
+(:mod:`seed_core.runtime.preemption`); then it finishes the step.
 """
 
 import os
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from train_worker import tiny_config, tiny_method
 
-from distill.runtime import preemption
+from seed_core.runtime import preemption
 from distill.trainer import train
 
 DEFAULTS = ["train.checkpoint_every=3"]  # 6 steps; checkpoints after steps 3 and 6

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.pipelines.ablation import AblationConfig, expand_grid, run_ablation
 from seed_transfer.pipelines.ablation.report import is_log_scale
 from tiny import TINY, make_image_folder, tiny_cnn
@@ -355,7 +355,7 @@ def test_bad_evaluation_settings_are_refused_before_anything_runs(tmp_path):
 
 
 def test_an_evaluation_of_other_settings_is_refused_naming_them(tmp_path):
-    from distill.config import to_dict
+    from seed_core.config import to_dict
     from seed_transfer.pipelines.ablation.run import evaluations, stale_outputs
 
     cfg = demo(f"output_dir={tmp_path / 'abl'}", "only=[distill.queue_size]")

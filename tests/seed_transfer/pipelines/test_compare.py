@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 REPO = Path(__file__).resolve().parents[3]
@@ -228,7 +228,7 @@ def test_distillation_seeds_are_members_of_one_row(tmp_path):
 def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
     import torch
 
-    from distill.config import to_dict
+    from seed_core.config import to_dict
     from seed_transfer.pipelines.compare.plan import cls_config, distill_config
     from seed_transfer.pipelines.compare.run import Row, check_not_stale
 
@@ -474,7 +474,7 @@ def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, mo
     assert distilled == ["moco"] and [s["status"] for s in stages.records] == ["skipped", "ran"]
 
     # what the run recorded when it started still guards its results against a changed config
-    from distill.config import dump_config
+    from seed_core.config import dump_config
     from seed_transfer.pipelines.compare.run import check_not_stale
 
     dcfg = distill_configs(cfg)["seed", 0]

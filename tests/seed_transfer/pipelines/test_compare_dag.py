@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.config import ConfigError, load_config
-from distill.errors import UserError
+from seed_core.config import ConfigError, load_config
+from seed_core.errors import UserError
 from seed_transfer.launch import load_launcher_config
 from seed_transfer.pipelines.compare import CompareConfig, run_compare
 from seed_transfer.pipelines.compare.dag import launchers, nodes, run_compare_dag

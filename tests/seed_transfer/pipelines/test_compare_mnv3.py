@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.config import load_config
+from seed_core.config import load_config
 from seed_transfer.pipelines.compare import CompareConfig, run_compare
 
 REPO = Path(__file__).resolve().parents[3]

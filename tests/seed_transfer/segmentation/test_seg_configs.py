@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.segmentation.mmconfig import build_mmengine_config, scaled_schedule
 from seed_transfer.segmentation.schema import SegScheduleConfig, SegTransferConfig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from seed_transfer.segmentation.mmconfig import build_mmengine_config
 from seed_transfer.segmentation.schema import SegDataConfig, SegModelConfig, SegTransferConfig
 

@@ -1,10 +1,10 @@
-"""distill.metrics_log: a resumed run logs each step once."""
+"""seed_core.metrics_log: a resumed run logs each step once."""
 
 import csv
 
 import pytest
 
-from distill.metrics_log import MetricsLog
+from seed_core.metrics_log import MetricsLog
 
 
 def steps(path) -> list[int]:

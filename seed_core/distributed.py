@@ -43,7 +43,7 @@ def concat_all_gather(tensor: torch.Tensor) -> torch.Tensor:
 
 def init_from_env(backend: str | None = None, device_type: str | None = None) -> torch.device:
     """Initialise the process group when launched by ``torchrun`` (or by
-    :func:`distill.runtime.launch`, which sets the same variables) and pick the device.
+    :func:`seed_core.runtime.launch`, which sets the same variables) and pick the device.
 
     ``torchrun`` sets WORLD_SIZE/RANK/LOCAL_RANK; without them this is a single
     process on ``cuda:0`` or the CPU. ``device_type`` ("cuda" or "cpu") decides

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from distill.data import ResumableSampler
-from distill.runtime import CallbackHook, HookBase, PeriodicCheckpoint, TrainLoop, resumable_batches
+from seed_core.runtime import CallbackHook, HookBase, PeriodicCheckpoint, TrainLoop, resumable_batches
 
 
 class Recorder(HookBase):

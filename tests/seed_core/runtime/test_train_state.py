@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from distill.runtime import read_training_state, restore_training_state, save_training_state
-from distill.runtime.checkpoint import FORMAT
+from seed_core.runtime import read_training_state, restore_training_state, save_training_state
+from seed_core.runtime.train_state import FORMAT
 
 
 def draws() -> tuple:

@@ -9,9 +9,9 @@ import typing
 
 import pytest
 
-from distill.config import ConfigError, load_config
+from seed_core.config import ConfigError, load_config
 from distill.schema import DistillConfig
-from distill.value_ranges import Range, at_least, check_values, numeric_fields, within
+from seed_core.value_ranges import Range, at_least, check_values, numeric_fields, within
 from seed_transfer.classification.schema import TransferClsConfig
 from seed_transfer.imagenet.schema import LinearEvalConfig, SemisupConfig
 from seed_transfer.launch.config import LauncherConfig, load_launcher_config

@@ -1,4 +1,4 @@
-"""distill.export: atomic, durable writes with the permissions of a plain open(), and the
+"""seed_core.atomic: atomic, durable writes with the permissions of a plain open(), and the
 clean-up of what a killed write leaves."""
 
 import os
@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from distill.export import atomic_save, remove_stale_temporaries
+from seed_core.atomic import atomic_save, remove_stale_temporaries
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path, caplog):
     files are removed."""
     script = textwrap.dedent(f"""
         import os, signal
-        from distill.export import atomic_save
+        from seed_core.atomic import atomic_save
         def dump(obj, f):
             f.write(b"x" * 1000)
             f.flush()
@@ -76,7 +76,7 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path, caplog):
     keep = [tmp_path / "checkpoint.pth", tmp_path / ".student.pth.1234.tmp", tmp_path / ".checkpoint.pth.txt"]
     for path in keep:
         path.write_text("keep")
-    with caplog.at_level("INFO", logger="distill.export"):
+    with caplog.at_level("INFO", logger="seed_core.atomic"):
         remove_stale_temporaries(tmp_path / "checkpoint.pth", tmp_path / "other" / "nothing.pth")
     assert not stale.exists() and all(path.exists() for path in keep)
     assert f"removed {stale} (0.0 MB), left by an interrupted write of checkpoint.pth" in caplog.messages

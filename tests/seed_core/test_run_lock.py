@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from distill.run_lock import LOCK_NAME, FolderInUse, acquire, release, run_lock
+from seed_core.run_lock import LOCK_NAME, FolderInUse, acquire, release, run_lock
 
 
 def test_the_lock_is_held_for_the_block_and_reentrant_within_a_process(tmp_path):

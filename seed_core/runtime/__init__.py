@@ -5,12 +5,12 @@ torchvision detection engine (:mod:`seed_transfer.detection.tv.train`).
 - :mod:`.loop`: the step loop with hooks (Detectron2's ``TrainerBase``/``HookBase`` shape);
 - :mod:`.step`: one optimizer step (AMP scaler or none, optional clipping, a loss every rank
   checks for finiteness together);
-- :mod:`.checkpoint`: one checkpoint format (model, optimizer, scaler, RNG incl. Python's and
+- :mod:`.train_state`: one checkpoint format (model, optimizer, scaler, RNG incl. Python's and
   CUDA's, step, config fingerprint), written atomically;
 - :mod:`.launch`: one launcher (a single process, ``torchrun``, or local processes spawned here).
 """
 
-from .checkpoint import read_training_state, restore_training_state, rng_state, save_training_state, set_rng_state
+from .train_state import read_training_state, restore_training_state, rng_state, save_training_state, set_rng_state
 from .launch import launch
 from .loop import CallbackHook, HookBase, PeriodicCheckpoint, ProgressBar, TrainLoop, resumable_batches
 from .step import all_finite, all_ranks, backward_step, optimizer_step

@@ -8,7 +8,7 @@ launch, or on ``num_processes`` local processes spawned here::
 Spawned processes get the environment ``torchrun`` would give them (``RANK``, ``LOCAL_RANK``,
 ``WORLD_SIZE``, ``MASTER_ADDR``/``MASTER_PORT`` on a free local port), so code inside ``main``
 cannot tell the two launches apart; in a single process nothing is initialised and every helper
-of :mod:`distill.distributed` (``du``) falls back to rank 0 of 1.
+of :mod:`seed_core.distributed` (``du``) falls back to rank 0 of 1.
 """
 
 import os

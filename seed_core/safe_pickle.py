@@ -11,7 +11,7 @@ own. Any other name is refused before it is called, as one line naming the file 
     load(path, "a weights file")
     # RefusedPickle: w.pkl: refused to unpickle 'posix.system': a weights file holds only arrays, numbers and strings
 
-``torch.save`` files are not read here: :func:`distill.checkpoints.safe_load` reads them with
+``torch.save`` files are not read here: :func:`seed_core.checkpoint_files.safe_load` reads them with
 ``torch.load(weights_only=True)``, torch's own restricted unpickler.
 """
 

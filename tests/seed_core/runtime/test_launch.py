@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from distill import distributed as du
-from distill.runtime import launch, optimizer_step
+from seed_core import distributed as du
+from seed_core.runtime import launch, optimizer_step
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]

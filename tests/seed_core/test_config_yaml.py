@@ -1,11 +1,11 @@
-"""distill.config.load_yaml, the one reader of YAML config files: plain values, no key given twice in
+"""seed_core.config.load_yaml, the one reader of YAML config files: plain values, no key given twice in
 a mapping, and every error one line naming the file and the line(s)."""
 
 import re
 
 import pytest
 
-from distill.config import ConfigError, load_config, load_yaml, parse_overrides
+from seed_core.config import ConfigError, load_config, load_yaml, parse_overrides
 from distill.schema import DistillConfig
 
 TEACHER = ["teacher.weights=/t.pth", "data.root=/x"]

@@ -4,7 +4,7 @@ import csv
 import io
 from pathlib import Path
 
-from .export import atomic_save
+from .atomic import atomic_save
 
 
 class MetricsLog:

@@ -2,7 +2,7 @@
 
 A :class:`UserError` says what input is wrong (a config key or value, a file, a folder) and
 what to do about it. The tools print it as one line, ``error: <message>``, and exit with
-status 2; any other exception is a bug and keeps its traceback. :class:`~distill.config.ConfigError`
+status 2; any other exception is a bug and keeps its traceback. :class:`~seed_core.config.ConfigError`
 is a user error, as are :class:`CheckpointError` (also importable from :mod:`distill.checkpoints`),
 :class:`DataError`, :class:`MissingFile` and :class:`MissingDependency`. Code that finds bad input raises one of
 these where it finds it, so the command lines (``seed_transfer.cli.common.run_cli``) catch

@@ -238,7 +238,7 @@ def changed_values(saved: dict, current: dict, skip=None, show=None) -> list[str
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
     """Defaults of ``cls``, then the YAML file (with its bases), then ``key=value`` overrides; every
-    number checked (:mod:`distill.value_ranges`), then the config's own ``validate()``."""
+    number checked (:mod:`seed_core.value_ranges`), then the config's own ``validate()``."""
     data = _read_yaml(Path(path)) if path else {}
     data = _merge(data, parse_overrides(list(overrides)))
     cfg = from_dict(cls, data)

@@ -1,6 +1,6 @@
 import pytest
 
-from distill.config import ConfigError, dump_config, load_config, parse_overrides, resolve_path
+from seed_core.config import ConfigError, dump_config, load_config, parse_overrides, resolve_path
 from distill.schema import DistillConfig
 
 TEACHER = ["teacher.weights=/t.pth"]
@@ -64,7 +64,7 @@ def test_missing_file_and_loops_and_malformed_overrides(tmp_path):
 
 
 def test_package_paths_resolve_to_installed_files():
-    assert resolve_path("pkg://distill/config.py").endswith("distill/config.py")
+    assert resolve_path("pkg://seed_core/config.py").endswith("seed_core/config.py")
     with pytest.raises(ConfigError, match="not installed"):
         resolve_path("pkg://no_such_package_xyz/w.pth")
 

@@ -2,7 +2,7 @@ import json
 
 import torch
 
-from distill.run_info import hardware, hardware_text, write_run_info
+from seed_core.run_info import hardware, hardware_text, write_run_info
 
 
 def test_hardware_line_names_cores_memory_and_gpus():

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from distill.runtime import all_finite, all_ranks, backward_step, optimizer_step
+from seed_core.runtime import all_finite, all_ranks, backward_step, optimizer_step
 
 
 def model_and_optimizer(seed=0):

@@ -17,7 +17,7 @@ replacement keeps the item's own index, hence its augmentation seed and teacher-
 :class:`BadImages` is the run's record: one warning line per bad image, naming its file and
 why; the list in ``run_info.json`` and in the checkpoint (so a resumed run counts what the run
 it continues found); and a limit, ``data.max_bad_images``, past which the run stops with a
-:class:`~distill.errors.DataError` naming the count, the limit and the key.
+:class:`~seed_core.errors.DataError` naming the count, the limit and the key.
 """
 
 import logging

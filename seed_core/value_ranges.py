@@ -1,5 +1,5 @@
 """The allowed values of every numeric config key, declared beside its schema and checked before
-anything runs (:func:`distill.config.load_config` calls :func:`check_values`).
+anything runs (:func:`seed_core.config.load_config` calls :func:`check_values`).
 
 Each config dataclass lists its numeric fields in a ``RANGES`` class attribute:
 
@@ -76,7 +76,7 @@ def numeric_fields(cls: type) -> list[str]:
 
 
 def check_values(cfg: Any, prefix: str = "") -> None:
-    """Raise a :class:`~distill.config.ConfigError` naming the first key whose value is not finite or
+    """Raise a :class:`~seed_core.config.ConfigError` naming the first key whose value is not finite or
     lies outside its declared range, walking nested configs."""
     ranges = getattr(type(cfg), "RANGES", {})
     hints = typing.get_type_hints(type(cfg))

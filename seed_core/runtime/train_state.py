@@ -1,5 +1,5 @@
 """One checkpoint format for every training loop: everything a resumed run continues from,
-written atomically (:func:`distill.export.atomic_save`)::
+written atomically (:func:`seed_core.atomic.atomic_save`)::
 
     {"format": "seed-transfer/train-state-v1",
      "step": 1200,                           # optimizer steps done
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import safe_load
-from ..export import atomic_save
+from ..checkpoint_files import safe_load
+from ..atomic import atomic_save
 
 FORMAT = "seed-transfer/train-state-v1"
 
@@ -106,7 +106,7 @@ def _upgrade(state: dict) -> dict:
 
 
 def read_training_state(path: str | Path) -> dict:
-    """The checkpoint at ``path`` (read with :func:`distill.checkpoints.safe_load`), in this format."""
+    """The checkpoint at ``path`` (read with :func:`seed_core.checkpoint_files.safe_load`), in this format."""
     return _upgrade(safe_load(path))
 
 

@@ -10,13 +10,21 @@ from pathlib import Path
 import torch
 import torchvision
 
-import distill
+from importlib import metadata
+
+
+def _package_version() -> str | None:
+    """The installed distribution's version (``pyproject.toml``); None when run from a bare source tree."""
+    try:
+        return metadata.version("seed-transfer")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def code_version() -> dict:
     """Git commit and dirty flag of the source tree, when it is a git checkout."""
-    root = Path(distill.__file__).resolve().parent.parent
-    info = {"package_version": distill.__version__}
+    root = Path(__file__).resolve().parent.parent
+    info = {"package_version": _package_version()}
     try:
         run = lambda *args: subprocess.run(
             ["git", *args],

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from distill import safe_pickle
-from distill.errors import UserError
+from seed_core import safe_pickle
+from seed_core.errors import UserError
 from pickle_files import Payload, python2_pickle, write_pickle
 
 
