@@ -79,6 +79,21 @@ def check_arch(arch: str, key: str = "arch") -> None:
         )
 
 
+def _timm_backbone(name: str) -> nn.Module:
+    """timm's ``name`` without its classifier. Vision transformers (timm's ViT, DeiT, EVA, ...) are
+    built with ``dynamic_img_size=True``: any input whose sides are multiples of the patch size runs,
+    the position embeddings interpolated to the patch grid (a ViT-Tiny/16 student at the demo's 64 px
+    sees 4 x 4 patches); the parameters, and so the files, are those of the fixed-size model."""
+    import timm  # optional at import time: only timm backbones need it
+
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=0, dynamic_img_size=True)
+    except TypeError as err:  # a model family without token grids (ResNets, ConvNeXts, ...)
+        if "dynamic_img_size" not in str(err):
+            raise
+    return timm.create_model(name, pretrained=False, num_classes=0)
+
+
 def build_backbone(arch: str) -> tuple[nn.Module, int]:
     """Build a randomly initialised backbone; returns (module, pooled feature dim).
 
@@ -86,8 +101,9 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
     (``resnet18``, ``mobilenet_v3_large``, ``efficientnet_b0``, ``resnet50``, ...),
     a DINOv2/DINOv3 ViT by the authors' torch.hub name (``dinov2_vits14``, ``dinov2_vitb14_reg``,
     ``dinov3_vits16``, ...) or ``timm:<name>`` for any timm model (``timm:resnet18``,
-    ``timm:convnext_tiny``). DINOv2/DINOv3 ViTs, timm's included (``timm:vit_small_patch14_dinov2``),
-    are :class:`distill.vit.DinoViT`: any input size, the authors' position handling, class-token output.
+    ``timm:convnext_tiny``; ViT students such as ``timm:vit_tiny_patch16_224`` take any input size).
+    DINOv2/DINOv3 ViTs, timm's included (``timm:vit_small_patch14_dinov2``), are :class:`distill.vit.DinoViT`:
+    any input size, the authors' position handling, class-token output.
     """
     check_arch(arch)
     if arch in _REGISTRY:
@@ -96,9 +112,7 @@ def build_backbone(arch: str) -> tuple[nn.Module, int]:
         model = build_vit(arch)
         return model, model.feature_dim
     if arch.startswith(TIMM_PREFIX):
-        import timm
-
-        model = timm.create_model(arch[len(TIMM_PREFIX) :], pretrained=False, num_classes=0)
+        model = _timm_backbone(arch[len(TIMM_PREFIX) :])
         # timm >= 1.0: num_features is the last feature map's width; models with a
         # pre-logits layer (MobileNetV3's conv_head) output head_hidden_size instead.
         return model, getattr(model, "head_hidden_size", None) or model.num_features
