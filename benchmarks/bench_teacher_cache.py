@@ -29,10 +29,10 @@ import torch
 import torchvision
 
 from distill.builder import build_method
+from distill.schema import DistillConfig
+from distill.trainer import train
 from seed_core.checkpoint_files import safe_load
 from seed_core.config import load_config
-from distill.trainer import train
-from distill.schema import DistillConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

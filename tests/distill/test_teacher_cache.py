@@ -13,17 +13,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from tiny import TINY, make_image_folder, tiny_cnn
+from train_worker import BASE, run
 
 from distill.builder import build_student
-from seed_core.checkpoint_files import safe_load
-from seed_core.config import ConfigError, load_config
-from distill.trainer import build_source
 from distill.methods import SEED, L2Distill, SEEDMoCo
 from distill.schema import DistillConfig
 from distill.teacher import FrozenTeacher
 from distill.teacher_cache import TeacherCache, size_text
-from tiny import TINY, make_image_folder, tiny_cnn
-from train_worker import BASE, run
+from distill.trainer import build_source
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError, load_config
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -195,7 +195,8 @@ def test_the_size_is_logged_and_a_disk_too_small_is_refused(tmp_path, data_root,
         == "teacher cache: 1.28M x 200 epochs x 128 x 4 bytes = 131 GB (+ 256 MB of written masks)"
     )
     monkeypatch.setattr(
-        "distill.teacher_cache.shutil.disk_usage", lambda path: SimpleNamespace(total=10**6, used=10**6 - 100, free=100)
+        "distill.teacher_cache.storage.shutil.disk_usage",
+        lambda path: SimpleNamespace(total=10**6, used=10**6 - 100, free=100),
     )
     with pytest.raises(
         ConfigError,
