@@ -8,20 +8,24 @@ where a run was resumed, which makes ``--resume`` exact and a 2-process run see 
 same images as a 1-process run of the same global batch.
 """
 
-from collections.abc import Callable, Iterable, Iterator
 import hashlib
 import os
 import random
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from PIL import Image
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 import torchvision.transforms as T
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from seed_core.config import resolve_path
 from seed_core.errors import DataError, MissingFile
-from .stamps import DEFAULT_ROOT as STAMPS_ROOT, StampImages, open_composited
+from seed_core.images import read_rgb
+
+from .stamps import DEFAULT_ROOT as STAMPS_ROOT
+from .stamps import StampImages
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,12 +89,11 @@ def mocov2_transform(
 def _sha256_lines(lines: Iterable[str]) -> str:
     digest = hashlib.sha256()
     for line in lines:
-        digest.update(line.encode() + b"\n")
+        digest.update(line.encode(errors="surrogateescape") + b"\n")  # a non-UTF-8 name: its bytes on disk
     return digest.hexdigest()
 
 
-def _open_rgb(path: str) -> Image.Image:
-    return open_composited(path)  # transparent pixels on white, not the colours stored under the alpha
+_open_rgb = read_rgb  # the project's one reader: transparency on white, 16-bit scaled, as every source reads
 
 
 def _no_images(root: str) -> DataError:
@@ -151,7 +154,7 @@ class ImageFolderImages(Dataset):
             )
         _refuse_link_loops(root)  # torchvision follows links: a loop would list the same images many times
         try:
-            self.folder = ImageFolder(root)
+            self.folder = ImageFolder(root, loader=read_rgb)  # not torchvision's: one reader everywhere
         except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
             raise _no_images(root) from None
 
@@ -183,7 +186,7 @@ class FileListImages(Dataset):
         if not os.path.isfile(file_list):
             raise MissingFile(f"file list {file_list!r} does not exist")
         root = root if root is not None else os.path.dirname(os.path.abspath(file_list))
-        with open(file_list) as f:
+        with open(file_list, errors="surrogateescape") as f:  # a non-UTF-8 name reads as the OS gives it
             lines = [line.strip() for line in f]
         self.paths = []
         for number, line in enumerate(lines, 1):
@@ -207,7 +210,7 @@ class FileListImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
-        return _open_rgb(self.paths[index])
+        return read_rgb(self.paths[index])
 
     def image_path(self, index: int) -> str:
         return self.paths[index]
@@ -282,6 +285,108 @@ class DemoPhotos(Dataset):
                 f"max_short_side={self.max_short_side}",
             ]
         )
+
+
+CONTENT_BLOCKS = 64  # the file list is cut in this many blocks, so that a change is told by where it is
+
+
+def _stat(path: str) -> tuple[int, int]:
+    """(size in bytes, modification time in ns) of ``path``; (-1, 0) for a file that cannot be statted
+    (a missing file: the bad-image rules deal with it)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return -1, 0
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _file_stats(paths: list[str]) -> np.ndarray:
+    """``(size, mtime_ns)`` of each of ``paths`` (files x 2 int64); under DDP each rank stats every
+    world-th file and the ranks gather their shares."""
+    import seed_core.distributed as du
+
+    rank, world = du.rank(), du.world_size()
+    stats = np.zeros((len(paths), 2), dtype=np.int64)
+    stats[rank::world] = np.array([_stat(path) for path in paths[rank::world]], dtype=np.int64).reshape(-1, 2)
+    if du.is_distributed():
+        import torch.distributed as dist
+
+        shares = [None] * world
+        dist.all_gather_object(shares, stats[rank::world])
+        for other, share in enumerate(shares):
+            stats[other::world] = share
+    return stats
+
+
+def file_content(paths: list[str], name: Callable[[str], str] | None = None) -> dict:
+    """What the files of ``paths`` hold, as far as one ``stat`` each tells: their sizes and modification
+    times (ns), hashed per block of the list (``CONTENT_BLOCKS``), so that a comparison can say where
+    the files changed (``name(path)``: how to call a file in messages; default its path).
+
+    ``{"files": n, "blocks": [{"first": index, "name": name of that file, "sizes": hex, "times": hex}]}``.
+    A replaced or re-encoded image changes its size (almost always) and its time (always); a copy
+    that does not keep times (``cp`` without ``-p``) changes the times only: :func:`content_changes`
+    tells the two apart. Names are not hashed here (the source's ``fingerprint()`` hashes them).
+    """
+    name = name if name is not None else str
+    stats = _file_stats(paths)  # files x (size, mtime_ns)
+    sizes, times = np.ascontiguousarray(stats[:, 0]).astype("<i8"), np.ascontiguousarray(stats[:, 1]).astype("<i8")
+    count = max(1, min(CONTENT_BLOCKS, len(paths)))
+    blocks = []
+    for b in range(count):
+        first, end = b * len(paths) // count, (b + 1) * len(paths) // count
+        blocks.append(
+            {
+                "first": first,
+                "name": name(paths[first]) if first < len(paths) else "",
+                "sizes": hashlib.sha256(sizes[first:end].tobytes()).hexdigest()[:16],
+                "times": hashlib.sha256(times[first:end].tobytes()).hexdigest()[:16],
+            }
+        )
+    return {"files": len(paths), "blocks": blocks}
+
+
+def content_changes(saved: dict, current: dict) -> str | None:
+    """None when ``saved`` and ``current`` (two :func:`file_content`) agree; else what changed, in words:
+    ``"the sizes of the files changed in 2 of 64 parts of the list (images 0-19 from class0/0.png, ...)"``."""
+    if saved == current:
+        return None
+    if saved.get("files") != current.get("files") or len(saved["blocks"]) != len(current["blocks"]):
+        return f"{saved.get('files')} files then, {current.get('files')} now"
+    ends = [block["first"] for block in current["blocks"][1:]] + [current["files"]]
+
+    def where(indices: list[int]) -> str:
+        parts = [
+            f"images {current['blocks'][b]['first']}-{ends[b] - 1} from {current['blocks'][b]['name']}"
+            for b in indices[:3]
+        ]
+        return ", ".join(parts) + (f" and {len(indices) - 3} more parts" if len(indices) > 3 else "")
+
+    pairs = list(zip(saved["blocks"], current["blocks"]))
+    sized = [b for b, (old, new) in enumerate(pairs) if old["sizes"] != new["sizes"]]
+    timed = [b for b, (old, new) in enumerate(pairs) if old["times"] != new["times"] and b not in sized]
+    told = []
+    if sized:
+        told.append(f"the sizes of files changed in {len(sized)} of {len(pairs)} parts of the list ({where(sized)})")
+    if timed:
+        told.append(
+            f"only the modification times changed in {len(timed)} of {len(pairs)} parts ({where(timed)}: files "
+            "rewritten with the same size, or copied without keeping their times)"
+        )
+    return "; ".join(told) or "the content record differs"
+
+
+def source_content(source: Dataset) -> dict | None:
+    """:func:`file_content` of the files of ``source`` (its ``image_path``, through a
+    :class:`seed_core.bad_images.SkipBadImages` too), named relative to the source's root; None for a
+    source without files (the demo photos)."""
+    inner = getattr(source, "source", source)  # SkipBadImages wraps the source
+    image_path = getattr(inner, "image_path", None)
+    if image_path is None:
+        return None
+    paths = [str(image_path(i)) for i in range(len(inner))]
+    root = getattr(getattr(inner, "folder", None), "root", None) or getattr(inner, "root", None)
+    return file_content(paths, (lambda path: os.path.relpath(path, root)) if root is not None else None)
 
 
 def source_identity(data, source: Dataset) -> dict:

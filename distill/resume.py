@@ -7,14 +7,22 @@ they are written:
 - ``teacher.weights`` by content (``sha256:...``): a moved or copied file is the same teacher;
 - ``teacher.layout`` and ``teacher.input_norm`` as resolved (``auto`` -> the detected layout
   and what that layout's checkpoints take as input);
-- ``data.root`` and ``data.file_list`` as absolute paths, and two measured keys,
+- ``data.root`` and ``data.file_list`` as absolute paths, and three measured keys,
   ``data.length`` and ``data.images`` (the number of images and the sha256 of their list),
-  so that a folder that changed under the same root is found too.
+  so that a folder that changed under the same root is found too, and ``data.content``: the
+  files' sizes and modification times, hashed per 1/64 of the list (:func:`distill.data.file_content`),
+  so that an image replaced or edited under the same name is found, and told where.
+  It costs one ``stat`` per file (shared among DDP ranks): 12-15 us per file measured on folders of
+  20,000 and 200,000 small files from a warm cache (a loaded 2-core machine), so ~15-20 s for
+  ImageNet's 1.28M files; it runs after the bad-image header scan, which reads the same inodes
+  (and costs more: 0.06-0.45 ms per file), so a cold network file system is paid for once.
 
 ``--resume`` refuses a config whose fingerprint differs and names every changed key. The
 keys of ``RESUME_FREE`` only say where the run writes, how often, how fast it goes and
 when it gives up, and may change; so may the teacher keys of a strategy without a teacher.
-Checkpoints written before fingerprints existed are compared on the config keys they saved.
+Checkpoints written before fingerprints existed are compared on the config keys they saved;
+checkpoints written before ``data.content`` existed resume with a warning that the images'
+content could not be checked (their names and number still are).
 """
 
 import logging
@@ -23,7 +31,8 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from seed_core.config import ConfigError, changed_values, flatten, to_dict
-from .data import Normalization, source_identity
+
+from .data import Normalization, content_changes, source_content, source_identity
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher import describe_norm
 from .teacher_cache import teacher_identity
@@ -59,6 +68,7 @@ def training_fingerprint(cfg: DistillConfig, source: Dataset) -> dict[str, Any]:
     if cfg.distill.strategy in NEEDS_TEACHER:
         fingerprint.update({f"teacher.{k}": v for k, v in teacher_identity(cfg, require_file=False).items()})
     fingerprint.update({f"data.{k}": v for k, v in source_identity(cfg.data, source).items()})
+    fingerprint["data.content"] = source_content(source)
     return fingerprint
 
 
@@ -75,8 +85,18 @@ def changed_keys(checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConf
     ``checkpoint`` and this run (``fingerprint``, of ``cfg``). Keys that only one side records
     (added or removed since) are not compared. A checkpoint without a fingerprint is compared on
     the config it saved, less ``teacher.weights`` (a path, which may have moved)."""
+    content = []
     if "fingerprint" in checkpoint:
-        saved, current = checkpoint["fingerprint"], fingerprint
+        saved, current = dict(checkpoint["fingerprint"]), dict(fingerprint)
+        saved_content, current_content = saved.pop("data.content", None), current.pop("data.content", None)
+        if saved_content is None and current_content is not None and "data.content" not in checkpoint["fingerprint"]:
+            log.warning(
+                "the checkpoint predates the data content fingerprint: that its images are the ones it was "
+                "trained on is checked by their names and number only, not by their sizes and times"
+            )
+        elif saved_content is not None and current_content is not None:
+            changed = content_changes(saved_content, current_content)
+            content = [f"data.content: {changed}"] if changed else []
     else:
         log.warning(
             "the checkpoint predates run fingerprints: its config is checked, not the content of the "
@@ -84,7 +104,7 @@ def changed_keys(checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConf
         )
         saved, current = _training_keys(checkpoint["config"]), _training_keys(to_dict(cfg))
         saved.pop("teacher.weights", None)
-    return changed_values(saved, current, show=_show)
+    return changed_values(saved, current, show=_show) + content
 
 
 def check_resumable(path, checkpoint: dict, fingerprint: dict[str, Any], cfg: DistillConfig) -> None:
@@ -93,6 +113,7 @@ def check_resumable(path, checkpoint: dict, fingerprint: dict[str, Any], cfg: Di
     if changed:
         raise ConfigError(
             f"cannot resume {path}: settings that alter the training changed since it was written "
-            f"({'; '.join(changed)}); resume with the settings it was written with, or start a new "
-            f"run in another train.output_dir"
+            f"({'; '.join(changed)}); resume with the settings it was written with"
+            f"{' and its images as they were' if any(c.startswith('data.content') for c in changed) else ''}, "
+            f"or start a new run in another train.output_dir"
         )

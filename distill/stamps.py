@@ -20,23 +20,25 @@ and symbols. One catalogue serves both packages, so both see the same split of t
 Both lists keep PNGs whose shorter side is at least ``MIN_SIDE`` (32) px, and skip a
 ``<name>_mirror.png`` that is a left-right flipped copy of ``<name>.png`` beside it: in the
 evaluation set it would put one image on both sides of the split, and horizontal flips are
-part of the distillation augmentation anyway. Images are composited on a fixed white
-background (``open_composited``): converting a transparent PNG straight to RGB keeps
-whatever colours lie under the alpha.
+part of the distillation augmentation anyway. Images are read by the project's one reader,
+:func:`seed_core.images.read_rgb` (``open_composited`` here): transparency composited on white,
+as every other reader does; converting a transparent PNG straight to RGB would keep whatever
+colours lie under the alpha.
 
 With the package as Debian ships it (2022.06.04-1): 223 evaluation images (mammals 65,
 birds 35, fruit 26, flowers 25, vegetables 17, vehicles 17, tools 11, fish 11, insects 9,
 trees 7) and 537 distillation images.
 """
 
-from collections.abc import Sequence
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 from torch.utils.data import Dataset
 
 from seed_core.errors import DataError, MissingFile
+from seed_core.images import read_rgb, to_rgb
 
 DEFAULT_ROOT = "/usr/share/tuxpaint/stamps"
 PACKAGE = "tuxpaint-stamps-default"
@@ -55,7 +57,6 @@ EVAL_CATEGORIES = (  # class index = position; sorted
 DRAWN_FOLDER = "cartoon"  # Tux Paint's sub-folder for drawn versions of a category's subjects
 MIRROR_SUFFIX = "_mirror"
 MIN_SIDE = 32
-WHITE = (255, 255, 255)
 
 
 def stamps_root(root: str | Path | None = None) -> Path:
@@ -108,20 +109,8 @@ def unlabelled_stamps(root: str | Path | None = None) -> list[str]:
     return [path for path in stamp_files(root) if category_index(path) is None]
 
 
-def composite(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
-    """RGB ``image`` with its transparency (an alpha band, or a palette / tRNS transparent colour)
-    composited on the solid ``background`` colour; images without transparency are only converted."""
-    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-        return image.convert("RGB")
-    canvas = Image.new("RGBA", image.size, (*background, 255))
-    canvas.alpha_composite(image.convert("RGBA"))
-    return canvas.convert("RGB")
-
-
-def open_composited(path: str | Path, background: tuple[int, int, int] = WHITE) -> Image.Image:
-    """The image file at ``path`` as PIL RGB, transparency composited on ``background`` (white)."""
-    with Image.open(path) as image:
-        return composite(image, background)
+composite = to_rgb  # the project's one reader (seed_core.images): transparency on white
+open_composited = read_rgb  # the image file as PIL RGB, transparency composited on white (or ``background``)
 
 
 class StampImages(Dataset):
@@ -147,4 +136,5 @@ class StampImages(Dataset):
 
     def fingerprint(self) -> str:
         """sha256 of the relative image paths, in index order (not of the pixels): names what item i is."""
-        return hashlib.sha256("".join(f"{path}\n" for path in self.paths).encode()).hexdigest()
+        text = "".join(f"{path}\n" for path in self.paths)
+        return hashlib.sha256(text.encode(errors="surrogateescape")).hexdigest()  # a non-UTF-8 name: its bytes

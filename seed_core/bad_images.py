@@ -18,8 +18,14 @@ replacement keeps the item's own index, hence its augmentation seed and teacher-
 why; the list in ``run_info.json`` and in the checkpoint (so a resumed run counts what the run
 it continues found); and a limit, ``data.max_bad_images``, past which the run stops with a
 :class:`~seed_core.errors.DataError` naming the count, the limit and the key.
+
+The evaluations (classification, detection, segmentation readers) skip nothing: a score over
+fewer test images is the score of another test set. :func:`refuse_bad_images` runs the same
+header scan when a split is opened and refuses it, naming the files; a file that only decoding
+finds bad (truncated) is refused when it is read, naming it.
 """
 
+import hashlib
 import logging
 import math
 import os
@@ -80,6 +86,36 @@ def scan_images(paths: list[str], max_pixels: int | None) -> dict[int, str]:
         dist.all_gather_object(shares, found)
         found = {i: why for share in shares for i, why in share.items()}
     return dict(sorted(found.items()))
+
+
+def refuse_bad_images(paths, where: str, fix: str, max_pixels: int | None = None) -> None:
+    """A DataError naming the bad files of ``paths`` (the first 3 and the count) that the header scan
+    finds: the evaluations' rule, where a score over fewer images would be a score of another set.
+
+    ``where`` names the images in the message (``"imagefolder, test split"``), ``fix`` says what
+    to do. Only the main process scans (the others build their datasets at other moments, so no
+    collective is possible, and one refusal ends the job); a clean list is remembered for the
+    process, so a split built again is not scanned again. ``max_pixels``: None, PIL's current limit.
+    """
+    if not du.is_main_process():
+        return
+    paths = [str(path) for path in paths]
+    max_pixels = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    key = (hashlib.sha256("\0".join(paths).encode(errors="surrogateescape")).hexdigest(), max_pixels)
+    if key in _CLEAN_SCANS:
+        return
+    tic = time.perf_counter()
+    found = {i: why for i, path in enumerate(paths) if (why := header_fault(path, max_pixels))}
+    log.debug("scanned the %d images of %s in %.1f s: %d bad", len(paths), where, time.perf_counter() - tic, len(found))
+    if not found:
+        _CLEAN_SCANS.add(key)
+        return
+    named = [f"{paths[i]} ({why})" for i, why in list(found.items())[:3]]
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    raise DataError(f"{where}: {len(found)} of its {len(paths)} images cannot be read: {'; '.join(named)}{more}; {fix}")
+
+
+_CLEAN_SCANS: set[tuple[str, int | None]] = set()  # (sha256 of the path list, max_pixels) scanned clean here
 
 
 class SkipBadImages(Dataset):

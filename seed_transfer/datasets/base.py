@@ -2,15 +2,18 @@
 
 Every reader turns one official on-disk layout into a ``ClassificationDataset`` of
 (PIL RGB image, target) pairs. Split files are read and checked when the dataset is
-built; images are opened lazily, except that the first one must exist so that a
-wrong root fails early.
+built; images are decoded lazily, by the project's one reader (:func:`seed_core.images.read_rgb`).
 
-Bad images (an empty, truncated or non-image file, one PIL refuses as a decompression bomb) are refused, not
-skipped: a score over fewer images than the split holds is a score of another test set, and
-the distillation's way (the next readable image in its place) would count one image twice.
-The first bad image read stops the evaluation with a ``DataError`` that names its file (one
-line in the tools, from a DataLoader worker too). The distillation sources skip them instead
-(:mod:`seed_core.bad_images`).
+Bad images (a missing, empty, truncated or non-image file, one PIL refuses as a decompression
+bomb) are refused, not skipped: a score over fewer images than the split holds is a score of
+another test set, and the distillation's way (the next readable image in its place) would count
+one image twice. When a split of image files is built, the header scan of
+:func:`seed_core.bad_images.refuse_bad_images` (the size and header of every file: ~0.1 s per
+1,000 JPEGs from a warm page cache, on the main process only, once per process) refuses it with
+one ``DataError`` naming the first 3 bad files and their count. A file whose header is fine but
+whose data is not (a truncated JPEG) is found only by decoding: the first one read stops the
+evaluation with a ``DataError`` naming it (one line in the tools, from a DataLoader worker too).
+The distillation sources skip bad images instead (:mod:`seed_core.bad_images`).
 """
 
 from collections.abc import Callable, Sequence
@@ -21,8 +24,9 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from seed_core.bad_images import READ_ERRORS
+from seed_core.bad_images import READ_ERRORS, refuse_bad_images
 from seed_core.errors import DataError, MissingFile, UserError
+from seed_core.images import read_rgb
 
 SPLITS = ("train", "val", "trainval", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -42,8 +46,10 @@ def split_parts(info: DatasetInfo, split: str) -> tuple[str, ...]:
     if info.has_official_val:
         return ("train", "val") if split == "trainval" else (split,)
     if split == "val":
-        raise ValueError(f"{info.name} has no official val split; carve the validation set "
-                         "from split='train' (20%, fixed seed) instead")
+        raise ValueError(
+            f"{info.name} has no official val split; carve the validation set "
+            "from split='train' (20%, fixed seed) instead"
+        )
     return ("train",) if split == "trainval" else (split,)
 
 
@@ -88,7 +94,7 @@ class Layout:
 
     def lines(self, path: Path, what: str) -> list[tuple[int, str]]:
         """(1-based line number, stripped line) of the non-blank lines of a text file."""
-        with open(self.file(path, what)) as f:
+        with open(self.file(path, what), errors="surrogateescape") as f:  # a non-UTF-8 name: as the OS has it
             return [(number, line.strip()) for number, line in enumerate(f, 1) if line.strip()]
 
     def loadmat(self, path: Path, what: str, *keys: str) -> dict:
@@ -105,14 +111,18 @@ class Layout:
 
 def class_folders(folder: Path, exclude: Sequence[str] = ()) -> list[str]:
     """Sorted names of the sub-folders of ``folder`` (hidden ones and ``exclude`` left out)."""
-    return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name not in exclude)
+    return sorted(
+        p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in exclude
+    )
 
 
 def image_files(folder: Path) -> list[Path]:
     """Sorted image files of ``folder`` (by extension; hidden files left out)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
 
 
 class ClassificationDataset(Dataset):
@@ -124,8 +134,14 @@ class ClassificationDataset(Dataset):
     pixels come from (``load_image``).
     """
 
-    def __init__(self, info: DatasetInfo, split: str, classes: Sequence[str], targets: np.ndarray,
-                 transform: Callable | None = None):
+    def __init__(
+        self,
+        info: DatasetInfo,
+        split: str,
+        classes: Sequence[str],
+        targets: np.ndarray,
+        transform: Callable | None = None,
+    ):
         targets = np.asarray(targets)
         self.multilabel = targets.ndim == 2
         targets = targets.astype(np.int8 if self.multilabel else np.int64)
@@ -158,9 +174,11 @@ class ClassificationDataset(Dataset):
         except READ_ERRORS as err:
             paths = getattr(self, "image_paths", None)
             name = f"image {paths[index]}" if paths is not None else f"image {index}"
-            raise DataError(f"{self.info.name}: {name} of the {self.split} split cannot be read "
-                            f"({type(err).__name__}: {err}); an evaluation reads every image of its split, "
-                            f"so replace the file (e.g. from the dataset's archive)") from None
+            raise DataError(
+                f"{self.info.name}: {name} of the {self.split} split cannot be read "
+                f"({type(err).__name__}: {err}); an evaluation reads every image of its split, "
+                f"so replace the file (e.g. from the dataset's archive)"
+            ) from None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -173,23 +191,37 @@ class ClassificationDataset(Dataset):
         return image, target
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.info.name!r}, split={self.split!r}, "
-                f"{len(self)} images, {len(self.classes)} classes)")
+        return (
+            f"{type(self).__name__}({self.info.name!r}, split={self.split!r}, "
+            f"{len(self)} images, {len(self.classes)} classes)"
+        )
 
 
 class ImageFileDataset(ClassificationDataset):
-    """A ``ClassificationDataset`` whose images are files, opened lazily and converted to RGB."""
+    """A ``ClassificationDataset`` whose images are files, opened lazily by the project's one reader
+    (:func:`seed_core.images.read_rgb`: transparency on white, 16-bit scaled to 8)."""
 
-    def __init__(self, info: DatasetInfo, split: str, classes: Sequence[str], image_paths: Sequence[Path],
-                 targets: np.ndarray, layout: Layout, transform: Callable | None = None):
+    def __init__(
+        self,
+        info: DatasetInfo,
+        split: str,
+        classes: Sequence[str],
+        image_paths: Sequence[Path],
+        targets: np.ndarray,
+        layout: Layout,
+        transform: Callable | None = None,
+    ):
         super().__init__(info, split, classes, targets, transform)
         if len(image_paths) != len(self.targets):
             raise ValueError(f"{info.name}: {len(image_paths)} images for {len(self.targets)} targets")
         self.image_paths = [Path(p) for p in image_paths]
         self.layout = layout
-        layout.file(self.image_paths[0], "image")  # fail early on a wrong root; the others are checked lazily
+        layout.file(self.image_paths[0], "image")  # fail early on a wrong root: the layout's own message
+        refuse_bad_images(  # every file's size and header, up front (the truncated ones: when read)
+            self.image_paths,
+            f"{info.name}, {split} split",
+            "an evaluation reads every image of its split, so replace them (e.g. from the dataset's archive)",
+        )
 
     def load_image(self, index: int) -> Image.Image:
-        path = self.layout.file(self.image_paths[index], "image")
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        return read_rgb(self.layout.file(self.image_paths[index], "image"))

@@ -4,7 +4,8 @@ Real photographs of animals, fruit, vegetables, flowers, trees, vehicles and too
 transparent backgrounds, one class per category folder; ``distill.stamps`` says which
 folders and why, and keeps the remaining stamps apart as distillation images. The
 classes are the category paths (``animals/birds``, ..., ``vehicles``); images are
-composited on white. ``root`` None or ``"."`` means ``/usr/share/tuxpaint/stamps``.
+read as every dataset reads them (:func:`seed_core.images.read_rgb`: transparency on white).
+``root`` None or ``"."`` means ``/usr/share/tuxpaint/stamps``.
 
 Split (not official; fixed): a stratified 50/50 train/test split of the sorted file list
 (scikit-learn's ``train_test_split``, seed 0), so that the smallest classes (trees: 7
@@ -16,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from distill.stamps import DEFAULT_ROOT, EVAL_CATEGORIES, PACKAGE, labelled_stamps, open_composited, stamps_root
+from distill.stamps import DEFAULT_ROOT, EVAL_CATEGORIES, PACKAGE, labelled_stamps, stamps_root
 
 from .base import DatasetInfo, ImageFileDataset, Layout, split_parts
 
@@ -27,18 +27,16 @@ TEST_FRACTION, SPLIT_SEED = 0.5, 0
 
 
 class StampsDataset(ImageFileDataset):
-    """Labelled stamps; ``load_image`` composites the transparency on white."""
-
-    def load_image(self, index: int) -> Image.Image:
-        return open_composited(self.layout.file(self.image_paths[index], "image"))
+    """Labelled stamps, read as every image file is (:func:`seed_core.images.read_rgb`)."""
 
 
 def split_indices(targets: np.ndarray, part: str) -> np.ndarray:
     """Sorted indices of the fixed stratified ``part`` ("train" or "test") of the labelled stamps."""
     from sklearn.model_selection import train_test_split
 
-    train_idx, test_idx = train_test_split(np.arange(len(targets)), test_size=TEST_FRACTION, stratify=targets,
-                                           random_state=SPLIT_SEED)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(targets)), test_size=TEST_FRACTION, stratify=targets, random_state=SPLIT_SEED
+    )
     return np.sort(train_idx if part == "train" else test_idx)
 
 

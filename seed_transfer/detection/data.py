@@ -29,14 +29,15 @@ Readers:
     load_coco_json(json_path, image_root) any COCO-format instances JSON -> (records, class names)
 """
 
-from collections.abc import Iterable, Sequence
 import json
 import logging
-from pathlib import Path
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from PIL import Image
 
+from seed_core.bad_images import refuse_bad_images
 from seed_core.errors import DataError, MissingFile
 
 from ..voc import CLASSES as VOC_CLASSES
@@ -50,6 +51,9 @@ VOC_LAYOUT = (
     "<root>/Annotations/<id>.xml, <root>/JPEGImages/<id>.jpg, where <root> is e.g. "
     "VOCdevkit/VOC2007"
 )
+# Bad image files (empty, not images, oversized) are refused when a split is read, naming them
+# (seed_core.bad_images.refuse_bad_images), never skipped: an AP over fewer test images is the AP of another set.
+BAD_IMAGE_FIX = "a detection set is read whole, so replace them (e.g. from the dataset's archive)"
 COCO_LAYOUT = (
     "COCO layout: an instances JSON with 'images', 'annotations' and 'categories', and an image "
     "folder that holds each image's 'file_name'"
@@ -206,11 +210,13 @@ def load_voc(root: str | Path, split: str, classes: Sequence[str] = VOC_CLASSES)
     image_ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
     if not image_ids:
         raise DataError(f"{split_file}: lists no images")
-    records = []
-    for image_id in image_ids:
-        image_path = root / "JPEGImages" / f"{image_id}.jpg"
+    image_paths = [root / "JPEGImages" / f"{image_id}.jpg" for image_id in image_ids]
+    for image_path in image_paths:
         if not image_path.is_file():
             raise MissingFile(f"expected the image {image_path} ({VOC_LAYOUT})")
+    refuse_bad_images(image_paths, f"{root}, {split} split", BAD_IMAGE_FIX)  # before a header is read for a size
+    records = []
+    for image_id, image_path in zip(image_ids, image_paths):
         xml_path = root / "Annotations" / f"{image_id}.xml"
         record = read_voc_xml(xml_path, classes)
         if record["height"] is None:  # no <size>: read it from the image header, then clip
@@ -340,4 +346,5 @@ def load_coco_json(json_path: str | Path, image_root: str | Path) -> tuple[list[
                 "annotations": by_image[image["id"]],
             }
         )
+    refuse_bad_images([r["file_name"] for r in records], f"{json_path}", BAD_IMAGE_FIX)
     return records, classes

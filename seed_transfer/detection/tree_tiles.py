@@ -27,10 +27,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from seed_core.errors import DataError, MissingDependency, MissingFile
 from seed_core.atomic import exclusive
+from seed_core.errors import DataError, MissingDependency, MissingFile
+from seed_core.images import read_rgb
 
 from .data import read_voc_xml
 
@@ -177,8 +177,7 @@ def _build(out_dir: Path, tile_size: int, overlap: int, min_visible: float, test
     for stem in SOURCES:
         annotation = read_voc_xml(data_dir / f"{stem}.xml", CLASSES, one_based=False)  # continuous corners
         boxes = np.array([a["bbox"] for a in annotation["annotations"]], dtype=float).reshape(-1, 4)
-        with Image.open(data_dir / f"{stem}.png") as source:
-            image = source.convert("RGB")
+        image = read_rgb(data_dir / f"{stem}.png")
         if (annotation["width"], annotation["height"]) not in (image.size, (None, None)):
             raise DataError(
                 f"{stem}: the XML size {annotation['width']}x{annotation['height']} "

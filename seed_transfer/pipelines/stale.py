@@ -40,8 +40,8 @@ def stale_student(dcfg) -> list[str]:
     results were kept), the ``config.yaml`` the run wrote when it started."""
     import yaml
 
-    from seed_core.checkpoint_files import safe_load
     from distill.trainer import CONFIG_NAME, STUDENT_NAME
+    from seed_core.checkpoint_files import safe_load
 
     student, started = Path(dcfg.train.output_dir) / STUDENT_NAME, Path(dcfg.train.output_dir) / CONFIG_NAME
     if student.is_file():
@@ -50,7 +50,41 @@ def stale_student(dcfg) -> list[str]:
         saved = yaml.safe_load(started.read_text()) or {}
     else:
         return []
-    return changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []
+    changed = changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []
+    return changed + stale_data(dcfg)
+
+
+def stale_data(dcfg) -> list[str]:
+    """How the images differ from those the distillation in ``dcfg``'s output folder trained on, as its
+    checkpoint's fingerprint recorded them (:mod:`distill.resume`): their number, names and content
+    (sizes and modification times, :func:`distill.data.file_content`): ``["data.content: ..."]``.
+    Nothing when there is no checkpoint, when it predates the content record, or when the data cannot
+    be opened here (the distillation itself says why, if it runs). Costs a listing, a name hash and
+    one ``stat`` per image: ~40 us per file measured (so ~50 s for ImageNet's 1.28M), once per student."""
+    from distill.data import content_changes, source_content, source_identity
+    from distill.trainer import CHECKPOINT_NAME, build_source
+    from seed_core.checkpoint_files import safe_load
+    from seed_core.errors import UserError
+
+    path = Path(dcfg.train.output_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        return []
+    saved = safe_load(path).get("fingerprint") or {}
+    if "data.content" not in saved:
+        return []
+    try:
+        source = build_source(dcfg)
+    except UserError:
+        return []
+    identity = source_identity(dcfg.data, source)
+    changed = changed_values(
+        {k: saved.get(f"data.{k}") for k in ("length", "images")},
+        {k: identity[k] for k in ("length", "images")},
+        show=lambda key, value: f"sha256 {value[7:19]}..." if str(value).startswith("sha256:") else repr(value),
+    )
+    current = source_content(source)
+    content = content_changes(saved["data.content"], current) if saved["data.content"] and current else None
+    return [f"data.{line}" for line in changed] + ([f"data.content: {content}"] if content else [])
 
 
 def stale_result(saved_config: dict | None, ccfg) -> list[str]:

@@ -19,15 +19,19 @@ so cityscapesscripts' conversion is not needed.
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from seed_core.bad_images import refuse_bad_images
 from seed_core.config import ConfigError
 from seed_core.errors import MissingDependency, MissingFile
-
-import numpy as np
 
 from ..voc import SEGMENTATION_CLASSES as VOC_CLASSES
 
 log = logging.getLogger(__name__)
 DEFAULT_ROOT = "datasets"
+# Unreadable images or label maps (empty, not images, oversized) are refused before training, naming
+# them (seed_core.bad_images.refuse_bad_images); MMSegmentation reads the files itself, with OpenCV.
+BAD_FILE_FIX = "a segmentation set is read whole, so replace them (e.g. from the dataset's archive)"
 EXAMPLE_ROOT = "outputs/data"  # the generated example's default home: ignored by git, unlike datasets/
 CITYSCAPES_CLASSES = (
     "road",
@@ -106,6 +110,15 @@ VOC_LAYOUT = (
 CITYSCAPES_LAYOUT = "  <root>/cityscapes/{leftImg8bit,gtFine}/{train,val}/<city>/..."
 
 
+def _refuse_bad_files(folder: Path, labels: str, names: list[str], what: str) -> None:
+    """A DataError naming the unreadable images and label maps of ``names`` (VOC: ``JPEGImages/<name>.jpg``,
+    ``<labels>/<name>.png``), found by the header scan before MMSegmentation reads them (never skipped:
+    a mIoU over fewer images is the mIoU of another set)."""
+    paths = [folder / "JPEGImages" / f"{name}.jpg" for name in names]
+    paths += [folder / labels / f"{name}.png" for name in names]
+    refuse_bad_images(paths, f"{folder}, {what}", BAD_FILE_FIX)
+
+
 def _voc(root: Path, aug: bool, run_dir: Path) -> dict:
     folder = voc_folder(root)
     splits = folder / "ImageSets" / "Segmentation"
@@ -145,6 +158,7 @@ def _voc(root: Path, aug: bool, run_dir: Path) -> dict:
                 )
             )
             info["aug_images"] = len(_read_list(aug_file))
+            _refuse_bad_files(folder, "SegmentationClassAug", _read_list(aug_file), "train_aug list")
         else:
             log.warning(
                 "%s not found: voc12aug trains on VOC 2012 train only (%d images, not the 10,582 of "
@@ -153,6 +167,8 @@ def _voc(root: Path, aug: bool, run_dir: Path) -> dict:
                 info["train_images"],
             )
     val = {**base, "ann_file": "ImageSets/Segmentation/val.txt"}
+    for part in ("train", "val"):
+        _refuse_bad_files(folder, "SegmentationClass", _read_list(splits / f"{part}.txt"), f"{part} split")
     return {"train": train, "val": val, "classes": VOC_CLASSES, "num_classes": 21, "label_transforms": [], "info": info}
 
 
@@ -181,6 +197,16 @@ def _cityscapes(root: Path) -> dict:
         for split in ("train", "val")
     }
     transforms = [] if train_ids else [dict(type="CityscapesLabelIdsToTrainIds")]
+    for split in ("train", "val"):
+        images = sorted((folder / "leftImg8bit" / split).rglob("*_leftImg8bit.png"))
+        labels = [
+            folder
+            / "gtFine"
+            / image.relative_to(folder / "leftImg8bit").parent
+            / image.name.replace("_leftImg8bit.png", suffix)
+            for image in images
+        ]
+        refuse_bad_images(images + labels, f"{folder}, {split} split", BAD_FILE_FIX)
     info = {
         "root": str(folder),
         "labels": suffix,

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny import TINY, make_image_folder, tiny_cnn
+from train_worker import run, tiny_config
 
+from distill.data import SeededViews, build_source_dataset, mocov2_transform
+from distill.trainer import precompute_teacher
 from seed_core.bad_images import bad_image_limit, header_fault, open_skipping_bad_images
 from seed_core.checkpoint_files import safe_load
 from seed_core.config import ConfigError
-from distill.data import SeededViews, build_source_dataset, mocov2_transform
 from seed_core.errors import DataError
-from distill.trainer import precompute_teacher
-from tiny import TINY, make_image_folder, tiny_cnn
-from train_worker import run, tiny_config
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]

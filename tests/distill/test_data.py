@@ -1,9 +1,9 @@
 import random
 
 import numpy as np
-from PIL import Image
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from distill.data import (

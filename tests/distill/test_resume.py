@@ -2,18 +2,20 @@
 and named (the teacher file by content, the data as measured), the others are free; a start
 that fails leaves config.yaml and run_info.json alone; old checkpoints still resume."""
 
+import logging
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
-from seed_core.checkpoint_files import safe_load
-from seed_core.config import ConfigError
-from distill.trainer import train
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import run, tiny_config
+
+from distill.trainer import train
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError
 
 STEPS = 6  # train_worker.BASE: 16 images, batch 8, 3 epochs
 
@@ -112,6 +114,44 @@ def test_the_data_counts_as_measured(tmp_path, data_root):
     shutil.copy(data_root / "class0" / "0.png", data_root / "class0" / "extra.png")  # same root, one more image
     message = refusal(data_root, tmp_path / "out")
     assert "data.length: 16 -> 17" in message and "data.images: sha256 " in message
+
+
+def test_an_image_replaced_under_its_name_is_refused_and_located(tmp_path, data_root):
+    """Same names, same number: only the content signal (sizes and modification times) sees it."""
+    run(data_root, tmp_path / "out", "train.max_steps=2")
+    replaced = data_root / "class1" / "3.png"  # item 11 of 16: the 11th of the 16 parts of the list
+    replaced.write_bytes((data_root / "class0" / "0.png").read_bytes() + b"\0")  # another image, one byte more
+    message = refusal(data_root, tmp_path / "out")
+    assert "data.length" not in message and "data.images" not in message
+    assert "data.content: the sizes of files changed in 1 of 16 parts of the list (images 11-11 from class1/3.png)" in (
+        message
+    )
+    assert message.endswith("and its images as they were, or start a new run in another train.output_dir")
+
+
+def test_a_file_rewritten_with_the_same_size_is_told_by_its_time(tmp_path, data_root):
+    run(data_root, tmp_path / "out", "train.max_steps=2")
+    edited = data_root / "class0" / "2.png"
+    stat = edited.stat()
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # what an in-place edit leaves
+    message = refusal(data_root, tmp_path / "out")
+    assert "data.content: only the modification times changed in 1 of 16 parts (images 2-2 from class0/2.png" in message
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # put back as it was: the run resumes
+    run(data_root, tmp_path / "out", resume=True)
+
+
+def test_a_checkpoint_without_the_content_signal_resumes_with_a_warning(tmp_path, data_root, caplog):
+    """Checkpoints written before data.content: names and number are still checked, content cannot be."""
+    run(data_root, tmp_path / "full")
+    run(data_root, tmp_path / "old", "train.max_steps=2")
+    checkpoint = safe_load(tmp_path / "old" / "checkpoint.pth")
+    del checkpoint["fingerprint"]["data.content"]
+    torch.save(checkpoint, tmp_path / "old" / "checkpoint.pth")
+    with caplog.at_level(logging.WARNING, logger="distill.resume"):
+        run(data_root, tmp_path / "old", resume=True)
+    assert "predates the data content fingerprint" in caplog.text
+    full, old = (safe_load(tmp_path / name / "student.pth")["state_dict"] for name in ("full", "old"))
+    assert all(torch.equal(full[k], old[k]) for k in full)
 
 
 def test_a_start_that_fails_leaves_config_and_run_info_alone(tmp_path, data_root):

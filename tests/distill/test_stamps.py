@@ -3,11 +3,11 @@
 import re
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-import pytest
-
 import fake_stamps
+import numpy as np
+import pytest
+from PIL import Image
+
 from distill.data import SOURCES, _open_rgb, build_source_dataset
 from distill.stamps import (
     EVAL_CATEGORIES,

@@ -14,11 +14,12 @@
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from seed_core.bad_images import READ_ERRORS
 from seed_core.config import ConfigError
 from seed_core.errors import DataError
+from seed_core.images import read_rgb
 
 from ..catalog import dataset_spec
 from ..data import VOC_CLASSES, box_xyxy, find_voc_root, load_coco_json, load_voc
@@ -84,8 +85,14 @@ class DetectionDataset(Dataset):
     def __getitem__(self, index):
         index, flip = index if isinstance(index, tuple) else (index, False)
         record = self.records[index]
-        with Image.open(record["file_name"]) as image:
-            image = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+        try:  # the project's one reader (transparency on white, 16-bit scaled)
+            image = read_rgb(record["file_name"])
+        except READ_ERRORS as err:  # what the scan of load_voc / load_coco_json cannot see: a truncated file
+            raise DataError(
+                f"image {record['file_name']} cannot be read ({type(err).__name__}: {err}); a detection set is "
+                "read whole, so replace the file (e.g. from the dataset's archive)"
+            ) from None
+        image = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
         height, width = image.shape[1:]
         annotations = [a for a in record["annotations"] if not a.get("iscrowd", 0)]
         boxes = torch.tensor([box_xyxy(a) for a in annotations], dtype=torch.float32).reshape(-1, 4)

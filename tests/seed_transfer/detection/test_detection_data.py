@@ -1,13 +1,14 @@
 import json
-from pathlib import Path
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
 import pytest
+from PIL import Image
 
+from seed_core.errors import DataError
 from seed_transfer.detection.data import (
     VOC_CLASSES,
     XYWH_ABS,
@@ -326,3 +327,33 @@ def test_engine_neutral_modules_do_not_import_detectron2():
         "seed_transfer.detection.tree_tiles; assert 'detectron2' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bad_image_files_are_refused_when_a_split_is_read_naming_them(tmp_path):
+    """Never skipped: an AP over fewer test images is the AP of another set. The scan runs before
+    an XML without <size> sends load_voc to the image header."""
+    root = make_voc(tmp_path)
+    (root / "JPEGImages" / "000007.jpg").write_bytes(b"")  # the one without <size>
+    with pytest.raises(DataError) as refused:
+        load_voc(root, "trainval")
+    assert str(refused.value) == (
+        f"{root}, trainval split: 1 of its 2 images cannot be read: {root / 'JPEGImages/000007.jpg'} (empty file "
+        "(0 bytes)); a detection set is read whole, so replace them (e.g. from the dataset's archive)"
+    )
+    json_path, images = make_coco(tmp_path)
+    (images / "b.jpg").write_text("not an image")
+    with pytest.raises(
+        DataError, match=re.escape(f"{json_path}: 1 of its 3 images cannot be read: {images / 'b.jpg'}")
+    ):
+        load_coco_json(json_path, images)
+
+
+def test_the_torchvision_engine_names_a_truncated_image(tmp_path):
+    from seed_transfer.detection.tv.data import DetectionDataset
+
+    root = make_voc(tmp_path)
+    records = load_voc(root, "test")
+    data = (root / "JPEGImages" / "000009.jpg").read_bytes()
+    (root / "JPEGImages" / "000009.jpg").write_bytes(data[: len(data) // 2])  # header intact: found when decoded
+    with pytest.raises(DataError, match=re.escape(f"image {records[0]['file_name']} cannot be read (OSError: ")):
+        DetectionDataset(records)[0]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seed_core.errors import DataError
 from seed_transfer.segmentation.datasets import (
     CITYSCAPES_ID_TO_TRAINID,
     DatasetLayoutError,
@@ -19,11 +20,32 @@ def _voc(root, names_train=("a", "b"), names_val=("c",), aug=()):
     (folder / "ImageSets" / "Segmentation").mkdir(parents=True)
     (folder / "ImageSets/Segmentation/train.txt").write_text("".join(n + "\n" for n in names_train))
     (folder / "ImageSets/Segmentation/val.txt").write_text("".join(n + "\n" for n in names_val))
+    for name in {*names_train, *names_val, *aug}:
+        Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(folder / "JPEGImages" / f"{name}.jpg")
+    for name in {*names_train, *names_val}:
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(folder / "SegmentationClass" / f"{name}.png")
     if aug:
         (folder / "SegmentationClassAug").mkdir()
         for name in aug:
             Image.fromarray(np.zeros((2, 2), np.uint8)).save(folder / "SegmentationClassAug" / f"{name}.png")
     return folder
+
+
+def test_unreadable_images_and_label_maps_are_refused_naming_them(tmp_path):
+    """Refused before MMSegmentation reads anything: a mIoU over fewer images is another set's."""
+    folder = _voc(tmp_path, names_val=("c", "d"))
+    (folder / "JPEGImages" / "c.jpg").write_bytes(b"")
+    (folder / "SegmentationClass" / "d.png").write_text("not a png")
+    (folder / "JPEGImages" / "a.jpg").unlink()  # a missing file of the train split, scanned first
+    with pytest.raises(DataError, match=r"train split: 1 of its 4 images cannot be read: .*a\.jpg \(FileNotFoundError"):
+        resolve_dataset("voc12", tmp_path, tmp_path / "run")
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(folder / "JPEGImages" / "a.jpg")
+    with pytest.raises(DataError) as refused:
+        resolve_dataset("voc12", tmp_path, tmp_path / "run")
+    message = str(refused.value)
+    assert message.startswith(f"{folder}, val split: 2 of its 4 images cannot be read: {folder / 'JPEGImages/c.jpg'} ")
+    assert "(empty file (0 bytes))" in message
+    assert f"{folder / 'SegmentationClass/d.png'} (UnidentifiedImageError" in message
 
 
 def test_wrong_voc_layout_names_the_missing_parts(tmp_path):
