@@ -23,31 +23,23 @@ With ``teacher.cache_dir`` the teacher's embeddings go through a teacher cache
 """
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seed_core import distributed as du
 from seed_core.bad_images import BadImages, open_skipping_bad_images
-from .builder import build_method, build_teacher
 from seed_core.config import ConfigError, dump_config, resolve_path, to_dict
-from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
-from seed_core.errors import DataError, UserError
-from .export import export_student
-from seed_core.atomic import remove_stale_temporaries
+from seed_core.errors import CheckpointError, DataError
 from seed_core.metrics_log import MetricsLog
-from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from seed_core.run_info import update_run_info, write_run_info
-from seed_core.run_lock import run_lock
 from seed_core.runtime import (
+    CHECKPOINT_NAME,
     CallbackHook,
-    PeriodicCheckpoint,
     ProgressBar,
     TrainLoop,
     all_ranks,
@@ -55,15 +47,21 @@ from seed_core.runtime import (
     read_training_state,
     restore_training_state,
     resumable_batches,
+    run_folder,
     save_training_state,
+    start_training,
 )
+
+from .builder import build_method, build_teacher
+from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
+from .export import export_student
+from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .schedule import warmup_cosine
 from .schema import NEEDS_TEACHER, DistillConfig
-from .teacher_cache import CachedTeacher, TeacherCache, teacher_output
+from .teacher_cache import CachedTeacher, TeacherCache, teacher_output, training_sampler
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pth"
 STUDENT_NAME = "student.pth"
 CONFIG_NAME = "config.yaml"  # the resolved config, written when a run starts (read by the pipelines' stale rule)
 
@@ -73,7 +71,7 @@ def _training_state(method: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("teacher.")}
 
 
-def save_checkpoint(
+def save_distill_state(
     path: Path,
     cfg: DistillConfig,
     method,
@@ -98,8 +96,8 @@ def save_checkpoint(
     )
 
 
-def read_checkpoint(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
-    """The checkpoint of :func:`save_checkpoint` at ``path``, once it is known to continue this
+def read_distill_state(path: Path, cfg: DistillConfig, fingerprint: dict) -> dict:
+    """The training state of :func:`save_distill_state` at ``path``, once it is known to continue this
     run: a ConfigError names every setting that alters the training and changed since."""
     checkpoint = read_training_state(path)
     check_resumable(path, checkpoint, fingerprint, cfg)
@@ -115,29 +113,47 @@ def _teacher_changes(saved_config: dict, cfg: DistillConfig) -> list[str]:
     ]
 
 
+def _teacher_sized(model: dict) -> set[str]:
+    """The tensors whose shape the teacher's embedding size decides: the queue and the head's output
+    layer (the backbone and the head's hidden layers follow student.arch, which the fingerprint checks)."""
+    head = [key for key in model if key.startswith("student.head.") and key.endswith(".weight")]
+    return {"queue.embeddings", *([head[-1], head[-1].removesuffix("weight") + "bias"] if head else [])}
+
+
 def _check_shapes(path: Path, checkpoint: dict, method: nn.Module, cfg: DistillConfig) -> None:
-    """A checkpoint whose queue (or head) has another size was written with a teacher of another
-    embedding size: say so, and which teacher setting changed, before load_state_dict would."""
+    """Tensors of another shape in the checkpoint, named before load_state_dict would fail: a queue or
+    head output of another size means a teacher of another embedding size (say which setting changed);
+    any other tensor means a file that does not hold this run's model (edited, or of another model)."""
     model = method.state_dict()
     keys = [key for key, saved in checkpoint["model"].items() if key in model and saved.shape != model[key].shape]
-    mismatched = [
-        f"{key} is {' x '.join(map(str, checkpoint['model'][key].shape))} there and "
-        f"{' x '.join(map(str, model[key].shape))} here"
-        for key in sorted(keys, key=lambda key: "queue" not in key)
-    ]  # the queue says it best
-    if mismatched:
-        changes = "; ".join(_teacher_changes(checkpoint["config"], cfg)) or (
-            f"no teacher setting changed, so the content of teacher.weights={cfg.teacher.weights} did"
+    if not keys:
+        return
+
+    def shapes(key: str) -> str:
+        there, here = (" x ".join(map(str, tensors[key].shape)) for tensors in (checkpoint["model"], model))
+        return f"{key} is {there} there and {here} here"
+
+    other = [key for key in keys if key not in _teacher_sized(model)]
+    if other:
+        raise CheckpointError(
+            f"cannot resume {path}: its tensor {shapes(other[0])}"
+            + (f" ({len(other) - 1} more tensors differ)" if len(other) > 1 else "")
+            + ": the file does not hold this run's model (edited by hand, or written for another model); "
+            "start over with --overwrite, or in another train.output_dir"
         )
-        raise ConfigError(
-            f"cannot resume {path}: the teacher's embedding size changed ({'; '.join(mismatched[:2])}): "
-            f"{changes}. Resume with the teacher the run started with, or start a new run in another "
-            f"train.output_dir"
-        )
+    mismatched = [shapes(key) for key in sorted(keys, key=lambda key: "queue" not in key)]  # the queue says it best
+    changes = "; ".join(_teacher_changes(checkpoint["config"], cfg)) or (
+        f"no teacher setting changed, so the content of teacher.weights={cfg.teacher.weights} did"
+    )
+    raise ConfigError(
+        f"cannot resume {path}: the teacher's embedding size changed ({'; '.join(mismatched[:2])}): "
+        f"{changes}. Resume with the teacher the run started with, or start a new run in another "
+        f"train.output_dir"
+    )
 
 
-def restore_checkpoint(path: Path, checkpoint: dict, cfg: DistillConfig, method, optimizer, scaler) -> int:
-    """Restore the state of :func:`read_checkpoint`'s ``checkpoint``; returns the step to continue from."""
+def restore_distill_state(path: Path, checkpoint: dict, cfg: DistillConfig, method, optimizer, scaler) -> int:
+    """Restore the state of :func:`read_distill_state`'s ``checkpoint``; returns the step to continue from."""
     _check_shapes(path, checkpoint, method, cfg)
     missing, unexpected = method.load_state_dict(checkpoint["model"], strict=False)
     missing = [k for k in missing if not k.startswith("teacher.")]
@@ -240,22 +256,6 @@ def count_bad_images(
 RUN_FILES = (CHECKPOINT_NAME, STUDENT_NAME, CONFIG_NAME, "metrics.csv", "run_info.json")  # what --overwrite removes
 
 
-def check_not_overwriting(out: Path, resume: bool, overwrite: bool) -> None:
-    """A folder that holds a run (a checkpoint or a student) is continued (``resume``) or started
-    over (``overwrite``: its run files are removed) only when asked; otherwise one line says how."""
-    found = [name for name in (CHECKPOINT_NAME, STUDENT_NAME) if (out / name).exists()]
-    if not found or resume:
-        return
-    if not overwrite:
-        raise UserError(
-            f"{out} already holds a run ({', '.join(found)}): continue it with --resume, start it over "
-            f"with --overwrite (removes {', '.join(RUN_FILES)}), or give another train.output_dir"
-        )
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    log.warning("--overwrite: removed the run in %s; starting over", out)
-
-
 def train(
     cfg: DistillConfig,
     resume: bool = False,
@@ -267,15 +267,19 @@ def train(
 
     ``method`` and ``source`` replace the ones ``cfg`` describes (tests, custom data). With
     ``teacher.cache_dir``, a run whose every step is in the teacher cache builds no teacher.
-    The output folder is locked while the run writes it (:mod:`seed_core.run_lock`: a second
-    process on it stops), and a run already there is continued (``resume``) or started over
-    (``overwrite``) only when asked (:func:`check_not_overwriting`).
+    The output folder must be writable, is locked while the run writes it (a second process on it
+    stops), and a run already there is continued (``resume``) or started over (``overwrite``:
+    :data:`RUN_FILES` removed) only when asked (:func:`seed_core.runtime.run_folder`).
     """
-    out = Path(cfg.train.output_dir)
-    main = int(os.environ.get("RANK", "0")) == 0  # before the process group: rank 0 holds the lock
-    with run_lock(out, "distillation", enabled=main):
-        if main:
-            check_not_overwriting(out, resume, overwrite)
+    with run_folder(
+        cfg.train.output_dir,
+        "distillation",
+        resume=resume,
+        overwrite=overwrite,
+        holds=(CHECKPOINT_NAME, STUDENT_NAME),
+        removes=RUN_FILES,
+        folder_key="train.output_dir",
+    ):
         return _train(cfg, resume, method, source)
 
 
@@ -285,20 +289,20 @@ def _train(
     method: nn.Module | None,
     source: torch.utils.data.Dataset | None,
 ) -> Path:
-    device = du.init_from_env()
-    world, is_main = du.world_size(), du.is_main_process()
-    per_rank = per_rank_batch(cfg)
     out = Path(cfg.train.output_dir)
-    on_cuda = device.type == "cuda"
+    setup = start_training(out, amp=cfg.train.amp, resume=resume, temporaries=[out / STUDENT_NAME])
+    device, scaler, ckpt_path = setup.device, setup.scaler, setup.checkpoint_path
+    world, is_main = du.world_size(), setup.is_main
+    per_rank = per_rank_batch(cfg)
+    on_cuda = setup.on_cuda
     channels_last = on_cuda and cfg.train.channels_last
 
     source = source if source is not None else build_source(cfg)
     require_one_batch(cfg, source)
     source, bad_images = open_skipping_bad_images(source, cfg.data.max_bad_images, data_name(cfg))
     fingerprint = training_fingerprint(cfg, source)
-    ckpt_path = out / CHECKPOINT_NAME
-    checkpoint = read_checkpoint(ckpt_path, cfg, fingerprint) if resume and ckpt_path.exists() else None
-    sampler = ResumableSampler(len(source), per_rank, cfg.train.seed, du.rank(), world)
+    checkpoint = setup.read_checkpoint(lambda path: read_distill_state(path, cfg, fingerprint))
+    sampler = training_sampler(cfg, len(source), per_rank, du.rank(), world)  # teacher.cache_views: bounded views
     steps_per_epoch = sampler.steps_per_epoch()
     total_steps, stop_step = schedule_steps(cfg, sampler)
     cache = open_teacher_cache(cfg, source, device)
@@ -344,30 +348,21 @@ def _train(
         momentum=cfg.optim.momentum,
         weight_decay=cfg.optim.weight_decay,
     )
-    # One AMP path: the scaler is None when AMP is off (always on the CPU).
-    scaler = torch.amp.GradScaler("cuda") if on_cuda and cfg.train.amp else None
 
     step = 0
     if checkpoint is not None:
-        step = restore_checkpoint(ckpt_path, checkpoint, cfg, method, optimizer, scaler)
+        step = restore_distill_state(ckpt_path, checkpoint, cfg, method, optimizer, scaler)
         bad_images.restore(checkpoint.get("bad_images", []))
         bad_images.check()  # data.max_bad_images may have been lowered since
         del checkpoint  # its copy of the optimizer state is no longer needed
         log.info("resumed from %s at step %d", ckpt_path, step)
-    elif resume:
-        log.info("no checkpoint at %s: starting from scratch", ckpt_path)
     if is_main:  # the run has started (method built, data open, resume checked): record what it is
         out.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(ckpt_path, out / STUDENT_NAME)  # what a save killed midway left
         dump_config(cfg, out / CONFIG_NAME)
         write_run_info(out, {"world_size": world, "device": str(device), "bad_images": bad_images.summary()})
-    model = method
-    if du.is_distributed():
-        # No buffer broadcast each step: the queues are identical on every rank by
-        # construction (same seed, all-gathered updates) and BN statistics stay per rank.
-        model = DistributedDataParallel(
-            method, device_ids=[device.index] if on_cuda else None, forward_sync_buffers=False
-        )
+    # No buffer broadcast each step: the queues are identical on every rank by
+    # construction (same seed, all-gathered updates) and BN statistics stay per rank.
+    model = setup.wrap(method, forward_sync_buffers=False)
 
     def run_step(step: int, batch) -> tuple[torch.Tensor, dict]:
         (views, indices, read_indices), epoch = batch, step // steps_per_epoch
@@ -385,7 +380,7 @@ def _train(
             optimizer,
             scaler,
             nonfinite=lambda value: (
-                f"loss is {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {ckpt_path}. "
+                f"loss is {value} at step {step} (epoch {epoch}); stopped; {setup.nonfinite_note()}. "
                 "Try a lower optim.base_lr, check teacher.weights, or a larger distill.tau_teacher."
             ),
         )
@@ -415,17 +410,16 @@ def _train(
     hooks = [
         progress,
         CallbackHook(after_step=log_scalars),
-        PeriodicCheckpoint(
-            lambda done: save_checkpoint(
-                ckpt_path, cfg, method, optimizer, scaler, done, fingerprint, bad_images.state()
+        setup.checkpoint_hook(
+            lambda path, done: save_distill_state(
+                path, cfg, method, optimizer, scaler, done, fingerprint, bad_images.state()
             ),
             cfg.train.checkpoint_every,
         ),
     ]
     method.train()
-    step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
-        resumable_batches(loader, sampler, step, steps_per_epoch)
-    )
+    loop = TrainLoop(run_step, hooks, start=step, stop=stop_step)
+    step = setup.run(loop, resumable_batches(loader, sampler, step, steps_per_epoch))
     if cache is not None:
         cache.close()
     student_path = out / STUDENT_NAME
@@ -491,7 +485,8 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     # drop_last=False: the padded last batch of an epoch covers the samples any batch size may train on
     sampler = ResumableSampler(len(source), batch, cfg.train.seed, du.rank(), du.world_size(), drop_last=False)
     cache = TeacherCache.for_run(cfg, source, device)
-    todo = {epoch: cache.first_unwritten_step(sampler, epoch) for epoch in range(epochs)}
+    # epochs past teacher.cache_views=K train on views 0..K-1, which the first K epochs fill
+    todo = {epoch: cache.first_unwritten_step(sampler, epoch) for epoch in range(cache.stored_views(epochs))}
     todo = {epoch: first for epoch, first in todo.items() if first < sampler.steps_per_epoch()}
     if not todo:
         log.info("teacher cache %s already holds all %d epochs", cache.folder, epochs)

@@ -5,16 +5,57 @@ and the clean-up of the temporaries a killed writer left behind.
 """
 
 import contextlib
+import errno
 import glob
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # the disk is full; the user's quota is
+LOW_SPACE = 1 << 20  # bytes: a write that failed with less free than this failed for want of space
+
+
+class DiskFull(UserError, OSError):
+    """A write stopped because the disk (or the user's quota) is full; the file that was there is intact."""
+
+    def __init__(self, path: Path, free: int | None = None, message: str | None = None):
+        self.path = path
+        left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
+        super().__init__(
+            message
+            or f"the disk holding {path} is full{left}: {path.name} was not written and the one there before, "
+            f"if any, is intact; free space there (or write elsewhere) and run again"
+        )
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _for_want_of_space(err: BaseException, folder: Path) -> bool:
+    """Whether ``err`` (from a write into ``folder``) means the disk is full: an ``ENOSPC`` /
+    ``EDQUOT`` anywhere in its chain, or a writer's error (torch's zip writer raises a bare
+    ``RuntimeError``, ``file write failed``, with no errno) while next to nothing is free."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(err, OSError | RuntimeError):
+        free = _free_bytes(folder)
+        return free is not None and free < LOW_SPACE
+    return False
 
 
 def _temporary_path(path: Path) -> Path:
@@ -43,6 +84,7 @@ def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
     with that mode, unlike ``mkstemp``'s 0600). Its bytes are fsynced before the rename and
     the folder after it, so a power loss leaves either the old file or the new one. A
     killed write leaves ``.<name>.<random>.tmp``; :func:`remove_stale_temporaries` removes it.
+    A write that stops because the disk is full raises :class:`DiskFull` (one line, naming the path).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +96,11 @@ def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = isinstance(err, Exception) and _for_want_of_space(err, path.parent)  # judged before the unlink frees
         tmp.unlink(missing_ok=True)
+        if full:
+            raise DiskFull(path, _free_bytes(path.parent)) from err
         raise
     _fsync_folder(path.parent)
 

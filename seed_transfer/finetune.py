@@ -4,6 +4,10 @@ folder per seed (``seed<k>/metrics.json`` in the one schema of :func:`seed_metri
 it exists, so an interrupted comparison continues), and mean ± std over the seeds
 (:func:`summarize`, ``summary.json`` and its markdown row: :func:`write_summary`).
 
+A seed folder has one writer at a time, and an interrupted seed (a checkpoint, no ``metrics.json``)
+is continued only with ``resume`` (what a comparison always asks) or started over only with
+``overwrite``; otherwise the command stops with one line naming both (:func:`seed_folder`).
+
 Results files are strict JSON (:func:`write_json`): an undefined metric (NaN, e.g. COCO's APl
 on a set without large objects) is written as ``null``, which ``jq`` and every JSON parser
 read; a bare ``NaN`` is Python's extension, not JSON. Readers take ``null`` as undefined.
@@ -14,13 +18,15 @@ import logging
 import math
 import numbers
 import statistics
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from seed_core.atomic import atomic_save
 from seed_core.config import ConfigError
 from seed_core.distributed import is_launch_main_process
-from seed_core.atomic import atomic_save
+from seed_core.runtime import check_writable, run_folder
 
 from .backbones import RANDOM, is_random, weights_name
 from .classification.report import fmt_score
@@ -49,6 +55,24 @@ def run_seeds(
         else:
             results.append(run_one(seed, seed_dir))
     return results
+
+
+def seed_folder(
+    request: "FinetuneRequest", seed_dir: str | Path, engine: str, holds: tuple[str, ...], removes: tuple[str, ...]
+) -> AbstractContextManager[Path]:
+    """``seed_dir`` as the run folder of one seed's fine-tuning by ``engine`` for the block: writable,
+    locked, and an interrupted seed there (one of the files ``holds``, the engine's checkpoint)
+    continued only with ``request.resume`` or started over only with ``request.overwrite``, which
+    removes the files ``removes`` (glob patterns) (:func:`seed_core.runtime.run_folder`)."""
+    return run_folder(
+        seed_dir,
+        f"{engine} fine-tuning ({Path(seed_dir).name})",
+        resume=request.resume,
+        overwrite=request.overwrite,
+        holds=holds,
+        removes=removes,
+        folder_key="run.output_dir",
+    )
 
 
 def json_safe(value):
@@ -109,6 +133,7 @@ class FinetuneRequest:
     data_root: str | None = None
     opts: tuple[str, ...] = ()  # config overrides, in the protocol config's own syntax
     resume: bool = False  # an interrupted seed continues from its last checkpoint
+    overwrite: bool = False  # an interrupted seed starts over (its checkpoints removed); finished seeds stay
     arch: str | None = None  # when the checkpoint does not record it
     layout: str = "auto"
     allow_unsafe_pickle: bool = False
@@ -127,6 +152,8 @@ class FinetuneRequest:
         return self.name or weights_name(self.weights)
 
     def check(self) -> None:
+        """The request's values, and an output folder this process can write (before anything is read)."""
+        check_writable(self.output_dir, "run.output_dir")
         if self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds} must be >= 1")
         if self.seed_offset < 0:

@@ -5,19 +5,18 @@ each failing before any model is trained (a few seconds, mostly the imports)."""
 import ast
 import importlib
 import importlib.util
-import pickle
 import os
+import pickle
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 import torchvision
-
 from pickle_files import Payload, write_pickle
 from tiny import make_image_folder
 

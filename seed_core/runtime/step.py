@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from .. import distributed as du
+from ..errors import TrainingDiverged
 
 
 def all_ranks(flag: bool, device: torch.device) -> bool:
@@ -59,9 +60,10 @@ def optimizer_step(
     nonfinite: Callable[[float], str],
     clip_grads: Callable[[], None] | None = None,
 ) -> None:
-    """:func:`backward_step` on ``loss`` once every rank found it finite; otherwise raise a
-    ``FloatingPointError`` whose message is ``nonfinite(loss value)`` (the loop says where it
-    stopped and what to try), with the weights, optimizer and scaler untouched."""
+    """:func:`backward_step` on ``loss`` once every rank found it finite; otherwise raise
+    :class:`~seed_core.errors.TrainingDiverged` (a ``FloatingPointError``) whose message is
+    ``nonfinite(loss value)`` (the loop says where it stopped and what to try), with the weights,
+    optimizer and scaler untouched."""
     if not all_finite(loss):
-        raise FloatingPointError(nonfinite(loss.item()))
+        raise TrainingDiverged(nonfinite(loss.item()))
     backward_step(loss, optimizer, scaler, clip_grads)

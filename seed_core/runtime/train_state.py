@@ -28,10 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint_files import safe_load
 from ..atomic import atomic_save
+from ..checkpoint_files import safe_load
+from ..errors import CheckpointError
 
 FORMAT = "seed-transfer/train-state-v1"
+REQUIRED = ("step", "model", "optimizer", "rng")  # what every layout, once upgraded, holds
 
 
 def rng_state() -> dict:
@@ -106,8 +108,22 @@ def _upgrade(state: dict) -> dict:
 
 
 def read_training_state(path: str | Path) -> dict:
-    """The checkpoint at ``path`` (read with :func:`seed_core.checkpoint_files.safe_load`), in this format."""
-    return _upgrade(safe_load(path))
+    """The checkpoint at ``path`` (read with :func:`seed_core.checkpoint_files.safe_load`), in this format.
+    A file that is no training state (an exported student, published weights) is a
+    :class:`~seed_core.errors.CheckpointError` naming what it is."""
+    state = safe_load(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a training checkpoint (it holds a {type(state).__name__})")
+    state = _upgrade(state)
+    missing = [key for key in REQUIRED if key not in state]
+    if missing:
+        layout = state.get("format")
+        kind = f"a {layout} file" if isinstance(layout, str) else "weights without a training state"
+        raise CheckpointError(
+            f"{path} is {kind}, not a training checkpoint (no {', '.join(missing)}): --resume continues "
+            "from the checkpoint.pth a run writes; to start from these weights, start a new run that loads them"
+        )
+    return state
 
 
 def restore_training_state(state: dict, optimizer: torch.optim.Optimizer, scaler, rng: bool = True) -> int:

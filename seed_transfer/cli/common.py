@@ -27,9 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seed_core.errors import UserError, report_user_error
+from seed_core.errors import EXIT_INTERRUPTED, UserError, report_user_error
 
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
+OVERWRITE_HELP = "start over in an output folder that holds a run (removes its checkpoint and results first)"
 
 
 def build_parser(
@@ -56,7 +57,8 @@ def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
     """Run ``fn(*args, **kwargs)`` as a command: its return value (``None`` reads as 0) is the exit status.
 
     Logging goes to stderr at INFO. A :class:`~seed_core.errors.UserError` ends the command with
-    one line on stderr and status 2 (:func:`~seed_core.errors.report_user_error`); nothing else is
+    one line on stderr and status 2 (:func:`~seed_core.errors.report_user_error`; 130 for a training
+    Ctrl-C ended, whose line says how to continue it, and for Ctrl-C anywhere else); nothing else is
     caught, so a bug keeps its traceback (and Python's exit status 1).
     """
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -64,6 +66,9 @@ def run_cli(fn: Callable[..., int | None], *args: Any, **kwargs: Any) -> int:
         status = fn(*args, **kwargs)
     except UserError as err:
         return report_user_error(err)
+    except KeyboardInterrupt:  # outside a training loop (which says where its checkpoint is): nothing to continue
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0 if status is None else int(status)
 
 

@@ -14,9 +14,9 @@ and fills teacher.cache_dir; students with the same teacher, data and train.seed
 
 import sys
 
-from seed_core.config import load_config
-from distill.trainer import precompute_teacher, train
 from distill.schema import DistillConfig
+from distill.trainer import precompute_teacher, train
+from seed_core.config import load_config
 
 from .common import build_parser, launchable, run_cli
 

@@ -5,9 +5,11 @@
         model.weights=student.pth data.root=/path/imagenet data.subset_file=/path/1percent.txt
     torchrun --nproc_per_node=8 tools/eval_semisup.py --config configs/eval/semisup_10pct.yaml ...
     python tools/eval_semisup.py --config ... --resume               # continue an interrupted run
+    python tools/eval_semisup.py --config ... --overwrite            # start the run in the folder over
 
 Installed, the same command is `seed-eval-semisup --config ...`. Writes
-<train.output_dir>/semisup.json (top-1/top-5), metrics.csv and checkpoint.pth.
+<train.output_dir>/semisup.json (top-1/top-5), metrics.csv and checkpoint.pth. A folder that
+holds a run is continued only with --resume, started over only with --overwrite; one process at a time.
 """
 
 import sys
@@ -18,11 +20,12 @@ from seed_core.config import load_config
 
 from ..imagenet.schema import SemisupConfig
 from ..imagenet.semisup import run_semisup
-from .common import build_parser, launchable, run_cli
+from .common import OVERWRITE_HELP, build_parser, launchable, run_cli
 
 
 def _run(args) -> int:
-    result = run_semisup(load_config(SemisupConfig, args.config, args.overrides), resume=args.resume)
+    cfg = load_config(SemisupConfig, args.config, args.overrides)
+    result = run_semisup(cfg, resume=args.resume, overwrite=args.overwrite)
     if not du.is_main_process():
         return 0
     final = result["final"]
@@ -41,6 +44,7 @@ def main(argv=None) -> int:
         resume="continue from <train.output_dir>/checkpoint.pth",
         overrides="key=value, e.g. data.subset_file=/path/10percent.txt",
     )
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     return run_cli(_run, parser.parse_args(argv))
 
 

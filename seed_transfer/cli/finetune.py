@@ -45,6 +45,14 @@ def add_request_flags(parser: argparse.ArgumentParser, tool: str) -> None:
         default=None,
         help=f"= {PREFIX}resume=true: continue an interrupted seed from its last checkpoint",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"= {PREFIX}overwrite=true: start an interrupted seed over (removes its checkpoints); "
+        "finished seeds (seed<k>/metrics.json) are kept and skipped",
+    )
 
 
 def split_request_keys(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -93,6 +101,7 @@ REQUEST_FLAGS = {
     "seeds": "--seeds",
     "data_root": "--data-root",
     "resume": "--resume",
+    "overwrite": "--overwrite",
 }
 
 

@@ -16,9 +16,11 @@ auto (Detectron2 when installed, else torchvision; the log says which).
 --weights takes any checkpoint the project reads (SEED student, MoCo/SwAV/SimCLR/DINO,
 torchvision, timm), a Detectron2 .pkl (detectron2 engine), or "random".
 The run's keys are run.<key>=<value> arguments (run.weights, run.seeds, run.output_dir, run.name,
-run.data_root, run.engine, run.num_gpus, run.ims_per_batch, run.resume, run.arch, run.layout,
-run.allow_unsafe_pickle); each flag is an alias of one. The other trailing KEY VALUE pairs
+run.data_root, run.engine, run.num_gpus, run.ims_per_batch, run.resume, run.overwrite, run.arch,
+run.layout, run.allow_unsafe_pickle); each flag is an alias of one. The other trailing KEY VALUE pairs
 override the Detectron2 config (e.g. SOLVER.MAX_ITER 100) in both engines.
+Finished seeds (seed<k>/metrics.json) are skipped; an interrupted seed is continued only with
+--resume and started over only with --overwrite; a seed folder has one writer at a time.
 """
 
 import argparse

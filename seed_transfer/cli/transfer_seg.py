@@ -11,10 +11,11 @@ with the model zoo's schedule, report mIoU / mAcc / aAcc and per-class IoU (mean
 Installed, the same command is `seed-transfer-seg --config ...`.
 --weights takes any checkpoint the project reads (SEED student, MoCo/SwAV/SimCLR/DINO, torchvision,
 timm ResNets) or "random" (then give model.depth=50). The run's keys are run.<key>=<value>
-arguments (run.weights, run.seeds, run.output_dir, run.name, run.data_root, run.resume, run.arch,
-run.layout, run.allow_unsafe_pickle); each flag is an alias of one. The other trailing key=value
-pairs override the config (e.g. schedule.iters=100 data.batch_size=2). Needs the [seg] extra:
-pip install -e '.[seg]'.
+arguments (run.weights, run.seeds, run.output_dir, run.name, run.data_root, run.resume, run.overwrite,
+run.arch, run.layout, run.allow_unsafe_pickle); each flag is an alias of one. The other trailing key=value
+pairs override the config (e.g. schedule.iters=100 data.batch_size=2). Finished seeds
+(seed<k>/metrics.json) are skipped; an interrupted seed is continued only with --resume and started
+over only with --overwrite. Needs the [seg] extra: pip install -e '.[seg]'.
 """
 
 import sys

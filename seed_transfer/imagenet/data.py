@@ -13,12 +13,12 @@ import torch
 import torchvision.transforms as T
 from torch.utils.data import Dataset
 
+from distill.data import SeededViews
 from seed_core import distributed as du
 from seed_core.config import resolve_path
-from distill.data import SeededViews
 from seed_core.errors import MissingFile
-from seed_transfer.datasets import ClassificationDataset, build_dataset
 from seed_transfer.classification.features import Features
+from seed_transfer.datasets import ClassificationDataset, build_dataset
 
 from .subsets import write_subset_list
 

@@ -17,9 +17,9 @@ from seed_core.config import to_dict
 from seed_core.errors import MissingFile
 from seed_core.run_info import code_version
 
-from ..classification.transfer import SplitFeatures, model_name
 from ..classification.knn import knn_predict
 from ..classification.schema import TransferClsConfig
+from ..classification.transfer import SplitFeatures, model_name
 
 
 def topk_accuracy(class_scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:

@@ -15,12 +15,12 @@ import torch.nn as nn
 
 from seed_core import distributed as du
 from seed_transfer.backbones import load_backbone
-from seed_transfer.classification.transfer import SplitFeatures, model_name
 from seed_transfer.classification.features import FeatureTransform
-from seed_transfer.classification.schema import TransferClsConfig, TransferDataConfig
+from seed_transfer.classification.schema import MODEL_UNSAFE_OPTION, TransferClsConfig, TransferDataConfig
+from seed_transfer.classification.transfer import SplitFeatures, model_name
 
 from .data import KeyedFeatures, LabelledFeatures, SeededLabelled, imagenet_split, prepare_root, train_transform
-from .outputs import start_output, write_result
+from .outputs import evaluation_folder, start_output, write_result
 from .schema import LinearEvalConfig
 from .trainer import TrainJob, fit
 
@@ -83,8 +83,15 @@ def cached_split_features(cfg: LinearEvalConfig, root) -> tuple:
     return train, val, extract.classes
 
 
-def run_linear_probe(cfg: LinearEvalConfig, resume: bool = False) -> dict:
-    """Train and evaluate the probe of ``cfg``; writes ``<output_dir>/linear_eval.json`` and returns it."""
+def run_linear_probe(cfg: LinearEvalConfig, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train and evaluate the probe of ``cfg``; writes ``<output_dir>/linear_eval.json`` and returns it.
+    A run already in the folder is continued (``resume``) or started over (``overwrite``) only when
+    asked, and the folder has one writer at a time (:func:`.outputs.evaluation_folder`)."""
+    with evaluation_folder(cfg, "linear_eval", resume, overwrite):
+        return _linear_probe(cfg, resume)
+
+
+def _linear_probe(cfg: LinearEvalConfig, resume: bool) -> dict:
     du.init_from_env()
     out = start_output(cfg, cfg.train.output_dir)
     root = prepare_root(cfg.data, out)
@@ -98,7 +105,9 @@ def run_linear_probe(cfg: LinearEvalConfig, resume: bool = False) -> dict:
         train = imagenet_split(root, "train")
         val = imagenet_split(root, "val", FeatureTransform(f.resize, f.crop, tuple(m.mean), tuple(m.std)).build())
         classes = train.classes
-        backbone, arch = load_backbone(m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed)
+        backbone, arch = load_backbone(
+            m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed, unsafe_option=MODEL_UNSAFE_OPTION
+        )
         head = linear_head(feature_dim(backbone, cfg.data.train_crop), len(classes), cfg.train.seed)
         model = LinearProbe(backbone, head)
         train_set, val_set = SeededLabelled(train, train_transform(cfg.data.train_crop, m.mean, m.std)), val

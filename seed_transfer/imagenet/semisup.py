@@ -13,12 +13,13 @@ import torch.nn as nn
 from seed_core import distributed as du
 from seed_core.config import resolve_path
 from seed_transfer.backbones import load_backbone
-from seed_transfer.classification.transfer import model_name
 from seed_transfer.classification.features import FeatureTransform
+from seed_transfer.classification.schema import MODEL_UNSAFE_OPTION
+from seed_transfer.classification.transfer import model_name
 
 from .data import SeededLabelled, imagenet_split, prepare_root, train_transform
 from .linear_probe import feature_dim, linear_head
-from .outputs import start_output, write_result
+from .outputs import evaluation_folder, start_output, write_result
 from .schema import SemisupConfig
 from .subsets import build_subset
 from .trainer import TrainJob, fit
@@ -44,8 +45,15 @@ def subset_path(cfg: SemisupConfig, root: Path) -> Path:
     return path
 
 
-def run_semisup(cfg: SemisupConfig, resume: bool = False) -> dict:
-    """Fine-tune on the subset of ``cfg`` and evaluate; writes ``<output_dir>/semisup.json`` and returns it."""
+def run_semisup(cfg: SemisupConfig, resume: bool = False, overwrite: bool = False) -> dict:
+    """Fine-tune on the subset of ``cfg`` and evaluate; writes ``<output_dir>/semisup.json`` and returns it.
+    A run already in the folder is continued (``resume``) or started over (``overwrite``) only when
+    asked, and the folder has one writer at a time (:func:`.outputs.evaluation_folder`)."""
+    with evaluation_folder(cfg, "semisup", resume, overwrite):
+        return _semisup(cfg, resume)
+
+
+def _semisup(cfg: SemisupConfig, resume: bool) -> dict:
     du.init_from_env()
     out = start_output(cfg, cfg.train.output_dir)
     root = prepare_root(cfg.data, out)
@@ -53,7 +61,9 @@ def run_semisup(cfg: SemisupConfig, resume: bool = False) -> dict:
     list_path = subset_path(cfg, root)
     subset = build_subset(root / "train", list_path)
     val = imagenet_split(root, "val", FeatureTransform(f.resize, f.crop, tuple(m.mean), tuple(m.std)).build())
-    backbone, arch = load_backbone(m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed)
+    backbone, arch = load_backbone(
+        m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed, unsafe_option=MODEL_UNSAFE_OPTION
+    )
     head = linear_head(feature_dim(backbone, cfg.data.train_crop), len(subset.classes), cfg.train.seed)
     model = FineTuned(backbone, head)
     groups = [

@@ -20,17 +20,15 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from distill.data import ResumableSampler
+from distill.schedule import warmup_cosine
 from seed_core import distributed as du
 from seed_core.config import ConfigError
-from distill.data import ResumableSampler
-from seed_core.atomic import remove_stale_temporaries
 from seed_core.metrics_log import MetricsLog
 from seed_core.runtime import (
     CallbackHook,
-    PeriodicCheckpoint,
     ProgressBar,
     TrainLoop,
     optimizer_step,
@@ -38,14 +36,12 @@ from seed_core.runtime import (
     restore_training_state,
     resumable_batches,
     save_training_state,
+    start_training,
 )
-from distill.schedule import warmup_cosine
 
 from .schema import EvalOptimConfig, EvalTrainConfig
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.pth"
 
 
 @dataclass
@@ -104,13 +100,18 @@ def evaluate(
     return {"top1": 100 * top1 / n, "top5": 100 * top5 / n, "images": int(n)}
 
 
-def _check_resume(path: Path, saved: dict, current: dict) -> None:
-    changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in current.items() if saved.get(k) != v]
+def read_resumable(path: Path, resume_key: dict) -> dict:
+    """The training state at ``path``, once its ``resume_key`` is this run's: a ConfigError names
+    every value that changed."""
+    state = read_training_state(path)
+    saved = state["fingerprint"]
+    changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in resume_key.items() if saved.get(k) != v]
     if changed:
         raise ConfigError(
             f"cannot resume {path}: the config changed ({'; '.join(changed)}); "
             "use a new train.output_dir for a different run"
         )
+    return state
 
 
 def fit(
@@ -126,12 +127,12 @@ def fit(
     Validation runs every ``train.eval_every`` epochs and after the last step; with ``max_steps``
     the run stops early (and is continued with ``resume=True``).
     """
-    device = du.init_from_env()
-    world, is_main = du.world_size(), du.is_main_process()
+    out = Path(train.output_dir)
+    setup = start_training(out, amp=train.amp, resume=resume)
+    device, scaler, on_cuda = setup.device, setup.scaler, setup.on_cuda
+    world, is_main = du.world_size(), setup.is_main
     if optim.batch_size % world:
         raise ConfigError(f"optim.batch_size={optim.batch_size} is not divisible by the {world} processes")
-    out = Path(train.output_dir)
-    on_cuda = device.type == "cuda"
     torch.manual_seed(train.seed + du.rank())  # dropout in fine-tuned networks; restored on resume
     job.model.to(device)
 
@@ -156,21 +157,17 @@ def fit(
     optimizer = torch.optim.SGD(
         job.param_groups, lr=lrs[0], momentum=optim.momentum, nesterov=optim.nesterov, weight_decay=optim.weight_decay
     )
-    scaler = torch.amp.GradScaler("cuda") if on_cuda and train.amp else None  # None: AMP off (always on the CPU)
 
-    ckpt_path, step, evals = out / CHECKPOINT_NAME, 0, []
-    if resume and ckpt_path.exists():
-        ckpt = read_training_state(ckpt_path)
-        _check_resume(ckpt_path, ckpt["fingerprint"], job.resume_key)
+    step, evals = 0, []
+    ckpt = setup.read_checkpoint(lambda path: read_resumable(path, job.resume_key))
+    if ckpt is not None:
         job.trained.load_state_dict(ckpt["model"])
         step, evals = restore_training_state(ckpt, optimizer, scaler), ckpt["evals"]
-        log.info("resumed from %s at step %d", ckpt_path, step)
-    elif resume:
-        log.info("no checkpoint at %s: starting from scratch", ckpt_path)
+        log.info("resumed from %s at step %d", setup.checkpoint_path, step)
 
-    def save(step: int) -> None:
+    def save(path: Path, step: int) -> None:
         save_training_state(
-            ckpt_path,
+            path,
             step=step,
             model=job.trained.state_dict(),
             optimizer=optimizer,
@@ -192,12 +189,8 @@ def fit(
         )
         return result
 
-    model = job.model
-    if du.is_distributed():
-        model = DistributedDataParallel(job.model, device_ids=[device.index] if on_cuda else None)
+    model = setup.wrap(job.model)
     stop_step = min(total_steps, train.max_steps or total_steps)
-    if is_main:
-        remove_stale_temporaries(ckpt_path)  # what a save killed midway left
 
     def run_step(step: int, batch) -> torch.Tensor:
         for group in optimizer.param_groups:
@@ -211,8 +204,7 @@ def fit(
             optimizer,
             scaler,
             nonfinite=lambda value: (
-                f"loss is {value} at step {step}; stopped (last good checkpoint: {ckpt_path}). "
-                "Try a lower optim.base_lr."
+                f"loss is {value} at step {step}; stopped ({setup.nonfinite_note()}). Try a lower optim.base_lr."
             ),
         )
         return loss.detach()
@@ -251,12 +243,11 @@ def fit(
     hooks = [
         progress,
         CallbackHook(after_step=evaluate_and_log),
-        PeriodicCheckpoint(save, train.checkpoint_every, also=lambda done: done % steps_per_epoch == 0),
+        setup.checkpoint_hook(save, train.checkpoint_every, also=lambda done: done % steps_per_epoch == 0),
     ]
     job.model.train()
-    step = TrainLoop(run_step, hooks, start=step, stop=stop_step).run(
-        resumable_batches(loader, sampler, step, steps_per_epoch)
-    )
+    loop = TrainLoop(run_step, hooks, start=step, stop=stop_step)
+    step = setup.run(loop, resumable_batches(loader, sampler, step, steps_per_epoch))
     if metrics is not None:
         metrics.close()
     if not evals or evals[-1]["step"] != step:  # resumed at the end, or nothing to train

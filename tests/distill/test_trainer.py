@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from seed_core.checkpoint_files import safe_load
 from tiny import make_image_folder
 from train_worker import run, tiny_config, tiny_method
+
+from seed_core.checkpoint_files import safe_load
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]

@@ -20,7 +20,7 @@ from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # no
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
-from ...finetune import METRICS_FILE, PreparedWeights, write_json  # noqa: E402
+from ...finetune import METRICS_FILE, PreparedWeights, seed_folder, write_json  # noqa: E402
 from ..catalog import dataset_spec  # noqa: E402
 from ..plan import DetPlan  # noqa: E402
 from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
@@ -29,6 +29,8 @@ from .heads import register_heads  # noqa: E402
 
 log = logging.getLogger(__name__)
 TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-iteration log
+# Detectron2's checkpoints in a seed folder, ``last_checkpoint`` (what resume reads) first: what --overwrite removes
+SEED_RUN_FILES = ("last_checkpoint", "model_*.pth")
 
 
 class Trainer(DefaultTrainer):
@@ -135,15 +137,18 @@ def run_seed(
     dist_url: str = "auto",
 ) -> dict:
     """Train + evaluate one seed (``plan.world_size`` processes via Detectron2's ``launch``: one per
-    GPU, or one on the CPU); returns the contents of ``<seed_dir>/metrics.json``."""
+    GPU, or one on the CPU); returns the contents of ``<seed_dir>/metrics.json``. The seed folder is
+    locked meanwhile, and an interrupted seed there is continued or started over only when asked
+    (:func:`seed_transfer.finetune.seed_folder`)."""
     seed_dir = Path(seed_dir)
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    launch(
-        _main,
-        plan.world_size,
-        num_machines=num_machines,
-        machine_rank=machine_rank,
-        dist_url=dist_url,
-        args=(plan, seed, seed_dir, backbone),
-    )
+    with seed_folder(plan.request, seed_dir, "detectron2", holds=SEED_RUN_FILES[:1], removes=SEED_RUN_FILES):
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        launch(
+            _main,
+            plan.world_size,
+            num_machines=num_machines,
+            machine_rank=machine_rank,
+            dist_url=dist_url,
+            args=(plan, seed, seed_dir, backbone),
+        )
     return json.loads((seed_dir / METRICS_FILE).read_text())

@@ -18,9 +18,7 @@ logged iteration: iteration, lr, losses, seconds per iteration; plot it with pan
 
 import json
 import logging
-import math
 import time
-from bisect import bisect_right
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +31,8 @@ from tqdm import tqdm
 from seed_core import distributed as du
 from seed_core.config import ConfigError, changed_values, flatten
 from seed_core.runtime import (
+    CHECKPOINT_NAME,
     CallbackHook,
-    PeriodicCheckpoint,
     ProgressBar,
     TrainLoop,
     launch,
@@ -43,18 +41,21 @@ from seed_core.runtime import (
     restore_training_state,
     save_training_state,
     set_rng_state,
+    start_training,
 )
 
-from ...backbones import is_random, load_backbone
-from ...finetune import METRICS_FILE, PreparedWeights, json_line, write_json
+from ...backbones import FLAG_UNSAFE_OPTION, is_random, load_backbone
+from ...finetune import METRICS_FILE, PreparedWeights, json_line, seed_folder, write_json
 from ..evaluation import coco_detection_ap, voc_detection_ap
 from ..plan import DetPlan
 from .config import load_run_config
 from .data import DetectionDataset, IterationBatches, collate, load_dataset, load_training_records
 from .models import build_detector
+from .recipe import flip_probability, lr_factor
 
 log = logging.getLogger(__name__)
 LOG_PERIOD = 20  # iterations between log lines, as Detectron2's writers
+SEED_RUN_FILES = (CHECKPOINT_NAME, "train_log.jsonl", "config.yaml")  # the checkpoint first: what --overwrite removes
 
 
 # ----------------------------------------------------------------------------- model and optimizer
@@ -64,7 +65,9 @@ def build_model(cfg, weights, arch=None, layout="auto", allow_unsafe_pickle=Fals
     """(detector, init description) for ``weights`` (a checkpoint or "random") under ``cfg``."""
     random_init = is_random(weights)  # (a Detectron2 .pkl is refused by the plan, detection.plan.make_plan)
     arch = arch or (f"resnet{cfg.MODEL.RESNETS.DEPTH}" if random_init else None)
-    network, arch = load_backbone(None if random_init else weights, arch, layout, allow_unsafe_pickle, seed)
+    network, arch = load_backbone(
+        None if random_init else weights, arch, layout, allow_unsafe_pickle, seed, unsafe_option=FLAG_UNSAFE_OPTION
+    )
     depth = arch.removeprefix("resnet")
     if depth.isdigit() and int(depth) != cfg.MODEL.RESNETS.DEPTH:
         raise ConfigError(
@@ -106,42 +109,6 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.SGD:
                 decay, lr = bias_decay, solver.BASE_LR * solver.BIAS_LR_FACTOR
             groups.append({"params": [param], "lr": lr, "initial_lr": lr, "weight_decay": decay})
     return torch.optim.SGD(groups, lr=solver.BASE_LR, momentum=solver.MOMENTUM, nesterov=solver.NESTEROV)
-
-
-def lr_factor(iteration: int, solver) -> float:
-    """Detectron2's multiplier of the base lr at ``iteration`` (0-based): linear (or constant) warm-up
-    from ``WARMUP_FACTOR`` over ``WARMUP_ITERS``, times gamma^(steps passed) or a cosine to 0."""
-    if solver.LR_SCHEDULER_NAME == "WarmupMultiStepLR":
-        factor = solver.GAMMA ** bisect_right([s for s in solver.STEPS if s <= solver.MAX_ITER], iteration)
-    elif solver.LR_SCHEDULER_NAME == "WarmupCosineLR":
-        factor = 0.5 * (1 + math.cos(math.pi * iteration / solver.MAX_ITER))
-    else:
-        raise ConfigError(
-            f"SOLVER.LR_SCHEDULER_NAME {solver.LR_SCHEDULER_NAME!r}: the torchvision engine has "
-            "WarmupMultiStepLR and WarmupCosineLR"
-        )
-    if iteration < solver.WARMUP_ITERS:
-        alpha = iteration / solver.WARMUP_ITERS
-        warmup = {"linear": solver.WARMUP_FACTOR * (1 - alpha) + alpha, "constant": solver.WARMUP_FACTOR}
-        if solver.WARMUP_METHOD not in warmup:
-            raise ConfigError(f"SOLVER.WARMUP_METHOD {solver.WARMUP_METHOD!r}: use linear or constant")
-        factor *= warmup[solver.WARMUP_METHOD]
-    return factor
-
-
-def flip_probability(cfg) -> float:
-    """``INPUT.RANDOM_FLIP`` as the probability of a horizontal flip."""
-    if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "none"):
-        raise ConfigError(f"INPUT.RANDOM_FLIP {cfg.INPUT.RANDOM_FLIP!r}: the torchvision engine has horizontal or none")
-    return 0.5 if cfg.INPUT.RANDOM_FLIP == "horizontal" else 0.0
-
-
-def check_trainable(cfg) -> None:
-    """The config-only checks of this engine (schedule, warm-up, flip), made by the plan before
-    anything runs (a comparison stops at once, not after its distillations). Checks that need the
-    weights or the data (depth, STRIDE_IN_1X1, NUM_CLASSES, mask AP on VOC) come when those are read."""
-    lr_factor(0, cfg.SOLVER)  # the scheduler and, with a warm-up, its method
-    flip_probability(cfg)
 
 
 # ----------------------------------------------------------------------------- distributed helpers
@@ -256,6 +223,13 @@ def _clip_gradients(model, clip) -> None:
 RESUME_FREE = ("OUTPUT_DIR", "SOLVER.CHECKPOINT_PERIOD", "DATALOADER.NUM_WORKERS", "TEST.EVAL_PERIOD", "VIS_PERIOD")
 
 
+def read_resumable(path: Path, fingerprint: dict) -> dict:
+    """The training state at ``path``, once it continues the fine-tuning of ``fingerprint``."""
+    state = read_training_state(path)
+    check_resume_fingerprint(path, state.get("fingerprint"), fingerprint)
+    return state
+
+
 def check_resume_fingerprint(path: Path, saved: dict | None, current: dict) -> None:
     """Refuse to resume ``path`` when a setting that alters the fine-tuning changed since it was
     written (naming each), as distillation does; a checkpoint without a fingerprint is not judged."""
@@ -273,21 +247,17 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     """Fine-tune ``model`` on ``records`` for ``SOLVER.MAX_ITER`` iterations (see the module docstring)."""
     rank, world = _world()
     solver = cfg.SOLVER
+    setup = start_training(output_dir, amp=solver.AMP.ENABLED, resume=resume, device=device)  # AMP: on CUDA
+    scaler = setup.scaler
     optimizer = build_optimizer(cfg, model)
-    scaler = torch.amp.GradScaler("cuda") if solver.AMP.ENABLED else None
-    checkpoint = output_dir / "checkpoint.pth"
     fingerprint = {**flatten(cfg.to_dict()), "seed": seed}  # what a resumed run must match
-    state, start = None, 0
-    if resume and checkpoint.is_file():
-        state = read_training_state(checkpoint)
-        check_resume_fingerprint(checkpoint, state.get("fingerprint"), fingerprint)
+    start = 0
+    state = setup.read_checkpoint(lambda path: read_resumable(path, fingerprint))
+    if state is not None:
         _unwrap(model).load_state_dict(state["model"])
         start = restore_training_state(state, optimizer, scaler, rng=False)  # the RNG below, once the loader runs
-        log.info("resumed from %s at iteration %d", checkpoint, start)
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+        log.info("resumed from %s at iteration %d", setup.checkpoint_path, start)
+    model = setup.wrap(model)
     model.train()
     flip = flip_probability(cfg)
 
@@ -319,15 +289,13 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
             optimizer,
             scaler,
             clip_grads=clip_grads,
-            nonfinite=lambda value: (
-                f"loss became {value} at iteration {iteration}: {losses}; the last good checkpoint is {checkpoint}"
-            ),
+            nonfinite=lambda value: f"loss became {value} at iteration {iteration}: {losses}; {setup.nonfinite_note()}",
         )
         return factor, loss.detach(), losses
 
-    def save(done: int) -> None:
+    def save(path: Path, done: int) -> None:
         save_training_state(
-            checkpoint,
+            path,
             step=done,
             model=_unwrap(model).state_dict(),
             optimizer=optimizer,
@@ -364,7 +332,7 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     hooks = [
         progress,
         CallbackHook(before_train=open_log, after_step=log_row, after_train=close_log),
-        PeriodicCheckpoint(save, solver.CHECKPOINT_PERIOD),
+        setup.checkpoint_hook(save, solver.CHECKPOINT_PERIOD),
     ]
     # Starting the loader draws its base seed from the global RNG: an uninterrupted run draws it
     # before iteration 0, so a resumed one draws it before its RNG state is restored, and the
@@ -372,11 +340,11 @@ def train(cfg, model, records, output_dir: Path, seed: int, device, resume: bool
     iteration_batches = iter(batches(start, solver.MAX_ITER, seed))
     if state is not None:
         set_rng_state(state["rng"])
-    TrainLoop(run_step, hooks, start, solver.MAX_ITER).run(iteration_batches)
+    setup.run(TrainLoop(run_step, hooks, start, solver.MAX_ITER), iteration_batches)
     if cfg.TEST.PRECISE_BN.ENABLED and start < solver.MAX_ITER:
         precise_bn(model, batches(0, cfg.TEST.PRECISE_BN.NUM_ITER, seed + 7919), device, cfg.TEST.PRECISE_BN.NUM_ITER)
         if rank == 0:
-            save(solver.MAX_ITER)
+            setup.save(solver.MAX_ITER, lambda path: save(path, solver.MAX_ITER))
 
 
 # ----------------------------------------------------------------------------- one seed
@@ -415,12 +383,15 @@ def run_seed(plan: DetPlan, seed: int, seed_dir, backbone: PreparedWeights) -> d
     """Train + evaluate one seed of ``plan``; returns the contents of ``<seed_dir>/metrics.json``.
 
     ``num_gpus`` 0: the CPU; 1: one GPU; more: that many processes on this machine (NCCL). Under
-    ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group."""
+    ``torchrun`` (``WORLD_SIZE`` set) each process runs its share in the launched process group.
+    The seed folder is locked meanwhile, and an interrupted seed there is continued or started over
+    only when asked (:func:`seed_transfer.finetune.seed_folder`)."""
     num_gpus = plan.request.num_gpus
-    launch(
-        _run,
-        (plan, seed, Path(seed_dir), backbone),
-        num_processes=num_gpus,
-        backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo",
-    )
+    with seed_folder(plan.request, seed_dir, "torchvision", holds=SEED_RUN_FILES[:1], removes=SEED_RUN_FILES):
+        launch(
+            _run,
+            (plan, seed, Path(seed_dir), backbone),
+            num_processes=num_gpus,
+            backend="nccl" if torch.cuda.is_available() and num_gpus > 0 else "gloo",
+        )
     return json.loads((Path(seed_dir) / METRICS_FILE).read_text())

@@ -21,6 +21,9 @@ folder in every grid and mode, and the base point of a one-at-a-time sweep runs 
 - ``points/<name>/eval/``: ``student__knn.json`` (``run_knn_eval``) and
   ``student__<dataset>.json`` (``run_cls_transfer``), skipped when newer than the student.
 - tables, CSVs, plots and ``report.md`` (``seed_transfer.pipelines.ablation.report``): always rewritten.
+
+The output folder has one writer at a time (:func:`ablation_lock`): a second invocation on it
+stops with one line naming the holder. The same command again continues where the first stopped.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ import itertools
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from seed_core.config import ConfigError, dump_config, load_config, to_dict
 from distill.schema import DistillConfig
 from distill.teacher_cache import share_teacher_cache
+from seed_core.config import ConfigError, dump_config, load_config, to_dict
+from seed_core.run_lock import run_lock
+from seed_core.runtime import check_writable
 
 from ...classification.schema import TransferClsConfig
 from ..stages import Stages, config_path, dataset_overrides, student_is_complete
@@ -295,23 +301,53 @@ def run_point_or_fail(cfg: AblationConfig, point: Point, stages: Stages, evals: 
         }
 
 
-def prepare(cfg: AblationConfig) -> tuple[Grid, dict[str, list]]:
+@dataclass(frozen=True)
+class AblationPlan:
+    """The ablation, resolved once (:func:`prepare`): the points run it as it is, in this process or as
+    cluster jobs (:mod:`.dag`), and the report reads it; nothing resolves a config again."""
+
+    cfg: AblationConfig
+    grid: Grid  # every point with its resolved distillation config
+    evals: dict[str, list]  # point name -> its evaluations, resolved (:func:`evaluations`)
+
+
+def prepare(cfg: AblationConfig) -> AblationPlan:
     """Every point's distillation config and evaluations, resolved and checked, and the output folder
     refused if it holds results of other settings; nothing is written."""
     grid = expand_grid(cfg)  # every point's distillation config, resolved and checked
     evals = {p.name: evaluations(cfg, p) for p in grid.points}  # ... and its evaluations, before anything runs
     refuse_stale(cfg.output_dir, stale_outputs(cfg, grid, evals))  # never mix results of two different configs
-    return grid, evals
+    return AblationPlan(cfg, grid, evals)
 
 
-def run_ablation(cfg: AblationConfig, jobs: dict[str, dict] | None = None, started: float | None = None) -> dict:
+def ablation_lock(cfg: AblationConfig, tool: str = "ablation"):
+    """``output_dir`` checked writable and locked for the block (:mod:`seed_core.run_lock`): one
+    writer, a second invocation on the folder stops naming the holder. Re-entrant in a process, so
+    a job graph's driver can hold it around the jobs and the report pass (:func:`run_ablation`)."""
+    check_writable(cfg.output_dir, "output_dir")
+    return run_lock(cfg.output_dir, tool)
+
+
+def run_ablation(
+    cfg: AblationConfig,
+    jobs: dict[str, dict] | None = None,
+    started: float | None = None,
+    plan: AblationPlan | None = None,
+) -> dict:
     """Run every point (skipping finished ones), then write tables, plots and report.md. ``jobs``:
     the points that cluster jobs ran (:mod:`.dag`), by name: ``{"record", "stages", "seconds"}``;
-    ``started``: the ``time.perf_counter()`` at which this invocation began (default: now)."""
+    ``started``: the ``time.perf_counter()`` at which this invocation began (default: now); ``plan``:
+    ``cfg`` resolved already (:mod:`.dag` hands down the plan its jobs ran; default: :func:`prepare`)."""
+    tic = time.perf_counter() if started is None else started
+    plan = plan or prepare(cfg)  # nothing written yet
+    grid, evals = plan.grid, plan.evals
+    with ablation_lock(cfg):  # one writer: a second invocation on the folder stops
+        return _run_points(cfg, grid, evals, jobs, tic)
+
+
+def _run_points(cfg: AblationConfig, grid: Grid, evals: dict[str, list], jobs: dict | None, tic: float) -> dict:
     from .report import write_reports
 
-    tic = time.perf_counter() if started is None else started
-    grid, evals = prepare(cfg)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")

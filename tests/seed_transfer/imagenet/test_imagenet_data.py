@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_bn import make_imagenet
 
 from seed_transfer.imagenet.data import SeededLabelled, imagenet_split, train_transform, write_digits_folder
 from seed_transfer.imagenet.subsets import build_subset
-from tiny_bn import make_imagenet
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

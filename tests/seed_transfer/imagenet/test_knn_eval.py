@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import TINY, make_image_folder
 
 from seed_core.config import load_config
-from seed_transfer.imagenet.knn import run_knn_eval, topk_accuracy
 from seed_transfer.classification.schema import TransferClsConfig
-from tiny import TINY, make_image_folder
+from seed_transfer.imagenet.knn import run_knn_eval, topk_accuracy
 
 REPO = Path(__file__).parents[3]
 

@@ -6,16 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_bn import TINY_BN, make_imagenet, tiny_bn_cnn
 
 from seed_core.config import load_config
 from seed_transfer.classification.features import Features
+from seed_transfer.classification.schema import TransferClsConfig
 from seed_transfer.imagenet.data import KeyedFeatures, LabelledFeatures
+from seed_transfer.imagenet.knn import run_knn_eval
 from seed_transfer.imagenet.linear_probe import LinearProbe, linear_head, run_linear_probe
 from seed_transfer.imagenet.schema import EvalOptimConfig, EvalTrainConfig, LinearEvalConfig
 from seed_transfer.imagenet.trainer import TrainJob, fit, lr_schedule, topk_correct
-from seed_transfer.imagenet.knn import run_knn_eval
-from seed_transfer.classification.schema import TransferClsConfig
-from tiny_bn import TINY_BN, make_imagenet, tiny_bn_cnn
 
 REPO = Path(__file__).parents[3]
 

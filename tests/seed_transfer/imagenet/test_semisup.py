@@ -2,12 +2,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_bn import TINY_BN, make_imagenet
 
 from seed_core.config import ConfigError, load_config
 from seed_transfer.backbones import load_backbone
 from seed_transfer.imagenet.schema import SemisupConfig
 from seed_transfer.imagenet.semisup import run_semisup
-from tiny_bn import TINY_BN, make_imagenet
 
 REPO = Path(__file__).parents[3]
 

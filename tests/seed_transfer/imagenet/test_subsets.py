@@ -3,9 +3,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_bn import make_imagenet
 
 from seed_transfer.imagenet.subsets import build_subset, class_of, read_subset_list, write_subset_list
-from tiny_bn import make_imagenet
 
 
 def test_class_of_takes_the_synset_prefix():
