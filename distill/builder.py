@@ -5,13 +5,14 @@ import logging
 import torch
 import torch.nn as nn
 
-from .checkpoints import load_pretrained
 from seed_core.config import ConfigError, resolve_path
+
+from .checkpoints import load_pretrained
 from .data import IMAGENET
 from .heads import EmbeddingNet, MLPHead
-from .methods import SEED, L2Distill, MoCo, SEEDMoCo
+from .methods import SEED, L2Distill, MoCo, SEEDDense, SEEDMoCo
 from .models import build_backbone
-from .schema import NEEDS_TEACHER, DistillConfig
+from .schema import NEEDS_TEACHER, TEACHER_UNSAFE_OPTION, DistillConfig
 from .teacher import FrozenTeacher, describe_norm, resolve_input_norm
 from .vit import DinoViT
 
@@ -26,6 +27,7 @@ def build_teacher(cfg: DistillConfig) -> FrozenTeacher:
         layout=t.layout,
         allow_unsafe_pickle=t.allow_unsafe_pickle,
         use_head=t.use_head,
+        unsafe_option=TEACHER_UNSAFE_OPTION,
     )
     if isinstance(backbone, DinoViT):
         backbone.pool = t.vit_pool
@@ -99,6 +101,18 @@ def build_method(
         return SEED(student, teacher, embed_dim, d.queue_size, d.tau_student, d.tau_teacher, centering)
     if d.strategy == "l2":
         return L2Distill(student, teacher)
+    if d.strategy == "seed+dense":
+        return SEEDDense(
+            student,
+            teacher,
+            embed_dim,
+            cfg.data.image_size,
+            d.queue_size,
+            d.tau_student,
+            d.tau_teacher,
+            d.dense_weight,
+            centering,
+        )
     return SEEDMoCo(
         student,
         teacher,

@@ -45,7 +45,8 @@ from seed_core.errors import CheckpointError
 
 from .export import STUDENT_FORMAT
 from .models import TIMM_PREFIX, build_backbone
-from .vit import BUILDERS as VIT_BUILDERS, describe_vit
+from .vit import BUILDERS as VIT_BUILDERS
+from .vit import describe_vit
 from .vit_checkpoints import HF_ARCHITECTURES, HF_MODEL_TYPES, convert_dinov2, convert_dinov3, convert_hf
 
 log = logging.getLogger(__name__)
@@ -380,12 +381,12 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
             if items
         ]
         guess = _guess_arch(state)
-        raise CheckpointError(
-            f"{source} does not fit the {type(model).__name__} backbone, probably the wrong architecture"
-            + (f" (the weights look like {guess})" if guess else "")
-            + ". "
-            + "; ".join(problems)
-        )
+        looks = f" (the weights look like {guess})" if guess else ""
+        if missing or unexpected:
+            why = f", probably the wrong architecture{looks}"
+        else:  # every name fits: not another architecture, but another width of it, or an edited file
+            why = f": every name fits, not every shape (another width of this architecture{looks}, or an edited file)"
+        raise CheckpointError(f"{source} does not fit the {type(model).__name__} backbone{why}. " + "; ".join(problems))
     model.load_state_dict(state, strict=False)  # strict apart from num_batches_tracked and optional_state
 
 
@@ -408,7 +409,12 @@ def _log_unused(path, obj, parsed: ParsedCheckpoint, head_used: bool) -> None:
 
 
 def load_pretrained(
-    path, arch: str | None, layout: str = "auto", allow_unsafe_pickle: bool = False, use_head: bool = True
+    path,
+    arch: str | None,
+    layout: str = "auto",
+    allow_unsafe_pickle: bool = False,
+    use_head: bool = True,
+    unsafe_option: str | None = None,
 ) -> tuple[nn.Module, nn.Module | None, ParsedCheckpoint]:
     """Read ``path`` into a ``build_backbone(arch)`` backbone and its projection head (None when
     the checkpoint has none, or with ``use_head=False``). Returns (backbone, head, parsed checkpoint).
@@ -417,8 +423,11 @@ def load_pretrained(
     ``arch`` entry, a Hugging Face or timm folder's ``config.json``) and fails with a clear
     message when it records none. A MoCo v3 file
     without its projector is refused unless ``use_head=False``: its embedding is the
-    projector's output, and pooled features in its place would change the method silently."""
-    obj = safe_load(path, allow_unsafe_pickle)  # its errors name the file
+    projector's output, and pooled features in its place would change the method silently.
+
+    ``unsafe_option``: the tool's way to set ``allow_unsafe_pickle``, named when the safe unpickler
+    refuses the file (:func:`seed_core.checkpoint_files.safe_load`)."""
+    obj = safe_load(path, allow_unsafe_pickle, unsafe_option)  # its errors name the file
     try:
         parsed = parse_checkpoint(obj, layout)
     except CheckpointError as e:

@@ -15,9 +15,11 @@ import copy
 import torch
 import torch.nn as nn
 
-from .centering import TeacherCentering
 from seed_core.distributed import concat_all_gather
-from .losses import info_nce_loss, l2_distillation_loss, seed_loss
+
+from .centering import TeacherCentering
+from .feature_maps import FeatureMapTap
+from .losses import dense_distillation_loss, info_nce_loss, l2_distillation_loss, seed_loss
 from .queue import EmbeddingQueue
 from .shuffle_bn import batch_shuffle, batch_unshuffle
 
@@ -189,3 +191,52 @@ class SEEDMoCo(SEED):
         loss_moco = self.moco(self.student, student_emb, views[1])
         loss = loss_seed + self.moco_weight * loss_moco
         return loss, {"loss_seed": loss_seed.detach(), "loss_moco": loss_moco.detach()}
+
+
+class SEEDDense(SEED):
+    """SEED plus dense distillation: loss = SEED + dense_weight * dense (:mod:`distill.losses.dense`).
+
+    The student's last feature map goes through ``projector`` (a 1 x 1 convolution to the
+    teacher's width, trained with the student and not exported) and regresses the teacher's
+    patch features (a ViT's patch tokens, a CNN teacher's last feature map) on the teacher's
+    grid. Both maps are caught during the forwards SEED runs anyway (:mod:`distill.feature_maps`),
+    so the teacher runs once; it must run live: its patch features are not cached.
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        embed_dim: int,
+        image_size: int,
+        queue_size: int = 65536,
+        tau_student: float = 0.2,
+        tau_teacher: float = 0.01,
+        dense_weight: float = 1.0,
+        centering_momentum: float | None = None,
+    ):
+        super().__init__(student, teacher, embed_dim, queue_size, tau_student, tau_teacher, centering_momentum)
+        self.dense_weight = dense_weight
+        self.student_map, self.teacher_map = FeatureMapTap(student.backbone), FeatureMapTap(teacher.backbone)
+        student_channels, teacher_channels = self._map_widths(image_size)
+        self.projector = nn.Conv2d(student_channels, teacher_channels, kernel_size=1)
+
+    @torch.no_grad()
+    def _map_widths(self, image_size: int) -> tuple[int, int]:
+        """The channels of both feature maps, from one forward of a blank view (BN statistics kept)."""
+        probe = torch.zeros(1, 3, image_size, image_size)
+        was_training = self.student.training
+        self.student.eval()
+        self.student(probe), self.teacher(probe)
+        self.student.train(was_training)
+        return self.student_map.map.shape[1], self.teacher_map.map.shape[1]
+
+    def forward(
+        self, views: list[torch.Tensor], teacher_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if teacher_emb is not None:
+            raise ValueError("seed+dense needs the live teacher's patch features: they are not cached")
+        loss_seed, _ = self.distill(views[0])  # runs student and teacher: both maps are caught
+        loss_dense = dense_distillation_loss(self.projector(self.student_map.map), self.teacher_map.map)
+        loss = loss_seed + self.dense_weight * loss_dense
+        return loss, {"loss_seed": loss_seed.detach(), "loss_dense": loss_dense.detach()}

@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from seed_core.config import ConfigError
-from .vit import POOLS as VIT_POOLS
 from seed_core.value_ranges import ANY, above, at_least, within
 
-STRATEGIES = ("seed", "moco", "l2", "seed+moco")
-NEEDS_TEACHER = ("seed", "l2", "seed+moco")
+from .vit import POOLS as VIT_POOLS
+
+STRATEGIES = ("seed", "moco", "l2", "seed+moco", "seed+dense")
+NEEDS_TEACHER = ("seed", "l2", "seed+moco", "seed+dense")
+SEED_FAMILY = ("seed", "seed+moco", "seed+dense")  # the strategies with the SEED loss (and its queue)
+CACHE_DTYPES = ("float32", "float16")  # teacher.cache_dtype
+TEACHER_UNSAFE_OPTION = "teacher.allow_unsafe_pickle=true"  # named when the safe unpickler refuses the teacher
 
 
 @dataclass
@@ -23,7 +27,12 @@ class StudentConfig:
 
 @dataclass
 class TeacherConfig:
-    RANGES: ClassVar = {"input_size": at_least(1), "input_norm": ANY, "cache_batch_size": at_least(1)}
+    RANGES: ClassVar = {
+        "input_size": at_least(1),
+        "input_norm": ANY,
+        "cache_batch_size": at_least(1),
+        "cache_views": at_least(1),
+    }
     # Architecture of the checkpoint: resnet50/101/152, wide_resnet50_2, ...; a DINOv2/DINOv3 ViT by the
     # authors' torch.hub name (dinov2_vits14, dinov2_vits14_reg, dinov2_vitg14, dinov3_vits16, dinov3_vitb16,
     # ...) or timm's (timm:vit_small_patch14_dinov2); auto: what the file records (a Hugging Face or timm
@@ -48,10 +57,16 @@ class TeacherConfig:
     # or [mean_r, mean_g, mean_b, std_r, std_g, std_b] for any other.
     input_norm: str | list[float] = "auto"
     allow_unsafe_pickle: bool = False  # torch.load(weights_only=False): only for checkpoints you trust
-    # Teacher-embedding cache (distill/teacher_cache.py): the teacher's embedding of every view, written by
+    # Teacher-embedding cache (distill/teacher_cache/): the teacher's embedding of every view, written by
     # the first run and read by every later run with the same teacher, data and train.seed. None: off.
     cache_dir: str | None = None
     cache_batch_size: int | None = None  # batch of tools/distill.py --teacher-only (None: the per-rank batch)
+    # How the cache stores the embeddings: float32 as the teacher gives them (float32; float16 under AMP on
+    # CUDA); float16 rounded to float16, half the disk of wide use_head=false embeddings (ViTs: 384-1536-d).
+    cache_dtype: str = "float32"
+    # Bounded cache for long schedules: K views per image, reused: epoch e trains on view e mod K (its crop and
+    # its teacher embedding), also without cache_dir, so cached and live runs stay the same. None: one per epoch.
+    cache_views: int | None = None
 
 
 @dataclass
@@ -63,9 +78,10 @@ class DistillSettings:
         "moco_temperature": above(0),
         "moco_momentum": within(0, 1, high_open=True),
         "moco_weight": at_least(0),
+        "dense_weight": at_least(0),
         "centering_momentum": within(0, 1, high_open=True),
     }
-    strategy: str = "seed"  # seed | moco (no teacher) | l2 | seed+moco
+    strategy: str = "seed"  # seed | moco (no teacher) | l2 | seed+moco | seed+dense
     queue_size: int = 65536  # K; any K >= the global batch works (the queue wraps around)
     tau_student: float = 0.2  # tau_S
     # tau_T = 0.01 is the paper's value; the authors' released code defaults to 1e-4.
@@ -73,9 +89,12 @@ class DistillSettings:
     moco_temperature: float = 0.2  # MoCo v2
     moco_momentum: float = 0.999  # key encoder EMA
     moco_weight: float = 1.0  # weight of the MoCo term in seed+moco
+    # weight of the dense term in seed+dense: the student's projected feature map regresses the teacher's
+    # L2-normalised patch features (distill/losses/dense.py); needs a live teacher (patch features are not cached)
+    dense_weight: float = 1.0
     # Centre the teacher's embeddings with a running mean before scoring and queueing them (DINO's
     # teacher centring; distill/centering.py). Off in the paper; meant for head-less teachers, whose
-    # pooled features share a large common component. seed and seed+moco only.
+    # pooled features share a large common component. seed, seed+moco and seed+dense only.
     teacher_centering: bool = False
     centering_momentum: float = 0.9
 
@@ -154,27 +173,21 @@ class DistillConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:
+        """Names and checks across keys; each number's own range is its ``RANGES`` entry, checked
+        before this by :func:`seed_core.config.load_config`."""
         d, o = self.distill, self.optim
         if d.strategy not in STRATEGIES:
             raise ConfigError(f"distill.strategy={d.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if d.tau_student <= 0 or d.tau_teacher <= 0 or d.moco_temperature <= 0:
-            raise ConfigError("distill.tau_student, distill.tau_teacher and distill.moco_temperature must be > 0")
-        if o.batch_size < 1 or o.epochs < 1:
-            raise ConfigError(f"optim.batch_size and optim.epochs must be >= 1, got {o.batch_size}, {o.epochs}")
         if d.queue_size < o.batch_size:
             raise ConfigError(
                 f"distill.queue_size={d.queue_size} is smaller than the global batch optim.batch_size="
                 f"{o.batch_size}: a step must fit in the queue; use queue_size >= {o.batch_size} "
                 f"(any such value works, the queue wraps around)"
             )
-        if not 0 <= d.moco_momentum < 1:
-            raise ConfigError(f"distill.moco_momentum={d.moco_momentum} must be in [0, 1)")
-        if not 0 <= d.centering_momentum < 1:
-            raise ConfigError(f"distill.centering_momentum={d.centering_momentum} must be in [0, 1)")
-        if d.teacher_centering and d.strategy not in ("seed", "seed+moco"):
+        if d.teacher_centering and d.strategy not in SEED_FAMILY:
             raise ConfigError(
                 f"distill.teacher_centering=true centres the teacher's embeddings of the SEED loss; "
-                f"strategy {d.strategy!r} has none: use seed or seed+moco, or leave it false"
+                f"strategy {d.strategy!r} has none: use seed, seed+moco or seed+dense, or leave it false"
             )
         if d.strategy in NEEDS_TEACHER and not self.teacher.weights:
             raise ConfigError(
@@ -182,6 +195,11 @@ class DistillConfig:
                 f"(e.g. MoCo v2's moco_v2_200ep_pretrain.pth.tar) and teacher.arch"
             )
         t = self.teacher
+        if d.strategy == "seed+dense" and t.cache_dir is not None:
+            raise ConfigError(
+                "distill.strategy=seed+dense needs the live teacher's patch features, which the teacher cache "
+                "does not hold: set teacher.cache_dir=null"
+            )
         if t.cache_dir is not None and not t.cache_dir.strip():
             raise ConfigError(
                 "teacher.cache_dir is empty: give a folder (teacher.cache_dir=/path/teacher_cache) "
@@ -189,10 +207,8 @@ class DistillConfig:
             )
         if t.vit_pool not in VIT_POOLS:
             raise ConfigError(f"teacher.vit_pool={t.vit_pool!r}: choose one of {', '.join(VIT_POOLS)}")
-        if t.cache_batch_size is not None and t.cache_batch_size < 1:
-            raise ConfigError(
-                f"teacher.cache_batch_size={t.cache_batch_size} must be >= 1 (or null: the training batch per process)"
-            )
+        if t.cache_dtype not in CACHE_DTYPES:
+            raise ConfigError(f"teacher.cache_dtype={t.cache_dtype!r}: choose one of {', '.join(CACHE_DTYPES)}")
         self._validate_data()
         self._validate_archs()
         check_input_norm(t.input_norm)
@@ -205,13 +221,7 @@ class DistillConfig:
             raise ConfigError(f"data.source={data.source!r}: choose one of {', '.join(SOURCES)}")
         if data.source in ("imagefolder", "filelist") and not (data.root or data.file_list):
             raise ConfigError(f"data.source={data.source!r} needs data.root=/path/to/train (ImageNet-style folder)")
-        if data.image_size < 1 or data.demo_length < 1:
-            raise ConfigError(
-                f"data.image_size and data.demo_length must be >= 1, got {data.image_size}, {data.demo_length}"
-            )
-        if not 0 < data.crop_scale_min <= 1:
-            raise ConfigError(f"data.crop_scale_min={data.crop_scale_min} must be in (0, 1] (MoCo v2: 0.2)")
-        if data.max_bad_images < 0 or (data.max_bad_images >= 1 and not data.max_bad_images.is_integer()):
+        if data.max_bad_images >= 1 and not data.max_bad_images.is_integer():
             raise ConfigError(
                 f"data.max_bad_images={data.max_bad_images:g}: give a fraction of the images in [0, 1) "
                 f"(e.g. 0.001) or a whole number of images (e.g. 10)"

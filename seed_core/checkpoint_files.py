@@ -92,7 +92,7 @@ def model_folder_files(path) -> list[Path]:
     return []
 
 
-def _read_model_folder(path: Path, allow_unsafe_pickle: bool) -> ModelFolder:
+def _read_model_folder(path: Path, allow_unsafe_pickle: bool, unsafe_option: str | None) -> ModelFolder:
     try:
         config = json.loads((path / "config.json").read_text())
         files = model_folder_files(path)
@@ -103,19 +103,23 @@ def _read_model_folder(path: Path, allow_unsafe_pickle: bool) -> ModelFolder:
     state: dict[str, torch.Tensor] = {}
     for file in files[1:]:
         if not file.name.endswith(".index.json"):
-            state.update(safe_load(file, allow_unsafe_pickle))
+            state.update(safe_load(file, allow_unsafe_pickle, unsafe_option))
     return ModelFolder(path, config, state)
 
 
-def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
+def safe_load(path, allow_unsafe_pickle: bool = False, unsafe_option: str | None = None) -> Any:
     """Read a ``torch.save`` file (tensors, containers, argparse.Namespace, numpy scalars), a
     ``.safetensors`` file, or a model folder (:class:`ModelFolder`: ``config.json`` beside
     ``model.safetensors``, its shards, or ``pytorch_model.bin``) onto the CPU. Arbitrary classes
-    are refused unless ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only."""
+    are refused unless ``allow_unsafe_pickle``, which runs whatever code the file names: trusted files only.
+
+    ``unsafe_option``: how the user of the tool at hand sets ``allow_unsafe_pickle``
+    (``"teacher.allow_unsafe_pickle=true"``, ``"--allow-unsafe-pickle"``), named by a refusal;
+    None where the tool has no such option (its own run files), and a refusal names none."""
     path = Path(path)
     if path.is_dir():
         if (path / "config.json").is_file():
-            return _read_model_folder(path, allow_unsafe_pickle)
+            return _read_model_folder(path, allow_unsafe_pickle, unsafe_option)
         raise CheckpointError(
             f"{path} is a directory, not a checkpoint: give the checkpoint file itself (a Hugging Face "
             f"or timm model folder holds config.json and model.safetensors)"
@@ -145,7 +149,12 @@ def safe_load(path, allow_unsafe_pickle: bool = False) -> Any:
         reason = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(\n\n|$)", str(e), re.S)
         what = f"refused the class {found.group(1)!r}" if found else f"failed ({reason.group(1) if reason else e})"
         raise CheckpointError(
-            f"{path}: the safe unpickler (torch.load weights_only=True) {what}. "
-            "allow_unsafe_pickle=True (config key teacher.allow_unsafe_pickle=true) unpickles "
-            "arbitrary code: use it only for files you trust."
+            f"{path}: the safe unpickler (torch.load weights_only=True) {what}. {_unsafe_hint(unsafe_option)}"
         ) from e
+
+
+def _unsafe_hint(unsafe_option: str | None) -> str:
+    """What a refusal of the safe unpickler suggests: the tool's own option, or the file itself."""
+    if unsafe_option is None:
+        return "This file should hold tensors, numbers and strings only: check that it is the file meant here."
+    return f"{unsafe_option} unpickles arbitrary code: use it only for files you trust."

@@ -24,15 +24,11 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .errors import UserError
+from .errors import ConfigError
 
 T = TypeVar("T")
 BASE_KEY = "_base_"
 PACKAGE_SCHEME = "pkg://"
-
-
-class ConfigError(UserError, ValueError):
-    """A config file, key or value that cannot be used; the message says which and why."""
 
 
 class _DuplicateKey(yaml.YAMLError):
@@ -117,9 +113,15 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
     bases = data.pop(BASE_KEY, [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+        raise ConfigError(f"{path}: {BASE_KEY} must be a file name or a list of them, got {bases!r}")
     merged: dict = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        merged = _merge(merged, _read_yaml(path.parent / base, seen + (path,)))
+    for base in bases:
+        base_path = (path.parent / base).resolve()
+        if not base_path.is_file():
+            raise ConfigError(f"{path}: its {BASE_KEY} file {base!r} is not found (looked for {base_path})")
+        merged = _merge(merged, _read_yaml(base_path, seen + (path,)))
     return _merge(merged, data)
 
 

@@ -24,7 +24,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,15 @@ import torch
 import torch.nn as nn
 
 from distill.checkpoints import load_pretrained
-from seed_core.config import ConfigError, resolve_path
 from distill.models import build_backbone
+from seed_core.config import ConfigError, resolve_path
 
 RANDOM = "random"
 PIXELS = "pixels"
 PIXEL_GRID = 16  # 3 x 16 x 16 = 768 features, the size of a small network's embedding
+# The flag of every tool that converts or fine-tunes a checkpoint (convert_to_d2, transfer_det,
+# transfer_seg), named when the safe unpickler refuses its weights
+FLAG_UNSAFE_OPTION = "--allow-unsafe-pickle"
 
 
 def is_random(weights: str | None) -> bool:
@@ -57,13 +60,20 @@ def require_weights(weights: str | None, key: str, keywords: tuple[str, ...] = (
 
 
 def load_backbone(
-    weights: str | None, arch: str | None = None, layout: str = "auto", allow_unsafe_pickle: bool = False, seed: int = 0
+    weights: str | None,
+    arch: str | None = None,
+    layout: str = "auto",
+    allow_unsafe_pickle: bool = False,
+    seed: int = 0,
+    unsafe_option: str | None = None,
 ) -> tuple[nn.Module, str]:
     """Backbone (images -> pooled features) in eval mode, and its architecture name.
 
     ``weights`` None or ``"random"`` gives a random initialisation seeded by ``seed``
     (``arch`` required); ``"pixels"`` gives the raw-pixel baseline (arch ``"pixels"``);
-    otherwise ``arch=None`` uses the architecture the file records.
+    otherwise ``arch=None`` uses the architecture the file records. ``unsafe_option``: the tool's
+    way to set ``allow_unsafe_pickle`` (e.g. ``"model.allow_unsafe_pickle=true"``), named when the
+    safe unpickler refuses the file.
     """
     if is_pixels(weights):
         return pixel_features().eval(), PIXELS
@@ -74,7 +84,9 @@ def load_backbone(
             torch.manual_seed(seed)
             backbone, _ = build_backbone(arch)
     else:
-        backbone, _, parsed = load_pretrained(resolve_path(weights), arch, layout, allow_unsafe_pickle, use_head=False)
+        backbone, _, parsed = load_pretrained(
+            resolve_path(weights), arch, layout, allow_unsafe_pickle, use_head=False, unsafe_option=unsafe_option
+        )
         arch = arch or parsed.meta["arch"]
     return backbone.eval().requires_grad_(False), arch
 

@@ -16,12 +16,12 @@ from seed_core.run_info import code_version
 
 from ..backbones import checkpoint_fingerprint, is_random, load_backbone, require_weights, weights_name
 from ..datasets import build_dataset
-from .features import FeatureTransform, Features, cache_key, cached_features, extract_features
+from .features import Features, FeatureTransform, cache_key, cached_features, extract_features
 from .fewshot import Episodes, prototype_accuracy, sample_episodes
 from .knn import knn_predict
 from .linear import default_c_grid, linear_transfer
 from .metrics import score
-from .schema import FewShotConfig, TransferClsConfig
+from .schema import MODEL_UNSAFE_OPTION, FewShotConfig, TransferClsConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ class SplitFeatures:
     def _backbone(self):
         if self.backbone is None:
             m = self.cfg.model
-            self.backbone, self.arch = load_backbone(m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed)
+            self.backbone, self.arch = load_backbone(
+                m.weights, m.arch, m.layout, m.allow_unsafe_pickle, m.seed, unsafe_option=MODEL_UNSAFE_OPTION
+            )
         return self.backbone
 
     def resolved_arch(self) -> str:

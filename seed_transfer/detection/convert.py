@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seed_core import safe_pickle
 from distill.checkpoints import CheckpointError, load_pretrained
-from seed_core.errors import MissingFile
+from seed_core import safe_pickle
 from seed_core.atomic import atomic_save
+from seed_core.errors import MissingFile
+from seed_transfer.backbones import FLAG_UNSAFE_OPTION
 
 # Blocks per stage (layer1..layer4) -> depth, for BasicBlock and Bottleneck ResNets.
 _BASIC_DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}
@@ -241,7 +242,9 @@ def convert_checkpoint(
     Returns ``{"arch", "depth", "layout", "converted": n, "skipped": [keys], "dropped": [what the
     loader left out: projection head, classifier, ...], "settings": detectron2_settings}``.
     """
-    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle, use_head=False)
+    backbone, _, parsed = load_pretrained(
+        path, arch, layout, allow_unsafe_pickle, use_head=False, unsafe_option=FLAG_UNSAFE_OPTION
+    )
     arch = arch or parsed.meta["arch"]
     state = backbone.state_dict()
     try:

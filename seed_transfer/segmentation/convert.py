@@ -17,6 +17,7 @@ import torch
 
 from distill.checkpoints import CheckpointError, load_pretrained
 from seed_core.atomic import atomic_save
+from seed_transfer.backbones import FLAG_UNSAFE_OPTION
 from seed_transfer.detection.convert import infer_depth
 
 _BACKBONE_KEY = re.compile(
@@ -69,7 +70,9 @@ def convert_checkpoint(
     MoCo v1/v2/v3, SwAV, SimCLR, DINO, torchvision, timm ResNets), write its backbone for mmseg's
     ``ResNet`` to ``out_path`` (atomically), and return ``{"arch", "depth", "layout",
     "converted": n, "skipped": [keys], "dropped": [what the loader left out]}``."""
-    backbone, _, parsed = load_pretrained(path, arch, layout, allow_unsafe_pickle, use_head=False)
+    backbone, _, parsed = load_pretrained(
+        path, arch, layout, allow_unsafe_pickle, use_head=False, unsafe_option=FLAG_UNSAFE_OPTION
+    )
     arch = arch or parsed.meta["arch"]
     try:
         converted, skipped, depth = convert_to_mmseg(backbone.state_dict())

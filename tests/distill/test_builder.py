@@ -5,9 +5,9 @@ import torch
 import torchvision
 
 from distill.builder import build_method
-from seed_core.config import load_config
 from distill.methods import SEED, L2Distill, MoCo, SEEDMoCo
 from distill.schema import DistillConfig
+from seed_core.config import load_config
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ from distill.checkpoints import (
     load_pretrained,
     parse_checkpoint,
 )
-from seed_core.checkpoint_files import safe_load
 from distill.export import STUDENT_FORMAT
+from seed_core.checkpoint_files import safe_load
 
 
 class Recipe:
@@ -311,7 +311,11 @@ def test_arbitrary_class_needs_opt_in(sources, tmp_path):
         load_pretrained(path, "resnet18")
     message = str(info.value)
     assert "Recipe" in message and str(path) in message
-    assert "allow_unsafe_pickle=True" in message and "teacher.allow_unsafe_pickle=true" in message
+    assert "allow_unsafe_pickle" not in message  # the caller names no option: none is suggested
+    with pytest.raises(CheckpointError) as info:  # the option of the tool at hand, and no other
+        load_pretrained(path, "resnet18", unsafe_option="model.allow_unsafe_pickle=true")
+    assert "model.allow_unsafe_pickle=true unpickles arbitrary code" in str(info.value)
+    assert "teacher." not in str(info.value)
     backbone, _, parsed = load_pretrained(path, "resnet18", allow_unsafe_pickle=True)
     assert parsed.layout == "torchvision"
     assert torch.equal(backbone.state_dict()["conv1.weight"], sources["resnet18"]["conv1.weight"])
@@ -390,6 +394,19 @@ def test_wrong_architecture_names_keys_and_shapes(sources, tmp_path):
     assert "layer1.0.conv1.weight: checkpoint (64, 64, 1, 1) vs model (64, 64, 3, 3)" in message
     assert "layer1.0.conv3.weight" in message and "unexpected" in message
     assert "look like resnet50" in message and "arch='resnet50'" in message and str(path) in message
+
+
+def test_an_edited_tensor_is_named_with_both_shapes_not_blamed_on_the_architecture(sources, tmp_path):
+    student, _ = _student(sources)
+    student["state_dict"]["features.0.0.weight"] = student["state_dict"]["features.0.0.weight"][:, :, :2, :2].clone()
+    path = tmp_path / "edited_student.pth"
+    torch.save(student, path)
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained(path, None)
+    message = str(info.value)
+    assert message.startswith(f"{path} (layout seed-student) does not fit the MobileNetV3 backbone: every name fits")
+    assert "or an edited file" in message and "wrong architecture" not in message
+    assert "shape mismatches (1): features.0.0.weight: checkpoint (16, 3, 2, 2) vs model (16, 3, 3, 3)" in message
 
 
 def test_missing_keys_are_listed(sources, tmp_path):

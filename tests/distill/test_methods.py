@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import TINY, tiny_cnn
 
 from distill.builder import build_student
 from distill.losses import seed_loss
 from distill.methods import SEED, L2Distill, MoCo, SEEDMoCo
 from distill.teacher import FrozenTeacher
-from tiny import TINY, tiny_cnn
 
 
 def make_teacher(seed=1):
@@ -125,8 +125,8 @@ def test_seed_with_teacher_centering_scores_centred_embeddings_and_checkpoints_t
 
 
 def test_teacher_centering_is_refused_for_strategies_without_a_teacher_distribution():
-    from seed_core.config import ConfigError, load_config
     from distill.schema import DistillConfig
+    from seed_core.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="teacher_centering"):
         load_config(

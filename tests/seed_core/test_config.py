@@ -1,7 +1,7 @@
 import pytest
 
-from seed_core.config import ConfigError, dump_config, load_config, parse_overrides, resolve_path
 from distill.schema import DistillConfig
+from seed_core.config import ConfigError, dump_config, load_config, parse_overrides, resolve_path
 
 TEACHER = ["teacher.weights=/t.pth"]
 
@@ -61,6 +61,20 @@ def test_missing_file_and_loops_and_malformed_overrides(tmp_path):
         load_config(DistillConfig, tmp_path / "a.yaml")
     with pytest.raises(ConfigError, match="not of the form key=value"):
         parse_overrides(["optim.epochs"])
+
+
+def test_a_missing_base_file_is_named_with_the_file_that_asks_for_it(tmp_path):
+    write(tmp_path / "child.yaml", "_base_: [base.yaml, ../elsewhere/gone.yaml]\n")
+    write(tmp_path / "base.yaml", "optim: {epochs: 3}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(DistillConfig, tmp_path / "child.yaml")
+    assert str(err.value) == (
+        f"{tmp_path / 'child.yaml'}: its _base_ file '../elsewhere/gone.yaml' is not found "
+        f"(looked for {tmp_path.parent / 'elsewhere' / 'gone.yaml'})"
+    )
+    write(tmp_path / "odd.yaml", "_base_: {file: base.yaml}\n")
+    with pytest.raises(ConfigError, match=r"odd.yaml: _base_ must be a file name or a list of them"):
+        load_config(DistillConfig, tmp_path / "odd.yaml")
 
 
 def test_package_paths_resolve_to_installed_files():

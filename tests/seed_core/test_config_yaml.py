@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from seed_core.config import ConfigError, load_config, load_yaml, parse_overrides
 from distill.schema import DistillConfig
+from seed_core.config import ConfigError, load_config, load_yaml, parse_overrides
 
 TEACHER = ["teacher.weights=/t.pth", "data.root=/x"]
 

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from pickle_files import Payload, python2_pickle, write_pickle
 
 from seed_core import safe_pickle
 from seed_core.errors import UserError
-from pickle_files import Payload, python2_pickle, write_pickle
 
 
 def weights() -> dict:

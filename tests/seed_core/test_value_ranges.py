@@ -9,8 +9,8 @@ import typing
 
 import pytest
 
-from seed_core.config import ConfigError, load_config
 from distill.schema import DistillConfig
+from seed_core.config import ConfigError, load_config
 from seed_core.value_ranges import Range, at_least, check_values, numeric_fields, within
 from seed_transfer.classification.schema import TransferClsConfig
 from seed_transfer.imagenet.schema import LinearEvalConfig, SemisupConfig
@@ -125,3 +125,26 @@ def test_ranges_read_as_they_are_written():
     assert 0 in within(0, 1, high_open=True) and 1 not in within(0, 1, high_open=True)
     assert math.inf in at_least(0)  # a range says nothing of finiteness: check_values does
     check_values(DistillConfig())  # the defaults pass
+
+
+@pytest.mark.parametrize(
+    "top, override, message",
+    [  # what a range cannot say stays in the schema's validate(): lengths, emptiness, checks across keys
+        (DistillConfig, "distill.queue_size=100", "distill.queue_size=100 is smaller than the global batch"),
+        (DistillConfig, "data.max_bad_images=2.5", "data.max_bad_images=2.5: give a fraction of the images"),
+        (TransferClsConfig, "fewshot.shots=[]", "fewshot.shots is empty: give at least one K"),
+        (LinearEvalConfig, "optim.milestones=[0]", r"optim.milestones=[0] must lie in (0, optim.epochs=100]"),
+        (SegTransferConfig, "data.crop_size=[512]", "data.crop_size: expected two positive numbers, got [512]"),
+        (SegTransferConfig, "model.aspp_dilations=[]", "model.aspp_dilations: expected one or more integers"),
+        (CompareConfig, "det.members=2", "det.members=2: fine-tune between 1 and distill.seeds=1"),
+    ],
+)
+def test_checks_that_are_no_range_stay_with_the_schema(top, override, message):
+    base = {
+        DistillConfig: ["data.root=/x", "teacher.weights=/t.pth"],
+        TransferClsConfig: ["model.arch=resnet18"],
+        LinearEvalConfig: ["model.arch=resnet18", "data.demo=digits"],
+    }.get(top, [])
+    with pytest.raises(ConfigError) as err:
+        load_config(top, None, [*base, override])
+    assert str(err.value).startswith(message)

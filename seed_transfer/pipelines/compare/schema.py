@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from seed_core.config import ConfigError
 from distill.schema import STRATEGIES
+from seed_core.config import ConfigError
 from seed_core.value_ranges import at_least
 
 
@@ -150,9 +150,9 @@ class CompareConfig:
     primary: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        """Names and checks across keys; each number's own range is its ``RANGES`` entry, checked
+        before this by :func:`seed_core.config.load_config`."""
         self.jobs.validate()
-        if self.distill.first_member < 0:
-            raise ConfigError(f"distill.first_member={self.distill.first_member} must be >= 0")
         for question in self.primary:
             parse_comparison(question, self.row_names())
         bad = [s for s in self.distill.strategies if s not in STRATEGIES]
@@ -160,9 +160,6 @@ class CompareConfig:
             raise ConfigError(f"distill.strategies: unknown {bad}; choose from {', '.join(STRATEGIES)}")
         if len(set(self.distill.strategies)) != len(self.distill.strategies):
             raise ConfigError(f"distill.strategies lists a strategy twice: {self.distill.strategies}")
-        for stage in ("distill", "det", "seg"):
-            if getattr(self, stage).seeds < 1:
-                raise ConfigError(f"{stage}.seeds={getattr(self, stage).seeds} must be >= 1")
         for stage in ("det", "seg"):
             members = getattr(self, stage).members
             if members is not None and not 1 <= members <= self.distill.seeds:

@@ -2,12 +2,12 @@ import json
 
 import numpy as np
 import pytest
+from tiny import TINY, make_image_folder
 
 from seed_core.config import load_config
-from seed_transfer.classification.transfer import carve_val, run_cls_transfer
 from seed_transfer.classification.report import gather, markdown_table, plot_val_curves, write_csv
 from seed_transfer.classification.schema import TransferClsConfig
-from tiny import TINY, make_image_folder
+from seed_transfer.classification.transfer import carve_val, run_cls_transfer
 
 
 @pytest.fixture(scope="module")

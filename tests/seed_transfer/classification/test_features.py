@@ -4,8 +4,8 @@ import torch
 
 from seed_transfer.backbones import checkpoint_fingerprint, load_backbone
 from seed_transfer.classification.features import (
-    FeatureTransform,
     Features,
+    FeatureTransform,
     cache_key,
     cached_features,
     extract_features,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny import TINY
 
 from seed_core.config import ConfigError, load_config
-from seed_transfer.classification.transfer import run_cls_transfer
 from seed_transfer.classification.fewshot import (
     confidence_interval,
     paired_difference,
@@ -16,7 +16,7 @@ from seed_transfer.classification.fewshot import (
     sample_episodes,
 )
 from seed_transfer.classification.schema import TransferClsConfig
-from tiny import TINY
+from seed_transfer.classification.transfer import run_cls_transfer
 
 DIGITS_DEMO = Path(__file__).parents[3] / "configs" / "transfer" / "cls" / "digits_demo.yaml"
 # 8 classes with 10..24 images each, shuffled
