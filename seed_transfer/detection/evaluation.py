@@ -27,13 +27,13 @@ same IoU for the records of :func:`~seed_transfer.detection.data.load_voc` (whic
 from xmin/ymin as Detectron2's reader does).
 """
 
-from collections.abc import Mapping, Sequence
 import contextlib
 import io
-from seed_core.errors import DataError, MissingDependency
-
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from seed_core.errors import DataError, MissingDependency
 
 from .data import box_xyxy
 

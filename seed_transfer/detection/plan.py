@@ -21,16 +21,17 @@ Every refusal is a one-line :class:`~seed_core.config.ConfigError` (a user error
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from seed_core.config import ConfigError
 from seed_core.errors import MissingDependency
 
-
 from ..finetune import FinetuneRequest, seed_metrics
+from . import DETECTRON2_INSTALL_HINT
 from .norms import NORM_KEYS, run_norm
 from .schedule import Schedule
 from .tv.config import load_config
+from .tv.recipe import check_trainable
 
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "detectron2", "torchvision")
@@ -58,6 +59,12 @@ class DetPlan:
     norms: tuple[tuple[str, str], ...]  # (MODEL section, the norm its NORM runs as), for the sections with a NORM
     reference: Schedule  # the config's schedule
     effective: Schedule  # the schedule this run trains with
+
+    def only(self, seed: int) -> "DetPlan":
+        """This plan for one seed and no summary (one job of a comparison run as a cluster DAG)."""
+        request = replace(self.request, only_seed=seed)
+        request.check()
+        return replace(self, request=request)
 
     @property
     def amp(self) -> bool:
@@ -103,9 +110,7 @@ def resolve_engine(engine: str) -> str:
             "is installed" if installed else "is not installed",
         )
     elif engine == "detectron2" and not installed:
-        from .d2 import INSTALL_HINT
-
-        raise MissingDependency(INSTALL_HINT + " Or use --engine torchvision, which needs no Detectron2.")
+        raise MissingDependency(DETECTRON2_INSTALL_HINT + " Or use --engine torchvision, which needs no Detectron2.")
     return engine
 
 
@@ -131,8 +136,6 @@ def make_plan(request: DetRequest) -> DetPlan:
         )
     cfg = load_config(request.config, request.opts)
     if engine == "torchvision":
-        from .tv.train import check_trainable
-
         check_trainable(cfg)
     device = "cuda" if request.num_gpus > 0 else "cpu"
     return plan_config(cfg, request, engine, device, process_count(engine, request.num_gpus))

@@ -61,10 +61,12 @@ def markdown_comparison(summaries: list[dict]) -> str:
     return markdown_table(summaries, TABLE_METRICS, by_task=True)
 
 
-def transfer(request: DetRequest) -> dict:
+def transfer(request: DetRequest | DetPlan) -> dict:
     """Fine-tune and evaluate ``request.weights`` for ``request.seeds`` seeds; returns the summary
-    (with ``request.only_seed``: that seed's metrics, and no summary is written)."""
-    plan = make_plan(request)  # every check, before anything is written
+    (with ``request.only_seed``: that seed's metrics, and no summary is written). A :class:`DetPlan`
+    (a comparison's, resolved and checked before it ran anything) is run as it is."""
+    plan = request if isinstance(request, DetPlan) else make_plan(request)  # every check, before anything is written
+    request = plan.request
     backbone = prepare_backbone(plan)  # reads the weights before it writes its file
     request.output_dir.mkdir(parents=True, exist_ok=True)
     run_seed = engine_run_seed(plan.engine)
@@ -80,6 +82,9 @@ def transfer(request: DetRequest) -> dict:
 
 
 def run_detection_transfer(*args, **kwargs) -> dict:
-    """:func:`transfer` of ``DetRequest(*args, **kwargs)``: the config file, the weights and the
-    output folder, then keywords such as ``seeds``, ``opts`` and ``resume`` (:class:`.plan.DetRequest`)."""
+    """:func:`transfer` of a resolved :class:`.plan.DetPlan` (``run_detection_transfer(plan)``, as a
+    comparison hands its plans down) or of ``DetRequest(*args, **kwargs)``: the config file, the weights
+    and the output folder, then keywords such as ``seeds``, ``opts`` and ``resume`` (:class:`.plan.DetRequest`)."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], DetPlan):
+        return transfer(args[0])
     return transfer(DetRequest(*args, **kwargs))

@@ -1,20 +1,25 @@
 """A pipeline's stages as cluster jobs, shared by the comparison and the ablation (``--launcher
 slurm``; ``launcher.executor=local`` runs the same jobs as parallel local processes).
 
-A pipeline describes its stages as :class:`Node` s (what each makes, what it needs first);
-:func:`run_nodes` submits the unfinished ones through :func:`seed_transfer.launch.dag.run_dag`
-and waits. Each job runs :func:`run_node`: it loads the config the driver wrote
-(``<output_dir>/dag/config.yaml``), rebuilds the same nodes and runs its own, then records its
-seconds (and, for nodes that ask, its return value) in ``<output_dir>/dag/job_<name>.json``,
-which the driver reads back for the report.
+A pipeline describes its stages as :class:`Node` s (what each makes, what it needs first), built
+from its resolved plan; :func:`run_nodes` submits the unfinished ones through
+:func:`seed_transfer.launch.dag.run_dag` and waits. A job receives its node as the driver resolved
+it: pickled to ``<output_dir>/dag/node_<name>.pkl`` (its ``run``, a function with the resolved
+configs it needs), with the fingerprint of those bytes on its command line. :func:`run_node`
+checks the fingerprint (a node rewritten by a later invocation with other settings is refused),
+runs the node, and records its seconds (and, for nodes that ask, its return value) in
+``<output_dir>/dag/job_<name>.json``, which the driver reads back for the report. No job reads the
+pipeline's config or resolves anything again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -22,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from seed_core.config import ConfigError, dump_config, from_dict, load_config
+from seed_core.atomic import atomic_save
+from seed_core.config import ConfigError, dump_config, from_dict
 from seed_core.errors import UserError
 
 from ..finetune import json_safe
@@ -30,20 +36,22 @@ from ..launch.config import LauncherConfig
 from ..launch.dag import Job, failure_report, run_dag
 
 log = logging.getLogger(__name__)
-DAG_FOLDER = "dag"  # <output_dir>/dag: the config the jobs read, and each job's record
+DAG_FOLDER = "dag"  # <output_dir>/dag: the config the graph came from, each job's node and record
 CONFIG_NAME = "config.yaml"
 
 
 @dataclass(frozen=True)
 class Node:
-    """One job: ``run()`` makes the outputs that ``done()`` finds."""
+    """One job: ``run()`` makes the outputs that ``done()`` finds. ``run`` travels to the job pickled
+    (:func:`write_node`): a module-level function with its resolved arguments (``functools.partial``),
+    not a closure; ``done`` is asked in the driver only."""
 
     name: str  # unique, e.g. "distill seed-s1", "det seed seed0"
     stage: str  # the stage record it counts towards (stages.Stages): "distill", "cls digits", "det", ...
     row: str  # the row (point) it belongs to
     resources: str  # which jobs.<section> sizes it
     deps: tuple[str, ...]
-    done: Callable[[], bool]
+    done: Callable[[], bool] | None
     run: Callable[[], object]
     keep_result: bool = False  # record run()'s return value for the driver
 
@@ -70,11 +78,39 @@ def record_file(folder: Path, name: str) -> Path:
 
 
 def write_job_config(cfg, output_dir: str | Path) -> Path:
-    """The pipeline's config as every job reads it: ``<output_dir>/dag/config.yaml``."""
+    """The pipeline's config that the job graph was resolved from, for a reader: ``<output_dir>/dag/config.yaml``
+    (the jobs read their nodes, :func:`write_node`)."""
     path = Path(output_dir) / DAG_FOLDER / CONFIG_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, path)
     return path
+
+
+def node_file(folder: Path, name: str) -> Path:
+    return folder / f"node_{_safe(name)}.pkl"
+
+
+def write_node(folder: Path, node: Node) -> tuple[Path, str]:
+    """``node`` as its job receives it (without ``done``, which the driver alone asks), pickled to
+    ``<folder>/node_<name>.pkl``; returns that file and its fingerprint (the SHA-256 of its bytes)."""
+    payload = pickle.dumps(replace(node, done=None))
+    path = node_file(folder, node.name)
+    atomic_save(payload, path, dump=lambda obj, f: f.write(obj))
+    return path, hashlib.sha256(payload).hexdigest()
+
+
+def read_node(path: str | Path, fingerprint: str) -> Node:
+    """The node that :func:`write_node` wrote to ``path``, once its bytes are checked against
+    ``fingerprint`` (before anything is unpickled)."""
+    payload = Path(path).read_bytes()
+    found = hashlib.sha256(payload).hexdigest()
+    if found != fingerprint:
+        raise ConfigError(
+            f"{path} is not the node this job was submitted with (fingerprint {found[:12]}, expected "
+            f"{fingerprint[:12]}): the pipeline was started again on its output_dir with other settings while "
+            "this job waited; run that command again (finished stages are skipped)"
+        )
+    return pickle.loads(payload)
 
 
 def run_nodes(
@@ -86,25 +122,28 @@ def run_nodes(
     on_event=None,
     max_jobs: int | None = None,
 ) -> dict[str, dict]:
-    """Submit every node of ``graph`` that is not done as a job (``job_fn(["--config",
-    <output_dir>/dag/config.yaml, "--job", name])``, written by :func:`write_job_config`), each as
-    soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
+    """Submit every node of ``graph`` that is not done as a job (``job_fn(["--node",
+    <output_dir>/dag/node_<name>.pkl, "--fingerprint", <sha256>])``, written by :func:`write_node`), each
+    as soon as the nodes it depends on are done, and wait for all. Returns the records of the jobs
     that ran, by node name. Raises a :class:`~seed_core.errors.UserError` naming every failed job
     with its log (once the independent jobs have ended). ``max_jobs``: see :func:`run_dag`."""
     folder = Path(output_dir) / DAG_FOLDER
     todo = [node for node in graph if not node.done()]
     names = {node.name for node in todo}
     title = Path(output_dir).name
-    jobs = [
-        Job(
-            node.name,
-            job_fn,
-            ("--config", str(folder / CONFIG_NAME), "--job", node.name),
-            tuple(d for d in node.deps if d in names),
-            replace(launchers[node.resources], job_name=launchers[node.resources].job_name or f"{title}:{node.name}"),
+    jobs = []
+    for node in todo:
+        path, fingerprint = write_node(folder, node)
+        launcher = launchers[node.resources]
+        jobs.append(
+            Job(
+                node.name,
+                job_fn,
+                ("--node", str(path), "--fingerprint", fingerprint),
+                tuple(d for d in node.deps if d in names),
+                replace(launcher, job_name=launcher.job_name or f"{title}:{node.name}"),
+            )
         )
-        for node in todo
-    ]
     log.info("%d of %d jobs to run (%d done already)", len(jobs), len(graph), len(graph) - len(jobs))
     outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event, max_jobs=max_jobs)
     failed = failure_report(outcomes)
@@ -125,18 +164,17 @@ def job_seconds(records: dict[str, dict]) -> dict[tuple[str, str], float]:
     return seconds
 
 
-def run_node(argv: list[str], config_cls: type, build: Callable[[object], list[Node]]) -> int:
-    """One job: ``--config <output_dir>/dag/config.yaml --job <name> [--resume]`` (a requeue adds
-    ``--resume``; every stage resumes anyway). ``build(cfg)``: the pipeline's nodes."""
+def run_node(argv: list[str]) -> int:
+    """One job: ``--node <output_dir>/dag/node_<name>.pkl --fingerprint <sha256> [--resume]`` (a requeue
+    adds ``--resume``; every stage resumes anyway): the node the driver resolved (:func:`read_node`), run."""
     parser = argparse.ArgumentParser(prog="pipeline job")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--job", required=True)
+    parser.add_argument("--node")
+    parser.add_argument("--fingerprint")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    by_name = {node.name: node for node in build(load_config(config_cls, args.config))}
-    if args.job not in by_name:
-        raise ConfigError(f"{args.config} has no job {args.job!r}; its jobs: {', '.join(by_name)}")
-    node = by_name[args.job]
+    if not (args.node and args.fingerprint):
+        parser.error("--node and --fingerprint are required (the driver writes them, run_nodes)")
+    node, folder = read_node(args.node, args.fingerprint), Path(args.node).parent
     tic = time.perf_counter()
     value = node.run()
     if int(os.environ.get("RANK", 0)):  # one record per job, from its first task
@@ -145,5 +183,5 @@ def run_node(argv: list[str], config_cls: type, build: Callable[[object], list[N
     record["torch_threads"] = torch.get_num_threads()  # a job's results depend on it (launcher.cpus_per_task)
     if node.keep_result:
         record["result"] = json_safe(value)
-    record_file(Path(args.config).parent, node.name).write_text(json.dumps(record) + "\n")
+    record_file(folder, node.name).write_text(json.dumps(record) + "\n")
     return 0

@@ -9,9 +9,9 @@ import logging
 import time
 from pathlib import Path
 
-from seed_core.checkpoint_files import safe_load
-from seed_core.atomic import atomic_save
 from distill.schema import DistillConfig
+from seed_core.atomic import atomic_save
+from seed_core.checkpoint_files import safe_load
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,10 @@ import contextlib
 import logging
 import pickle
 
-from seed_core.errors import MissingDependency
-
-
 import numpy as np
 import torch
+
+from seed_core.errors import MissingDependency
 
 from . import INSTALL_HINT, mmcv_compat
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from seed_core.config import ConfigError, dump_config, load_config
+from seed_core.config import ConfigError, dump_config
 from seed_core.distributed import is_launch_main_process
 
 from ..finetune import (
@@ -26,6 +26,7 @@ from ..finetune import (
     markdown_table,
     prepare_weights,
     run_seeds,
+    seed_folder,
     seed_metrics,
     summarize,
     write_json,
@@ -33,11 +34,14 @@ from ..finetune import (
 )
 from .convert import convert_checkpoint
 from .datasets import resolve_dataset
-from .mmseg_setup import import_mmseg, mmengine_safe_globals
 from .mmconfig import build_mmengine_config
+from .mmseg_setup import import_mmseg, mmengine_safe_globals
+from .plan import SegPlan, make_plan
 from .schema import SegTransferConfig
 
 log = logging.getLogger(__name__)
+# MMEngine's checkpoints in a seed folder, ``last_checkpoint`` (what resume reads) first: what --overwrite removes
+SEED_RUN_FILES = ("last_checkpoint", "iter_*.pth", "epoch_*.pth")
 ENGINE = "mmsegmentation"
 SUMMARY_METRICS = ("mIoU", "mAcc", "aAcc")
 _RUN_IDS = itertools.count()
@@ -133,25 +137,24 @@ def markdown_comparison(summaries: list[dict]) -> str:
     return markdown_table(summaries, SUMMARY_METRICS)
 
 
-def transfer(request: FinetuneRequest) -> dict:
+def transfer(request: FinetuneRequest | SegPlan) -> dict:
     """Fine-tune and evaluate ``request.weights`` ("random", or any checkpoint the project reads) with
     the config ``request.config`` (``configs/seg/*.yaml``; ``opts`` are ``key=value`` overrides) for
     ``request.seeds`` seeds; returns (and writes to ``output_dir/summary.json``) ``{"name", "config",
-    "weights", "seeds", "summary": {"mIoU": {"mean", "std", "values"}, "mAcc": ..., "aAcc": ...}, ...}``."""
-    request.check()
-    import_mmseg()  # fail early, with the install command, when the extra is missing
-    cfg = load_config(SegTransferConfig, request.config, list(request.opts))
-    if request.data_root is not None:
-        cfg.data.root = str(request.data_root)
+    "weights", "seeds", "summary": {"mIoU": {"mean", "std", "values"}, "mAcc": ..., "aAcc": ...}, ...}``.
+    A :class:`~.plan.SegPlan` (a comparison's, resolved before it ran anything) is run as it is."""
+    plan = request if isinstance(request, SegPlan) else make_plan(request)  # fails early without the extra
+    request, cfg = plan.request, plan.config
     request.output_dir.mkdir(parents=True, exist_ok=True)
     if is_launch_main_process():
         dump_config(cfg, request.output_dir / "config.yaml")
     backbone, depth = prepare_backbone(request, cfg.model.depth)
 
     def run_one(seed: int, seed_dir: Path) -> dict:
-        result = run_seed(cfg, request.seed_offset + seed, seed_dir, backbone, depth, request.resume)
-        if is_launch_main_process():
-            write_json(result, seed_dir / METRICS_FILE)
+        with seed_folder(request, seed_dir, ENGINE, holds=SEED_RUN_FILES[:1], removes=SEED_RUN_FILES):
+            result = run_seed(cfg, request.seed_offset + seed, seed_dir, backbone, depth, request.resume)
+            if is_launch_main_process():
+                write_json(result, seed_dir / METRICS_FILE)
         return result
 
     per_seed = run_seeds(request.output_dir, request.seeds, run_one, only=request.only_seed)
@@ -171,6 +174,10 @@ def transfer(request: FinetuneRequest) -> dict:
 
 
 def run_segmentation_transfer(*args, **kwargs) -> dict:
-    """:func:`transfer` of ``FinetuneRequest(*args, **kwargs)``: the config file, the weights and the
-    output folder, then keywords such as ``seeds``, ``opts`` and ``resume`` (:class:`..finetune.FinetuneRequest`)."""
+    """:func:`transfer` of a resolved :class:`~.plan.SegPlan` (``run_segmentation_transfer(plan)``, as a
+    comparison hands its plans down) or of ``FinetuneRequest(*args, **kwargs)``: the config file, the
+    weights and the output folder, then keywords such as ``seeds``, ``opts`` and ``resume``
+    (:class:`..finetune.FinetuneRequest`)."""
+    if len(args) == 1 and not kwargs and isinstance(args[0], SegPlan):
+        return transfer(args[0])
     return transfer(FinetuneRequest(*args, **kwargs))

@@ -5,7 +5,6 @@ import csv
 import difflib
 
 import pytest
-
 from golden import GOLDEN, HERE, HISTORICAL, cpu_kind, expected_file, golden_results
 
 

@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 from seed_core.config import load_config
-from seed_transfer.classification.transfer import result_path
-from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
-from seed_transfer.pipelines.compare.run import build_rows, finetune_rows, seeds_done, student_rows
+from seed_transfer.pipelines.compare.plan import resolve
+from seed_transfer.pipelines.compare.run import seeds_done
 from seed_transfer.pipelines.compare.schema import CompareConfig
 
 HERE = Path(__file__).resolve().parent
@@ -33,18 +32,19 @@ def main(output_dir: str) -> None:
     # the resolved config: written by the last (report) pass; before it, the job graph's copy
     config = out / "config.yaml" if (out / "config.yaml").is_file() else out / "dag" / "config.yaml"
     cfg = load_config(CompareConfig, config, [f"output_dir={out}"])
-    rows = build_rows(cfg, student_rows(cfg, distill_configs(cfg)))
-    det = dict((row.tag, folder) for row, folder in finetune_rows(cfg, "det", rows))
+    plan = resolve(cfg)
+    det = {run.row.tag: run for run in plan.det}
     kept, missing = [], []
-    for row in rows:
-        results = [result_path(cls_config(cfg, row, d)) for d in cfg.cls.datasets or [None]]
-        whole = all(r.is_file() for r in results) and (row.tag not in det or seeds_done(det[row.tag], cfg.det.seeds))
+    for row in plan.rows:
+        results = [run.result for run in plan.cls if run.row == row]
+        tuned = det.get(row.tag)
+        whole = all(r.is_file() for r in results) and (tuned is None or seeds_done(tuned.out, tuned.seeds))
         if not whole:
             missing.append(row.tag)
             continue
         files = list(results)
-        if row.tag in det:
-            files += [f for f in det[row.tag].rglob("*") if f.is_file() and f.suffix in SMALL]
+        if tuned is not None:
+            files += [f for f in tuned.out.rglob("*") if f.is_file() and f.suffix in SMALL]
         if row.strategy:
             folder = out / "distill" / Path(row.weights).parent.name
             files += [folder / n for n in ("metrics.csv", "config.yaml", "run_info.json") if (folder / n).is_file()]

@@ -3,12 +3,7 @@ project imports it at module level, so the core works without it."""
 
 from seed_core.errors import MissingDependency
 
-INSTALL_HINT = (
-    "Detectron2 is not installed. Install it with `bash tools/install_detectron2.sh` "
-    "(the pure-Python sal-detectron2 0.7.2 build, CPU and GPU), or build the official "
-    "release from source where a CUDA toolchain is available "
-    "(https://detectron2.readthedocs.io/en/latest/tutorials/install.html)."
-)
+from .. import DETECTRON2_INSTALL_HINT as INSTALL_HINT
 
 
 def require_detectron2():

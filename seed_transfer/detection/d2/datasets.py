@@ -14,13 +14,13 @@ Metadata: ``thing_classes``, ``evaluator_type`` ("pascal_voc" or "coco", read by
 ``split``, ``year`` and ``voc_use_07_metric``.
 """
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-import re
 
-from . import require_detectron2
 from seed_core.errors import DataError
 
+from . import require_detectron2
 
 require_detectron2()
 

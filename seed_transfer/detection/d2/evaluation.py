@@ -10,9 +10,9 @@ none), so evaluating on a subset of a dataset gives that subset's AP. Under DDP 
 predictions are gathered on the main process, which alone returns the results.
 """
 
-from . import require_detectron2
 from seed_core.config import ConfigError
 
+from . import require_detectron2
 
 require_detectron2()
 

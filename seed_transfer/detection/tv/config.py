@@ -20,7 +20,6 @@ from pathlib import Path
 from seed_core.config import ConfigError, load_yaml
 from seed_core.errors import MissingFile
 
-
 DEFAULTS_FILE = Path(__file__).with_name("d2_defaults.yaml")
 BASE_KEY = "_BASE_"
 

@@ -32,7 +32,7 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 
 from seed_core.config import ConfigError
 
-from .heads import D2RoIHeads, D2RPN, Res5Head
+from .heads import D2RPN, D2RoIHeads, Res5Head
 from .layers import D2AnchorGenerator, RoIPooler, c2_msra_fill, c2_xavier_fill, convert_norm, norm_layer
 from .transform import D2Transform
 

@@ -10,28 +10,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import DAG_FOLDER, Node, record_file, run_node, run_nodes, stage_launchers, write_job_config
 from ..stages import Stages
-from .run import point_done, prepare, run_ablation, run_point_or_fail
-from .schema import AblationConfig
+from .run import AblationPlan, ablation_lock, point_done, prepare, run_ablation, run_point_or_fail
+from .schema import AblationConfig, Point
 
 JOB_FN = "seed_transfer.pipelines.ablation.dag:run_job"
 
 
-def nodes(cfg: AblationConfig) -> list[Node]:
-    """One job per point of the grid, none depending on another."""
-    grid, evals = prepare(cfg)
+def run_point_job(cfg: AblationConfig, point: Point, evals: list, folder: Path) -> dict:
+    """One point's job: its distillation and evaluations as resolved (``evals``), with its stage records."""
+    stages = Stages(record_file(folder, f"stages {point.name}"))
+    record = run_point_or_fail(cfg, point, stages, evals)
+    return {"record": record, "stages": stages.records}
+
+
+def nodes(plan: AblationPlan) -> list[Node]:
+    """One job per point of the plan's grid, none depending on another."""
+    cfg, evals = plan.cfg, plan.evals
     folder = Path(cfg.output_dir) / DAG_FOLDER
-
-    def run(point) -> dict:
-        stages = Stages(record_file(folder, f"stages {point.name}"))
-        record = run_point_or_fail(cfg, point, stages, evals[point.name])
-        return {"record": record, "stages": stages.records}
-
     return [
         Node(
             f"point {p.name}",
@@ -40,10 +42,10 @@ def nodes(cfg: AblationConfig) -> list[Node]:
             "point",
             (),
             lambda p=p: point_done(cfg, p, evals[p.name]),
-            lambda p=p: run(p),
+            partial(run_point_job, cfg, p, evals[p.name], folder),
             keep_result=True,
         )
-        for p in grid.points
+        for p in plan.grid.points
     ]
 
 
@@ -55,13 +57,17 @@ def run_ablation_dag(
     started = time.perf_counter()
     check(launcher)  # no SLURM / submitit here: stop before anything is written or submitted
     cfg = replace(cfg, output_dir=str(Path(cfg.output_dir).expanduser().resolve()))  # jobs may start elsewhere
-    graph = nodes(cfg)  # every point resolved, stale outputs refused
-    resources = stage_launchers({"point": cfg.jobs}, launcher)
-    write_job_config(cfg, cfg.output_dir)
-    records = run_nodes(graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event, max_jobs=launcher.max_jobs)
-    return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records.values()}, started=started)
+    with ablation_lock(cfg, "ablation (its job graph)"):  # the report pass re-enters it
+        plan = prepare(cfg)  # every point resolved, stale outputs refused: once, the jobs run it as it is
+        graph = nodes(plan)
+        resources = stage_launchers({"point": cfg.jobs}, launcher)
+        write_job_config(cfg, cfg.output_dir)
+        records = run_nodes(
+            graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event, max_jobs=launcher.max_jobs
+        )
+        return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records.values()}, started=started, plan=plan)
 
 
 def run_job(argv: list[str]) -> int:
-    """One point's job (:func:`~seed_transfer.pipelines.jobs.run_node` of this pipeline's nodes)."""
-    return run_node(argv, AblationConfig, nodes)
+    """One point's job: the node the driver resolved (:func:`~seed_transfer.pipelines.jobs.run_node`)."""
+    return run_node(argv)

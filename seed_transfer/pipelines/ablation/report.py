@@ -18,8 +18,8 @@ from pathlib import Path
 from seed_core.checkpoint_files import safe_load
 from seed_core.run_info import code_version
 
-from .schema import AblationConfig, Grid, slug
 from ...classification.report import fmt_score
+from .schema import AblationConfig, Grid, slug
 
 
 def metric_columns(records: list[dict]) -> list[str]:

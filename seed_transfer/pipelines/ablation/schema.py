@@ -10,11 +10,10 @@ from typing import Any
 
 import yaml
 
-from seed_core.config import ConfigError, flatten, parse_overrides
 from distill.schema import DistillConfig
+from seed_core.config import ConfigError, flatten, parse_overrides
 
 from ..compare.schema import ClsStageConfig
-
 
 MODES = ("axes", "product")
 

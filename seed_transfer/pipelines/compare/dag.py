@@ -5,9 +5,13 @@ runs the same jobs as parallel local processes; the machinery: :mod:`seed_transf
 - one per (row, classification dataset), one per (row, detection seed), one per (row,
   segmentation seed), each submitted as soon as its row's distillation has finished (random
   init, pixels and the teacher at once);
-- then, in this process, the sequential :func:`~.run.run_compare`, which finds every output,
+- then, in this process, the sequential :func:`~.run.run_plan` of the same plan, which finds every output,
   writes the fine-tuning summaries and the report: the same ``results.csv`` as a run in one
   process.
+
+The comparison is resolved once, here (:func:`~.plan.resolve`): each job receives its node, a
+part of that plan, pickled and fingerprinted (:mod:`seed_transfer.pipelines.jobs`), and the
+report pass takes the same plan; no job reads the preset or resolves a config again.
 
 Finished stages are not submitted again (the sequential run's rule), so the same command
 continues an interrupted or partly failed comparison. Each stage's resources are
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import fields, replace
+from functools import partial
 from pathlib import Path
 
 from seed_core.run_lock import run_lock
@@ -26,35 +31,25 @@ from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
-from .plan import ComparePlan, cls_config, resolve
+from .plan import FINETUNE_STAGES, ComparePlan, resolve
 from .registration import register
-from .run import (
-    build_rows,
-    check_not_stale,
-    finetune,
-    finetune_rows,
-    run_compare,
-    student_done,
-    student_rows,
-    summary_covers,
-)
+from .run import check_not_stale, finetune, run_plan, student_done, summary_covers
 from .schema import CompareConfig, JobsConfig
 
 JOB_FN = "seed_transfer.pipelines.compare.dag:run_job"
 STAGES = tuple(f.name for f in fields(JobsConfig))  # distill, cls, det, seg: one jobs.<stage> each
 
 
-def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
-    """Every job of the comparison, in a fixed order (the same in the driver and in each job)."""
+def nodes(plan: ComparePlan) -> list[Node]:
+    """Every job of the comparison, in a fixed order, each running a part of ``plan`` as resolved."""
     from distill.trainer import train
 
-    from ...classification.transfer import result_path, run_cls_transfer
+    from ...classification.transfer import run_cls_transfer
 
     graph = []
-    students = student_rows(cfg, plan.distill)
     # member by member (seed-s4, moco-s4, seed-s5, ...): with launcher.max_jobs the strategies' k-th
     # distillations run side by side and their results complete before the next member's start
-    for row, dcfg in sorted(zip(students, plan.distill.values()), key=lambda pair: pair[0].member):
+    for row, dcfg in sorted(zip(plan.students, plan.distill.values()), key=lambda pair: pair[0].member):
         graph.append(
             Node(
                 f"distill {row.tag}",
@@ -62,47 +57,40 @@ def nodes(cfg: CompareConfig, plan: ComparePlan) -> list[Node]:
                 row.tag,
                 "distill",
                 (),
-                lambda r=row, d=dcfg: student_done(cfg, r, d),
-                lambda d=dcfg: train(d, resume=True),
+                lambda r=row, d=dcfg: student_done(plan, r, d),
+                partial(train, dcfg, resume=True),
             )
         )
-    rows = build_rows(cfg, students)
 
     def after(row) -> tuple[str, ...]:
         return (f"distill {row.tag}",) if row.strategy else ()
 
-    if cfg.cls.enabled:
-        for dataset in cfg.cls.datasets or [None]:
-            for row in rows:
-                ccfg = cls_config(cfg, row, dataset)
-                out = result_path(ccfg)
+    for run in plan.cls:
+        graph.append(
+            Node(
+                f"{run.stage} {run.row.tag}",
+                run.stage,
+                run.row.tag,
+                "cls",
+                after(run.row),
+                run.result.is_file,
+                partial(run_cls_transfer, run.config),
+            )
+        )
+    for stage in FINETUNE_STAGES:
+        for run in plan.finetuning(stage):
+            for seed in range(run.seeds):
                 graph.append(
                     Node(
-                        f"cls {ccfg.data.name} {row.tag}",
-                        f"cls {ccfg.data.name}",
-                        row.tag,
-                        "cls",
-                        after(row),
-                        out.is_file,
-                        lambda c=ccfg: run_cls_transfer(c),
+                        f"{stage} {run.row.tag} seed{seed}",
+                        stage,
+                        run.row.tag,
+                        stage,
+                        after(run.row),
+                        lambda r=run, k=seed: summary_covers(r.out, r.seeds) or seed_metrics_file(r.out, k).is_file(),
+                        partial(finetune, run, seed=seed),
                     )
                 )
-    for stage in ("det", "seg"):
-        if getattr(cfg, stage).enabled:
-            seeds = getattr(cfg, stage).seeds
-            for row, out in finetune_rows(cfg, stage, rows):
-                for seed in range(seeds):
-                    graph.append(
-                        Node(
-                            f"{stage} {row.tag} seed{seed}",
-                            stage,
-                            row.tag,
-                            stage,
-                            after(row),
-                            lambda o=out, k=seed: summary_covers(o, seeds) or seed_metrics_file(o, k).is_file(),
-                            lambda st=stage, r=row, o=out, k=seed: finetune(cfg, st, r, o, seed=k),
-                        )
-                    )
     return graph
 
 
@@ -120,18 +108,18 @@ def run_compare_dag(
     started = time.perf_counter()
     check(launcher)  # no SLURM / submitit here: stop before anything is written or submitted
     cfg = replace(cfg, output_dir=str(Path(cfg.output_dir).expanduser().resolve()))  # jobs may start elsewhere
-    plan = resolve(cfg)
-    check_not_stale(cfg, plan)
+    plan = resolve(cfg)  # once: the jobs and the report pass run it as it is
+    check_not_stale(plan)
     resources = launchers(cfg, launcher)
     with run_lock(cfg.output_dir, "comparison (its job graph)"):  # the report pass re-enters it
         register(cfg)  # the design, fixed before the first job
         write_job_config(cfg, cfg.output_dir)
         records = run_nodes(
-            nodes(cfg, plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
+            nodes(plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
         )
-        return run_compare(cfg, command, jobs=job_seconds(records), started=started)
+        return run_plan(plan, command, jobs=job_seconds(records), started=started)
 
 
 def run_job(argv: list[str]) -> int:
-    """One job of the DAG (:func:`~seed_transfer.pipelines.jobs.run_node` of this pipeline's nodes)."""
-    return run_node(argv, CompareConfig, lambda cfg: nodes(cfg, resolve(cfg)))
+    """One job of the DAG: the node the driver resolved (:func:`~seed_transfer.pipelines.jobs.run_node`)."""
+    return run_node(argv)

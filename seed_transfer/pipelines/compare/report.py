@@ -7,13 +7,13 @@ import csv
 import math
 from pathlib import Path
 
+from distill.schema import DistillConfig
 from seed_core.checkpoint_files import safe_load
 from seed_core.config import resolve_path
 from seed_core.run_info import code_version, hardware_text
-from distill.schema import DistillConfig
 
 from ...classification import report as cls_report
-from .plan import TEACHER_CACHE_DIR, cls_config, distill_configs
+from .plan import TEACHER_CACHE_DIR, ComparePlan
 from .registration import registration_lines
 from .schema import CompareConfig, Row
 from .table import differences, differences_markdown, results_table, write_results_csv
@@ -168,8 +168,7 @@ def _distill_data(dcfg: DistillConfig) -> str:
 
 
 def write_report(
-    cfg: CompareConfig,
-    rows: list[Row],
+    plan: ComparePlan,
     cls_results: list[dict],
     det: dict[tuple[str, int], dict],
     stages: list[dict],
@@ -177,6 +176,9 @@ def write_report(
     seg: dict[tuple[str, int], dict] | None = None,
     command: str | None = None,
 ) -> dict:
+    """``results.csv``, ``report.md`` and the plots of the plan's rows from their results (``det``,
+    ``seg``: the fine-tuning summaries by (row name, member)); every setting it names is the plan's."""
+    cfg, rows = plan.cfg, plan.rows
     out = Path(cfg.output_dir)
     names = list(dict.fromkeys(r.name for r in rows))
     weights = {name: " ".join(r.weights for r in rows if r.name == name) for name in names}
@@ -185,7 +187,7 @@ def write_report(
     write_results_csv(columns, table + diffs, out / "results.csv")
     plot_results(columns, table, out / "results.png")
     has_forest = plot_differences(columns, diffs, cfg.primary, out / "differences.png")
-    configs = distill_configs(cfg)  # every (strategy, member), resolved once for the whole report
+    configs = plan.distill
     runs = {s: Path(configs[(s, 0)].train.output_dir) / "metrics.csv" for s in cfg.distill.strategies}
     has_curves = bool(runs) and plot_loss_curves(runs, out / "loss_curves.png")
 
@@ -195,7 +197,7 @@ def write_report(
     lines += registration_lines(cfg)
     lines += _budget_lines(cfg, configs)
     if cfg.cls.enabled:
-        ccfg = cls_config(cfg, Row("random", "random", cfg.student_arch), None)
+        ccfg = plan.cls_protocol[0]  # the protocol every row and dataset shares
         fewshot = getattr(ccfg, "fewshot", None)
         episodes = (
             f", few-shot: {fewshot.n_way}-way prototype classifier on {fewshot.episodes} episodes, the same "

@@ -16,9 +16,9 @@ import math
 import statistics
 from pathlib import Path
 
+from ...finetune import mean_std
 from ..differences import ALPHA, MAX_PLANNED_MEMBERS, POWER, Difference, Unit, holm, member_difference
 from .schema import parse_comparison
-from ...finetune import mean_std
 
 DET_METRICS = ("AP", "AP50", "AP75")
 SEG_METRICS = ("mIoU",)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from pickle_files import Payload, python2_pickle, write_pickle
 
 from distill.checkpoints import CheckpointError
-from seed_core.errors import MissingFile
 from distill.export import export_student
 from distill.models import build_backbone
+from seed_core.errors import MissingFile
 from seed_core.safe_pickle import RefusedPickle
-from pickle_files import Payload, python2_pickle, write_pickle
 from seed_transfer.detection.convert import (
     convert_checkpoint,
     convert_to_detectron2,

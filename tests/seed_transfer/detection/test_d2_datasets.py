@@ -3,13 +3,16 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 import pytest
+from PIL import Image
 
 pytest.importorskip("detectron2")
 import torch  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
-from detectron2.data import detection_utils  # noqa: E402
+from detectron2.data import (  # noqa: E402
+    DatasetCatalog,
+    MetadataCatalog,
+    detection_utils,  # noqa: E402
+)
 from detectron2.data import transforms as T  # noqa: E402
 from detectron2.evaluation import PascalVOCDetectionEvaluator  # noqa: E402
 from detectron2.structures import BitMasks, Boxes, Instances  # noqa: E402

@@ -9,7 +9,6 @@ import pytest
 
 from seed_transfer.detection.evaluation import coco_detection_ap, voc_ap, voc_detection_ap
 
-
 needs_pycocotools = pytest.mark.skipif(
     importlib.util.find_spec("pycocotools") is None, reason="the COCO metric needs pycocotools"
 )

@@ -5,9 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
+from pickle_files import Payload, write_pickle
 
 from seed_core.safe_pickle import RefusedPickle
-from pickle_files import Payload, write_pickle
 from seed_transfer.detection.plan import DetPlan, DetRequest
 from seed_transfer.detection.schedule import Schedule
 from seed_transfer.detection.transfer import prepare_backbone, transfer

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from distill.models import build_backbone
 from seed_transfer.detection import plan
 from seed_transfer.detection.plan import DetRequest, make_plan
 from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.models import build_detector
 from seed_transfer.detection.tv.transform import pixel_stats
-from distill.models import build_backbone
 
 REPO = Path(__file__).parents[3]
 CONFIGS = sorted((REPO / "configs/det").glob("*.yaml"))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seed_transfer.detection.transfer import run_detection_transfer
 from seed_transfer.detection.plan import DetRequest, make_plan
+from seed_transfer.detection.transfer import run_detection_transfer
 from seed_transfer.detection.tv.config import load_config, load_run_config
 from seed_transfer.detection.tv.data import IterationBatches
 from seed_transfer.detection.tv.train import build_model, build_optimizer, lr_factor

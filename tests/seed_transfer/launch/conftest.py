@@ -2,7 +2,6 @@
 tiny image folder and the direct run every job's student is compared with."""
 
 import pytest
-
 from tiny import make_image_folder
 from tiny_job import main as tiny_main
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from train_worker import tiny_config, tiny_method
 
-from seed_core.runtime import preemption
 from distill.trainer import train
+from seed_core.runtime import preemption
 
 DEFAULTS = ["train.checkpoint_every=3"]  # 6 steps; checkpoints after steps 3 and 6
 

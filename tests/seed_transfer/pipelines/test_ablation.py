@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tiny import TINY, make_image_folder, tiny_cnn
 
 from seed_core.config import ConfigError, load_config
 from seed_transfer.pipelines.ablation import AblationConfig, expand_grid, run_ablation
 from seed_transfer.pipelines.ablation.report import is_log_scale
-from tiny import TINY, make_image_folder, tiny_cnn
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "configs/ablation/demo.yaml"

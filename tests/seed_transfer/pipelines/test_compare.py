@@ -2,10 +2,10 @@
 init, linear + kNN transfer, detection fine-tuning, report; a second run skips every stage."""
 
 import csv
-import os
-import sys
 import importlib.util
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,7 +192,8 @@ def test_command_line_reports_bad_input(tmp_path, capsys):
 
 
 def test_rows_get_detection_where_the_engine_can_build_them():
-    from seed_transfer.pipelines.compare.run import Row, det_supported
+    from seed_transfer.pipelines.compare.rows import det_supported
+    from seed_transfer.pipelines.compare.schema import Row
 
     mobilenet = Row("teacher", "mnv2.pth", "mobilenet_v2")
     assert det_supported(Row("seed", "s.pth", "resnet18")) and det_supported(Row("random", "random", "resnet18"))
@@ -210,7 +211,8 @@ def test_the_report_names_the_command_as_typed(monkeypatch):
 
 def test_distillation_seeds_are_members_of_one_row(tmp_path):
     from seed_transfer.pipelines.compare.plan import cls_config, distill_config
-    from seed_transfer.pipelines.compare.run import Row, build_rows
+    from seed_transfer.pipelines.compare.rows import build_rows
+    from seed_transfer.pipelines.compare.schema import Row
 
     cfg = tiny_config(tmp_path, det=False)
     cfg.distill.seeds = 2
@@ -229,22 +231,23 @@ def test_a_changed_preset_on_an_existing_output_dir_is_refused(tmp_path):
     import torch
 
     from seed_core.config import to_dict
-    from seed_transfer.pipelines.compare.plan import cls_config, distill_config
-    from seed_transfer.pipelines.compare.run import Row, check_not_stale
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_config, resolve
+    from seed_transfer.pipelines.compare.run import check_not_stale
+    from seed_transfer.pipelines.compare.schema import Row
 
     cfg = tiny_config(tmp_path, det=False)
-    check_not_stale(cfg)  # nothing there yet
+    check_not_stale(resolve(cfg))  # nothing there yet
     dcfg = distill_config(cfg, "seed")
     Path(dcfg.train.output_dir).mkdir(parents=True)
     torch.save({"meta": {"config": to_dict(dcfg)}}, Path(dcfg.train.output_dir) / "student.pth")
     ccfg = cls_config(cfg, Row("seed", "x.pth", "resnet18"), None)
     Path(ccfg.output_dir).mkdir(parents=True)
     (Path(ccfg.output_dir) / "seed__digits.json").write_text(json.dumps({"config": to_dict(ccfg)}))
-    check_not_stale(cfg)  # the same settings: reused
+    check_not_stale(resolve(cfg))  # the same settings: reused
     cfg.distill.overrides = [*cfg.distill.overrides, "optim.base_lr=0.06", "data.num_workers=1"]
     cfg.cls.overrides = [*cfg.cls.overrides, "linear.num_c=5", "linear.n_jobs=2"]
     with pytest.raises(ConfigError) as err:
-        check_not_stale(cfg)
+        check_not_stale(resolve(cfg))
     message = str(err.value)
     assert "optim.base_lr: 0.03 -> 0.06" in message and "linear.num_c: 3 -> 5" in message
     assert "num_workers" not in message and "n_jobs" not in message  # speed settings change no result
@@ -294,45 +297,53 @@ def test_every_sub_config_is_checked_before_anything_runs(tmp_path, override, ke
         [f"output_dir={tmp_path / 'cmp'}", "det.engine=torchvision", "seg.enabled=true"],
     )
     plan = resolve(good)
-    assert len(plan.distill) == 2 and plan.cls[0].data.name == "stamps"
-    assert plan.det.engine == "torchvision" and plan.det.effective.max_iter == 80 and plan.seg is not None
+    assert len(plan.distill) == 2 and plan.cls[0].config.data.name == "stamps"
+    # every fine-tuned row carries its resolved plan: one engine and schedule for all of them
+    assert {(run.plan.engine, run.plan.effective.max_iter) for run in plan.det} == {("torchvision", 80)}
+    assert [run.row.tag for run in plan.det] == ["seed", "moco", "random", "teacher-mnv2"] and plan.seg
 
 
 def test_a_changed_fine_tuning_schedule_on_an_existing_output_dir_is_refused(tmp_path):
     """Detection (and segmentation) folders record the settings that produced them; a preset whose
     det.opts changed since is refused before anything runs, naming the change (before, the old
     summaries were reused silently)."""
-    from seed_transfer.pipelines.compare.run import check_not_stale, finetune_settings
+    from seed_transfer.pipelines.compare.plan import finetune_settings, resolve
+    from seed_transfer.pipelines.compare.run import check_not_stale
     from seed_transfer.pipelines.stages import write_settings
 
     cfg = tiny_config(tmp_path, det=True)
     folder = tmp_path / "cmp" / "det" / "seed"
     folder.mkdir(parents=True)
     write_settings(folder, finetune_settings(cfg, "det"))
-    check_not_stale(cfg)  # the same settings: reused
+    check_not_stale(resolve(cfg))  # the same settings: reused
     (tmp_path / "cmp" / "det" / "old").mkdir()  # a folder from before settings were recorded: not judged
-    check_not_stale(cfg)
+    check_not_stale(resolve(cfg))
     cfg.det.opts = [*cfg.det.opts, "SOLVER.BASE_LR", "0.02"]
     with pytest.raises(ConfigError, match=r"det/seed: opts: .*SOLVER.BASE_LR', '0.02'\]"):
-        check_not_stale(cfg)
+        check_not_stale(resolve(cfg))
 
 
 def test_a_fine_tuning_folder_records_its_settings_before_its_first_seed(tmp_path, monkeypatch):
     """So a partly fine-tuned folder (an interrupted run, a cluster DAG's finished seeds) is judged
     by the stale rule too, not only a finished one."""
     import seed_transfer.detection.transfer as det_transfer
-    from seed_transfer.pipelines.compare.run import finetune, finetune_settings
-    from seed_transfer.pipelines.compare.schema import Row
+    from seed_transfer.pipelines.compare.plan import finetune_settings, resolve
+    from seed_transfer.pipelines.compare.run import finetune
 
     cfg = tiny_config(tmp_path, det=True)
+    cfg.det.seeds = 2
+    (run,) = [run for run in resolve(cfg).det if run.row.tag == "seed"]
     out, seen = tmp_path / "cmp" / "det" / "seed", []
+    assert run.out == out
     monkeypatch.setattr(
         det_transfer,
         "run_detection_transfer",
-        lambda *a, **k: seen.append(json.loads((out / "settings.json").read_text())) or {},
+        lambda plan: seen.append((json.loads((out / "settings.json").read_text()), plan)) or {},
     )
-    finetune(cfg, "det", Row("seed", "random", "resnet18"), out, seed=1)
-    assert seen == [finetune_settings(cfg, "det")]
+    finetune(run, seed=1)
+    # the settings first; then the row's resolved plan, narrowed to the one seed (a job's)
+    assert seen == [(finetune_settings(cfg, "det"), run.plan.only(1))]
+    assert seen[0][1].request.only_seed == 1 and run.plan.request.only_seed is None
 
 
 def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
@@ -368,7 +379,8 @@ def test_detection_options_are_typed_keys_that_become_detectron2_pairs():
 
 
 def test_fine_tuning_takes_the_first_members_of_each_strategy(tmp_path):
-    from seed_transfer.pipelines.compare.run import Row, build_rows, finetune_rows
+    from seed_transfer.pipelines.compare.rows import build_rows, finetune_rows
+    from seed_transfer.pipelines.compare.schema import Row
 
     cfg = tiny_config(tmp_path, det=False)
     cfg.distill.seeds, cfg.det.members = 4, 2
@@ -386,7 +398,7 @@ def test_fine_tuning_takes_the_first_members_of_each_strategy(tmp_path):
 
 def test_members_start_at_first_member_and_random_members_draw_their_own_seeds(tmp_path):
     from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
-    from seed_transfer.pipelines.compare.run import build_rows, finetune_rows, seed_offset, student_rows
+    from seed_transfer.pipelines.compare.rows import build_rows, finetune_rows, seed_offset, student_rows
 
     cfg = tiny_config(tmp_path, det=False)
     base = distill_configs(cfg)[("seed", 0)].train.seed
@@ -441,36 +453,36 @@ def test_fine_tuned_members_are_checked_against_the_distillations(members, messa
 
 def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, monkeypatch):
     import distill.trainer
-
     from seed_transfer.classification.transfer import result_path
-    from seed_transfer.pipelines.compare.plan import cls_config, distill_configs
-    from seed_transfer.pipelines.compare.run import results_outlive_student, run_distill, student_rows
+    from seed_transfer.pipelines.compare.plan import cls_config, distill_configs, resolve
+    from seed_transfer.pipelines.compare.run import results_outlive_student, run_distill
     from seed_transfer.pipelines.stages import Stages
 
     cfg = tiny_config(tmp_path, det=True)
     cfg.det.seeds = 2
-    seed, moco = student_rows(cfg, distill_configs(cfg))
-    assert not results_outlive_student(cfg, seed)  # no result at all: it is distilled
+    plan = resolve(cfg)
+    seed, moco = plan.students
+    assert not results_outlive_student(plan, seed)  # no result at all: it is distilled
     result = result_path(cls_config(cfg, seed, None))
     result.parent.mkdir(parents=True)
     result.write_text("{}")
-    assert not results_outlive_student(cfg, seed)  # its detection summary is missing
+    assert not results_outlive_student(plan, seed)  # its detection summary is missing
     summary = tmp_path / "cmp" / "det" / "seed" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text(json.dumps({"seeds": 1}))
-    assert not results_outlive_student(cfg, seed)  # one seed of two
+    assert not results_outlive_student(plan, seed)  # one seed of two
     for k in range(2):  # cluster jobs leave each seed's metrics.json, the summary comes last
         (summary.parent / f"seed{k}").mkdir()
         (summary.parent / f"seed{k}" / "metrics.json").write_text("{}")
-    assert results_outlive_student(cfg, seed)
+    assert results_outlive_student(plan, seed)
     summary.write_text(json.dumps({"seeds": 2}))
-    assert results_outlive_student(cfg, seed)
-    assert not results_outlive_student(cfg, moco)
+    assert results_outlive_student(plan, seed)
+    assert not results_outlive_student(plan, moco)
 
     distilled = []
     monkeypatch.setattr(distill.trainer, "train", lambda dcfg, resume: distilled.append(dcfg.distill.strategy))
     stages = Stages(tmp_path / "stages.json")
-    run_distill(cfg, stages)
+    run_distill(plan, stages)
     assert distilled == ["moco"] and [s["status"] for s in stages.records] == ["skipped", "ran"]
 
     # what the run recorded when it started still guards its results against a changed config
@@ -480,14 +492,14 @@ def test_a_student_whose_every_result_exists_is_not_distilled_again(tmp_path, mo
     dcfg = distill_configs(cfg)["seed", 0]
     Path(dcfg.train.output_dir).mkdir(parents=True)
     dump_config(dcfg, Path(dcfg.train.output_dir) / "config.yaml")
-    check_not_stale(cfg)
+    check_not_stale(resolve(cfg))
     cfg.distill.overrides = [*cfg.distill.overrides, "optim.base_lr=0.06"]
     with pytest.raises(ConfigError, match="optim.base_lr: 0.03 -> 0.06"):
-        check_not_stale(cfg)
+        check_not_stale(resolve(cfg))
 
     checkpoint = Path(seed.weights).parent / "checkpoint.pth"  # a started distillation resumes instead
     checkpoint.write_bytes(b"")
-    assert not results_outlive_student(cfg, seed)
+    assert not results_outlive_student(plan, seed)
 
 
 def test_the_small4_preset_extends_small_with_the_same_distillations():

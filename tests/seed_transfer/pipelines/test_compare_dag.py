@@ -28,7 +28,7 @@ def golden_config(out: Path, datasets: Path, *overrides) -> CompareConfig:
 
 def test_the_dag_has_one_job_per_distillation_row_dataset_and_fine_tuning_seed(tmp_path):
     cfg = golden_config(tmp_path / "cmp", tmp_path / "data")
-    graph = {node.name: node for node in nodes(cfg, resolve(cfg))}
+    graph = {node.name: node for node in nodes(resolve(cfg))}
     distills = [n for n in graph if n.startswith("distill ")]
     # member by member: the strategies' k-th distillations side by side, then member k + 1
     assert distills == ["distill seed", "distill moco", "distill seed-s1", "distill moco-s1"]
@@ -41,6 +41,24 @@ def test_the_dag_has_one_job_per_distillation_row_dataset_and_fine_tuning_seed(t
     assert len(dets) == 7 * 2 and "det random-s1 seed1" in dets and not any("pixels" in n for n in dets)
     assert graph["det moco seed1"].deps == ("distill moco",)
     assert not any(node.done() for node in graph.values())
+
+
+def test_each_job_receives_its_part_of_the_plan_as_the_driver_resolved_it(tmp_path):
+    from seed_transfer.pipelines.compare.run import finetune
+    from seed_transfer.pipelines.jobs import read_node, write_node
+
+    cfg = golden_config(tmp_path / "cmp", tmp_path / "data")
+    plan = resolve(cfg)
+    graph = {node.name: node for node in nodes(plan)}
+    (det,) = [run for run in plan.det if run.row.tag == "random-s1"]
+    job = read_node(*write_node(tmp_path / "dag", graph["det random-s1 seed1"])).run
+    assert job.func is finetune and job.args == (det,) and job.keywords == {"seed": 1}
+    assert job.args[0].plan == det.plan and det.plan.request.seed_offset == 1000  # engine, norms, schedule, seeds
+    (cls,) = [run for run in plan.cls if run.row.tag == "seed-s1"]
+    job = read_node(*write_node(tmp_path / "dag", graph["cls digits seed-s1"])).run
+    assert job.args == (cls.config,)
+    job = read_node(*write_node(tmp_path / "dag", graph["distill moco-s1"])).run
+    assert job.args == (plan.distill["moco", 1],) and job.keywords == {"resume": True}
 
 
 def test_each_stage_gets_its_own_resources_and_a_bad_key_is_named(tmp_path):
@@ -89,7 +107,10 @@ def _report(out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_sequential_report(tmp_path):
+def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_sequential_report(tmp_path, monkeypatch):
+    import seed_transfer.pipelines.compare.dag as dag
+    import seed_transfer.pipelines.compare.run as run
+
     sequential, out, events = tmp_path / "sequential", tmp_path / "dag", []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the jobs run (launcher.cpus_per_task=1): the same arithmetic
@@ -98,6 +119,9 @@ def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_seque
     finally:
         torch.set_num_threads(threads)
     cfg = golden_config(out, tmp_path / "datasets", *SMALL_DAG)
+    resolved = []  # the driver resolves the comparison once; the jobs and the report pass take that plan
+    monkeypatch.setattr(dag, "resolve", lambda c: resolved.append(c) or resolve(c))
+    monkeypatch.setattr(run, "resolve", lambda c: pytest.fail("the report pass resolved the comparison again"))
     result = run_compare_dag(
         cfg,
         load_launcher_config("slurm", LOCAL),
@@ -109,6 +133,7 @@ def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_seque
         sequential / "results.csv"
     ).read_text().replace(str(sequential), "<output_dir>")
     assert _report(out) == _report(sequential)
+    assert len(resolved) == 1 and len(list((out / "dag").glob("node_*.pkl"))) == 7  # each job's node, as resolved
 
     # the jobs without a dependency were all submitted before the first one ended: they ran side
     # by side; the student's jobs waited for its distillation
@@ -119,7 +144,7 @@ def test_the_dag_on_local_processes_runs_stages_in_parallel_and_writes_the_seque
         "det random seed0",
         "det random seed1",
     }
-    assert [kind for kind, _ in events].count("done") == len(nodes(cfg, resolve(cfg))) == 7
+    assert [kind for kind, _ in events].count("done") == len(nodes(resolve(cfg))) == 7
     assert {s["status"] for s in result["stages"]} == {"ran as jobs"}
     assert "run as cluster jobs" in (out / "report.md").read_text()
     assert len(list((out / "submitit").glob("*_log.err"))) == 7
