@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from seed_core.config import load_config
-from seed_transfer.segmentation.mmseg_setup import import_mmseg
 from seed_transfer.segmentation.mmconfig import build_model
+from seed_transfer.segmentation.mmseg_setup import import_mmseg
 from seed_transfer.segmentation.schema import SegTransferConfig
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seg" / "fcn-d8_voc12aug-512x512_20k.yaml"

@@ -7,14 +7,16 @@ keys of ``torchvision.models.resnet18()`` without ``fc.*``), so exported student
 load anywhere torchvision weights load.
 """
 
-from collections.abc import Callable
 import difflib
+from collections.abc import Callable
 
 import torch.nn as nn
 import torchvision
 
 from seed_core.config import ConfigError
-from .vit import ARCHS as VIT_ARCHS, build_vit, is_vit_arch
+
+from .vit import ARCHS as VIT_ARCHS
+from .vit import build_vit, is_vit_arch
 
 BackboneBuilder = Callable[[], tuple[nn.Module, int]]
 _REGISTRY: dict[str, BackboneBuilder] = {}

@@ -24,9 +24,9 @@ probe, ``create_linear_input`` with ``use_avgpool``); register / storage tokens 
 Inputs are ImageNet mean/std normalised for both families (the default teacher input).
 """
 
-from functools import partial
 import math
 import re
+from functools import partial
 
 import torch
 import torch.nn as nn

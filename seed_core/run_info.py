@@ -5,12 +5,11 @@ import os
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import torch
 import torchvision
-
-from importlib import metadata
 
 
 def _package_version() -> str | None:

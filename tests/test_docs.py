@@ -16,13 +16,13 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 import types
 import typing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_trainer import assert_same_state, student_of, training_state
 from tiny import make_image_folder
 from train_worker import run

@@ -9,17 +9,17 @@ import torch
 import torch.nn as nn
 import torchvision
 import torchvision.transforms as T
-
-from distill.builder import build_teacher
-from seed_core.config import ConfigError, load_config
-from distill.data import IMAGENET, UNIT_RANGE, Normalization, SeededViews, mocov2_transform
-from distill.trainer import build_source, view_transform
-from distill.schema import DistillConfig
-from distill.teacher import FrozenTeacher, resolve_input_norm
-from distill.teacher_cache import TeacherCache
 from test_data import RandomImages
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import BASE
+
+from distill.builder import build_teacher
+from distill.data import IMAGENET, UNIT_RANGE, Normalization, SeededViews, mocov2_transform
+from distill.schema import DistillConfig
+from distill.teacher import FrozenTeacher, resolve_input_norm
+from distill.teacher_cache import TeacherCache
+from distill.trainer import build_source, view_transform
+from seed_core.config import ConfigError, load_config
 
 MEAN = torch.tensor(IMAGENET.mean).view(1, 3, 1, 1)
 STD = torch.tensor(IMAGENET.std).view(1, 3, 1, 1)

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from tiny import make_image_folder, tiny_cnn
 
 from distill.builder import build_method
 from distill.checkpoints import load_pretrained
@@ -14,7 +15,6 @@ from distill.models import build_backbone
 from distill.schema import DistillConfig
 from distill.teacher import FrozenTeacher
 from seed_core.config import load_config
-from tiny import make_image_folder, tiny_cnn
 
 timm = pytest.importorskip("timm")
 

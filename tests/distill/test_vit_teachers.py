@@ -43,17 +43,17 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
+from tiny import TINY, make_image_folder, tiny_cnn
 
 from distill.builder import build_teacher
 from distill.checkpoints import CheckpointError, detect_layout, load_pretrained
-from seed_core.checkpoint_files import safe_load
-from seed_core.config import ConfigError, load_config
 from distill.data import IMAGENET
 from distill.models import _REGISTRY, build_backbone, check_arch, register_backbone
 from distill.schema import DistillConfig
 from distill.teacher import resolve_input_norm
 from distill.vit import DinoViT, dinov2_vit, dinov3_vit, interpolate_pos_embed
-from tiny import TINY, make_image_folder, tiny_cnn
+from seed_core.checkpoint_files import safe_load
+from seed_core.config import ConfigError, load_config
 
 transformers = pytest.importorskip("transformers", reason="the reference implementation: pip install transformers")
 

@@ -10,12 +10,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from tiny import TINY, tiny_cnn  # noqa: E402
+
 from distill.builder import build_method  # noqa: E402
-from seed_core.config import load_config  # noqa: E402
-from distill.trainer import train  # noqa: E402
 from distill.schema import DistillConfig  # noqa: E402
 from distill.teacher import FrozenTeacher  # noqa: E402
-from tiny import TINY, tiny_cnn  # noqa: E402
+from distill.trainer import train  # noqa: E402
+from seed_core.config import load_config  # noqa: E402
 
 BASE = [
     f"student.arch={TINY}",

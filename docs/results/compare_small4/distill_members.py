@@ -12,8 +12,8 @@ import sys
 
 import torch
 
-from seed_core.config import load_config
 from distill.trainer import train
+from seed_core.config import load_config
 from seed_transfer.pipelines.compare.plan import distill_configs
 from seed_transfer.pipelines.compare.schema import CompareConfig
 
