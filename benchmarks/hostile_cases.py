@@ -647,8 +647,14 @@ def _(ctx, folder):
 @case(4, "ctrl_c", "Ctrl-C (SIGINT) after the first checkpoint")
 def _(ctx, folder):
     out = folder / "out"
+    # SIGINT as a terminal delivers it: a shell starts background commands with SIGINT ignored, and
+    # Python keeps an inherited SIG_IGN, so restore the default in the child whatever ran this script
     process = ctx.popen(
-        "distill.py", *ctx.distill_args(out, **{"optim.epochs": 50}), cwd=folder, start_new_session=True
+        "distill.py",
+        *ctx.distill_args(out, **{"optim.epochs": 50}),
+        cwd=folder,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None and not (out / "checkpoint.pth").is_file():
