@@ -69,7 +69,15 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 240) -> Non
 def test_one_writer_ctrl_c_resume_overwrite_and_a_stale_lock(tmp_path):
     root = make_imagenet(tmp_path / "imagenet", classes=2, train_per_class=4, val_per_class=2)
     out = tmp_path / "out"
-    first = subprocess.Popen(command(root, out), stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # Ctrl-C as a terminal delivers it: whatever started pytest in the background (a shell starts
+    # background commands with SIGINT ignored, and Python keeps that), the child takes the default
+    first = subprocess.Popen(
+        command(root, out),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         wait_for(out / "checkpoint.pth", first)
         second = run(command(root, out, "--resume"), tmp_path)  # a second terminal, the same folder
