@@ -33,21 +33,18 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from distill.builder import build_method  # noqa: E402
-from distill.data import ResumableSampler, SeededViews, build_loader  # noqa: E402
-from distill.losses import seed_loss  # noqa: E402
-from distill.schema import DistillConfig  # noqa: E402
-from distill.trainer import build_source, view_transform  # noqa: E402
-from seed_core.config import load_config  # noqa: E402
+from distill.builder import build_method
+from distill.data import ResumableSampler, SeededViews, build_loader
+from distill.losses import seed_loss
+from distill.schema import DistillConfig
+from distill.trainer import build_source, view_transform
+from seed_core.config import load_config
 
 PHASES = ("data wait", "to device", "teacher fwd", "student fwd", "objective", "backward", "optimizer")
 
