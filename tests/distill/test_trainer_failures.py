@@ -2,12 +2,11 @@
 where --resume expects the training checkpoint, and when the loss is not finite before any
 checkpoint: one line each that says what is on disk, and nothing of the run lost."""
 
-import errno
-import os
 import shutil
 
 import pytest
 import torch
+from full_disk import FullDiskFile
 from tiny import make_image_folder
 from train_worker import run, tiny_config, tiny_method
 
@@ -20,22 +19,6 @@ from seed_core.runtime import train_state
 @pytest.fixture
 def data_root(tmp_path):
     return make_image_folder(tmp_path / "images", classes=2, per_class=8)
-
-
-class FullDiskFile:
-    """A file whose writes fail as on a full disk once ``room`` bytes are written."""
-
-    def __init__(self, f, room: int):
-        self.f, self.room = f, room
-
-    def write(self, data) -> int:
-        if len(data) > self.room:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= len(data)
-        return self.f.write(data)
-
-    def flush(self) -> None:
-        self.f.flush()
 
 
 def test_a_full_disk_at_a_checkpoint_stops_in_one_line_and_the_run_resumes(tmp_path, data_root, monkeypatch):

@@ -8,6 +8,7 @@ import os
 
 import pytest
 import torch
+from full_disk import FullDiskFile
 
 from seed_core import atomic
 from seed_core.atomic import DiskFull, atomic_save
@@ -36,28 +37,6 @@ def writer(model, optimizer):
         save_training_state(path, step=step, model=model.state_dict(), optimizer=optimizer, scaler=None, fingerprint={})
 
     return write
-
-
-class FullDiskFile:
-    """A file whose writes fail as on a full disk once ``room`` bytes are written."""
-
-    def __init__(self, f, room: int):
-        self.f, self.room = f, room
-
-    def write(self, data) -> int:
-        if len(data) > self.room:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= len(data)
-        return self.f.write(data)
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
 
 
 def fill_the_disk(monkeypatch, room: int = 100) -> None:
