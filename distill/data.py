@@ -14,7 +14,6 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torchvision.transforms as T
 from PIL import Image
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from seed_core.config import resolve_path
 from seed_core.errors import DataError, MissingFile
+from seed_core.file_content import file_content
 from seed_core.images import read_rgb
 
 from .stamps import DEFAULT_ROOT as STAMPS_ROOT
@@ -287,106 +287,22 @@ class DemoPhotos(Dataset):
         )
 
 
-CONTENT_BLOCKS = 64  # the file list is cut in this many blocks, so that a change is told by where it is
-
-
-def _stat(path: str) -> tuple[int, int]:
-    """(size in bytes, modification time in ns) of ``path``; (-1, 0) for a file that cannot be statted
-    (a missing file: the bad-image rules deal with it)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return -1, 0
-    return stat.st_size, stat.st_mtime_ns
-
-
-def _file_stats(paths: list[str]) -> np.ndarray:
-    """``(size, mtime_ns)`` of each of ``paths`` (files x 2 int64); under DDP each rank stats every
-    world-th file and the ranks gather their shares."""
-    import seed_core.distributed as du
-
-    rank, world = du.rank(), du.world_size()
-    stats = np.zeros((len(paths), 2), dtype=np.int64)
-    stats[rank::world] = np.array([_stat(path) for path in paths[rank::world]], dtype=np.int64).reshape(-1, 2)
-    if du.is_distributed():
-        import torch.distributed as dist
-
-        shares = [None] * world
-        dist.all_gather_object(shares, stats[rank::world])
-        for other, share in enumerate(shares):
-            stats[other::world] = share
-    return stats
-
-
-def file_content(paths: list[str], name: Callable[[str], str] | None = None) -> dict:
-    """What the files of ``paths`` hold, as far as one ``stat`` each tells: their sizes and modification
-    times (ns), hashed per block of the list (``CONTENT_BLOCKS``), so that a comparison can say where
-    the files changed (``name(path)``: how to call a file in messages; default its path).
-
-    ``{"files": n, "blocks": [{"first": index, "name": name of that file, "sizes": hex, "times": hex}]}``.
-    A replaced or re-encoded image changes its size (almost always) and its time (always); a copy
-    that does not keep times (``cp`` without ``-p``) changes the times only: :func:`content_changes`
-    tells the two apart. Names are not hashed here (the source's ``fingerprint()`` hashes them).
-    """
-    name = name if name is not None else str
-    stats = _file_stats(paths)  # files x (size, mtime_ns)
-    sizes, times = np.ascontiguousarray(stats[:, 0]).astype("<i8"), np.ascontiguousarray(stats[:, 1]).astype("<i8")
-    count = max(1, min(CONTENT_BLOCKS, len(paths)))
-    blocks = []
-    for b in range(count):
-        first, end = b * len(paths) // count, (b + 1) * len(paths) // count
-        blocks.append(
-            {
-                "first": first,
-                "name": name(paths[first]) if first < len(paths) else "",
-                "sizes": hashlib.sha256(sizes[first:end].tobytes()).hexdigest()[:16],
-                "times": hashlib.sha256(times[first:end].tobytes()).hexdigest()[:16],
-            }
-        )
-    return {"files": len(paths), "blocks": blocks}
-
-
-def content_changes(saved: dict, current: dict) -> str | None:
-    """None when ``saved`` and ``current`` (two :func:`file_content`) agree; else what changed, in words:
-    ``"the sizes of the files changed in 2 of 64 parts of the list (images 0-19 from class0/0.png, ...)"``."""
-    if saved == current:
-        return None
-    if saved.get("files") != current.get("files") or len(saved["blocks"]) != len(current["blocks"]):
-        return f"{saved.get('files')} files then, {current.get('files')} now"
-    ends = [block["first"] for block in current["blocks"][1:]] + [current["files"]]
-
-    def where(indices: list[int]) -> str:
-        parts = [
-            f"images {current['blocks'][b]['first']}-{ends[b] - 1} from {current['blocks'][b]['name']}"
-            for b in indices[:3]
-        ]
-        return ", ".join(parts) + (f" and {len(indices) - 3} more parts" if len(indices) > 3 else "")
-
-    pairs = list(zip(saved["blocks"], current["blocks"]))
-    sized = [b for b, (old, new) in enumerate(pairs) if old["sizes"] != new["sizes"]]
-    timed = [b for b, (old, new) in enumerate(pairs) if old["times"] != new["times"] and b not in sized]
-    told = []
-    if sized:
-        told.append(f"the sizes of files changed in {len(sized)} of {len(pairs)} parts of the list ({where(sized)})")
-    if timed:
-        told.append(
-            f"only the modification times changed in {len(timed)} of {len(pairs)} parts ({where(timed)}: files "
-            "rewritten with the same size, or copied without keeping their times)"
-        )
-    return "; ".join(told) or "the content record differs"
-
-
 def source_content(source: Dataset) -> dict | None:
-    """:func:`file_content` of the files of ``source`` (its ``image_path``, through a
-    :class:`seed_core.bad_images.SkipBadImages` too), named relative to the source's root; None for a
-    source without files (the demo photos)."""
+    """:func:`seed_core.file_content.file_content` of the files of ``source`` (its ``image_path``,
+    through a :class:`seed_core.bad_images.SkipBadImages` too), named relative to the source's root;
+    None for a source without files (the demo photos). Taken once per source object: a run's teacher
+    cache key and its resume fingerprint read the same record (one ``stat`` per image, ~50 s for ImageNet)."""
     inner = getattr(source, "source", source)  # SkipBadImages wraps the source
     image_path = getattr(inner, "image_path", None)
     if image_path is None:
         return None
-    paths = [str(image_path(i)) for i in range(len(inner))]
-    root = getattr(getattr(inner, "folder", None), "root", None) or getattr(inner, "root", None)
-    return file_content(paths, (lambda path: os.path.relpath(path, root)) if root is not None else None)
+    if getattr(inner, "_content_record", None) is None:
+        paths = [str(image_path(i)) for i in range(len(inner))]
+        root = getattr(getattr(inner, "folder", None), "root", None) or getattr(inner, "root", None)
+        inner._content_record = file_content(
+            paths, (lambda path: os.path.relpath(path, root)) if root is not None else None
+        )
+    return inner._content_record
 
 
 def source_identity(data, source: Dataset) -> dict:

@@ -31,8 +31,9 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from seed_core.config import ConfigError, changed_values, flatten, to_dict
+from seed_core.file_content import content_changes
 
-from .data import Normalization, content_changes, source_content, source_identity
+from .data import Normalization, source_content, source_identity
 from .schema import NEEDS_TEACHER, DistillConfig
 from .teacher import describe_norm
 from .teacher_cache import teacher_identity

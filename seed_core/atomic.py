@@ -24,15 +24,34 @@ LOW_SPACE = 1 << 20  # bytes: a write that failed with less free than this faile
 
 
 class DiskFull(UserError, OSError):
-    """A write stopped because the disk (or the user's quota) is full; the file that was there is intact."""
+    """A write stopped for want of room: the disk (or the user's quota) is full, or the file grew past the
+    largest one allowed (``too_big``: ``EFBIG``, the process's file-size limit, ``ulimit -f`` or a
+    scheduler's, or the file system's own); the file that was there is intact. ``problem`` and ``fix``
+    are the two halves of the message, for callers that say more."""
 
-    def __init__(self, path: Path, free: int | None = None, message: str | None = None):
-        self.path = path
-        left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
+    def __init__(self, path: Path, free: int | None = None, message: str | None = None, too_big: bool = False):
+        self.path, self.too_big = path, too_big
+        if too_big:
+            limit = _file_size_limit()
+            which = (
+                f"this process's file-size limit ({limit / 1e6:.1f} MB, ulimit -f)"
+                if limit is not None
+                else "the largest file its file system allows"
+            )
+            self.problem = f"the write of {path} reached {which}"
+            self.fix = (
+                "raise the limit (ulimit -f unlimited, or the job's file-size limit)"
+                if limit is not None
+                else "write it to another file system"
+            )
+        else:
+            left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
+            self.problem = f"the disk holding {path} is full{left}"
+            self.fix = "free space there (or write elsewhere)"
         super().__init__(
             message
-            or f"the disk holding {path} is full{left}: {path.name} was not written and the one there before, "
-            f"if any, is intact; free space there (or write elsewhere) and run again"
+            or f"{self.problem}: {path.name} was not written and the one there before, if any, is intact; "
+            f"{self.fix} and run again"
         )
 
 
@@ -43,19 +62,48 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def _for_want_of_space(err: BaseException, folder: Path) -> bool:
-    """Whether ``err`` (from a write into ``folder``) means the disk is full: an ``ENOSPC`` /
-    ``EDQUOT`` anywhere in its chain, or a writer's error (torch's zip writer raises a bare
-    ``RuntimeError``, ``file write failed``, with no errno) while next to nothing is free."""
+def _file_size_limit() -> int | None:
+    """This process's file-size limit in bytes (RLIMIT_FSIZE), None when unlimited or unknown."""
+    try:
+        import resource
+    except ImportError:  # e.g. Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _errno_of_a_further_write(tmp: Path) -> int | None:
+    """The errno that one more write to ``tmp`` fails with (None: it succeeds): the cause that a writer
+    which hides it met (torch's zip writer says only ``unexpected pos`` or ``file write failed``)."""
+    try:
+        with open(tmp, "ab") as f:
+            f.write(b"\0" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        return err.errno
+    return None
+
+
+def _for_want_of_room(err: BaseException, tmp: Path, folder: Path) -> str | None:
+    """Why ``err`` (from writing ``tmp`` in ``folder``) stopped the write, when it was for want of room:
+    ``"full"`` (``ENOSPC`` / ``EDQUOT``), ``"limit"`` (``EFBIG``: the file-size limit), else None. The
+    errno is looked for in the error's chain, then (for a writer's bare ``RuntimeError`` or ``OSError``
+    without one) in a further write to ``tmp``; with nothing found, next to no free space means full."""
     seen = err
     while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in NO_SPACE:
-            return True
+        if isinstance(seen, OSError) and seen.errno in (*NO_SPACE, errno.EFBIG):
+            return "limit" if seen.errno == errno.EFBIG else "full"
         seen = seen.__cause__ or seen.__context__
-    if isinstance(err, OSError | RuntimeError):
-        free = _free_bytes(folder)
-        return free is not None and free < LOW_SPACE
-    return False
+    if not isinstance(err, OSError | RuntimeError):
+        return None
+    further = _errno_of_a_further_write(tmp) if tmp.exists() else None
+    if further in NO_SPACE:
+        return "full"
+    if further == errno.EFBIG:
+        return "limit"
+    free = _free_bytes(folder)
+    return "full" if free is not None and free < LOW_SPACE else None
 
 
 def _temporary_path(path: Path) -> Path:
@@ -84,7 +132,8 @@ def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
     with that mode, unlike ``mkstemp``'s 0600). Its bytes are fsynced before the rename and
     the folder after it, so a power loss leaves either the old file or the new one. A
     killed write leaves ``.<name>.<random>.tmp``; :func:`remove_stale_temporaries` removes it.
-    A write that stops because the disk is full raises :class:`DiskFull` (one line, naming the path).
+    A write that stops because the disk is full, or at the file-size limit, raises :class:`DiskFull`
+    (one line, naming the path and the fix).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +146,11 @@ def atomic_save(obj, path: str | Path, dump: Callable = torch.save) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        full = isinstance(err, Exception) and _for_want_of_space(err, path.parent)  # judged before the unlink frees
+        room = _for_want_of_room(err, tmp, path.parent) if isinstance(err, Exception) else None  # before the unlink
         tmp.unlink(missing_ok=True)
-        if full:
+        if room == "limit":
+            raise DiskFull(path, too_big=True) from err
+        if room == "full":
             raise DiskFull(path, _free_bytes(path.parent)) from err
         raise
     _fsync_folder(path.parent)

@@ -4,10 +4,12 @@ The key covers everything the embeddings depend on: the teacher (sha256 of its w
 of a model folder's config and weight files; arch, layout as detected, use_head, vit_pool,
 input_size, input normalisation as resolved for that layout), the views (augmentation with its
 crop scale and blur, image_size, normalisation, train.seed), the data (source, root, file list,
-a hash of the image list, length, demo_length), how the teacher ran (device type, AMP,
-channels-last) and, when not the default, how the values are stored (``teacher.cache_dtype``),
-so that a cached run is bit-identical to a live one. Not covered: pixels changed under the same
-file names, and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
+a hash of the image list, length, demo_length, and the files' sizes: an image replaced under the
+same name almost always changes its size), how the teacher ran (device type, AMP, channels-last)
+and, when not the default, how the values are stored (``teacher.cache_dtype``), so that a cached
+run is bit-identical to a live one. Not covered: an image re-encoded to the very same byte count
+(the modification times would tell, but a copy of the data to a node's scratch changes them, and
+the cache should survive that), and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
 
 Not in the key: ``teacher.cache_views``. The file of view ``j`` holds the views drawn with the
 seeds of epoch ``j`` whether a run reuses ``K`` views or draws a new one every epoch
@@ -28,9 +30,10 @@ import torch
 
 from seed_core.checkpoint_files import model_folder_files, safe_load
 from seed_core.config import ConfigError, resolve_path, to_dict
+from seed_core.file_content import sizes_digest
 
 from ..checkpoints import CheckpointError, detect_layout
-from ..data import IMAGENET, source_identity
+from ..data import IMAGENET, source_content, source_identity
 from ..schema import TEACHER_UNSAFE_OPTION
 from ..teacher import resolve_input_norm
 
@@ -130,7 +133,7 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
             "std": list(IMAGENET.std),
             "seed": cfg.train.seed,
         },
-        "data": source_identity(d, source),
+        "data": {**source_identity(d, source), **_content_key(source)},
         "compute": {
             "device": device.type,
             "amp": on_cuda and cfg.train.amp,
@@ -139,6 +142,13 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
         # only when not the default, so that every float32 cache keeps its key (and folder)
         **({"stored_dtype": stored} if stored != DEFAULT_DTYPE else {}),
     }
+
+
+def _content_key(source) -> dict:
+    """``{"sizes": "sha256:..."}`` of the source's files (:func:`seed_core.file_content.sizes_digest`);
+    nothing for a source without files (the demo photos: their key is as it was)."""
+    content = source_content(source)
+    return {"sizes": f"sha256:{sizes_digest(content)}"} if content is not None else {}
 
 
 def key_digest(key: dict) -> str:

@@ -125,7 +125,7 @@ class TrainSetup:
         return "no checkpoint was written before it"
 
     def save(self, step: int, write: Callable[[Path], None]) -> None:
-        """``write(checkpoint_path)`` for ``step``; a full disk ends the run with one line."""
+        """``write(checkpoint_path)`` for ``step``; a full disk (or the file-size limit) ends the run with one line."""
         try:
             write(self.checkpoint_path)
         except DiskFull as err:
@@ -137,8 +137,9 @@ class TrainSetup:
             )
             raise DiskFull(
                 self.checkpoint_path,
-                message=f"the disk holding {self.checkpoint_path} is full: the checkpoint of step {step} was not "
-                f"written and {before}; free space there, then continue with: {self.continue_command()}",
+                message=f"{err.problem}: the checkpoint of step {step} was not written and {before}; {err.fix}, "
+                f"then continue with: {self.continue_command()}",
+                too_big=err.too_big,
             ) from err.__cause__
         self.saved_step = step
 

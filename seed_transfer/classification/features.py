@@ -1,8 +1,10 @@
 """Frozen features of a dataset split, extracted in batches and cached on disk.
 
 The cache key is the content hash of the checkpoint together with the architecture,
-dataset, root, split and transform, so a C sweep, a kNN run or a second tool reuses
-the features, and a changed checkpoint (same path, new bytes) is extracted again.
+dataset, root, split, transform and what the split holds (its classes, targets, image names and
+file sizes: :meth:`~seed_transfer.datasets.base.ClassificationDataset.content_digest`), so a C sweep,
+a kNN run or a second tool reuses the features, and a changed checkpoint (same path, new bytes) or
+images added, removed or replaced under the same names are extracted again.
 """
 
 import hashlib
@@ -50,7 +52,11 @@ class Features:
     targets: np.ndarray  # (N,) int64, or N x C int8 for multi-label
 
 
-def cache_key(fingerprint: str, arch: str, dataset: str, root: str, split: str, transform: FeatureTransform) -> str:
+def cache_key(
+    fingerprint: str, arch: str, dataset: str, root: str, split: str, transform: FeatureTransform, content: str
+) -> str:
+    """The cache file's name: 32 hex digits of the sha256 of every input (``content``: the split's
+    :meth:`~seed_transfer.datasets.base.ClassificationDataset.content_digest`)."""
     blob = json.dumps(
         {
             "v": FEATURES_VERSION,
@@ -60,6 +66,7 @@ def cache_key(fingerprint: str, arch: str, dataset: str, root: str, split: str, 
             "root": str(Path(root).resolve()),
             "split": split,
             "transform": asdict(transform),
+            "content": content,
         },
         sort_keys=True,
     )

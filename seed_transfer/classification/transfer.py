@@ -96,14 +96,20 @@ class SplitFeatures:
 
     def __call__(self, split: str) -> Features:
         cfg = self.cfg
+        dataset = self._train if split == "train" else build_dataset(cfg.data.name, self.root, split)
         # arch is part of the key; for "arch from the checkpoint" the content hash already pins it
         key = cache_key(
-            self.fingerprint, cfg.model.arch or "from-checkpoint", cfg.data.name, self.root, split, self.transform
+            self.fingerprint,
+            cfg.model.arch or "from-checkpoint",
+            cfg.data.name,
+            self.root,
+            split,
+            self.transform,
+            dataset.content_digest(),
         )
 
         def compute():
             tic = time.perf_counter()
-            dataset = self._train if split == "train" else build_dataset(cfg.data.name, self.root, split)
             dataset.transform = self.transform.build()
             out = extract_features(
                 self._backbone(),

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from seed_core.config import ConfigError, changed_values, flatten, to_dict
+from seed_core.file_content import content_changes
 
 from .stages import SETTINGS_FILE
 
@@ -34,10 +35,10 @@ def changed_settings(
     )
 
 
-def stale_student(dcfg) -> list[str]:
+def stale_student(dcfg, contents: dict | None = None) -> list[str]:
     """Settings that differ between ``dcfg`` and the distillation already in its output folder: the
     config its exported student records or, with no student (not exported yet, or removed while its
-    results were kept), the ``config.yaml`` the run wrote when it started."""
+    results were kept), the ``config.yaml`` the run wrote when it started. ``contents``: see :func:`stale_data`."""
     import yaml
 
     from distill.trainer import CONFIG_NAME, STUDENT_NAME
@@ -51,17 +52,19 @@ def stale_student(dcfg) -> list[str]:
     else:
         return []
     changed = changed_settings(saved, to_dict(dcfg), RESULT_SECTIONS, STUDENT_NEUTRAL) if saved else []
-    return changed + stale_data(dcfg)
+    return changed + stale_data(dcfg, contents)
 
 
-def stale_data(dcfg) -> list[str]:
+def stale_data(dcfg, contents: dict | None = None) -> list[str]:
     """How the images differ from those the distillation in ``dcfg``'s output folder trained on, as its
     checkpoint's fingerprint recorded them (:mod:`distill.resume`): their number, names and content
     (sizes and modification times, :func:`distill.data.file_content`): ``["data.content: ..."]``.
     Nothing when there is no checkpoint, when it predates the content record, or when the data cannot
-    be opened here (the distillation itself says why, if it runs). Costs a listing, a name hash and
-    one ``stat`` per image: ~40 us per file measured (so ~50 s for ImageNet's 1.28M), once per student."""
-    from distill.data import content_changes, source_content, source_identity
+    be opened here (the distillation itself says why, if it runs). Costs a listing and a name hash per
+    student, and one ``stat`` per image (~40 us per file measured: ~50 s for ImageNet's 1.28M) once per
+    data source when the caller passes one ``contents`` dict for all its students (a comparison's or a
+    grid's check: the record is taken once, at the check, and shared)."""
+    from distill.data import source_content, source_identity
     from distill.trainer import CHECKPOINT_NAME, build_source
     from seed_core.checkpoint_files import safe_load
     from seed_core.errors import UserError
@@ -82,7 +85,11 @@ def stale_data(dcfg) -> list[str]:
         {k: identity[k] for k in ("length", "images")},
         show=lambda key, value: f"sha256 {value[7:19]}..." if str(value).startswith("sha256:") else repr(value),
     )
-    current = source_content(source)
+    contents = {} if contents is None else contents
+    known = json.dumps(identity, sort_keys=True)
+    if known not in contents:
+        contents[known] = source_content(source)
+    current = contents[known]
     content = content_changes(saved["data.content"], current) if saved["data.content"] and current else None
     return [f"data.{line}" for line in changed] + ([f"data.content: {content}"] if content else [])
 

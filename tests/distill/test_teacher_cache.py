@@ -4,6 +4,7 @@ was written), a complete cache means no teacher at all, --teacher-only fills it,
 check refuses what does not fit, and DDP ranks fill one cache together."""
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny import TINY, make_image_folder, tiny_cnn
 from train_worker import BASE, run
 
@@ -180,6 +182,16 @@ def test_the_key_misses_on_any_change_of_teacher_views_or_data(tmp_path, data_ro
         "data.num_workers=2",
     ):
         assert folder_of(data_root, teacher_file, tmp_path, neutral) == base, neutral
+
+
+def test_an_image_replaced_under_its_name_misses_and_new_times_alone_do_not(tmp_path, teacher_file):
+    images = make_image_folder(tmp_path / "images", classes=2, per_class=8)
+    base = folder_of(images, teacher_file, tmp_path)
+    first = sorted(images.rglob("*.*"))[0]
+    os.utime(first, ns=(1, 1))  # rewritten in place with the same bytes (a sync without times): the same cache
+    assert folder_of(images, teacher_file, tmp_path) == base
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(first, format=Image.open(first).format)  # other pixels, same name
+    assert folder_of(images, teacher_file, tmp_path) != base
 
 
 def test_a_changed_seed_misses_and_writes_a_second_cache(tmp_path, data_root, teacher_file):

@@ -1,6 +1,7 @@
 """seed_core.atomic: atomic, durable writes with the permissions of a plain open(), and the
 clean-up of what a killed write leaves."""
 
+import errno
 import os
 import pickle
 import stat
@@ -11,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from seed_core.atomic import atomic_save, remove_stale_temporaries
+from seed_core.atomic import DiskFull, atomic_save, remove_stale_temporaries
 
 
 @pytest.fixture
@@ -80,3 +81,38 @@ def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path, caplog):
         remove_stale_temporaries(tmp_path / "checkpoint.pth", tmp_path / "other" / "nothing.pth")
     assert not stale.exists() and all(path.exists() for path in keep)
     assert f"removed {stale} (0.0 MB), left by an interrupted write of checkpoint.pth" in caplog.messages
+
+
+FILE_SIZE_LIMITED_SAVE = """
+import resource, sys, torch
+from seed_core.atomic import DiskFull, atomic_save
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))  # 1 MiB
+atomic_save(torch.zeros(3), sys.argv[1])  # small: fits
+try:
+    atomic_save(torch.zeros(1 << 20), sys.argv[1])  # 4 MiB: torch's zip writer fails with a bare RuntimeError
+except DiskFull as err:
+    print(err)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_the_file_size_limit_is_named_and_the_last_good_file_kept(tmp_path):
+    target = tmp_path / "checkpoint.pth"
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMITED_SAVE, str(target)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"the write of {target} reached this process's file-size limit (1.0 MB, ulimit -f): checkpoint.pth was not "
+        "written and the one there before, if any, is intact; raise the limit (ulimit -f unlimited, or the job's "
+        "file-size limit) and run again"
+    )
+    assert torch.load(target).shape == (3,) and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pth"]
+
+
+def test_a_write_too_big_for_the_file_system_says_so(tmp_path):
+    def too_big(obj, f):
+        raise OSError(errno.EFBIG, "File too large")
+
+    with pytest.raises(DiskFull, match="reached .*file-size limit|reached the largest file its file system allows"):
+        atomic_save(b"x", tmp_path / "f", dump=too_big)

@@ -16,6 +16,7 @@ from . import require_detectron2
 require_detectron2()
 
 from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import build_detection_test_loader, build_detection_train_loader  # noqa: E402
 from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
@@ -26,6 +27,7 @@ from ..plan import DetPlan  # noqa: E402
 from .datasets import register_coco_json, register_tree_tiles, register_voc  # noqa: E402
 from .evaluation import build_evaluator  # noqa: E402
 from .heads import register_heads  # noqa: E402
+from .mapper import NamingDatasetMapper  # noqa: E402
 
 log = logging.getLogger(__name__)
 TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-iteration log
@@ -54,6 +56,14 @@ class Trainer(DefaultTrainer):
             JSONWriter(os.path.join(self.cfg.OUTPUT_DIR, TRAIN_LOG)),
             TensorboardXWriter(self.cfg.OUTPUT_DIR),
         ]
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=NamingDatasetMapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=NamingDatasetMapper(cfg, is_train=False))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -144,10 +144,10 @@ def _check_disjoint(cfg: AblationConfig, axes: dict[str, list]) -> None:
             owner[key] = axis
 
 
-def stale_settings(point: Point) -> list[str]:
+def stale_settings(point: Point, contents: dict | None = None) -> list[str]:
     """Settings that differ between the point's config and its existing student export (a
     folder written by an earlier grid with other overrides): ``["optim.base_lr: 0.03 -> 0.06"]``."""
-    return stale_student(point.distill)
+    return stale_student(point.distill, contents)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -222,9 +222,9 @@ def stale_outputs(cfg: AblationConfig, grid: Grid, evals: dict[str, list] | None
     """Outputs of other settings in ``output_dir``: students (distillation settings) and evaluation
     results (protocol settings), by the comparison's rule (:mod:`seed_transfer.pipelines.stale`).
     ``evals``: each point's :func:`evaluations` by point name, when already resolved."""
-    problems = []
+    problems, contents = [], {}  # contents: each data source's file record, taken once for all points
     for point in grid.points:
-        stale = stale_settings(point)
+        stale = stale_settings(point, contents)
         if stale:
             problems.append(
                 f"point {point.name}: {Path(point.distill.train.output_dir)} holds a student "

@@ -43,9 +43,9 @@ def stale_outputs(plan: ComparePlan) -> list[str]:
     :mod:`seed_transfer.pipelines.stale`): students against the plan's distillation configs,
     classification results against its protocol per dataset, fine-tuning folders against the settings
     its fine-tuning stages record (:func:`~.plan.finetune_settings`)."""
-    problems = []
+    problems, contents = [], {}  # contents: each data source's file record, taken once for all students
     for dcfg in plan.distill.values():
-        changed = stale_student(dcfg)
+        changed = stale_student(dcfg, contents)
         if changed:
             problems.append(f"{dcfg.train.output_dir}: {'; '.join(changed)}")
     for ccfg in plan.cls_protocol:

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from tiny import TINY, make_image_folder
 
 from seed_core.config import load_config
@@ -57,6 +58,19 @@ def test_run_writes_json_and_reuses_cached_features(folder, tmp_path):
     assert 0 <= blob["knn"]["score"] <= 100 and blob["features_cached"] is False
     second = run_cls_transfer(config(folder, tmp_path))
     assert second["features_cached"] is True and second["linear"] == first["linear"]
+
+
+def test_an_image_replaced_under_its_name_is_extracted_again(tmp_path):
+    root = tmp_path / "data"
+    make_image_folder(root / "train", classes=3, per_class=10, size=12, seed=0)
+    make_image_folder(root / "test", classes=3, per_class=4, size=12, seed=1)
+    assert run_cls_transfer(config(root, tmp_path))["features_cached"] is False
+    assert run_cls_transfer(config(root, tmp_path))["features_cached"] is True
+    replaced = root / "test" / "class0" / "0.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(replaced)  # other pixels (and bytes) under the same name
+    again = run_cls_transfer(config(root, tmp_path))
+    assert again["features_cached"] is False  # the test split's features are extracted again
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 3  # train, then test twice: the old file is not reused
 
 
 def test_a_fully_cached_rerun_still_records_the_checkpoints_arch(folder, tmp_path):

@@ -12,8 +12,8 @@ from seed_transfer.classification.features import (
 )
 
 
-def key(fingerprint="sha256:a", split="train", transform=FeatureTransform(), root="/data"):
-    return cache_key(fingerprint, "resnet18", "dtd", root, split, transform)
+def key(fingerprint="sha256:a", split="train", transform=FeatureTransform(), root="/data", content="c0"):
+    return cache_key(fingerprint, "resnet18", "dtd", root, split, transform, content)
 
 
 def test_cache_is_hit_the_second_time(tmp_path):
@@ -29,12 +29,13 @@ def test_cache_is_hit_the_second_time(tmp_path):
     assert np.array_equal(first.features, second.features) and np.array_equal(first.targets, second.targets)
 
 
-def test_key_changes_with_checkpoint_split_transform_and_root():
+def test_key_changes_with_checkpoint_split_transform_root_and_content():
     base = key()
     assert key(fingerprint="sha256:b") != base
     assert key(split="test") != base
     assert key(transform=FeatureTransform(resize=256)) != base
     assert key(root="/other") != base
+    assert key(content="c1") != base
     assert key() == base
 
 
