@@ -459,6 +459,27 @@ def _bad_value_case(ctx: Context, folder: Path, **overrides):
     return run, f"output folder: {', '.join(written) if written else 'not written'}"
 
 
+@case(
+    2, "d2_truncated_tile", "A truncated JPEG among the tree tiles' test images, Detectron2 engine (`transfer_det.py`)"
+)
+def _(ctx, folder):
+    tiles = folder / "det_data" / "tree_tiles"
+    built = ctx.python(
+        f"from seed_transfer.detection.tree_tiles import build_tree_tiles; build_tree_tiles({str(tiles)!r})", folder
+    )
+    if built.rc != 0:
+        raise CaseError(f"the tree tiles could not be built ({built.status()}: {shorten(built.last, 80)})")
+    tile = sorted((tiles / "test").glob("*.jpg"))[0]
+    tile.write_bytes(tile.read_bytes()[: tile.stat().st_size // 2])  # the header intact: only decoding finds it
+    run = ctx.run(
+        "transfer_det.py", "--config", ctx.config("det/trees_R_18_C4_demo.yaml"), "--weights", "random",
+        "--output-dir", folder / "out", "--data-root", folder / "det_data", "SOLVER.MAX_ITER", "1",
+        "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "TEST.EVAL_PERIOD", "0", cwd=folder,
+    )  # fmt: skip
+    named = "the file named" if tile.name in run.stderr else "the file not named"
+    return run, f"{named} in stderr"
+
+
 @case(2, "base_lr_nan", "`optim.base_lr=nan`")
 def _(ctx, folder):
     return _bad_value_case(ctx, folder, **{"optim.base_lr": "nan"})
@@ -541,6 +562,55 @@ def _(ctx, folder):
         Image.fromarray(np.asarray(Image.open(path))[::-1].copy()).save(path)  # flipped: new content, same name
     run = ctx.distill(out, "--resume", images=images, **{"train.max_steps": 3})
     return run, f"checkpoint step {checkpoint_step(out / 'checkpoint.pth')} (3: resumed over the new pixels)"
+
+
+def _replace_one_image(images: Path) -> None:
+    """Other pixels (and another byte count) under the name of the first image."""
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(sorted(images.rglob("*.png"))[0])
+
+
+@case(3, "teacher_cache_replaced_image", "A teacher cache read after one image was replaced under its name")
+def _(ctx, folder):
+    import torch
+
+    images, cache = make_image_folder(folder / "images", per_class=6), folder / "cache"
+    first = ctx.distill(folder / "a", images=images, **{"train.max_steps": 2, "teacher.cache_dir": cache})
+    if first.rc != 0:
+        raise CaseError(f"the first run failed ({first.status()}: {shorten(first.last, 80)})")
+    _replace_one_image(images)
+    run = ctx.distill(folder / "b", images=images, **{"train.max_steps": 2, "teacher.cache_dir": cache})
+    student = folder / "b" / "student.pth"
+    meta = torch.load(student, map_location="cpu", weights_only=False).get("meta", {}) if student.is_file() else {}
+    mode = (meta.get("teacher_cache") or {}).get("mode", "none recorded")
+    stale = " (**the old image's embeddings**)" if mode == "read" else ""
+    return run, f"second run's teacher cache: {mode}{stale}"
+
+
+@case(
+    3, "features_replaced_image", "Frozen features read from the cache after a test image was replaced under its name"
+)
+def _(ctx, folder):
+    data = folder / "data"
+    make_image_folder(data / "train", classes=2, per_class=6, size=24)
+    make_image_folder(data / "test", classes=2, per_class=3, size=24, seed=1)
+
+    def transfer() -> Run:
+        return ctx.run(
+            "transfer_cls.py", "--config", ctx.config("transfer/cls/linear.yaml"), "model.weights=random",
+            "model.arch=resnet18", "data.name=imagefolder", f"data.root={data}", f"output_dir={folder / 'out'}",
+            f"features.cache_dir={folder / 'cache'}", "features.resize=32", "features.crop=32",
+            "features.num_workers=0", cwd=folder,
+        )  # fmt: skip
+
+    first = transfer()
+    if first.rc != 0:
+        raise CaseError(f"the first transfer failed ({first.status()}: {shorten(first.last, 80)})")
+    _replace_one_image(data / "test")
+    run = transfer()
+    results = sorted((folder / "out").glob("*.json"))
+    cached = json.loads(results[0].read_text()).get("features_cached") if results else None
+    stale = " (**the old image's features**)" if cached else ""
+    return run, f"second run's features cached: {cached}{stale}"
 
 
 _READERS = r"""

@@ -3,10 +3,10 @@ distillation, a comparison's stale check and the caches (teacher embeddings, fro
 images replaced under the same names, without reading a byte of them.
 
 :func:`file_content` hashes the sizes and modification times per block of the list, so that
-:func:`content_changes` can say where the files changed; :func:`sizes_digest` is the part of it that a
-copy of the data (``cp`` without ``-p``, a node's local scratch) keeps: the caches key on it, so that
-moving a dataset does not throw away hours of teacher embeddings. A re-encoded image of the very same
-byte count goes unseen by the sizes (not by the times).
+:func:`content_changes` can say where the files changed; :func:`sizes_digest` is the part of it that
+files written again in place with the same bytes keep (an rsync without ``--times``, a fresh checkout:
+new times, same sizes): the caches key on it, so that this does not throw away hours of teacher
+embeddings. A re-encoded image of the very same byte count goes unseen by the sizes (not by the times).
 """
 
 import hashlib

@@ -8,8 +8,8 @@ a hash of the image list, length, demo_length, and the files' sizes: an image re
 same name almost always changes its size), how the teacher ran (device type, AMP, channels-last)
 and, when not the default, how the values are stored (``teacher.cache_dtype``), so that a cached
 run is bit-identical to a live one. Not covered: an image re-encoded to the very same byte count
-(the modification times would tell, but a copy of the data to a node's scratch changes them, and
-the cache should survive that), and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
+(the modification times would tell, but they also change when the same files are written again in
+place, by an rsync without ``--times`` or a fresh checkout, and the cache should survive that), and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
 
 Not in the key: ``teacher.cache_views``. The file of view ``j`` holds the views drawn with the
 seeds of epoch ``j`` whether a run reuses ``K`` views or draws a new one every epoch

@@ -244,6 +244,6 @@ class ImageFileDataset(ClassificationDataset):
 
     def image_content(self) -> str:
         """The files' names and sizes (:func:`seed_core.file_content.sizes_digest`: one ``stat`` each,
-        ~40 us; not the times, so that a copy of the dataset keeps its features)."""
+        ~40 us; not the times: files written again in place with the same bytes keep their features)."""
         names = hashlib.sha256("\n".join(map(str, self.image_paths)).encode(errors="surrogateescape")).hexdigest()
         return f"{names}:{sizes_digest(file_content([str(p) for p in self.image_paths]))}"
