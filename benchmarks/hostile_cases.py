@@ -473,7 +473,7 @@ def _(ctx, folder):
     tile.write_bytes(tile.read_bytes()[: tile.stat().st_size // 2])  # the header intact: only decoding finds it
     run = ctx.run(
         "transfer_det.py", "--config", ctx.config("det/trees_R_18_C4_demo.yaml"), "--weights", "random",
-        "--output-dir", folder / "out", "--data-root", folder / "det_data", "SOLVER.MAX_ITER", "1",
+        "--output-dir", folder / "out", "--data-root", folder / "det_data", "SOLVER.MAX_ITER", "2",
         "SOLVER.STEPS", "(1,)", "SOLVER.WARMUP_ITERS", "1", "TEST.EVAL_PERIOD", "0", cwd=folder,
     )  # fmt: skip
     named = "the file named" if tile.name in run.stderr else "the file not named"
@@ -599,7 +599,7 @@ def _(ctx, folder):
             "transfer_cls.py", "--config", ctx.config("transfer/cls/linear.yaml"), "model.weights=random",
             "model.arch=resnet18", "data.name=imagefolder", f"data.root={data}", f"output_dir={folder / 'out'}",
             f"features.cache_dir={folder / 'cache'}", "features.resize=32", "features.crop=32",
-            "features.num_workers=0", cwd=folder,
+            "features.num_workers=0", "knn.k=3", "linear.num_c=3", cwd=folder,
         )  # fmt: skip
 
     first = transfer()
@@ -877,7 +877,7 @@ def _(ctx, folder):
 
 
 # ---------------------------------------------------------------- driver
-def run_cases(tree: Path, only: list[str] | None) -> dict:
+def run_cases(tree: Path, only: list[str] | None, commit: str | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="hostile_cases_"))
     ctx = Context(tree, work)
     rows = []
@@ -899,7 +899,13 @@ def run_cases(tree: Path, only: list[str] | None) -> dict:
             rows.append(asdict(row))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"tree": str(tree.resolve()), "commit": _commit(tree), "date": _now(), "machine": _machine(), "rows": rows}
+    return {
+        "tree": str(tree.resolve()),
+        "commit": commit or _commit(tree),
+        "date": _now(),
+        "machine": _machine(),
+        "rows": rows,
+    }
 
 
 def _commit(tree: Path) -> str:
@@ -938,6 +944,14 @@ NOTES = [  # how to read some rows (what the measurement can and cannot show)
 ]
 
 
+def _updates(result: dict) -> str:
+    """``; rows a, b re-run at <commit> (<date>, <machine>)`` for each ``--update`` of the file."""
+    return "".join(
+        f"; rows {', '.join(u['cases'])} re-run at {u['commit']} ({u['date']}, {u['machine']})"
+        for u in result.get("updates", [])
+    )
+
+
 def write_table(before: dict, after: dict, command: str) -> str:
     rows_after = {row["id"]: row for row in after["rows"]}
     titles = {case_id: title for case_id, _, title, _ in CASES}  # today's wording of each case
@@ -948,8 +962,8 @@ def write_table(before: dict, after: dict, command: str) -> str:
         "on the tree before the issue's work and on the tree after it. A cell: the exit status, whether a "
         "traceback was printed, the last line of stderr (shortened), then the case's own check.",
         "",
-        f"- before: `{before['tree']}` at {before['commit']} ({before['date']})",
-        f"- after: `{after['tree']}` at {after['commit']} ({after['date']})",
+        f"- before: `{before['tree']}` at {before['commit']} ({before['date']}){_updates(before)}",
+        f"- after: `{after['tree']}` at {after['commit']} ({after['date']}){_updates(after)}",
         f"- machine: {after['machine']} (before: {before['machine']})",
         f"- command: `{command}`",
         "",
@@ -975,6 +989,7 @@ def main(argv=None) -> int:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--only", nargs="*", default=None, help="case ids (default: every case)")
     run.add_argument("--update", action="store_true", help="replace these cases' rows in an existing --out file")
+    run.add_argument("--commit", help="the tree's commit, for a tree that is no git checkout (e.g. a git archive)")
     sub.add_parser("list", help="the case ids")
     table = sub.add_parser("table", help="the markdown table of two JSON files (before, after)")
     table.add_argument("before", type=Path)
@@ -986,10 +1001,15 @@ def main(argv=None) -> int:
         print("\n".join(f"{case_id}: {title}" for case_id, _, title, _ in CASES))
         return 0
     if args.command == "run":
-        result = run_cases(args.tree, args.only)
-        if args.update and args.out.is_file():
-            rows = {row["id"]: row for row in json.loads(args.out.read_text())["rows"]}
+        result = run_cases(args.tree, args.only, args.commit)
+        if args.update and args.out.is_file():  # the file keeps its header; the update is recorded beside it
+            earlier = json.loads(args.out.read_text())
+            rows = {row["id"]: row for row in earlier["rows"]}
             rows.update({row["id"]: row for row in result["rows"]})
+            update = {k: result[k] for k in ("commit", "date", "machine")} | {
+                "cases": [r["id"] for r in result["rows"]]
+            }
+            result = earlier | {"updates": [*earlier.get("updates", []), update]}
             result["rows"] = [rows[case_id] for case_id, *_ in CASES if case_id in rows]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
