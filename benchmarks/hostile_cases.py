@@ -934,8 +934,9 @@ def _machine() -> str:
 
 NOTES = [  # how to read some rows (what the measurement can and cannot show)
     "Disk full is simulated with a file-size limit (RLIMIT_FSIZE: the write fails with EFBIG, the disk still has "
-    "room); a real full disk (ENOSPC, or little free space) is what seed_core/atomic.py recognises, and mounting a "
-    "small filesystem is not permitted on the measuring machine. The row shows the EFBIG path only.",
+    "room), since mounting a small filesystem is not permitted on the measuring machine. The row shows the EFBIG "
+    "path, which seed_core/atomic.py names as the file-size limit; ENOSPC (a full disk) goes through the same "
+    "one-line path and is tested in tests/seed_core (simulated), not measured here.",
     "The unwritable output folder is a path under /sys (EPERM): the measuring user is root, whom chmod does not stop.",
     "The two image-reader rows call the tree's data sources (distill.data.build_source_dataset) in a subprocess: "
     "the command line prints no pixels.",
