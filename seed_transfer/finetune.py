@@ -18,7 +18,8 @@ import logging
 import math
 import numbers
 import statistics
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,7 +27,8 @@ from typing import Callable
 from seed_core.atomic import atomic_save
 from seed_core.config import ConfigError
 from seed_core.distributed import is_launch_main_process
-from seed_core.runtime import check_writable, run_folder
+from seed_core.runtime import TrainingInterrupted, check_writable, run_folder
+from seed_core.runtime.setup import continue_command
 
 from .backbones import RANDOM, is_random, weights_name
 from .classification.report import fmt_score
@@ -57,14 +59,18 @@ def run_seeds(
     return results
 
 
+@contextmanager
 def seed_folder(
     request: "FinetuneRequest", seed_dir: str | Path, engine: str, holds: tuple[str, ...], removes: tuple[str, ...]
-) -> AbstractContextManager[Path]:
+) -> Iterator[Path]:
     """``seed_dir`` as the run folder of one seed's fine-tuning by ``engine`` for the block: writable,
     locked, and an interrupted seed there (one of the files ``holds``, the engine's checkpoint)
     continued only with ``request.resume`` or started over only with ``request.overwrite``, which
-    removes the files ``removes`` (glob patterns) (:func:`seed_core.runtime.run_folder`)."""
-    return run_folder(
+    removes the files ``removes`` (glob patterns) (:func:`seed_core.runtime.run_folder`). Ctrl-C in the
+    block (Detectron2's and MMEngine's loops, which are not the project's) becomes a
+    :class:`~seed_core.runtime.TrainingInterrupted` naming the seed's last checkpoint and the command
+    that continues it, as the project's own loops say it."""
+    with run_folder(
         seed_dir,
         f"{engine} fine-tuning ({Path(seed_dir).name})",
         resume=request.resume,
@@ -72,7 +78,29 @@ def seed_folder(
         holds=holds,
         removes=removes,
         folder_key="run.output_dir",
-    )
+    ) as folder:
+        try:
+            yield folder
+        except KeyboardInterrupt:
+            checkpoint = last_checkpoint(folder, holds[0])
+            where = f"the last checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written yet"
+            raise TrainingInterrupted(
+                f"interrupted (Ctrl-C) during the {engine} fine-tuning of {folder}: {where}; "
+                f"continue with: {continue_command(request.resume)}"
+            ) from None
+
+
+def last_checkpoint(seed_dir: Path, marker: str) -> Path | None:
+    """The checkpoint that continuing the seed in ``seed_dir`` reads: the file ``marker``, or for a
+    ``last_checkpoint`` marker (Detectron2, MMEngine) the file it names; None when there is none."""
+    path = seed_dir / marker
+    if not path.is_file():
+        return None
+    if marker != "last_checkpoint":
+        return path
+    named = path.read_text().strip()  # Detectron2: a name in the folder; MMEngine: a path
+    target = Path(named) if Path(named).is_absolute() else seed_dir / named
+    return target if named and target.is_file() else None
 
 
 def json_safe(value):

@@ -3,9 +3,12 @@ refused when the request is checked, before anything is read; an interrupted see
 only with resume and started over only with overwrite, which removes the engine's checkpoints
 (MMSegmentation's here) and nothing else."""
 
+import sys
+from unittest.mock import patch
+
 import pytest
 
-from seed_core.runtime import FolderNotWritable, RunExists
+from seed_core.runtime import FolderNotWritable, RunExists, TrainingInterrupted
 from seed_transfer.finetune import FinetuneRequest, seed_folder
 from seed_transfer.segmentation.transfer import SEED_RUN_FILES
 
@@ -34,3 +37,35 @@ def test_an_interrupted_mmsegmentation_seed_is_resumed_or_started_over_only_when
     assert (seed / "iter_80.pth").exists()
     enter(overwrite=True)
     assert sorted(p.name for p in seed.iterdir()) == ["data.txt", "vis_data.json"]
+
+
+@pytest.mark.parametrize(
+    "marker_text, checkpoint",
+    [("model_0000249.pth", "model_0000249.pth"), (None, "iter_4.pth")],  # Detectron2: a name; MMEngine: a path
+)
+def test_ctrl_c_in_an_engines_loop_names_the_last_checkpoint_and_the_command(tmp_path, marker_text, checkpoint):
+    seed_dir = tmp_path / "seed0"
+    request = FinetuneRequest("configs/det/x.yaml", "random", tmp_path)
+    argv = ["tools/transfer_det.py", "--config", "configs/det/x.yaml", "--overwrite"]
+    with pytest.raises(TrainingInterrupted) as caught, patch.object(sys, "argv", argv):
+        with seed_folder(request, seed_dir, "detectron2", holds=("last_checkpoint",), removes=()):
+            (seed_dir / checkpoint).write_bytes(b"weights")
+            (seed_dir / "last_checkpoint").write_text(marker_text or str(seed_dir / checkpoint))
+            raise KeyboardInterrupt
+    assert str(caught.value) == (
+        f"interrupted (Ctrl-C) during the detectron2 fine-tuning of {seed_dir}: the last checkpoint is "
+        f"{seed_dir / checkpoint}; continue with: python tools/transfer_det.py --config configs/det/x.yaml --resume"
+    )
+    assert caught.value.exit_status == 130
+
+
+def test_ctrl_c_before_any_checkpoint_says_there_is_none(tmp_path):
+    request = FinetuneRequest("configs/seg/x.yaml", "random", tmp_path, resume=True)
+    argv = ["tools/transfer_seg.py", "--config", "configs/seg/x.yaml", "--resume"]  # resuming already: the same again
+    with pytest.raises(TrainingInterrupted) as caught, patch.object(sys, "argv", argv):
+        with seed_folder(request, tmp_path / "seed0", "mmsegmentation", holds=SEED_RUN_FILES[:1], removes=()):
+            raise KeyboardInterrupt
+    assert str(caught.value).endswith(
+        "seed0: no checkpoint was written yet; continue with: python tools/transfer_seg.py --config configs/seg/x.yaml "
+        "--resume"
+    )
