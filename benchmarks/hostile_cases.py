@@ -740,6 +740,31 @@ def _(ctx, folder):
     return run, f"checkpoint step {checkpoint_step(out / 'checkpoint.pth')} kept"
 
 
+@case(4, "ctrl_c_d2", "Ctrl-C (SIGINT to the process group, as a terminal sends it) during a Detectron2 fine-tune")
+def _(ctx, folder):
+    seed = folder / "out" / "seed0"
+    process = ctx.popen(
+        "transfer_det.py", "--config", ctx.config("det/trees_R_18_C4_demo.yaml"), "--weights", "random",
+        "--output-dir", folder / "out", "--data-root", ctx.fixtures / "det_data", "SOLVER.MAX_ITER", "400",
+        "SOLVER.STEPS", "(300,)", "SOLVER.WARMUP_ITERS", "1", "SOLVER.CHECKPOINT_PERIOD", "2",
+        "TEST.EVAL_PERIOD", "0", cwd=folder, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None and not (seed / "last_checkpoint").is_file():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    kept = sorted(p.name for p in seed.glob("model_*.pth")) if seed.is_dir() else []
+    return Run(process.returncode, stdout, stderr, 0), f"checkpoints kept: {', '.join(kept) or 'none'}"
+
+
 @case(4, "yaml_syntax", "A YAML syntax error in the config file")
 def _(ctx, folder):
     config = folder / "mine.yaml"
