@@ -17,7 +17,7 @@ import sys
 from seed_core.config import load_config
 
 from ..pipelines.ablation import AblationConfig, expand_grid, run_ablation
-from .common import build_parser, launchable, run_cli
+from .common import build_parser, launchable, print_chained, run_cli
 
 
 def _run(args) -> int:
@@ -41,12 +41,14 @@ def _summary(result: dict) -> int:
 
 
 def _dag(launcher, argv) -> int:
-    """``--launcher slurm``: every point a job of its own (:mod:`seed_transfer.pipelines.ablation.dag`);
-    this process waits for them and writes the report."""
+    """``--launcher slurm``: every point a job of its own (:mod:`seed_transfer.pipelines.ablation.dag`),
+    chained in SLURM with the report as the last job (this process returns), or waited on here
+    (``launcher.wait=true``, and submitit's local executor), which then writes the report."""
     from ..pipelines.ablation.dag import run_ablation_dag
 
     args = _parser().parse_args(argv)
-    return _summary(run_ablation_dag(load_config(AblationConfig, args.config, args.overrides), launcher))
+    result = run_ablation_dag(load_config(AblationConfig, args.config, args.overrides), launcher)
+    return print_chained(result) if "chained" in result else _summary(result)
 
 
 @launchable("ablate", AblationConfig, dag=_dag)

@@ -131,3 +131,13 @@ def run_folder(tool: str, argv: list[str], config_cls, output_key: str) -> Path:
     for part in output_key.split("."):
         value = getattr(value, part)
     return Path(value)
+
+
+def print_chained(result: dict) -> int:
+    """What a pipeline's chained job graph (``--launcher slurm``) did: its jobs by state, where the report comes."""
+    counts = ", ".join(f"{len(names)} {what}" for what, names in result["chained"].items() if names)
+    print(
+        f"jobs: {counts}; the last job writes {result['report']}. Follow with squeue; run this command again "
+        "to see where the graph stands (nothing is submitted twice; failed jobs are resubmitted with their dependents)"
+    )
+    return 0

@@ -32,7 +32,7 @@ from seed_core.config import load_config
 
 from ..pipelines.compare import CompareConfig, run_compare
 from ..pipelines.stages import config_path
-from .common import build_parser, launchable, run_cli
+from .common import build_parser, launchable, print_chained, run_cli
 
 
 def _run(args, argv) -> int:
@@ -51,13 +51,16 @@ def _parser():
 
 
 def _dag(launcher, argv) -> int:
-    """``--launcher slurm``: every stage a job of its own (:mod:`seed_transfer.pipelines.compare.dag`);
-    this process waits for them and writes the report."""
+    """``--launcher slurm``: every stage a job of its own (:mod:`seed_transfer.pipelines.compare.dag`),
+    chained in SLURM with the report as the last job (this process returns), or waited on here
+    (``launcher.wait=true``, and submitit's local executor), which then writes the report."""
     from ..pipelines.compare.dag import run_compare_dag
 
     args = _parser().parse_args(argv)
     cfg = load_config(CompareConfig, config_path(args.config), args.overrides)
     result = run_compare_dag(cfg, launcher, command=_command_line(None))
+    if "chained" in result:
+        return print_chained(result)
     print(f"{len(result['rows'])} rows, {len(result['stages'])} stages -> {result['report']}")
     return 0
 

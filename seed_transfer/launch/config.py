@@ -24,7 +24,7 @@ from seed_core.value_ranges import above, at_least, check_values
 LAUNCHERS = ("local", "torchrun", "slurm")
 EXECUTORS = ("slurm", "local", "debug")  # submitit's clusters that launcher: slurm may use
 PREFIX = "launcher."
-DAG_KEYS = ("max_jobs",)  # keys of the command line's launcher that a DAG reads, not a job
+DAG_KEYS = ("max_jobs", "wait")  # keys of the command line's launcher that a DAG reads, not a job
 
 
 @dataclass
@@ -60,6 +60,11 @@ class LauncherConfig:
     # (None: every job that is ready). On a workstation (executor: local) it keeps the cores from
     # being oversubscribed; on SLURM it caps the share of the queue a DAG takes
     max_jobs: int | None = None
+    # a pipeline's DAG: true, this process submits each job when its dependencies are done and waits
+    # for all; false, every job is submitted at once, chained by SLURM dependencies, with the report
+    # as the last job, and the command returns (executor: slurm only, no max_jobs); null: false on SLURM
+    # without max_jobs, else true
+    wait: bool | None = None
 
     def validate(self) -> None:
         check_values(self, PREFIX)  # RANGES: every number in range, finite
@@ -67,6 +72,16 @@ class LauncherConfig:
             raise ConfigError(f"launcher.launcher: {self.launcher!r} is not one of {', '.join(LAUNCHERS)}")
         if self.executor not in EXECUTORS:
             raise ConfigError(f"launcher.executor: {self.executor!r} is not one of {', '.join(EXECUTORS)}")
+        if self.wait is False and self.executor != "slurm":
+            raise ConfigError(
+                f"launcher.wait=false chains the jobs with SLURM dependencies, which launcher.executor={self.executor} "
+                "does not have: use launcher.executor=slurm, or leave launcher.wait out"
+            )
+        if self.wait is False and self.max_jobs is not None:
+            raise ConfigError(
+                "launcher.max_jobs caps the jobs that a waiting command has submitted at once; a chained graph "
+                "(launcher.wait=false) is submitted whole: leave one of the two out"
+            )
         if self.signal_delay_s >= 60 * self.time_min:
             raise ConfigError(f"launcher.signal_delay_s must lie in [0, time_min * 60), got {self.signal_delay_s}")
 
@@ -78,6 +93,11 @@ class LauncherConfig:
     @property
     def world_size(self) -> int:
         return self.nodes * self.tasks
+
+    @property
+    def waits(self) -> bool:
+        """Whether a pipeline's DAG is waited on here (``wait``; by default off SLURM, or to honour ``max_jobs``)."""
+        return self.wait if self.wait is not None else (self.executor != "slurm" or self.max_jobs is not None)
 
 
 # one line per key, for every launchable tool's --help (launcher_help); a test keeps it complete
@@ -97,6 +117,7 @@ KEY_HELP = {
     "signal_delay_s": "SLURM's pre-timeout signal (USR2) comes this long before the limit",
     "executor": "slurm | local (submitit's local processes) | debug (in this process)",
     "max_jobs": "a pipeline's DAG (compare, ablate): at most this many jobs at once",
+    "wait": "a pipeline's DAG: wait here (true), or chain its jobs in SLURM and return (false: SLURM's default)",
 }
 
 

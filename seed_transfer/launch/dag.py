@@ -46,13 +46,14 @@ class Outcome:
     job_id: str | None = None
 
 
-def check_dag(jobs: list[Job]) -> None:
-    """Unique names, known dependencies, no cycle: checked before anything is submitted."""
+def check_dag(jobs: list[Job], elsewhere: frozenset[str] = frozenset()) -> None:
+    """Unique names, known dependencies, no cycle: checked before anything is submitted. ``elsewhere``:
+    names of jobs that the graph may depend on without holding them (queued by an earlier submission)."""
     names = [job.name for job in jobs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"jobs named twice: {', '.join(twice)}")
-    known = set(names)
+    known = set(names) | set(elsewhere)
     for job in jobs:
         unknown = [d for d in job.deps if d not in known]
         if unknown:
@@ -65,11 +66,49 @@ def check_dag(jobs: list[Job]) -> None:
         if name in path:
             raise ConfigError(f"jobs depend on each other in a cycle: {' -> '.join([*path, name])}")
         for dep in by_name[name].deps:
-            visit(dep, (*path, name))
+            if dep in by_name:  # not a job queued elsewhere, which cannot depend back on this graph
+                visit(dep, (*path, name))
         state[name] = "done"
 
     for job in jobs:
         visit(job.name, ())
+
+
+def _in_order(jobs: list[Job]) -> list[Job]:
+    """``jobs`` with every job after the jobs of the list it depends on (their order kept otherwise)."""
+    by_name, placed, order = {job.name: job for job in jobs}, set(), []
+
+    def place(job: Job) -> None:
+        if job.name in placed:
+            return
+        for dep in job.deps:
+            if dep in by_name:
+                place(by_name[dep])
+        placed.add(job.name)
+        order.append(job)
+
+    for job in jobs:
+        place(job)
+    return order
+
+
+def submit_chained(jobs: list[Job], output_dir: str | Path, queued: dict[str, str] | None = None) -> dict[str, str]:
+    """Submit every job of ``jobs`` now, each held by SLURM until the jobs it depends on have ended
+    well (``--dependency=afterok``, with ``--kill-on-invalid-dep=yes``: a job whose dependency failed
+    is cancelled, not left pending), so that the graph needs no process of ours while it runs.
+    ``queued``: ``{name: job id}`` of jobs still in SLURM's queue from an earlier submission, which
+    jobs here may depend on. Returns ``{name: job id}`` of the submitted jobs."""
+    queued = dict(queued or {})
+    check_dag(jobs, frozenset(queued))
+    for job in jobs:
+        if job.launcher is None or job.launcher.launcher != "slurm" or job.launcher.executor != "slurm":
+            raise ConfigError(f"job {job.name!r}: a chained graph needs launcher: slurm with launcher.executor=slurm")
+        check(job.launcher)
+    ids = {}
+    for job in _in_order(jobs):
+        after = [{**queued, **ids}[dep] for dep in job.deps]
+        ids[job.name] = str(submit(job.fn, list(job.argv), job.launcher, output_dir, after=after).job_id)
+    return ids
 
 
 def _last_line(err: BaseException) -> str:

@@ -81,7 +81,9 @@ def slurm_executor(cfg: LauncherConfig, folder: Path, name: str):
     return executor
 
 
-def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir: str | Path) -> Any:
+def submit(
+    fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir: str | Path, after: list[str] | None = None
+) -> Any:
     """Run ``fn(argv)`` (``fn``: ``"package.module:function"``, a tool's ``main``) as ``cfg`` says.
 
     - ``local``: here; returns what ``fn`` returns (the exit status);
@@ -91,7 +93,8 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
       at ``<output_dir>/submitit``, prints its id and log paths, and returns the submitit job
       without waiting (``job.result()`` waits).
 
-    ``argv`` must not hold the launcher's own options: the job runs ``fn(argv)`` as given.
+    ``argv`` must not hold the launcher's own options: the job runs ``fn(argv)`` as given. ``after``:
+    SLURM job ids that must end well first (``--dependency=afterok``; a failed one cancels this job).
     """
     check(cfg)
     argv = list(argv)
@@ -105,13 +108,18 @@ def submit(fn: str | Callable, argv: list[str], cfg: LauncherConfig, output_dir:
 
     name = cfg.job_name or fn_name(fn).rpartition(":")[0].rpartition(".")[2]
     executor = slurm_executor(cfg, Path(output_dir) / SUBMITIT_FOLDER, name)
+    if after:
+        dependency = {"dependency": "afterok:" + ":".join(after), "kill_on_invalid_dep": "yes"}
+        executor.update_parameters(slurm_additional_parameters=dependency)
     try:
         job = executor.submit(CommandJob(fn, argv, cfg.max_requeues, threads=cfg.cpus_per_task))
     except submitit.core.utils.FailedJobError as err:  # sbatch refused the request
         raise UserError(refusal_line(str(err), cfg)) from None
     where = "SLURM" if cfg.executor == "slurm" else f"submitit's {cfg.executor} executor"
     print(
-        f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.tasks} process(es)) to {where}\n"
+        f"submitted job {job.job_id} ({name}, {cfg.nodes} node(s) x {cfg.tasks} process(es)) to {where}"
+        + (f", after job(s) {', '.join(after)}" if after else "")
+        + "\n"
         f"  follow: tail -f {job.paths.stdout} {job.paths.stderr}"
         + (" (task 0; one pair of files per task)" if cfg.world_size > 1 else "")
         + (f"\n  status: squeue -j {job.job_id}   cancel: scancel {job.job_id}" if cfg.executor == "slurm" else ""),

@@ -33,11 +33,12 @@ from seed_core.errors import UserError
 
 from ..finetune import json_safe
 from ..launch.config import LauncherConfig
-from ..launch.dag import Job, failure_report, run_dag
+from ..launch.dag import Job, failure_report, run_dag, submit_chained
 
 log = logging.getLogger(__name__)
 DAG_FOLDER = "dag"  # <output_dir>/dag: the config the graph came from, each job's node and record
 CONFIG_NAME = "config.yaml"
+JOB_IDS = "job_ids.json"  # <output_dir>/dag/job_ids.json: {node name: SLURM job id} of a chained graph
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,68 @@ def run_nodes(
             f"{failed}. Fix the cause and run the same command again: finished stages are skipped"
         )
     return {name: json.loads(record_file(folder, name).read_text()) for name in sorted(names)}
+
+
+def queue_states() -> dict[str, str]:
+    """``{job id: state}`` of every job in SLURM's queue (``squeue``: PENDING, RUNNING, REQUEUED, ...)."""
+    import subprocess
+
+    done = subprocess.run(["squeue", "--noheader", "--format=%i %T"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"squeue failed ({done.stderr.strip() or done.returncode}): is SLURM reachable from here?")
+    return dict(line.split(maxsplit=1) for line in done.stdout.splitlines() if line.strip())
+
+
+def submit_nodes(
+    graph: list[Node], last: Node, launchers: dict[str, LauncherConfig], output_dir: str | Path, job_fn: str
+) -> dict[str, list[str]]:
+    """Submit the unfinished nodes of ``graph`` and then ``last`` (the report: it depends on all of them)
+    at once, chained by SLURM dependencies (:func:`~seed_transfer.launch.dag.submit_chained`), and return
+    without waiting. The job ids go to ``<output_dir>/dag/job_ids.json``; a node whose recorded job is
+    still in SLURM's queue is not submitted again (unless a node it depends on is), so the same command
+    run again says where the graph stands and submits only what failed or was cancelled, with the nodes
+    that depend on it. Returns the node names by what happened: ``done``, ``queued`` (waited on),
+    ``submitted``, ``resubmitted`` (its earlier job ended without its outputs)."""
+    folder = Path(output_dir) / DAG_FOLDER
+    ids_file = folder / JOB_IDS
+    recorded = json.loads(ids_file.read_text()) if ids_file.is_file() else {}
+    todo = [node for node in graph if not node.done()]
+    todo.append(replace(last, deps=tuple(node.name for node in todo)))
+    states = queue_states() if recorded else {}
+    queued, names = {}, {node.name for node in todo}
+    for node in todo:  # in dependency order (the graph lists a node after its dependencies)
+        job_id = recorded.get(node.name)
+        if job_id in states and all(dep in queued or dep not in names for dep in node.deps):
+            queued[node.name] = job_id
+    held = [recorded[name] for name in recorded if name in names and name not in queued and recorded[name] in states]
+    if held:  # queued behind a node that is submitted again: its afterok can never be met
+        import subprocess
+
+        subprocess.run(["scancel", *held], check=False)
+    jobs = []
+    for node in todo:
+        if node.name in queued:
+            continue
+        path, fingerprint = write_node(folder, node)
+        launcher = launchers[node.resources]
+        jobs.append(
+            Job(
+                node.name,
+                job_fn,
+                ("--node", str(path), "--fingerprint", fingerprint),
+                tuple(d for d in node.deps if d in names),
+                replace(launcher, job_name=launcher.job_name or f"{Path(output_dir).name}:{node.name}"),
+            )
+        )
+    submitted = submit_chained(jobs, output_dir, queued)
+    atomic_save(json.dumps({**recorded, **submitted}, indent=1), ids_file, dump=lambda t, f: f.write(t.encode()))
+    outcome = {"done": [n.name for n in graph if n.name not in names], "queued": sorted(queued)}
+    outcome["resubmitted"] = sorted(n for n in submitted if n in recorded)
+    outcome["submitted"] = sorted(n for n in submitted if n not in recorded)
+    for what, node_names in outcome.items():
+        if node_names:
+            log.info("%s: %d job(s): %s", what, len(node_names), ", ".join(node_names))
+    return outcome
 
 
 def job_seconds(records: dict[str, dict]) -> dict[tuple[str, str], float]:

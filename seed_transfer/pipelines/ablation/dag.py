@@ -3,11 +3,15 @@ jobs as parallel local processes; the machinery: :mod:`seed_transfer.pipelines.j
 per unfinished point (its distillation, then its evaluations), all points at once, each sized by
 the config's ``jobs`` launcher keys over the command line's; then, in this process,
 :func:`~.run.run_ablation` writes the tables and the report from the jobs' records, as a run in
-one process would (a diverged point is a failed row there too, not a failed job).
+one process would (a diverged point is a failed row there too, not a failed job). On SLURM
+(``launcher.wait`` unset or false) that report pass is the last job instead, submitted with the
+points and held by SLURM until they have ended (:func:`~seed_transfer.pipelines.jobs.submit_nodes`),
+and the command returns once everything is submitted.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from functools import partial
@@ -15,7 +19,16 @@ from pathlib import Path
 
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
-from ..jobs import DAG_FOLDER, Node, record_file, run_node, run_nodes, stage_launchers, write_job_config
+from ..jobs import (
+    DAG_FOLDER,
+    Node,
+    record_file,
+    run_node,
+    run_nodes,
+    stage_launchers,
+    submit_nodes,
+    write_job_config,
+)
 from ..stages import Stages
 from .run import AblationPlan, ablation_lock, point_done, prepare, run_ablation, run_point_or_fail
 from .schema import AblationConfig, Point
@@ -62,10 +75,23 @@ def run_ablation_dag(
         graph = nodes(plan)
         resources = stage_launchers({"point": cfg.jobs}, launcher)
         write_job_config(cfg, cfg.output_dir)
+        if not launcher.waits and not all(node.done() for node in graph):
+            names = tuple(node.name for node in graph)
+            last = Node("report", "report", "", "report", (), None, partial(report_job, cfg, plan, names))
+            outcome = submit_nodes(graph, last, {**resources, "report": launcher}, cfg.output_dir, job_fn)
+            return {"chained": outcome, "report": str(Path(cfg.output_dir) / "report.md")}
         records = run_nodes(
             graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event, max_jobs=launcher.max_jobs
         )
         return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records.values()}, started=started, plan=plan)
+
+
+def report_job(cfg: AblationConfig, plan: AblationPlan, names: tuple[str, ...]) -> dict:
+    """The last job of a chained graph: the report pass, from the records that the points' jobs wrote."""
+    folder = Path(cfg.output_dir) / DAG_FOLDER
+    files = [record_file(folder, name) for name in names]
+    records = [json.loads(file.read_text()) for file in files if file.is_file()]
+    return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records}, plan=plan)
 
 
 def run_job(argv: list[str]) -> int:

@@ -9,6 +9,11 @@ runs the same jobs as parallel local processes; the machinery: :mod:`seed_transf
   writes the fine-tuning summaries and the report: the same ``results.csv`` as a run in one
   process.
 
+On SLURM (``launcher.wait`` unset or false) nothing waits here: every job is submitted at once,
+chained by SLURM dependencies, and the report pass is the graph's last job
+(:func:`~seed_transfer.pipelines.jobs.submit_nodes`); the command returns once all are submitted, and
+the same command again says where the graph stands and resubmits only what failed.
+
 The comparison is resolved once, here (:func:`~.plan.resolve`): each job receives its node, a
 part of that plan, pickled and fingerprinted (:mod:`seed_transfer.pipelines.jobs`), and the
 report pass takes the same plan; no job reads the preset or resolves a config again.
@@ -20,6 +25,7 @@ continues an interrupted or partly failed comparison. Each stage's resources are
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import fields, replace
 from functools import partial
@@ -30,7 +36,17 @@ from seed_core.run_lock import run_lock
 from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
-from ..jobs import Node, job_seconds, run_node, run_nodes, stage_launchers, write_job_config
+from ..jobs import (
+    DAG_FOLDER,
+    Node,
+    job_seconds,
+    record_file,
+    run_node,
+    run_nodes,
+    stage_launchers,
+    submit_nodes,
+    write_job_config,
+)
 from .plan import FINETUNE_STAGES, ComparePlan, resolve
 from .registration import register
 from .run import check_not_stale, finetune, run_plan, student_done, summary_covers
@@ -114,10 +130,24 @@ def run_compare_dag(
     with run_lock(cfg.output_dir, "comparison (its job graph)"):  # the report pass re-enters it
         register(cfg)  # the design, fixed before the first job
         write_job_config(cfg, cfg.output_dir)
+        graph = nodes(plan)
+        if not launcher.waits and not all(node.done() for node in graph):
+            names = tuple(node.name for node in graph)
+            last = Node("report", "report", "", "report", (), None, partial(report_job, plan, command, names))
+            outcome = submit_nodes(graph, last, {**resources, "report": launcher}, cfg.output_dir, JOB_FN)
+            return {"chained": outcome, "report": str(Path(cfg.output_dir) / "report.md")}
         records = run_nodes(
-            nodes(plan), resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
+            graph, resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
         )
         return run_plan(plan, command, jobs=job_seconds(records), started=started)
+
+
+def report_job(plan: ComparePlan, command: str | None, names: tuple[str, ...]) -> dict:
+    """The last job of a chained graph: the report pass, with the seconds that the graph's jobs recorded."""
+    folder = Path(plan.cfg.output_dir) / DAG_FOLDER
+    files = {name: record_file(folder, name) for name in names}
+    records = {name: json.loads(file.read_text()) for name, file in files.items() if file.is_file()}
+    return run_plan(plan, command, jobs=job_seconds(records))
 
 
 def run_job(argv: list[str]) -> int:

@@ -13,3 +13,24 @@ def touch(argv: list[str]) -> int:
 
 def fail(argv: list[str]) -> int:
     raise RuntimeError("this job fails on purpose")
+
+
+def fail_unless(argv: list[str]) -> int:
+    """Fail while ``argv[0]`` is missing; once it exists, write ``argv[1]``."""
+    if not Path(argv[0]).is_file():
+        raise RuntimeError(f"{argv[0]} is missing: this job fails until it exists")
+    Path(argv[1]).write_text("done\n")
+    return 0
+
+
+def wait_then_touch(argv: list[str]) -> int:
+    """Wait (at most 300 s) for ``argv[0]`` to exist, then write ``argv[1]``."""
+    import time
+
+    deadline = time.monotonic() + 300
+    while not Path(argv[0]).is_file():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{argv[0]} never appeared")
+        time.sleep(0.2)
+    Path(argv[1]).write_text("done\n")
+    return 0

@@ -111,3 +111,14 @@ def test_max_jobs_is_checked_and_is_the_whole_dags():
     assert load_launcher_config("slurm", ["max_jobs=2"]).max_jobs == 2
     with pytest.raises(ConfigError, match=r"jobs.det: max_jobs is the whole DAG's.*launcher.max_jobs=N"):
         check_launcher_keys({"max_jobs": 2}, "jobs.det")
+
+
+def test_a_chained_submission_refuses_a_dependency_on_an_unknown_job_and_a_local_executor():
+    from seed_transfer.launch.dag import submit_chained
+
+    slurm = load_launcher_config("slurm", [])
+    with pytest.raises(ConfigError, match="depends on unknown jobs: b"):
+        submit_chained([Job("a", "dag_jobs:touch", ("x",), deps=("b",), launcher=slurm)], "/nonexistent")
+    local = load_launcher_config("slurm", ["executor=local"])
+    with pytest.raises(ConfigError, match="a chained graph needs launcher: slurm with launcher.executor=slurm"):
+        submit_chained([Job("a", "dag_jobs:touch", ("x",), deps=("b",), launcher=local)], "/x", queued={"b": "7"})

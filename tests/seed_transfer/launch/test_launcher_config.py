@@ -82,3 +82,14 @@ def test_an_sbatch_refusal_becomes_one_line_naming_the_key():
     assert "launcher.gpus_per_node" in line and "1 GPU(s) per node, partition cpu" in line and "\n" not in line
     line = refusal_line("sbatch: error: invalid partition specified: gpu\n", load_launcher_config("slurm", []))
     assert "change launcher.partition" in line and "no GPU" in line
+
+
+def test_a_dag_is_chained_on_slurm_and_waited_on_elsewhere_unless_told():
+    assert not load_launcher_config("slurm", []).waits  # SLURM holds the graph: the command returns
+    assert load_launcher_config("slurm", ["wait=true"]).waits
+    assert load_launcher_config("slurm", ["executor=local"]).waits  # local processes: no SLURM dependencies
+    assert load_launcher_config("slurm", ["max_jobs=4"]).waits  # a cap needs a process that holds jobs back
+    with pytest.raises(ConfigError, match="launcher.wait=false chains the jobs with SLURM dependencies"):
+        load_launcher_config("slurm", ["executor=local", "wait=false"])
+    with pytest.raises(ConfigError, match="a chained graph .* is submitted whole"):
+        load_launcher_config("slurm", ["wait=false", "max_jobs=4"])

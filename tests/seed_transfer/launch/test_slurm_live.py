@@ -126,3 +126,84 @@ def test_the_time_limits_early_signal_requeues_instead_of_killing(tmp_path, data
     log = job.stderr()
     assert "this job is timed-out" in log and "requeued (1 of at most 2)" in log
     assert "requeued (2 of" not in log
+
+
+def chain_node(name: str, fn, *args, deps=()):
+    from functools import partial
+
+    from seed_transfer.pipelines.jobs import Node
+
+    output = Path(args[-1])
+    return Node(name, name, name, "job", tuple(deps), output.is_file, partial(fn, [str(a) for a in args]))
+
+
+def wait_until_left_the_queue(ids: list[str], seconds: float = 240) -> None:
+    wait_for(lambda: all(squeue(job_id) == "" for job_id in ids), seconds, f"jobs {', '.join(ids)} to end")
+
+
+def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_failed(tmp_path):
+    import json
+
+    from dag_jobs import fail_unless, touch, wait_then_touch
+
+    from seed_transfer.pipelines.jobs import DAG_FOLDER, JOB_IDS, submit_nodes
+
+    f = {name: tmp_path / f"{name}.txt" for name in ("a", "b", "c", "d", "report", "fixed", "go")}
+    graph = [
+        chain_node("a", wait_then_touch, f["go"], f["a"]),  # held until the test says go
+        chain_node("b", touch, f["b"], f["a"], deps=["a"]),  # fails if it runs before a
+        chain_node("c", fail_unless, f["fixed"], f["c"]),  # fails until "fixed" exists
+        chain_node("d", touch, f["d"], f["c"], deps=["c"]),
+    ]
+    report = chain_node("report", touch, f["report"])
+    launcher = load_launcher_config("slurm", ["time_min=10", "max_requeues=0", "cpus_per_task=1"])
+    job_fn = "seed_transfer.pipelines.jobs:run_node"
+
+    outcome = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
+    assert outcome["submitted"] == ["a", "b", "c", "d", "report"] and not f["a"].exists()  # returned at once
+    ids = json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text())
+    assert squeue(ids["a"]) in ("PENDING", "RUNNING")
+    again = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)  # while a waits: nothing twice
+    assert not again["submitted"] and not again["resubmitted"] and "a" in again["queued"]
+    assert json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text()) == ids
+
+    f["go"].write_text("go\n")
+    wait_until_left_the_queue(list(ids.values()))
+    assert f["a"].is_file() and f["b"].is_file()  # b ran after a, through SLURM's dependency
+    assert not f["c"].exists() and not f["d"].exists() and not f["report"].exists()  # c failed: d, report cancelled
+
+    f["fixed"].write_text("fixed\n")
+    third = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
+    assert third["done"] == ["a", "b"] and third["resubmitted"] == ["c", "d", "report"] and not third["queued"]
+    new_ids = json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text())
+    assert {new_ids[n] for n in ("c", "d", "report")}.isdisjoint(ids.values()) and new_ids["a"] == ids["a"]
+    wait_until_left_the_queue([new_ids[n] for n in ("c", "d", "report")])
+    assert f["c"].is_file() and f["d"].is_file() and f["report"].is_file()
+
+
+def test_a_comparison_on_the_real_queue_returns_once_submitted_and_its_last_job_writes_the_report(tmp_path):
+    import csv
+    import json
+
+    sys.path.insert(0, str(REPO / "tests" / "golden"))
+    from golden import PRESET
+
+    from seed_core.config import load_config
+    from seed_transfer.pipelines.compare import CompareConfig
+    from seed_transfer.pipelines.compare.dag import run_compare_dag
+    from seed_transfer.pipelines.jobs import DAG_FOLDER, JOB_IDS
+
+    out = tmp_path / "cmp"
+    small = ["distill.strategies=[seed]", "distill.seeds=1", "rows.pixels=false", "rows.teacher=null", "det.seeds=1"]
+    cfg = load_config(CompareConfig, PRESET, [f"output_dir={out}", f"det.data_root={tmp_path / 'data'}", *small])
+    launcher = load_launcher_config("slurm", ["time_min=20", "max_requeues=0", "cpus_per_task=1"])
+    result = run_compare_dag(cfg, launcher, command="compare")
+    assert result["chained"]["submitted"][-1] == "report" and len(result["chained"]["submitted"]) == 6
+    assert not (out / "report.md").exists()  # returned once submitted
+    ids = json.loads((out / DAG_FOLDER / JOB_IDS).read_text())
+    wait_until_left_the_queue([ids["report"]], seconds=900)
+    assert (out / "report.md").is_file(), "the report job did not write the report"
+    rows = {row["row"] for row in csv.DictReader((out / "results.csv").open())}
+    assert {"seed", "random"} <= rows
+    again = run_compare_dag(cfg, launcher, command="compare")  # everything done: the report, here, nothing submitted
+    assert "chained" not in again and again["report"] == str(out / "report.md")
