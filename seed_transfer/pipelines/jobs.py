@@ -34,6 +34,7 @@ from seed_core.errors import UserError
 from ..finetune import json_safe
 from ..launch.config import LauncherConfig
 from ..launch.dag import Job, failure_report, run_dag, submit_chained
+from ..launch.submit import SUBMITIT_FOLDER
 
 log = logging.getLogger(__name__)
 DAG_FOLDER = "dag"  # <output_dir>/dag: the config the graph came from, each job's node and record
@@ -187,6 +188,16 @@ def submit_nodes(
         job_id = recorded.get(node.name)
         if job_id in states and all(dep in queued or dep not in names for dep in node.deps):
             queued[node.name] = job_id
+    for node in todo:
+        job_id = recorded.get(node.name)
+        if job_id is not None and job_id not in states:  # left the queue without making its outputs
+            log.warning(
+                "%s: its job %s ended without its outputs (it failed, was cancelled, or a job it needed did): "
+                "submitted again; its log: %s",
+                node.name,
+                job_id,
+                Path(output_dir) / SUBMITIT_FOLDER / f"{job_id}_0_log.err",
+            )
     held = [recorded[name] for name in recorded if name in names and name not in queued and recorded[name] in states]
     if held:  # queued behind a node that is submitted again: its afterok can never be met
         import subprocess

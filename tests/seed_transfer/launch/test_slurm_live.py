@@ -4,6 +4,7 @@ real requeues. Marked ``slurm``; without a cluster they skip with one line sayin
 except where ``SEED_REQUIRE_SLURM=1`` (``.ci/run`` sets it after starting the cluster), where they fail.
 """
 
+import logging
 import os
 import shutil
 import subprocess
@@ -141,7 +142,7 @@ def wait_until_left_the_queue(ids: list[str], seconds: float = 240) -> None:
     wait_for(lambda: all(squeue(job_id) == "" for job_id in ids), seconds, f"jobs {', '.join(ids)} to end")
 
 
-def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_failed(tmp_path):
+def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_failed(tmp_path, caplog):
     import json
 
     from dag_jobs import fail_unless, touch, wait_then_touch
@@ -173,7 +174,10 @@ def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_f
     assert not f["c"].exists() and not f["d"].exists() and not f["report"].exists()  # c failed: d, report cancelled
 
     f["fixed"].write_text("fixed\n")
-    third = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
+    with caplog.at_level(logging.WARNING, logger="seed_transfer.pipelines.jobs"):
+        third = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
+    assert f"c: its job {ids['c']} ended without its outputs" in caplog.text  # named, with its log
+    assert f"submitit/{ids['c']}_0_log.err" in caplog.text
     assert third["done"] == ["a", "b"] and third["resubmitted"] == ["c", "d", "report"] and not third["queued"]
     new_ids = json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text())
     assert {new_ids[n] for n in ("c", "d", "report")}.isdisjoint(ids.values()) and new_ids["a"] == ids["a"]
