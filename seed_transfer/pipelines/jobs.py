@@ -115,6 +115,22 @@ def read_node(path: str | Path, fingerprint: str) -> Node:
     return pickle.loads(payload)
 
 
+def node_job(
+    node: Node, names: set[str], launchers: dict[str, LauncherConfig], output_dir: str | Path, job_fn: str
+) -> Job:
+    """The job of ``node``: its node written for it (:func:`write_node`), its resources, and its
+    dependencies among ``names`` (the nodes of this submission)."""
+    path, fingerprint = write_node(Path(output_dir) / DAG_FOLDER, node)
+    launcher = launchers[node.resources]
+    return Job(
+        node.name,
+        job_fn,
+        ("--node", str(path), "--fingerprint", fingerprint),
+        tuple(d for d in node.deps if d in names),
+        replace(launcher, job_name=launcher.job_name or f"{Path(output_dir).name}:{node.name}"),
+    )
+
+
 def run_nodes(
     graph: list[Node],
     launchers: dict[str, LauncherConfig],
@@ -132,20 +148,7 @@ def run_nodes(
     folder = Path(output_dir) / DAG_FOLDER
     todo = [node for node in graph if not node.done()]
     names = {node.name for node in todo}
-    title = Path(output_dir).name
-    jobs = []
-    for node in todo:
-        path, fingerprint = write_node(folder, node)
-        launcher = launchers[node.resources]
-        jobs.append(
-            Job(
-                node.name,
-                job_fn,
-                ("--node", str(path), "--fingerprint", fingerprint),
-                tuple(d for d in node.deps if d in names),
-                replace(launcher, job_name=launcher.job_name or f"{title}:{node.name}"),
-            )
-        )
+    jobs = [node_job(node, names, launchers, output_dir, job_fn) for node in todo]
     log.info("%d of %d jobs to run (%d done already)", len(jobs), len(graph), len(graph) - len(jobs))
     outcomes = run_dag(jobs, output_dir, poll_seconds=poll_seconds, on_event=on_event, max_jobs=max_jobs)
     failed = failure_report(outcomes)
@@ -203,21 +206,7 @@ def submit_nodes(
         import subprocess
 
         subprocess.run(["scancel", *held], check=False)
-    jobs = []
-    for node in todo:
-        if node.name in queued:
-            continue
-        path, fingerprint = write_node(folder, node)
-        launcher = launchers[node.resources]
-        jobs.append(
-            Job(
-                node.name,
-                job_fn,
-                ("--node", str(path), "--fingerprint", fingerprint),
-                tuple(d for d in node.deps if d in names),
-                replace(launcher, job_name=launcher.job_name or f"{Path(output_dir).name}:{node.name}"),
-            )
-        )
+    jobs = [node_job(node, names, launchers, output_dir, job_fn) for node in todo if node.name not in queued]
     submitted = submit_chained(jobs, output_dir, queued)
     atomic_save(json.dumps({**recorded, **submitted}, indent=1), ids_file, dump=lambda t, f: f.write(t.encode()))
     outcome = {"done": [n.name for n in graph if n.name not in names], "queued": sorted(queued)}
