@@ -13,6 +13,7 @@ from .vit import POOLS as VIT_POOLS
 
 STRATEGIES = ("seed", "moco", "l2", "seed+moco", "seed+dense")
 NEEDS_TEACHER = ("seed", "l2", "seed+moco", "seed+dense")
+LIVE_TEACHER = ("seed+dense",)  # they read the teacher's feature maps, which the teacher cache does not hold
 SEED_FAMILY = ("seed", "seed+moco", "seed+dense")  # the strategies with the SEED loss (and its queue)
 CACHE_DTYPES = ("float32", "float16")  # teacher.cache_dtype
 TEACHER_UNSAFE_OPTION = "teacher.allow_unsafe_pickle=true"  # named when the safe unpickler refuses the teacher
@@ -195,7 +196,7 @@ class DistillConfig:
                 f"(e.g. MoCo v2's moco_v2_200ep_pretrain.pth.tar) and teacher.arch"
             )
         t = self.teacher
-        if d.strategy == "seed+dense" and t.cache_dir is not None:
+        if d.strategy in LIVE_TEACHER and t.cache_dir is not None:
             raise ConfigError(
                 "distill.strategy=seed+dense needs the live teacher's patch features, which the teacher cache "
                 "does not hold: set teacher.cache_dir=null"

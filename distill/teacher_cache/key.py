@@ -9,7 +9,8 @@ same name almost always changes its size), how the teacher ran (device type, AMP
 and, when not the default, how the values are stored (``teacher.cache_dtype``), so that a cached
 run is bit-identical to a live one. Not covered: an image re-encoded to the very same byte count
 (the modification times would tell, but they also change when the same files are written again in
-place, by an rsync without ``--times`` or a fresh checkout, and the cache should survive that), and edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
+place, by an rsync without ``--times`` or a fresh checkout, and the cache should survive that), and
+edits of the augmentation code (bump ``CACHE_FORMAT`` with those).
 
 Not in the key: ``teacher.cache_views``. The file of view ``j`` holds the views drawn with the
 seeds of epoch ``j`` whether a run reuses ``K`` views or draws a new one every epoch
@@ -167,11 +168,12 @@ NOT_VIEWS = ("cache_dir", "cache_batch_size", "cache_views")
 
 def teacher_views(cfg) -> str | None:
     """What a run's teacher embeddings depend on, as far as its config tells (the cache key adds
-    the weights' content and the image list); None for a strategy without a teacher."""
-    from ..schema import NEEDS_TEACHER
+    the weights' content and the image list); None for a strategy without a teacher or whose teacher
+    must run live (``LIVE_TEACHER``: seed+dense reads its feature maps, which no cache holds)."""
+    from ..schema import LIVE_TEACHER, NEEDS_TEACHER
 
-    if cfg.distill.strategy not in NEEDS_TEACHER:
-        return None
+    if cfg.distill.strategy not in NEEDS_TEACHER or cfg.distill.strategy in LIVE_TEACHER:
+        return None  # no teacher, or one that must run live (its feature maps): no cache to share
     tree = to_dict(cfg)
     teacher = {k: v for k, v in tree["teacher"].items() if k not in NOT_VIEWS}
     data = {k: v for k, v in tree["data"].items() if k != "num_workers"}

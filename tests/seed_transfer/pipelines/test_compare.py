@@ -267,6 +267,11 @@ def test_rows_with_the_same_teacher_views_share_the_teacher_cache(tmp_path):
     assert configs["moco", 0].teacher.cache_dir is None  # no teacher
     cfg.distill.strategies = ["seed", "moco"]
     assert distill_configs(cfg)["seed", 0].teacher.cache_dir is None  # nothing to share: no cache written
+    cfg.distill.strategies = ["seed", "seed+dense"]  # dense reads the live teacher's feature maps: no cache
+    configs = distill_configs(cfg)
+    assert configs["seed", 0].teacher.cache_dir is None and configs["seed+dense", 0].teacher.cache_dir is None
+    for dcfg in configs.values():
+        dcfg.validate()  # as the plan hands them down: seed+dense refuses a cache, and none is set
 
 
 @pytest.mark.parametrize(
