@@ -21,6 +21,8 @@ from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # no
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter  # noqa: E402
 
+from seed_core.runtime import preemption  # noqa: E402
+
 from ...finetune import METRICS_FILE, PreparedWeights, seed_folder, write_json  # noqa: E402
 from ..catalog import dataset_spec  # noqa: E402
 from ..plan import DetPlan  # noqa: E402
@@ -35,6 +37,30 @@ TRAIN_LOG = "train_log.jsonl"  # the torchvision engine's name for the same per-
 SEED_RUN_FILES = ("last_checkpoint", "model_*.pth")
 
 
+class CheckpointAtSignal(hooks.HookBase):
+    """In a submitit job, SLURM's pre-timeout / preemption signal (USR2) is held until the iteration that
+    is running has ended; then a checkpoint of that iteration is saved (``model_<iter>.pth``, named by
+    ``last_checkpoint``) and the signal goes to submitit's handler, which requeues the job with
+    ``--resume``: the requeued seed continues from the iteration the signal interrupted, not from the
+    last periodic checkpoint (:mod:`seed_core.runtime.preemption`, as the project's own loop does).
+    Outside a submitit job, nothing changes. Detectron2 launched on several GPUs spawns processes of
+    its own, where submitit's handler is not installed: there the periodic checkpoints remain."""
+
+    def before_train(self):
+        preemption.install()
+
+    def after_step(self):
+        if preemption.pending() is None:
+            return
+        iteration = self.trainer.iter
+        self.trainer.checkpointer.save(f"model_{iteration:07d}", iteration=iteration)  # rank 0 writes
+        log.warning("checkpoint saved after iteration %d on the signal: handing over to the requeue", iteration)
+        preemption.hand_over()
+
+    def after_train(self):
+        preemption.uninstall()
+
+
 class Trainer(DefaultTrainer):
     # A run needs one resume point, not its history (Detectron2 keeps every periodic
     # checkpoint: 18 of them, ~0.3 GB each, per COCO seed); the torchvision engine likewise
@@ -46,7 +72,7 @@ class Trainer(DefaultTrainer):
         for hook in built:
             if isinstance(hook, hooks.PeriodicCheckpointer):
                 hook.max_to_keep = self.periodic_checkpoints_to_keep
-        return built
+        return [*built, CheckpointAtSignal()]  # last: after the periodic checkpoint and evaluation
 
     def build_writers(self):
         # Detectron2's default JSONWriter writes OUTPUT_DIR/metrics.json, the file that marks a

@@ -280,3 +280,47 @@ def test_an_interrupted_seed_continues_from_its_last_checkpoint(tmp_path, data_r
     # a finished seed keeps its full final state only, and resuming names it
     assert sorted(p.name for p in seed_dir.glob("model_*.pth")) == ["model_final.pth"]
     assert (seed_dir / "last_checkpoint").read_text() == "model_final.pth"
+
+
+def test_slurms_signal_saves_the_running_iteration_and_hands_over_to_the_requeue(tmp_path, data_root, monkeypatch):
+    import os
+    import signal
+
+    from detectron2.engine import HookBase
+
+    from seed_transfer.detection.d2.train_net import Trainer
+
+    requeued = []
+
+    def submitits_handler(signum, frame):  # stands for submitit's: it requeues the job and ends the process
+        requeued.append(signum)
+        raise _Stopped
+
+    class SignalDuringIteration2(HookBase):  # before the others: the signal comes while iteration 2 runs
+        def before_step(self):
+            if self.trainer.iter == 2:
+                os.kill(os.getpid(), signal.SIGUSR2)
+
+    build_hooks = Trainer.build_hooks
+    monkeypatch.setattr(Trainer, "build_hooks", lambda self: [SignalDuringIteration2(), *build_hooks(self)])
+    previous = signal.signal(signal.SIGUSR2, submitits_handler)
+    config = str(REPO / "configs/det/trees_R_18_C4_demo.yaml")
+    opts = [*FAST, "SOLVER.MAX_ITER", "6", "SOLVER.STEPS", "(5,)", "SOLVER.CHECKPOINT_PERIOD", "100"]
+    run = lambda: run_detection_transfer(  # noqa: E731
+        config, "random", tmp_path, seeds=1, data_root=str(data_root), opts=opts, resume=True
+    )
+    try:
+        with pytest.raises(_Stopped):
+            run()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    seed_dir = tmp_path / "seed0"
+    assert requeued == [signal.SIGUSR2]  # once, after the checkpoint
+    assert (seed_dir / "last_checkpoint").read_text() == "model_0000002.pth"  # no periodic one before it
+    assert torch.load(seed_dir / "model_0000002.pth", map_location="cpu", weights_only=False)["iteration"] == 2
+    assert signal.getsignal(signal.SIGUSR2) is previous  # the hook gave the handler back
+    monkeypatch.setattr(Trainer, "build_hooks", build_hooks)
+    run()
+    starts = [line for line in (seed_dir / "log.txt").read_text().splitlines() if "Starting training from" in line]
+    assert starts[-1].endswith("iteration 3")  # the iteration after the one the signal interrupted
+    assert (seed_dir / "metrics.json").is_file()
