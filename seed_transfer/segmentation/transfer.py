@@ -76,6 +76,8 @@ def run_seed(
     from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from .signal_hook import CheckpointAtSignal
+
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if world_size > 1 and device == "cpu":  # MMEngine's launcher calls torch.cuda.set_device per process
@@ -99,6 +101,7 @@ def run_seed(
     log.info("seed %d: %s on %s (%s), schedule %s", seed, cfg.model.head, cfg.data.dataset, device, schedule["rule"])
     with mmengine_safe_globals():  # resume reads MMEngine's own checkpoints
         runner = Runner.from_cfg(Config(mm))
+        runner.register_hook(CheckpointAtSignal())  # SLURM's signal: checkpoint the running iteration, requeue
         start = time.perf_counter()
         runner.train()
         train_seconds = time.perf_counter() - start

@@ -124,3 +124,53 @@ def test_several_cpu_processes_are_refused_clearly(tmp_path, monkeypatch):
         run_segmentation_transfer(
             DEMO, "random", tmp_path / "out", data_root=tmp_path / "data", opts=[*TINY, "model.depth=18"]
         )
+
+
+class _Requeued(Exception):
+    pass
+
+
+def test_slurms_signal_saves_the_running_iteration_and_hands_over_to_the_requeue(demo_run, tmp_path, monkeypatch):
+    import signal
+
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner
+
+    tmp, _ = demo_run
+    requeued = []
+
+    def submitits_handler(signum, frame):  # stands for submitit's: it requeues the job and ends the process
+        requeued.append(signum)
+        raise _Requeued
+
+    class SignalDuringIteration2(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 1:
+                os.kill(os.getpid(), signal.SIGUSR2)
+
+    train = Runner.train
+
+    def train_with_a_signal(self):
+        self.register_hook(SignalDuringIteration2(), priority="VERY_HIGH")
+        return train(self)
+
+    monkeypatch.setattr(Runner, "train", train_with_a_signal)
+    opts = [*TINY[:3], "schedule.iters=4", "schedule.checkpoint_interval=100"]
+    run = lambda **kw: run_segmentation_transfer(  # noqa: E731
+        DEMO, str(tmp / "tv_r18.pth"), tmp_path / "out", seeds=1, data_root=tmp / "data", opts=opts,
+        arch="resnet18", **kw,
+    )  # fmt: skip
+    previous = signal.signal(signal.SIGUSR2, submitits_handler)
+    try:
+        with pytest.raises(_Requeued):
+            run()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    seed_dir = tmp_path / "out" / "seed0"
+    assert requeued == [signal.SIGUSR2]  # once, after the checkpoint
+    assert (seed_dir / "last_checkpoint").read_text() == str(seed_dir / "iter_2.pth")  # no periodic one before
+    assert torch.load(seed_dir / "iter_2.pth", map_location="cpu", weights_only=False)["meta"]["iter"] == 2
+    assert signal.getsignal(signal.SIGUSR2) is previous  # the hook gave the handler back
+    monkeypatch.setattr(Runner, "train", train)
+    run(resume=True)
+    assert json.loads((seed_dir / "metrics.json").read_text())["schedule"]["iters"] == 4
