@@ -45,12 +45,12 @@ class DiskFull(UserError, OSError):
                 else "write it to another file system"
             )
         else:
-            left = f" ({free / 1e6:.1f} MB left)" if free is not None else ""
-            self.problem = f"the disk holding {path} is full{left}"
+            self.problem = f"the disk holding {path} is full"
             self.fix = "free space there (or write elsewhere)"
+        left = f" ({free / 1e6:.1f} MB left)" if free is not None and not too_big else ""
         super().__init__(
             message
-            or f"{self.problem}: {path.name} was not written and the one there before, if any, is intact; "
+            or f"{self.problem}{left}: {path.name} was not written and the one there before, if any, is intact; "
             f"{self.fix} and run again"
         )
 
