@@ -211,3 +211,15 @@ def test_a_comparison_on_the_real_queue_returns_once_submitted_and_its_last_job_
     assert {"seed", "random"} <= rows
     again = run_compare_dag(cfg, launcher, command="compare")  # everything done: the report, here, nothing submitted
     assert "chained" not in again and again["report"] == str(out / "report.md")
+
+
+def test_a_job_of_two_tasks_gets_its_ranks_and_one_rendezvous_from_slurm(tmp_path):
+    import json
+
+    cfg = load_launcher_config("slurm", ["tasks_per_node=2", "cpus_per_task=1", "time_min=5", "max_requeues=0"])
+    job = submit("rank_probe:main", [str(tmp_path)], cfg, tmp_path)
+    assert job.results() == [0, 0]  # one result per task
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [(s["RANK"], s["LOCAL_RANK"], s["WORLD_SIZE"]) for s in seen] == [("0", "0", "2"), ("1", "1", "2")]
+    assert seen[0]["MASTER_ADDR"] and seen[0]["MASTER_ADDR"] == seen[1]["MASTER_ADDR"]
+    assert seen[0]["MASTER_PORT"] and seen[0]["MASTER_PORT"] == seen[1]["MASTER_PORT"]
