@@ -415,3 +415,10 @@ def test_the_grid_as_parallel_local_jobs_gives_the_sequential_tables(tiny_grid, 
     )
     assert events == [] and again["tables"] == sequential["tables"]
     assert all(s["status"] == "skipped" for s in again["stages"])
+
+    # the last job of a chained graph on SLURM (launcher.wait=false) is this report pass, from the jobs' records
+    from seed_transfer.pipelines.ablation.dag import nodes, report_job
+    from seed_transfer.pipelines.ablation.run import prepare
+
+    plan = prepare(cfg)
+    assert report_job(cfg, plan, tuple(node.name for node in nodes(plan)))["tables"] == sequential["tables"]
