@@ -23,6 +23,7 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -157,7 +158,24 @@ def run_nodes(
             f"{sum(o.status != 'done' for o in outcomes)} of {len(outcomes)} jobs did not finish: "
             f"{failed}. Fix the cause and run the same command again: finished stages are skipped"
         )
-    return {name: json.loads(record_file(folder, name).read_text()) for name in sorted(names)}
+    return {name: json.loads(record_file(folder, name).read_text()) for name in sorted(names)}  # each job wrote one
+
+
+def read_records(output_dir: str | Path, names) -> dict[str, dict]:
+    """The records (:func:`run_node`) of the nodes ``names`` whose jobs wrote one, by node name."""
+    files = {name: record_file(Path(output_dir) / DAG_FOLDER, name) for name in names}
+    return {name: json.loads(file.read_text()) for name, file in files.items() if file.is_file()}
+
+
+def submit_with_report(
+    graph: list[Node], report: Callable[[tuple[str, ...]], object], resources: dict, launcher, output_dir, job_fn
+) -> dict:
+    """:func:`submit_nodes` with ``report(names of the graph's nodes)`` as the last job, sized by the
+    command line's ``launcher``; returns ``{"chained": what happened, "report": <output_dir>/report.md}``."""
+    names = tuple(node.name for node in graph)
+    last = Node("report", "report", "", "report", (), None, partial(report, names))
+    outcome = submit_nodes(graph, last, {**resources, "report": launcher}, output_dir, job_fn)
+    return {"chained": outcome, "report": str(Path(output_dir) / "report.md")}
 
 
 def queue_states() -> dict[str, str]:

@@ -11,7 +11,6 @@ and the command returns once everything is submitted.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from functools import partial
@@ -22,11 +21,12 @@ from ...launch.submit import check
 from ..jobs import (
     DAG_FOLDER,
     Node,
+    read_records,
     record_file,
     run_node,
     run_nodes,
     stage_launchers,
-    submit_nodes,
+    submit_with_report,
     write_job_config,
 )
 from ..stages import Stages
@@ -76,10 +76,8 @@ def run_ablation_dag(
         resources = stage_launchers({"point": cfg.jobs}, launcher)
         write_job_config(cfg, cfg.output_dir)
         if not launcher.waits and not all(node.done() for node in graph):
-            names = tuple(node.name for node in graph)
-            last = Node("report", "report", "", "report", (), None, partial(report_job, cfg, plan, names))
-            outcome = submit_nodes(graph, last, {**resources, "report": launcher}, cfg.output_dir, job_fn)
-            return {"chained": outcome, "report": str(Path(cfg.output_dir) / "report.md")}
+            report = partial(report_job, cfg, plan)
+            return submit_with_report(graph, report, resources, launcher, cfg.output_dir, job_fn)
         records = run_nodes(
             graph, resources, cfg.output_dir, job_fn, poll_seconds, on_event, max_jobs=launcher.max_jobs
         )
@@ -88,9 +86,7 @@ def run_ablation_dag(
 
 def report_job(cfg: AblationConfig, plan: AblationPlan, names: tuple[str, ...]) -> dict:
     """The last job of a chained graph: the report pass, from the records that the points' jobs wrote."""
-    folder = Path(cfg.output_dir) / DAG_FOLDER
-    files = [record_file(folder, name) for name in names]
-    records = [json.loads(file.read_text()) for file in files if file.is_file()]
+    records = read_records(cfg.output_dir, names).values()
     return run_ablation(cfg, jobs={r["row"]: r["result"] for r in records}, plan=plan)
 
 

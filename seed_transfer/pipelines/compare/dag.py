@@ -25,7 +25,6 @@ continues an interrupted or partly failed comparison. Each stage's resources are
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import fields, replace
 from functools import partial
@@ -37,14 +36,13 @@ from ...finetune import seed_metrics_file
 from ...launch.config import LauncherConfig
 from ...launch.submit import check
 from ..jobs import (
-    DAG_FOLDER,
     Node,
     job_seconds,
-    record_file,
+    read_records,
     run_node,
     run_nodes,
     stage_launchers,
-    submit_nodes,
+    submit_with_report,
     write_job_config,
 )
 from .plan import FINETUNE_STAGES, ComparePlan, resolve
@@ -132,10 +130,8 @@ def run_compare_dag(
         write_job_config(cfg, cfg.output_dir)
         graph = nodes(plan)
         if not launcher.waits and not all(node.done() for node in graph):
-            names = tuple(node.name for node in graph)
-            last = Node("report", "report", "", "report", (), None, partial(report_job, plan, command, names))
-            outcome = submit_nodes(graph, last, {**resources, "report": launcher}, cfg.output_dir, JOB_FN)
-            return {"chained": outcome, "report": str(Path(cfg.output_dir) / "report.md")}
+            report = partial(report_job, plan, command)
+            return submit_with_report(graph, report, resources, launcher, cfg.output_dir, JOB_FN)
         records = run_nodes(
             graph, resources, cfg.output_dir, JOB_FN, poll_seconds, on_event, max_jobs=launcher.max_jobs
         )
@@ -144,10 +140,7 @@ def run_compare_dag(
 
 def report_job(plan: ComparePlan, command: str | None, names: tuple[str, ...]) -> dict:
     """The last job of a chained graph: the report pass, with the seconds that the graph's jobs recorded."""
-    folder = Path(plan.cfg.output_dir) / DAG_FOLDER
-    files = {name: record_file(folder, name) for name in names}
-    records = {name: json.loads(file.read_text()) for name, file in files.items() if file.is_file()}
-    return run_plan(plan, command, jobs=job_seconds(records))
+    return run_plan(plan, command, jobs=job_seconds(read_records(plan.cfg.output_dir, names)))
 
 
 def run_job(argv: list[str]) -> int:
