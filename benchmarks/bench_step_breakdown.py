@@ -23,6 +23,7 @@ reaches on its best kernel, not to a datasheet.
     python benchmarks/bench_step_breakdown.py                                   # the demo's config
     python benchmarks/bench_step_breakdown.py --config configs/distill/demo.yaml --steps 30 data.num_workers=1
     python benchmarks/bench_step_breakdown.py --json step.json                  # also as JSON
+    python benchmarks/bench_step_breakdown.py train.amp_dtype=bf16              # bf16 autocast + channels_last
 
 Timings mean nothing beside another busy process on the same cores: pause other jobs first
 (``kill -STOP``) and say what else ran. Only ``distill.strategy=seed`` is broken into phases (the
@@ -43,8 +44,9 @@ from distill.builder import build_method
 from distill.data import ResumableSampler, SeededViews, build_loader
 from distill.losses import seed_loss
 from distill.schema import DistillConfig
-from distill.trainer import build_source, view_transform
+from distill.trainer import build_source, run_precision, view_transform
 from seed_core.config import load_config
+from seed_core.runtime.precision import Precision
 
 PHASES = ("data wait", "to device", "teacher fwd", "student fwd", "objective", "backward", "optimizer")
 
@@ -63,21 +65,21 @@ class Clock:
         return elapsed
 
 
-def seed_step_by_phase(method, optimizer, batches, device, clock: Clock) -> dict[str, float]:
+def seed_step_by_phase(method, optimizer, batches, device, clock: Clock, precision: Precision) -> dict[str, float]:
     """One SEED step as :class:`distill.methods.SEED` runs it, timed phase by phase."""
     times = {}
     clock.mark()
     views = next(batches)  # [N x 3 x H x W] per view
     times["data wait"] = clock.mark()
-    images = views[0].to(device, non_blocking=True)
+    images = to_device(views[0], device, precision)
     times["to device"] = clock.mark()
-    with torch.no_grad():
+    with torch.no_grad(), precision.autocast():
         teacher_emb = method.teacher(images)  # N x C
     times["teacher fwd"] = clock.mark()
-    student_emb = method.student(images)  # N x C
+    with precision.autocast():
+        student_emb = method.student(images)  # N x C
     times["student fwd"] = clock.mark()
-    queue = method.queue.embeddings.clone()
-    loss = seed_loss(student_emb, teacher_emb, queue, method.tau_student, method.tau_teacher)
+    loss = seed_loss(student_emb, teacher_emb, method.queue.embeddings, method.tau_student, method.tau_teacher)
     method.queue.push(teacher_emb)
     times["objective"] = clock.mark()
     loss.backward()
@@ -86,6 +88,11 @@ def seed_step_by_phase(method, optimizer, batches, device, clock: Clock) -> dict
     optimizer.zero_grad(set_to_none=True)
     times["optimizer"] = clock.mark()
     return times
+
+
+def to_device(images: torch.Tensor, device: torch.device, precision: Precision) -> torch.Tensor:
+    images = images.to(device, non_blocking=True)
+    return images.contiguous(memory_format=torch.channels_last) if precision.channels_last else images
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
@@ -128,6 +135,9 @@ def main(argv=None) -> dict:
         parser.error("the breakdown is of a live-teacher SEED step: distill.strategy=seed, teacher.cache_dir=null")
     device = torch.device(args.device)
     method = build_method(cfg).to(device).train()
+    precision = run_precision(cfg, device)  # train.amp, train.amp_dtype, train.channels_last: as the trainer runs
+    if precision.channels_last:
+        method.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(
         [p for p in method.parameters() if p.requires_grad], lr=0.01, momentum=cfg.optim.momentum
     )
@@ -142,20 +152,22 @@ def main(argv=None) -> dict:
 
     batches, clock = forever(), Clock(device)
     for _ in range(args.warmup):
-        seed_step_by_phase(method, optimizer, batches, device, clock)
-    steps = [seed_step_by_phase(method, optimizer, batches, device, clock) for _ in range(args.steps)]
+        seed_step_by_phase(method, optimizer, batches, device, clock, precision)
+    steps = [seed_step_by_phase(method, optimizer, batches, device, clock, precision) for _ in range(args.steps)]
     phase = {name: statistics.median(step[name] for step in steps) for name in PHASES}
     step_seconds = statistics.median(sum(step.values()) for step in steps)
 
     # The passes alone, on one fixed batch.
-    images = next(batches)[0].to(device)
+    images = to_device(next(batches)[0], device, precision)
 
     def teacher_pass():
-        with torch.no_grad():
+        with torch.no_grad(), precision.autocast():
             method.teacher(images)
 
     def student_pass():
-        method.student(images).sum().backward()
+        with precision.autocast():
+            embeddings = method.student(images)
+        embeddings.float().sum().backward()
         optimizer.zero_grad(set_to_none=True)
 
     teacher_alone, student_alone = timed(teacher_pass, args.steps, device), timed(student_pass, args.steps, device)
@@ -168,6 +180,7 @@ def main(argv=None) -> dict:
         "config": args.config,
         "overrides": args.overrides,
         "device": str(device),
+        "precision": precision.describe(),
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -185,7 +198,7 @@ def main(argv=None) -> dict:
         "step_over_passes": step_seconds / (teacher_alone + student_alone),
     }
     print(
-        f"{args.config} {' '.join(args.overrides)} | {device} | {torch.get_num_threads()} torch threads, "
+        f"{args.config} {' '.join(args.overrides)} | {precision.describe()} | {torch.get_num_threads()} torch threads, "
         f"{cfg.data.num_workers} loader workers, OMP_NUM_THREADS={result['omp_num_threads']}, "
         f"OMP_WAIT_POLICY={result['omp_wait_policy']} | batch {batch}, median of {args.steps} steps\n"
     )

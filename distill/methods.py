@@ -73,8 +73,8 @@ class SEED(nn.Module):
         teacher_emb = teacher_embeddings(self.teacher, images, teacher_emb)  # N x C, no grad
         if self.centering is not None:
             teacher_emb = self.centering(teacher_emb)
-        # clone: the queue is overwritten below, before backward reads it.
-        loss = seed_loss(student_emb, teacher_emb, self.queue.embeddings.clone(), self.tau_student, self.tau_teacher)
+        # seed_loss keeps no reference to the queue, so it is updated in place right after.
+        loss = seed_loss(student_emb, teacher_emb, self.queue.embeddings, self.tau_student, self.tau_teacher)
         self.queue.push(concat_all_gather(teacher_emb))  # after the loss: the batch is not its own negative
         return loss, student_emb
 

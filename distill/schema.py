@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from seed_core.config import ConfigError
+from seed_core.runtime.precision import check_amp_dtype
 from seed_core.value_ranges import ANY, above, at_least, within
 
 from .vit import POOLS as VIT_POOLS
@@ -155,8 +156,10 @@ class TrainConfig:
     }
     output_dir: str = "outputs/distill"
     seed: int = 0
-    amp: bool = True  # mixed precision on CUDA (ignored on the CPU)
-    channels_last: bool = True  # on CUDA
+    # Mixed precision and layout (seed_core/runtime/precision.py has the rule and its measurements):
+    amp: bool = True  # autocast where the device has fast low-precision units; false: float32 everywhere
+    amp_dtype: str = "auto"  # auto | fp16 | bf16; auto: fp16 on CUDA, bf16 on a CPU with bf16 units, else float32
+    channels_last: bool = True  # on CUDA; on the CPU only together with bf16 autocast (slower in float32)
     sync_bn: bool = False  # SyncBatchNorm in the student under DDP
     checkpoint_every: int = 1000  # steps between atomic checkpoints (and one at the end)
     log_every: int = 20  # steps between CSV/TensorBoard rows
@@ -210,6 +213,7 @@ class DistillConfig:
             raise ConfigError(f"teacher.vit_pool={t.vit_pool!r}: choose one of {', '.join(VIT_POOLS)}")
         if t.cache_dtype not in CACHE_DTYPES:
             raise ConfigError(f"teacher.cache_dtype={t.cache_dtype!r}: choose one of {', '.join(CACHE_DTYPES)}")
+        check_amp_dtype(self.train.amp_dtype)
         self._validate_data()
         self._validate_archs()
         check_input_norm(t.input_norm)

@@ -51,6 +51,7 @@ from seed_core.runtime import (
     save_training_state,
     start_training,
 )
+from seed_core.runtime.precision import Precision, resolve_precision
 
 from .builder import build_method, build_teacher
 from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
@@ -212,6 +213,11 @@ def schedule_steps(cfg: DistillConfig, sampler: ResumableSampler) -> tuple[int, 
     return total_steps, min(total_steps, cfg.train.max_steps or total_steps)
 
 
+def run_precision(cfg: DistillConfig, device: torch.device) -> Precision:
+    """The step's arithmetic and layout on ``device`` (:mod:`seed_core.runtime.precision`'s rule)."""
+    return resolve_precision(device, cfg.train.amp, cfg.train.amp_dtype, cfg.train.channels_last)
+
+
 def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> TeacherCache | None:
     """The run's teacher cache; None when ``teacher.cache_dir`` is unset or the strategy has no teacher."""
     if cfg.teacher.cache_dir is None:
@@ -226,14 +232,7 @@ def prepare_cache_writes(
     cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device, epochs: int
 ) -> None:
     """Record what the teacher produces in the cache's metadata, log the size, check the disk."""
-    on_cuda = device.type == "cuda"
-    embed_dim, dtype = teacher_output(
-        teacher,
-        cfg.data.image_size,
-        device,
-        amp=on_cuda and cfg.train.amp,
-        channels_last=on_cuda and cfg.train.channels_last,
-    )
+    embed_dim, dtype = teacher_output(teacher, cfg.data.image_size, device, run_precision(cfg, device))
     cache.create(embed_dim, dtype)
     cache.check_disk(epochs, cfg.teacher.cache_dir)
 
@@ -290,12 +289,15 @@ def _train(
     source: torch.utils.data.Dataset | None,
 ) -> Path:
     out = Path(cfg.train.output_dir)
-    setup = start_training(out, amp=cfg.train.amp, resume=resume, temporaries=[out / STUDENT_NAME])
+    # the scaler: fp16 autocast on CUDA only (run_precision below)
+    amp_fp16 = cfg.train.amp and cfg.train.amp_dtype != "bf16"
+    setup = start_training(out, amp=amp_fp16, resume=resume, temporaries=[out / STUDENT_NAME])
     device, scaler, ckpt_path = setup.device, setup.scaler, setup.checkpoint_path
     world, is_main = du.world_size(), setup.is_main
     per_rank = per_rank_batch(cfg)
     on_cuda = setup.on_cuda
-    channels_last = on_cuda and cfg.train.channels_last
+    precision = run_precision(cfg, device)
+    channels_last = precision.channels_last
 
     source = source if source is not None else build_source(cfg)
     require_one_batch(cfg, source)
@@ -359,7 +361,15 @@ def _train(
     if is_main:  # the run has started (method built, data open, resume checked): record what it is
         out.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, out / CONFIG_NAME)
-        write_run_info(out, {"world_size": world, "device": str(device), "bad_images": bad_images.summary()})
+        write_run_info(
+            out,
+            {
+                "world_size": world,
+                "device": str(device),
+                "precision": precision.describe(),
+                "bad_images": bad_images.summary(),
+            },
+        )
     # No buffer broadcast each step: the queues are identical on every rank by
     # construction (same seed, all-gathered updates) and BN statistics stay per rank.
     model = setup.wrap(method, forward_sync_buffers=False)
@@ -372,7 +382,7 @@ def _train(
         images = [v.to(device, non_blocking=True) for v in views]
         if channels_last:
             images = [v.contiguous(memory_format=torch.channels_last) for v in images]
-        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+        with precision.autocast():
             teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
             loss, parts = model(images, teacher_emb=teacher_emb)
         optimizer_step(
@@ -473,7 +483,8 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
     if cfg.teacher.cache_dir is None:
         raise ConfigError("--teacher-only needs a cache to fill: set teacher.cache_dir=/path/to/teacher_cache")
     on_cuda = device.type == "cuda"
-    amp, channels_last = on_cuda and cfg.train.amp, on_cuda and cfg.train.channels_last
+    precision = run_precision(cfg, device)
+    channels_last = precision.channels_last
     source = build_source(cfg)
     require_one_batch(cfg, source)
     source, bad_images = open_skipping_bad_images(source, cfg.data.max_bad_images, data_name(cfg))
@@ -513,7 +524,7 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
                 images = images.to(device, non_blocking=True)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                with precision.autocast():
                     cache.write(epoch, indices, teacher(images))
                 progress.update(1)
     progress.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from seed_core.runtime.precision import Precision
+
 from .layout import CacheError
 from .storage import TeacherCache
 
@@ -45,12 +47,12 @@ class CachedTeacher:
 
 @torch.no_grad()
 def teacher_output(
-    teacher: nn.Module, image_size: int, device: torch.device, amp: bool, channels_last: bool
+    teacher: nn.Module, image_size: int, device: torch.device, precision: Precision
 ) -> tuple[int, torch.dtype]:
     """(embed_dim, dtype) of ``teacher``'s embeddings, from one dummy batch run as the training runs it."""
     images = torch.zeros(2, 3, image_size, image_size, device=device)
-    if channels_last:
+    if precision.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+    with precision.autocast():
         embeddings = teacher(images)
     return embeddings.shape[1], embeddings.dtype

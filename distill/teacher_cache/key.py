@@ -32,6 +32,7 @@ import torch
 from seed_core.checkpoint_files import model_folder_files, safe_load
 from seed_core.config import ConfigError, resolve_path, to_dict
 from seed_core.file_content import sizes_digest
+from seed_core.runtime.precision import resolve_precision
 
 from ..checkpoints import CheckpointError, detect_layout
 from ..data import IMAGENET, source_content, source_identity
@@ -120,7 +121,7 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
             f"holds (no fingerprint() method), so a cache could be read for other data; give it one "
             f"or set teacher.cache_dir=null"
         )
-    on_cuda = device.type == "cuda"
+    precision = resolve_precision(device, cfg.train.amp, cfg.train.amp_dtype, cfg.train.channels_last)
     stored = cfg.teacher.cache_dtype
     return {
         "format": CACHE_FORMAT,
@@ -137,8 +138,10 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
         "data": {**source_identity(d, source), **_content_key(source)},
         "compute": {
             "device": device.type,
-            "amp": on_cuda and cfg.train.amp,
-            "channels_last": on_cuda and cfg.train.channels_last,
+            "amp": precision.dtype is not None,
+            "channels_last": precision.channels_last,
+            # only for bf16, so that the float32 and CUDA fp16 caches keep their keys (and folders)
+            **({"amp_dtype": "bf16"} if precision.dtype == torch.bfloat16 else {}),
         },
         # only when not the default, so that every float32 cache keeps its key (and folder)
         **({"stored_dtype": stored} if stored != DEFAULT_DTYPE else {}),

@@ -61,6 +61,35 @@ def test_seed_loss_gradient_flows_to_student_only():
     assert z_t.grad is None and queue.grad is None
 
 
+def seed_loss_autograd(z_s, z_t, queue, tau_s, tau_t):
+    """The objective as plain autograd over D+ (an independent path to the same gradient)."""
+    anchors = torch.cat([z_t[:, None, :], queue.expand(z_s.shape[0], -1, -1)], dim=1)  # N x (1+K) x C
+    student_logits = torch.einsum("nc,nkc->nk", z_s, anchors) / tau_s
+    teacher_prob = F.softmax(torch.einsum("nc,nkc->nk", z_t, anchors) / tau_t, dim=1)
+    return -(teacher_prob * F.log_softmax(student_logits, dim=1)).sum(dim=1).mean()
+
+
+@pytest.mark.parametrize("n,k,dim", [(1, 1, 4), (5, 17, 8)])
+@pytest.mark.parametrize("tau_s,tau_t", [(0.2, 0.01), (0.07, 0.07), (1.0, 0.5)])
+def test_seed_loss_gradient_equals_autograd_of_the_definition(n, k, dim, tau_s, tau_t):
+    z_s, z_t, queue = unit(n, dim, seed=1), unit(n, dim, seed=2), unit(k, dim, seed=3)
+    z_s.requires_grad_()
+    (got,) = torch.autograd.grad(seed_loss(z_s, z_t, queue, tau_s, tau_t) * 3.0, z_s)
+    (want,) = torch.autograd.grad(seed_loss_autograd(z_s, z_t, queue, tau_s, tau_t) * 3.0, z_s)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: seed_loss(x, z_t, queue, tau_s, tau_t), (z_s,))
+
+
+def test_seed_loss_gradient_is_unchanged_when_the_queue_is_overwritten_before_backward():
+    """The method pushes the batch into the queue in place between forward and backward."""
+    z_s, z_t, queue = unit(4, 8, seed=1).requires_grad_(), unit(4, 8, seed=2), unit(6, 8, seed=3)
+    (want,) = torch.autograd.grad(seed_loss(z_s, z_t, queue.clone()), z_s)
+    loss = seed_loss(z_s, z_t, queue)
+    queue.copy_(unit(6, 8, seed=4))
+    loss.backward()
+    torch.testing.assert_close(z_s.grad, want, rtol=0, atol=0)
+
+
 def test_seed_loss_is_stable_in_half_precision_inputs():
     z_s, z_t, queue = unit(4, 8, seed=1).half(), unit(4, 8, seed=2).half(), unit(6, 8, seed=3).half()
     assert torch.isfinite(seed_loss(z_s, z_t, queue, 0.2, 1e-4))
