@@ -129,12 +129,12 @@ def test_the_time_limits_early_signal_requeues_instead_of_killing(tmp_path, data
     assert "requeued (2 of" not in log
 
 
-def chain_node(name: str, fn, *args, deps=()):
+def chain_node(name: str, output: Path, fn, *args, deps=()):
+    """A node that is done once ``output`` exists and runs ``fn(args)``."""
     from functools import partial
 
     from seed_transfer.pipelines.jobs import Node
 
-    output = Path(args[-1])
     return Node(name, name, name, "job", tuple(deps), output.is_file, partial(fn, [str(a) for a in args]))
 
 
@@ -142,47 +142,56 @@ def wait_until_left_the_queue(ids: list[str], seconds: float = 240) -> None:
     wait_for(lambda: all(squeue(job_id) == "" for job_id in ids), seconds, f"jobs {', '.join(ids)} to end")
 
 
-def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_failed(tmp_path, caplog):
+def test_a_chained_graph_returns_at_once_and_a_second_call_resubmits_only_what_failed_or_was_cancelled(
+    tmp_path, caplog
+):
     import json
 
     from dag_jobs import fail_unless, touch, wait_then_touch
 
     from seed_transfer.pipelines.jobs import DAG_FOLDER, JOB_IDS, submit_nodes
 
-    f = {name: tmp_path / f"{name}.txt" for name in ("a", "b", "c", "d", "report", "fixed", "go")}
+    f = {name: tmp_path / f"{name}.txt" for name in ("a", "b", "c", "d", "e", "report", "fixed", "go")}
     graph = [
-        chain_node("a", wait_then_touch, f["go"], f["a"]),  # held until the test says go
-        chain_node("b", touch, f["b"], f["a"], deps=["a"]),  # fails if it runs before a
-        chain_node("c", fail_unless, f["fixed"], f["c"]),  # fails until "fixed" exists
-        chain_node("d", touch, f["d"], f["c"], deps=["c"]),
+        chain_node("a", f["a"], wait_then_touch, f["go"], f["a"]),  # held until the test says go
+        chain_node("b", f["b"], touch, f["b"], f["a"], deps=["a"]),  # fails if it runs before a
+        chain_node("c", f["c"], fail_unless, f["fixed"], f["c"]),  # fails until "fixed" exists
+        chain_node("d", f["d"], touch, f["d"], f["c"], deps=["c"]),
+        chain_node("e", f["e"], touch, f["e"], f["a"], deps=["a"]),  # the user scancels it while it waits
     ]
-    report = chain_node("report", touch, f["report"])
+    report = chain_node("report", f["report"], touch, f["report"])
     launcher = load_launcher_config("slurm", ["time_min=10", "max_requeues=0", "cpus_per_task=1"])
     job_fn = "seed_transfer.pipelines.jobs:run_node"
 
     outcome = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
-    assert outcome["submitted"] == ["a", "b", "c", "d", "report"] and not f["a"].exists()  # returned at once
+    assert outcome["submitted"] == ["a", "b", "c", "d", "e", "report"] and not f["a"].exists()  # returned at once
     ids = json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text())
     assert squeue(ids["a"]) in ("PENDING", "RUNNING")
     again = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)  # while a waits: nothing twice
     assert not again["submitted"] and not again["resubmitted"] and "a" in again["queued"]
     assert json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text()) == ids
+    subprocess.run(["scancel", ids["e"]], check=True)  # one waiting job of the graph cancelled by hand
+    wait_until_left_the_queue([ids["e"], ids["report"]], 60)  # the report needed e: SLURM cancels it too
+    assert squeue(ids["a"]) in ("PENDING", "RUNNING")  # the rest of the graph goes on
 
     f["go"].write_text("go\n")
     wait_until_left_the_queue(list(ids.values()))
     assert f["a"].is_file() and f["b"].is_file()  # b ran after a, through SLURM's dependency
     assert not f["c"].exists() and not f["d"].exists() and not f["report"].exists()  # c failed: d, report cancelled
+    assert not f["e"].exists()
 
     f["fixed"].write_text("fixed\n")
     with caplog.at_level(logging.WARNING, logger="seed_transfer.pipelines.jobs"):
         third = submit_nodes(graph, report, {"job": launcher}, tmp_path, job_fn)
     assert f"c: its job {ids['c']} ended without its outputs" in caplog.text  # named, with its log
     assert f"submitit/{ids['c']}_0_log.err" in caplog.text
-    assert third["done"] == ["a", "b"] and third["resubmitted"] == ["c", "d", "report"] and not third["queued"]
+    assert f"e: its job {ids['e']} ended without its outputs" in caplog.text
+    assert third["done"] == ["a", "b"] and third["resubmitted"] == ["c", "d", "e", "report"] and not third["queued"]
     new_ids = json.loads((tmp_path / DAG_FOLDER / JOB_IDS).read_text())
-    assert {new_ids[n] for n in ("c", "d", "report")}.isdisjoint(ids.values()) and new_ids["a"] == ids["a"]
-    wait_until_left_the_queue([new_ids[n] for n in ("c", "d", "report")])
-    assert f["c"].is_file() and f["d"].is_file() and f["report"].is_file()
+    again_ids = {new_ids[n] for n in ("c", "d", "e", "report")}
+    assert again_ids.isdisjoint(ids.values()) and new_ids["a"] == ids["a"]
+    wait_until_left_the_queue(list(again_ids))
+    assert all(f[name].is_file() for name in ("c", "d", "e", "report"))
 
 
 def test_a_comparison_on_the_real_queue_returns_once_submitted_and_its_last_job_writes_the_report(tmp_path):
