@@ -8,7 +8,9 @@ where a run was resumed, which makes ``--resume`` exact and a 2-process run see 
 same images as a 1-process run of the same global batch.
 """
 
+import functools
 import hashlib
+import math
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -86,6 +88,20 @@ def mocov2_transform(
     )
 
 
+def draft_short_side(image_size: int, crop_scale_min: float) -> int:
+    """The shortest side a training image may be decoded at (``data.jpeg_draft``) so that no crop of
+    the MoCo v2 augmentation has fewer pixels across than the ``image_size`` it is resized to.
+
+    RandomResizedCrop's smallest crop covers ``crop_scale_min`` of the image at aspect ratio 3/4 or
+    4/3, so its shorter side is sqrt(crop_scale_min x W x H x 3/4) >= sqrt(0.75 crop_scale_min) x S for
+    an image whose shorter side is S. Keeping S >= image_size / sqrt(0.75 crop_scale_min) (224 px at
+    scale 0.2: 579 px) keeps every crop at or above the output size: the reduction drops only pixels
+    the resize would have averaged away. ImageNet's typical 500 x 375 photos are never reduced at
+    224 px; large photos (phone cameras, iNaturalist, OpenImages) and small outputs are.
+    """
+    return math.ceil(image_size / math.sqrt(0.75 * crop_scale_min))
+
+
 def _sha256_lines(lines: Iterable[str]) -> str:
     digest = hashlib.sha256()
     for line in lines:
@@ -145,7 +161,7 @@ class ImageFolderImages(Dataset):
     trainer reads through :class:`seed_core.bad_images.SkipBadImages`, which skips it.
     """
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, min_short_side: int | None = None):
         from torchvision.datasets import ImageFolder
 
         if not os.path.isdir(root):
@@ -154,7 +170,8 @@ class ImageFolderImages(Dataset):
             )
         _refuse_link_loops(root)  # torchvision follows links: a loop would list the same images many times
         try:
-            self.folder = ImageFolder(root, loader=read_rgb)  # not torchvision's: one reader everywhere
+            # not torchvision's reader: one reader everywhere (JPEGs reduced on decode: draft_short_side)
+            self.folder = ImageFolder(root, loader=functools.partial(read_rgb, min_short_side=min_short_side))
         except FileNotFoundError:  # torchvision: no class folder / "Found no valid file for the classes"
             raise _no_images(root) from None
 
@@ -182,7 +199,8 @@ class FileListImages(Dataset):
     A bad or missing file raises PIL's error here; the trainer skips it (:mod:`seed_core.bad_images`).
     """
 
-    def __init__(self, file_list: str, root: str | None = None):
+    def __init__(self, file_list: str, root: str | None = None, min_short_side: int | None = None):
+        self.min_short_side = min_short_side  # JPEGs reduced on decode (draft_short_side)
         if not os.path.isfile(file_list):
             raise MissingFile(f"file list {file_list!r} does not exist")
         root = root if root is not None else os.path.dirname(os.path.abspath(file_list))
@@ -210,7 +228,7 @@ class FileListImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
-        return read_rgb(self.paths[index])
+        return read_rgb(self.paths[index], min_short_side=self.min_short_side)
 
     def image_path(self, index: int) -> str:
         return self.paths[index]

@@ -119,6 +119,9 @@ class DataConfig:
     # teachers are distilled without Gaussian blur.
     crop_scale_min: float = 0.2  # smallest RandomResizedCrop area fraction (MoCo v2: 0.2; SwAV teachers: 0.14)
     blur: bool = True  # MoCo v2's Gaussian blur (p = 0.5); false for SimCLR teachers
+    # JPEGs decoded at 1/2, 1/4 or 1/8 size when every crop keeps at least image_size pixels across
+    # (distill/data.py: draft_short_side); off: every image decoded at full size, as before
+    jpeg_draft: bool = False
     num_workers: int = 8  # per process
     demo_length: int = 4096  # virtual epoch length of the demo source
     # Bad images (empty, not an image, truncated, over PIL.Image.MAX_IMAGE_PIXELS) are skipped, each

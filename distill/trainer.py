@@ -54,7 +54,14 @@ from seed_core.runtime import (
 from seed_core.runtime.precision import Precision, resolve_precision
 
 from .builder import build_method, build_teacher
-from .data import ResumableSampler, SeededViews, build_loader, build_source_dataset, mocov2_transform
+from .data import (
+    ResumableSampler,
+    SeededViews,
+    build_loader,
+    build_source_dataset,
+    draft_short_side,
+    mocov2_transform,
+)
 from .export import export_student
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .schedule import warmup_cosine
@@ -173,10 +180,11 @@ def _mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, float]:
 
 def build_source(cfg: DistillConfig) -> torch.utils.data.Dataset:
     """The image source that ``cfg.data`` describes."""
-    demo_kwargs = {"length": cfg.data.demo_length} if cfg.data.source == "demo" else {}
-    return build_source_dataset(
-        cfg.data.source, resolve_path(cfg.data.root), resolve_path(cfg.data.file_list), **demo_kwargs
-    )
+    d = cfg.data
+    kwargs = {"length": d.demo_length} if d.source == "demo" else {}
+    if d.jpeg_draft and d.source in ("imagefolder", "filelist"):
+        kwargs["min_short_side"] = draft_short_side(d.image_size, d.crop_scale_min)
+    return build_source_dataset(d.source, resolve_path(d.root), resolve_path(d.file_list), **kwargs)
 
 
 def data_name(cfg: DistillConfig) -> str:

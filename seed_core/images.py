@@ -32,6 +32,7 @@ Everything else (8-bit RGB, grey ``L``, bilevel ``1``, ``YCbCr``, ...) is ``conv
 exactly as torchvision's ``pil_loader``: the same bytes as before, so no published number moves.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,20 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Imag
     return canvas.convert("RGB")
 
 
-def read_rgb(path: str | Path, background: tuple[int, int, int] = WHITE) -> Image.Image:
+def read_rgb(
+    path: str | Path, background: tuple[int, int, int] = WHITE, min_short_side: int | None = None
+) -> Image.Image:
     """The image file at ``path`` as a PIL RGB image (decoded now, file closed): see the module docstring.
     PIL's errors pass through (:data:`seed_core.bad_images.READ_ERRORS` lists them): each reader
-    decides what a bad file means to it."""
+    decides what a bad file means to it.
+
+    ``min_short_side``: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling,
+    PIL's ``draft``), the smallest that keeps its shorter side at least this long; other formats,
+    and JPEGs too small to reduce, are read at full size. None: always full size."""
     with Image.open(path) as image:
+        if min_short_side is not None and image.format == "JPEG":
+            width, height = image.size
+            factor = min(width, height) / min_short_side  # the reduction the caller allows
+            if factor >= 2:
+                image.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
         return to_rgb(image, background)

@@ -134,6 +134,8 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
             "mean": list(IMAGENET.mean),
             "std": list(IMAGENET.std),
             "seed": cfg.train.seed,
+            # only when on, so that the keys (and caches) of full-size decoding stay as they were
+            **({"jpeg_draft": True} if d.jpeg_draft else {}),
         },
         "data": {**source_identity(d, source), **_content_key(source)},
         "compute": {
