@@ -10,7 +10,12 @@
 2. The SEED step's overhead over teacher forward + student forward/backward with a trivial loss, at
    K = 65,536 (``bench_seed_step.py``'s measurement, alternating steps; target <= 2%).
 3. Data-loader images/s: MoCo v2 augmentation at 224 px of the demo photos (decoded once, in memory:
-   no JPEG decoding), one worker per CPU core, against the model's images/s of 1.
+   no JPEG decoding), one worker per CPU core, against the model's images/s of 1; and per core with
+   JPEG decoding (generated 1600 x 1200 photos), full size and with ``data.jpeg_draft``
+   (``bench_loader.py``'s measurement).
+3b. The demo's SEED step phase by phase on the GPU (``bench_step_breakdown.py``: data wait, teacher
+   forward, student forward, objective, backward, optimizer; the step over its passes alone), in
+   fp16 and in bf16 autocast (``train.amp_dtype``).
 4. A few Faster R-CNN R18-C4 training iterations per detection engine (random init, random images
    with random boxes at the VOC schedule's largest training size): the torchvision engine
    (``seed_transfer.detection.tv``), and Detectron2 when it is installed (else skipped).
@@ -187,6 +192,63 @@ def loader_rows(args, dev: Device, model_rate: str | None) -> list[tuple[str, st
             "-",
         )
     ]
+
+
+def jpeg_loader_rows(args) -> list[tuple[str, str, str]]:
+    from bench_loader import generated_jpegs, rate
+
+    from distill.data import draft_short_side, mocov2_transform
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gpu_check_jpeg_") as tmp:
+            size = (320, 240) if args.cpu_smoke else (1600, 1200)
+            paths = generated_jpegs(Path(tmp), 4 if args.cpu_smoke else 40, size)
+            transform = mocov2_transform(args.image_size)
+            short = draft_short_side(args.image_size, 0.2)
+            full, draft = rate(paths, transform, None, 3), rate(paths, transform, short, 3)
+    finally:
+        torch.set_num_threads(threads)
+    return [
+        (
+            f"loader per core, {size[0]} x {size[1]} JPEGs at {args.image_size} px: full decode / jpeg_draft",
+            f"{full:.0f} / {draft:.0f} images/s ({draft / full:.2f}x)",
+            "-",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- 3b. the demo's step, phase by phase
+def step_breakdown_rows(args, dev: Device) -> list[tuple[str, str, str]]:
+    import bench_step_breakdown
+
+    rows = []
+    for amp_dtype in ("fp16", "bf16") if dev.amp else (None,):
+        small = ["optim.batch_size=4", "data.num_workers=0"] if args.cpu_smoke else []
+        amp = [f"train.amp_dtype={amp_dtype}"] if amp_dtype else ["train.amp=false"]
+        argv = [
+            "--config",
+            str(REPO / "configs/distill/demo.yaml"),
+            "--device",
+            str(dev.device),
+            "--steps",
+            "2" if args.cpu_smoke else "20",
+            *small,
+            *amp,
+        ]
+        dev.reset_peak()
+        result = bench_step_breakdown.main(argv)
+        phases = ", ".join(f"{name} {1e3 * seconds:.1f}" for name, seconds in result["phases_s"].items())
+        rows.append(
+            (
+                f"demo SEED step ({result['precision']}), ms per phase",
+                f"step {1e3 * result['step_s']:.1f} ({result['images_per_s']:.0f} images/s), "
+                f"{result['step_over_passes']:.2f}x its passes; {phases}",
+                dev.peak(),
+            )
+        )
+    return rows
 
 
 # ---------------------------------------------------------------- 4. detection
@@ -377,6 +439,8 @@ def main(argv=None) -> int:
                     next((r[1] for r in rows if r[0].startswith("distillation R18") and "live" in r[0]), None),
                 ),
             ),
+            ("data loader, JPEG", lambda: jpeg_loader_rows(args)),
+            ("step breakdown", lambda: step_breakdown_rows(args, dev)),
             ("detection torchvision", lambda: detection_tv_rows(args, dev)),
             ("detection Detectron2", lambda: detection_d2_rows(args, dev, work)),
         ]
