@@ -182,6 +182,19 @@ def test_paper_and_small_presets_load():
     assert small.distill.seeds >= 2 and demo.cls.config == small.cls.config == "configs/transfer/cls/stamps.yaml"
 
 
+def test_the_dinov2_preset_loads_and_its_teacher_row_is_classification_only():
+    from seed_transfer.pipelines.compare.plan import distill_config
+    from seed_transfer.pipelines.compare.rows import det_supported
+    from seed_transfer.pipelines.compare.schema import Row
+
+    cfg = load_config(CompareConfig, REPO / "configs/compare/dinov2_r18.yaml")
+    seed = distill_config(cfg, "seed")
+    assert (seed.student.arch, seed.teacher.arch, seed.teacher.layout) == ("resnet18", "dinov2_vits14", "dinov2")
+    assert distill_config(cfg, "moco").distill.strategy == "moco" and cfg.distill.seeds >= 2
+    teacher = Row(cfg.rows.teacher_name, cfg.rows.teacher, cfg.rows.teacher_arch)
+    assert cfg.rows.teacher == seed.teacher.weights and not det_supported(teacher)
+
+
 def test_command_line_reports_bad_input(tmp_path, capsys):
     from seed_transfer.cli.compare import main
 
