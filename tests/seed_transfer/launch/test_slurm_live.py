@@ -79,6 +79,15 @@ def test_a_job_on_the_real_queue_makes_the_direct_runs_student(tmp_path, data_ro
     assert "to SLURM" in printed and f"squeue -j {job.job_id}" in printed  # a real SLURM job id
     assert job.result() == 0, job.stderr()
     assert_same_student(tmp_path / "run", direct)
+    # job accounting is real (slurmdbd): sacct answers, and submitit reads the state from it
+    wait_for(lambda: sacct_state(job.job_id) == "COMPLETED", 60, f"sacct to record job {job.job_id}")
+    assert job.state == "COMPLETED"
+
+
+def sacct_state(job_id: str) -> str:
+    done = subprocess.run(["sacct", "-n", "-X", "-j", job_id, "-o", "State"], capture_output=True, text=True)
+    assert done.returncode == 0, f"sacct failed: {done.stderr.strip()} (no slurmdbd?)"
+    return done.stdout.strip()
 
 
 def test_a_refused_submission_is_one_line_naming_the_launcher_key(tmp_path):
