@@ -241,3 +241,29 @@ def test_a_job_of_two_tasks_gets_its_ranks_and_one_rendezvous_from_slurm(tmp_pat
     assert [(s["RANK"], s["LOCAL_RANK"], s["WORLD_SIZE"]) for s in seen] == [("0", "0", "2"), ("1", "1", "2")]
     assert seen[0]["MASTER_ADDR"] and seen[0]["MASTER_ADDR"] == seen[1]["MASTER_ADDR"]
     assert seen[0]["MASTER_PORT"] and seen[0]["MASTER_PORT"] == seen[1]["MASTER_PORT"]
+
+
+def test_a_job_of_two_tasks_is_preempted_requeued_and_ends_as_the_single_process_run(tmp_path, data_root, direct):
+    """Both ranks hold the signal, one checkpoint is written, SLURM requeues the whole job and both ranks
+    resume from it (2 gloo processes x 4 images equal 1 process x 8 up to float rounding: atol 1e-5)."""
+    import json
+
+    out = tmp_path / "run"
+    cfg = load_launcher_config(
+        "slurm", ["partition=low", "tasks_per_node=2", "cpus_per_task=1", "time_min=120", "max_requeues=2"]
+    )
+    job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
+    wait_for((out / "waiting.pid").exists, 240, "the job to reach step 5")
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "blocker.out"),
+         "--wrap", "sleep 3"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert job.results() == [0, 0], job.stderr()
+    assert squeue(blocker) == ""
+    assert json.loads((out / "run_info.json").read_text())["world_size"] == 2  # one DDP run of 2 ranks
+    ours, theirs = (safe_load(p / "student.pth")["state_dict"] for p in (out, direct))
+    assert ours.keys() == theirs.keys() and all(torch.allclose(ours[k], theirs[k], atol=1e-5) for k in ours)
+    log = job.stderr()
+    assert "checkpoint saved after step 5 on the signal" in log
+    assert "resumed from" in log and "requeued (1 of at most 2)" in log
