@@ -102,6 +102,16 @@ def test_a_refused_submission_is_one_line_naming_the_launcher_key(tmp_path):
     assert last.startswith("error: SLURM refused the job") and "launcher.gpus_per_node" in last
 
 
+def preempt_with_a_high_job(tmp_path: Path) -> str:
+    """Submit a 3-second job of the high partition that needs every CPU of the node: it preempts what
+    runs in the low partition. Returns its job id."""
+    return subprocess.run(
+        ["sbatch", "--parsable", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "blocker.out"),
+         "--wrap", "sleep 3"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
 def test_preemption_by_a_higher_partition_checkpoints_requeues_and_ends_as_an_uninterrupted_run(
     tmp_path, data_root, direct
 ):
@@ -109,12 +119,7 @@ def test_preemption_by_a_higher_partition_checkpoints_requeues_and_ends_as_an_un
     cfg = load_launcher_config("slurm", ["partition=low", "time_min=120", "max_requeues=2", THREADS])
     job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
     wait_for((out / "waiting.pid").exists, 180, "the job to reach step 5")
-    # a job of the high partition that needs every CPU of the node preempts it
-    blocker = subprocess.run(
-        ["sbatch", "--parsable", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "blocker.out"),
-         "--wrap", "sleep 3"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    blocker = preempt_with_a_high_job(tmp_path)
     assert job.result() == 0, job.stderr()
     assert squeue(blocker) == ""  # it ran while the preempted job waited
     assert_same_student(out, direct)
@@ -254,11 +259,7 @@ def test_a_job_of_two_tasks_is_preempted_requeued_and_ends_as_the_single_process
     )
     job = submit("tiny_job:main", [str(data_root), str(out), "--wait-for-signal-at", "4"], cfg, tmp_path)
     wait_for((out / "waiting.pid").exists, 240, "the job to reach step 5")
-    blocker = subprocess.run(
-        ["sbatch", "--parsable", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "blocker.out"),
-         "--wrap", "sleep 3"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    blocker = preempt_with_a_high_job(tmp_path)
     assert job.results() == [0, 0], job.stderr()
     assert squeue(blocker) == ""
     assert json.loads((out / "run_info.json").read_text())["world_size"] == 2  # one DDP run of 2 ranks
