@@ -43,8 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from distill.builder import build_method
 from distill.data import ResumableSampler, SeededViews, build_loader
 from distill.losses import seed_loss
-from distill.schema import DistillConfig
-from distill.trainer import build_source, run_precision, view_transform
+from distill.schema import DistillConfig, run_precision
+from distill.trainer import build_source, view_transform
 from seed_core.config import load_config
 from seed_core.runtime.precision import Precision
 
@@ -71,7 +71,7 @@ def seed_step_by_phase(method, optimizer, batches, device, clock: Clock, precisi
     clock.mark()
     views = next(batches)  # [N x 3 x H x W] per view
     times["data wait"] = clock.mark()
-    images = to_device(views[0], device, precision)
+    images = precision.layout(views[0].to(device, non_blocking=True))
     times["to device"] = clock.mark()
     with torch.no_grad(), precision.autocast():
         teacher_emb = method.teacher(images)  # N x C
@@ -88,11 +88,6 @@ def seed_step_by_phase(method, optimizer, batches, device, clock: Clock, precisi
     optimizer.zero_grad(set_to_none=True)
     times["optimizer"] = clock.mark()
     return times
-
-
-def to_device(images: torch.Tensor, device: torch.device, precision: Precision) -> torch.Tensor:
-    images = images.to(device, non_blocking=True)
-    return images.contiguous(memory_format=torch.channels_last) if precision.channels_last else images
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
@@ -158,7 +153,7 @@ def main(argv=None) -> dict:
     step_seconds = statistics.median(sum(step.values()) for step in steps)
 
     # The passes alone, on one fixed batch.
-    images = to_device(next(batches)[0], device, precision)
+    images = precision.layout(next(batches)[0].to(device))
 
     def teacher_pass():
         with torch.no_grad(), precision.autocast():

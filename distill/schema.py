@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from seed_core.config import ConfigError
-from seed_core.runtime.precision import check_amp_dtype
+from seed_core.runtime.precision import Precision, check_amp_dtype, resolve_precision
 from seed_core.value_ranges import ANY, above, at_least, within
 
 from .vit import POOLS as VIT_POOLS
@@ -260,3 +260,8 @@ def check_input_norm(value: str | list[float]) -> None:
             f"teacher.input_norm={value}: an explicit normalisation is 6 numbers, "
             f"[mean_r, mean_g, mean_b, std_r, std_g, std_b], with every std > 0"
         )
+
+
+def run_precision(cfg: DistillConfig, device) -> Precision:
+    """The step's arithmetic and layout on ``device`` (:mod:`seed_core.runtime.precision`'s rule)."""
+    return resolve_precision(device, cfg.train.amp, cfg.train.amp_dtype, cfg.train.channels_last)

@@ -51,7 +51,7 @@ from seed_core.runtime import (
     save_training_state,
     start_training,
 )
-from seed_core.runtime.precision import Precision, resolve_precision
+from seed_core.runtime.precision import Precision
 
 from .builder import build_method, build_teacher
 from .data import (
@@ -65,7 +65,7 @@ from .data import (
 from .export import export_student
 from .resume import RESUME_FREE, check_resumable, training_fingerprint
 from .schedule import warmup_cosine
-from .schema import NEEDS_TEACHER, DistillConfig
+from .schema import NEEDS_TEACHER, DistillConfig, run_precision
 from .teacher_cache import CachedTeacher, TeacherCache, teacher_output, training_sampler
 
 log = logging.getLogger(__name__)
@@ -221,11 +221,6 @@ def schedule_steps(cfg: DistillConfig, sampler: ResumableSampler) -> tuple[int, 
     return total_steps, min(total_steps, cfg.train.max_steps or total_steps)
 
 
-def run_precision(cfg: DistillConfig, device: torch.device) -> Precision:
-    """The step's arithmetic and layout on ``device`` (:mod:`seed_core.runtime.precision`'s rule)."""
-    return resolve_precision(device, cfg.train.amp, cfg.train.amp_dtype, cfg.train.channels_last)
-
-
 def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> TeacherCache | None:
     """The run's teacher cache; None when ``teacher.cache_dir`` is unset or the strategy has no teacher."""
     if cfg.teacher.cache_dir is None:
@@ -237,10 +232,10 @@ def open_teacher_cache(cfg: DistillConfig, source, device: torch.device) -> Teac
 
 
 def prepare_cache_writes(
-    cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device, epochs: int
+    cache: TeacherCache, teacher: nn.Module, cfg: DistillConfig, device: torch.device, precision: Precision, epochs: int
 ) -> None:
     """Record what the teacher produces in the cache's metadata, log the size, check the disk."""
-    embed_dim, dtype = teacher_output(teacher, cfg.data.image_size, device, run_precision(cfg, device))
+    embed_dim, dtype = teacher_output(teacher, cfg.data.image_size, device, precision)
     cache.create(embed_dim, dtype)
     cache.check_disk(epochs, cfg.teacher.cache_dir)
 
@@ -297,15 +292,15 @@ def _train(
     source: torch.utils.data.Dataset | None,
 ) -> Path:
     out = Path(cfg.train.output_dir)
-    # the scaler: fp16 autocast on CUDA only (run_precision below)
-    amp_fp16 = cfg.train.amp and cfg.train.amp_dtype != "bf16"
-    setup = start_training(out, amp=amp_fp16, resume=resume, temporaries=[out / STUDENT_NAME])
+    device = du.init_from_env()
+    precision = run_precision(cfg, device)
+    setup = start_training(
+        out, amp=precision.needs_scaler, resume=resume, device=device, temporaries=[out / STUDENT_NAME]
+    )
     device, scaler, ckpt_path = setup.device, setup.scaler, setup.checkpoint_path
     world, is_main = du.world_size(), setup.is_main
     per_rank = per_rank_batch(cfg)
     on_cuda = setup.on_cuda
-    precision = run_precision(cfg, device)
-    channels_last = precision.channels_last
 
     source = source if source is not None else build_source(cfg)
     require_one_batch(cfg, source)
@@ -329,13 +324,13 @@ def _train(
             raise ConfigError("train.sync_bn=true needs CUDA (PyTorch's SyncBatchNorm has no CPU kernel)")
         method.student = nn.SyncBatchNorm.convert_sync_batchnorm(method.student)
     method.to(device)
-    if channels_last:
+    if precision.channels_last:
         method.to(memory_format=torch.channels_last)
     teacher_feed = None
     if cache is not None:
         teacher_feed = CachedTeacher(cache, method.teacher)
         if not cache_complete:
-            prepare_cache_writes(cache, method.teacher, cfg, device, epochs=-(-stop_step // steps_per_epoch))
+            prepare_cache_writes(cache, method.teacher, cfg, device, precision, epochs=-(-stop_step // steps_per_epoch))
         log.info(
             "teacher cache %s: %s",
             cache.folder,
@@ -387,9 +382,7 @@ def _train(
         count_bad_images(bad_images, indices, read_indices, step, out if is_main else None)
         for group in optimizer.param_groups:
             group["lr"] = lrs[step]
-        images = [v.to(device, non_blocking=True) for v in views]
-        if channels_last:
-            images = [v.contiguous(memory_format=torch.channels_last) for v in images]
+        images = [precision.layout(v.to(device, non_blocking=True)) for v in views]
         with precision.autocast():
             teacher_emb = teacher_feed(epoch, indices, images[0]) if teacher_feed is not None else None
             loss, parts = model(images, teacher_emb=teacher_emb)
@@ -492,7 +485,6 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
         raise ConfigError("--teacher-only needs a cache to fill: set teacher.cache_dir=/path/to/teacher_cache")
     on_cuda = device.type == "cuda"
     precision = run_precision(cfg, device)
-    channels_last = precision.channels_last
     source = build_source(cfg)
     require_one_batch(cfg, source)
     source, bad_images = open_skipping_bad_images(source, cfg.data.max_bad_images, data_name(cfg))
@@ -513,9 +505,9 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
 
     torch.manual_seed(cfg.train.seed)
     teacher = build_teacher(cfg).to(device)
-    if channels_last:
+    if precision.channels_last:
         teacher.to(memory_format=torch.channels_last)
-    prepare_cache_writes(cache, teacher, cfg, device, epochs)
+    prepare_cache_writes(cache, teacher, cfg, device, precision, epochs)
     views = SeededViews(source, view_transform(cfg), num_views=1, with_index=True)
     loader = build_loader(views, sampler, batch, cfg.data.num_workers, pin_memory=on_cuda)
     progress = tqdm(
@@ -529,9 +521,7 @@ def precompute_teacher(cfg: DistillConfig) -> Path:
             sampler.set_position(epoch, first)
             for (images,), indices, read_indices in loader:
                 count_bad_images(bad_images, indices, read_indices, None, None, share=False)  # ranks may differ
-                images = images.to(device, non_blocking=True)
-                if channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
+                images = precision.layout(images.to(device, non_blocking=True))
                 with precision.autocast():
                     cache.write(epoch, indices, teacher(images))
                 progress.update(1)

@@ -50,9 +50,7 @@ def teacher_output(
     teacher: nn.Module, image_size: int, device: torch.device, precision: Precision
 ) -> tuple[int, torch.dtype]:
     """(embed_dim, dtype) of ``teacher``'s embeddings, from one dummy batch run as the training runs it."""
-    images = torch.zeros(2, 3, image_size, image_size, device=device)
-    if precision.channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
+    images = precision.layout(torch.zeros(2, 3, image_size, image_size, device=device))
     with precision.autocast():
         embeddings = teacher(images)
     return embeddings.shape[1], embeddings.dtype

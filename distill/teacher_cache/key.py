@@ -32,11 +32,10 @@ import torch
 from seed_core.checkpoint_files import model_folder_files, safe_load
 from seed_core.config import ConfigError, resolve_path, to_dict
 from seed_core.file_content import sizes_digest
-from seed_core.runtime.precision import resolve_precision
 
 from ..checkpoints import CheckpointError, detect_layout
 from ..data import IMAGENET, source_content, source_identity
-from ..schema import TEACHER_UNSAFE_OPTION
+from ..schema import TEACHER_UNSAFE_OPTION, run_precision
 from ..teacher import resolve_input_norm
 
 CACHE_FORMAT = "seed-transfer/teacher-cache-v1"
@@ -121,7 +120,7 @@ def cache_key(cfg, source: torch.utils.data.Dataset, device: torch.device) -> di
             f"holds (no fingerprint() method), so a cache could be read for other data; give it one "
             f"or set teacher.cache_dir=null"
         )
-    precision = resolve_precision(device, cfg.train.amp, cfg.train.amp_dtype, cfg.train.channels_last)
+    precision = run_precision(cfg, device)
     stored = cfg.teacher.cache_dtype
     return {
         "format": CACHE_FORMAT,

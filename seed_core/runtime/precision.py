@@ -51,6 +51,10 @@ class Precision:
         """fp16 gradients underflow without loss scaling; bf16 has float32's range."""
         return self.dtype == torch.float16
 
+    def layout(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` (N x C x H x W) in this step's memory layout."""
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
@@ -82,10 +86,6 @@ def resolve_precision(
             "train.amp_dtype=fp16 on the CPU: fp16 autocast is for CUDA; use train.amp_dtype=bf16 "
             "(fast on CPUs with bf16 units), auto, or train.amp=false"
         )
-    if not amp:
-        return Precision(device.type, None, False)
-    if amp_dtype == "auto":
-        cpu_bf16 = cpu_has_bf16_units() if cpu_bf16 is None else cpu_bf16
-        amp_dtype = "bf16" if cpu_bf16 else None
-    dtype = _DTYPES.get(amp_dtype) if amp_dtype else None
-    return Precision(device.type, dtype, channels_last and dtype is not None)
+    # on the CPU, autocast means bf16: asked for, or picked by auto where the CPU has bf16 units
+    bf16 = amp and (amp_dtype == "bf16" or (cpu_has_bf16_units() if cpu_bf16 is None else cpu_bf16))
+    return Precision(device.type, torch.bfloat16 if bf16 else None, channels_last and bf16)
